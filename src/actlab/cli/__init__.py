@@ -1,0 +1,73 @@
+"""The ``actlab`` command: a thin shell over the Python API.
+
+Each command group lives in its own module with ``register(subparsers)``; user mistakes raise
+:class:`~actlab.errors.ActlabError` and end as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import sys
+from collections.abc import Sequence
+
+from actlab import __version__
+from actlab.errors import ActlabError
+
+_NEGATIVE_NUMBER = re.compile(
+    r"^-(\d+\.?\d*(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?|inf|infinity|nan)$", re.IGNORECASE
+)
+
+# Command modules, in the order their commands appear in --help.
+_MODULES = ("core", "plot", "advice", "compare", "diagnose")
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Values such as -1e3, -inf and -.5 are numbers, not options (`actlab eval relu -1e3 -inf`).
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
+    def error(self, message: str) -> None:  # argparse's own usage errors: one line + usage hint
+        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for usage)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="actlab",
+        description="Which activation function should this layer use, and why?",
+    )
+    parser.add_argument("--version", action="version", version=f"actlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _MODULES:
+        try:
+            module = importlib.import_module(f"actlab.cli.{name}")
+        except ModuleNotFoundError as exc:  # a part not built yet must not break the others
+            if exc.name == f"actlab.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ActlabError as exc:
+        print(f"actlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("actlab: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `actlab list | head`
+        return 0
+
+
+def run() -> None:  # console-script entry point
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Errors a user can cause; the CLI turns each ActlabError into one line and exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ActlabError(ValueError):
+    """A mistake in what the user asked for (bad name, bad parameter, bad file...)."""
+
+
+class UnknownActivationError(ActlabError, KeyError):
+    """An activation name that is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
+    """'; did you mean 'relu'?' style hint, or '' when nothing is close."""
+    close = difflib.get_close_matches(word.lower(), list(choices), n=n, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
