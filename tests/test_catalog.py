@@ -11,27 +11,51 @@ from actlab.catalog import get, names, parse, parse_many, split_specs
 from actlab.errors import ActlabError, UnknownActivationError
 
 REQUIRED = {
-    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "selu", "celu", "gelu",
-    "silu", "mish", "softplus", "softsign", "relu6", "hard_sigmoid", "hard_swish", "softmax",
+    "identity",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "softplus",
+    "softsign",
+    "relu6",
+    "hard_sigmoid",
+    "hard_swish",
+    "softmax",
     "log_softmax",
 }
 
 
 def test_catalog_has_every_required_activation():
-    assert REQUIRED <= set(names())
+    assert set(names()) >= REQUIRED
 
 
 @pytest.mark.parametrize(
     ("alias", "canonical"),
-    [("logistic", "sigmoid"), ("Swish", "silu"), ("LINEAR", "identity"), ("Leaky-ReLU", "leaky_relu"),
-     ("hardswish", "hard_swish"), ("logsoftmax", "log_softmax")],
+    [
+        ("logistic", "sigmoid"),
+        ("Swish", "silu"),
+        ("LINEAR", "identity"),
+        ("Leaky-ReLU", "leaky_relu"),
+        ("hardswish", "hard_swish"),
+        ("logsoftmax", "log_softmax"),
+    ],
 )
 def test_lookup_is_case_insensitive_and_accepts_aliases(alias, canonical):
     assert get(alias).name == canonical
 
 
 def test_unknown_name_suggests_the_closest():
-    with pytest.raises(UnknownActivationError, match=r"unknown activation 'rleu'; did you mean 'relu'"):
+    with pytest.raises(
+        UnknownActivationError, match=r"unknown activation 'rleu'; did you mean 'relu'"
+    ):
         get("rleu")
     with pytest.raises(UnknownActivationError, match="actlab list"):
         get("qwertyuiop")
@@ -54,8 +78,14 @@ def test_defaults_from_the_brief():
 
 
 def test_spec_string_round_trips():
-    for text in ["relu", "gelu:approximate=tanh", "elu:alpha=0.5", "silu:beta=2:learnable=true",
-                 "softmax:axis=0", "softplus:beta=2:threshold=10"]:
+    for text in [
+        "relu",
+        "gelu:approximate=tanh",
+        "elu:alpha=0.5",
+        "silu:beta=2:learnable=true",
+        "softmax:axis=0",
+        "softplus:beta=2:threshold=10",
+    ]:
         act = parse(text)
         assert parse(str(act)) == act
     assert str(parse("elu:alpha=1")) == "elu"  # defaults are not repeated
@@ -90,7 +120,11 @@ def test_python_overrides_are_validated_too():
 
 
 def test_several_specs_by_commas_or_spaces():
-    assert split_specs(["relu,elu", "gelu:approximate=tanh"]) == ["relu", "elu", "gelu:approximate=tanh"]
+    assert split_specs(["relu,elu", "gelu:approximate=tanh"]) == [
+        "relu",
+        "elu",
+        "gelu:approximate=tanh",
+    ]
     assert [a.name for a in parse_many("relu, elu ,gelu")] == ["relu", "elu", "gelu"]
     assert parse_many(["relu", "elu"]) == parse_many("relu,elu")
     with pytest.raises(ActlabError, match="listed twice"):
@@ -127,7 +161,14 @@ def test_article_figures_are_recorded():
     assert get("silu").plot.linewidth == 2.0 and get("silu").plot.ylim == (-1.5, 1.5)
     assert get("elu").plot.ylim == (-2.0, 5.0)
     assert {s.name for s in catalog.SPECS if s.plot.in_article} == {
-        "sigmoid", "relu", "leaky_relu", "elu", "silu", "tanh", "softmax"}
+        "sigmoid",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "silu",
+        "tanh",
+        "softmax",
+    }
 
 
 def test_library_disagreements_are_documented():

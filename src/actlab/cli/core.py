@@ -1,0 +1,281 @@
+"""`actlab list`, `info`, `eval` and `softmax`: the catalog and kernels from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from rich import box
+from rich.table import Table
+
+from actlab import catalog, kernels
+from actlab.cli._common import console, output_path, print_json
+from actlab.errors import ActlabError
+
+DTYPES = ("float16", "float32", "float64")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="table of every activation, its range and key properties")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="formula, derivative, parameters, properties, pros/cons")
+    p.add_argument("name", help="activation name or alias, e.g. relu, swish")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate an activation (or its derivative) at given points",
+        description="Evaluate SPEC at the values X (negative numbers, inf and nan are accepted).",
+    )
+    p.add_argument("spec", help="activation spec, e.g. relu or leaky_relu:alpha=0.1")
+    p.add_argument("x", nargs="+", metavar="X", help="input values")
+    p.add_argument("--derivative", action="store_true", help="evaluate f'(x) instead of f(x)")
+    p.add_argument("--dtype", choices=DTYPES, default="float64", help="computation dtype")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "softmax",
+        help="softmax probabilities of a score vector (the article's example: 1 2 3 4 1 2 3)",
+    )
+    p.add_argument("z", nargs="+", metavar="Z", help="scores (logits)")
+    p.add_argument(
+        "--temperature",
+        "-t",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        metavar="T",
+        help="softmax(z / T); several values give one row (and one chart) each",
+    )
+    p.add_argument(
+        "--plot", metavar="FILE", help="also draw the bar chart to FILE (.png/.svg/.pdf)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_softmax)
+
+
+# --- list / info -------------------------------------------------------------------------------
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def spec_to_dict(spec: catalog.ActivationSpec) -> dict[str, Any]:
+    """The whole spec as plain data (for --json and the gallery)."""
+    d = dataclasses.asdict(spec)
+    d["params"] = [
+        {
+            "name": p.name,
+            "default": p.default,
+            "type": p.kind.__name__,
+            "allowed": p.allowed(),
+            "synonyms": list(p.synonyms),
+            "description": p.description,
+            "torch_only": p.torch_only,
+        }
+        for p in spec.params
+    ]
+    d["output_range_text"] = spec.range_text
+    return d
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    specs = catalog.SPECS
+    if args.json:
+        print_json(
+            [
+                {
+                    "name": s.name,
+                    "aliases": list(s.aliases),
+                    "display_name": s.display_name,
+                    "output_range": list(s.output_range),
+                    "params": {p.name: p.default for p in s.params},
+                    "properties": dataclasses.asdict(s.properties),
+                    "family": s.family,
+                    "year": s.year,
+                }
+                for s in specs
+            ]
+        )
+        return 0
+    table = Table(
+        title=f"actlab catalog: {len(specs)} activations",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("range", no_wrap=True)
+    for col in ("mono", "C^k", "0-mean", "sat"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("parameters", overflow="fold", min_width=16)
+    wide = console.width >= 110  # aliases only where they fit; `actlab info` always shows them
+    if wide:
+        table.add_column("aliases", overflow="fold")
+    for s in specs:
+        pr = s.properties
+        table.add_row(
+            s.name,
+            s.range_text,
+            _yes(pr.monotonic),
+            pr.smoothness,
+            _yes(pr.zero_centred),
+            pr.saturating,
+            " ".join(f"{p.name}={catalog._format_value(p.default)}" for p in s.params),
+            *([" ".join(s.aliases)] if wide else []),
+        )
+    console.print(table)
+    console.print("Details: actlab info NAME    Evaluate: actlab eval SPEC X...")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    spec = catalog.get(args.name)
+    if args.json:
+        print_json(spec_to_dict(spec))
+        return 0
+    pr = spec.properties
+    out = console.print
+    title = spec.display_name + (f"  (aliases: {', '.join(spec.aliases)})" if spec.aliases else "")
+    out(f"[bold]{title}[/bold]   name: {spec.name}")
+    out(f"  f(x):   {spec.formula}")
+    out(
+        f"  f'(x):  {spec.derivative_formula}"
+        if spec.elementwise
+        else f"  Jacobian: {spec.derivative_formula}"
+    )
+    out(f"  LaTeX:  {spec.formula_latex}")
+    out(f"  range:  {spec.range_text}")
+    out(
+        f"  properties: monotonic={_yes(pr.monotonic)}, smoothness={pr.smoothness}, "
+        f"zero-centred={_yes(pr.zero_centred)}, bounded below={_yes(pr.bounded_below)}, "
+        f"bounded above={_yes(pr.bounded_above)}, saturates={pr.saturating}, "
+        f"self-normalising={_yes(pr.self_normalising)}"
+    )
+    if spec.kink_convention:
+        out(f"  convention: {spec.kink_convention}")
+    if spec.params:
+        out("  parameters:")
+        for p in spec.params:
+            syn = f" (also: {', '.join(p.synonyms)})" if p.synonyms else ""
+            out(
+                f"    {p.name}{syn} = {catalog._format_value(p.default)}: {p.description}; "
+                f"{p.allowed()}" + ("  [PyTorch only]" if p.torch_only else "")
+            )
+    out(f"  initialisation: {spec.recommended_init}")
+    for head, items in (
+        ("pros", spec.pros),
+        ("cons", spec.cons),
+        ("typical use", spec.use),
+        ("where libraries disagree", spec.disagreements),
+    ):
+        if items:
+            out(f"  {head}:")
+            for item in items:
+                out(f"    - {item}")
+    year = f" ({spec.year})" if spec.year else ""
+    out(f"  reference{year}: {spec.reference}")
+    return 0
+
+
+# --- eval / softmax -----------------------------------------------------------------------------
+
+
+def _numbers(values: list[str], what: str) -> np.ndarray:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except ValueError:
+            raise ActlabError(f"{what} must be numbers (inf and nan allowed), got '{v}'") from None
+    return np.array(out, dtype=np.float64)
+
+
+def _fmt(v: float, dtype: np.dtype) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    return np.format_float_positional(dtype.type(v), unique=True, trim="-")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    act = catalog.parse(args.spec)
+    dtype = np.dtype(args.dtype)
+    x = _numbers(args.x, "X").astype(dtype)
+    if act.spec.elementwise:
+        y = act.derivative(x) if args.derivative else act.forward(x)
+    elif args.derivative:
+        raise ActlabError(
+            f"{act.name} is not elementwise, so it has a Jacobian, not a derivative; use "
+            f"kernels.{act.name}_vjp in Python, or drop --derivative"
+        )
+    else:
+        y = kernels.forward(act, x)
+    what = f"{act}'(x)" if args.derivative else f"{act}(x)"
+    if args.json:
+        print_json(
+            {
+                "spec": str(act),
+                "derivative": bool(args.derivative),
+                "dtype": dtype.name,
+                "x": [float(v) for v in x],
+                "y": [float(v) for v in y],
+            }
+        )
+        return 0
+    table = Table(title=f"{act.label}, {dtype.name}", header_style="bold")
+    table.add_column("x", justify="right")
+    table.add_column(what, justify="right")
+    for xi, yi in zip(x, y, strict=True):
+        table.add_row(_fmt(float(xi), dtype), _fmt(float(yi), dtype))
+    console.print(table)
+    return 0
+
+
+def sig7(v: float) -> str:
+    """7 significant digits, trailing zeros dropped (as NumPy printed the article's numbers)."""
+    if not math.isfinite(v):
+        return str(v)
+    return np.format_float_positional(v, precision=7, unique=False, fractional=False, trim="-")
+
+
+def cmd_softmax(args: argparse.Namespace) -> int:
+    z = _numbers(args.z, "Z")
+    for t in args.temperature:
+        if not (math.isfinite(t) and t > 0):
+            raise ActlabError(f"--temperature must be a positive finite number, got {t:g}")
+    plot_path = output_path(args.plot, (".png", ".svg", ".pdf"), args.force) if args.plot else None
+    rows = [(t, kernels.softmax(z / t)) for t in args.temperature]
+    if args.json:
+        print_json(
+            {
+                "z": z.tolist(),
+                "results": [
+                    {"temperature": t, "probabilities": p.tolist(), "sum": float(p.sum())}
+                    for t, p in rows
+                ],
+            }
+        )
+    else:
+        for t, p in rows:
+            head = "softmax(z)" if len(rows) == 1 and t == 1.0 else f"softmax(z / {t:g})"
+            values = " ".join(sig7(float(v)) for v in p)
+            console.print(f"{head} = [{values}]", soft_wrap=True)
+            console.print(f"sum = {sig7(float(p.sum()))}")
+    if plot_path is not None:
+        from actlab import plot
+
+        temps = args.temperature if len(args.temperature) > 1 else args.temperature[0]
+        fig = plot.softmax_bars(z, temperature=temps)
+        plot.save(fig, plot_path, force=args.force)
+        if not args.json:
+            console.print(f"chart written to {plot_path}")
+    return 0
