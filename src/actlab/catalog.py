@@ -864,9 +864,9 @@ SPECS: tuple[ActivationSpec, ...] = (
         display_name="Hard swish",
         formula="f(x) = x * relu6(x + 3) / 6",
         formula_latex=r"f(x) = x\,\frac{\min(\max(0, x + 3), 6)}{6}",
-        derivative_formula="f'(x) = 0 if x < -3; 1 if x > 3; (2x + 3) / 6 otherwise",
-        derivative_latex=r"f'(x) = \begin{cases}0 & x < -3\\ \frac{2x + 3}{6} & -3 \le x \le 3\\ "
-        r"1 & x > 3\end{cases}",
+        derivative_formula="f'(x) = 0 if x <= -3; 1 if x >= 3; (2x + 3) / 6 otherwise",
+        derivative_latex=r"f'(x) = \begin{cases}0 & x \le -3\\ \frac{2x + 3}{6} & -3 < x < 3\\ "
+        r"1 & x \ge 3\end{cases}",
         output_range=(-0.375, INF),
         properties=Properties(False, "C0", False, True, False, "left"),
         family="smooth-relu",
@@ -876,8 +876,7 @@ SPECS: tuple[ActivationSpec, ...] = (
         pros=("A cheap piecewise approximation of Swish.",),
         cons=("Not monotonic; zero gradient below -3.",),
         use=("Mobile CNNs (MobileNetV3).",),
-        kink_convention="f'(-3) = -0.5 and f'(3) = 1.5 (the middle branch, inclusive), as in "
-        "PyTorch",
+        kink_convention="f'(-3) = 0 and f'(3) = 1 (the outer branches), as in PyTorch",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 2001),
             xlim=(-5.0, 5.0),
