@@ -1,0 +1,562 @@
+"""Reports of a comparison: a terminal table (rich), ``report.md`` and a self-contained
+``report.html``.
+
+The HTML page needs no network: CSS is inline and the figures are PNGs embedded as base64, drawn
+with matplotlib's object API (``Figure``; no pyplot state). Every name that comes from user data
+(dataset, CSV column and class names) is escaped: in HTML with ``html.escape``, in the terminal as
+plain ``Text``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+MAX_NAMES = 60  # feature names listed in the report before "... and N more"
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}" if abs(x) < 1e4 else f"{x:.4g}"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _ci(r: Any) -> str:
+    return "–" if r.ci_low is None else f"{fmt(r.ci_low)}–{fmt(r.ci_high)}"
+
+
+def _mean_std(r: Any) -> str:
+    if r.mean is None:
+        return "–"
+    return fmt(r.mean) + ("" if r.std is None else f" ± {fmt(r.std)}")
+
+
+def _failures(r: Any) -> str:
+    total = len(r.values)
+    return f"{r.n_failed}/{total}" if r.n_failed else "0"
+
+
+def _seeds_needed(r: Any) -> str:
+    if r.verdict != "not distinguishable at this number of seeds":
+        return ""
+    if r.effect_size == 0.0:
+        return "never (identical)"
+    return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
+
+
+def summary_rows(res: Any) -> list[dict[str, str]]:
+    """The results table as text cells (shared by all three formats)."""
+    rows = []
+    for r in res.stats.rows:
+        rows.append(
+            {
+                "#": str(r.rank),
+                "activation": r.activation,
+                "mean ± sd": _mean_std(r),
+                "95% CI": _ci(r),
+                "vs best": r.verdict,
+                "p (Holm)": fmt_p(r.p_holm),
+                "diverged": _failures(r),
+                "seeds needed": _seeds_needed(r),
+            }
+        )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------
+# terminal
+
+
+def terminal(res: Any, console: Any) -> None:
+    """Print the results table and headline with rich (names printed as plain text)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = summary_rows(res)
+    for r in rows:  # the CI shows the spread; sd stays in the Markdown/HTML reports
+        r["mean ± sd"] = r["mean ± sd"].split(" ± ")[0]
+        r["mean"] = r.pop("mean ± sd")
+        r.update({k: r.pop(k) for k in ("95% CI", "vs best")})
+        r["p"] = r.pop("p (Holm)")
+        r["diverged"] = r.pop("diverged")
+        r["seeds"] = r.pop("seeds needed")
+    if rows and all(
+        r["diverged"] == "0" for r in rows
+    ):  # said once below instead of a column of 0s
+        for r in rows:
+            del r["diverged"]
+    if rows and not any(r["seeds"] for r in rows):
+        for r in rows:
+            del r["seeds"]
+    title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for key in rows[0] if rows else []:
+        table.add_column(
+            key,
+            justify="right" if key in ("#", "diverged") else "left",
+            no_wrap=True,
+        )
+    for row in rows:
+        style = "bold green" if row["vs best"] == "best" else None
+        # the headline says "at N seeds": keep the terminal column narrow
+        row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
+        table.add_row(*(Text(v) for v in row.values()), style=style)
+    console.print(table)
+    legend = "p: paired t-test against the best, Holm-corrected."
+    if rows and "seeds" in rows[0]:
+        legend += " seeds: seeds needed to separate it from the best (80% power)."
+    console.print(Text(legend, style="dim"))
+    if rows and "diverged" not in rows[0]:
+        console.print("No model diverged.")
+    console.print(Text(res.headline, style="bold"))
+    for note in res.stats.notes:
+        console.print(Text(note, style="yellow"))
+
+
+# ------------------------------------------------------------------------------------------ data
+# for plots
+
+
+def _by_activation(res: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {a: [] for a in res.config["activations"]}
+    for row in res.history:
+        out.setdefault(row["activation"], []).append(row)
+    return out
+
+
+def _band(values: dict[int, list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs, mean and sd over seeds of finite values (no NumPy empty-slice warnings)."""
+    epochs = np.array(sorted(values), dtype=float)
+    mean, sd = [], []
+    for e in sorted(values):
+        v = np.array([x for x in values[e] if x is not None and math.isfinite(x)], dtype=float)
+        mean.append(v.mean() if v.size else np.nan)
+        sd.append(v.std(ddof=1) if v.size > 1 else 0.0)
+    return epochs, np.array(mean), np.array(sd)
+
+
+def _colors(res: Any) -> dict[str, str]:
+    # same order as plot.compare, so an activation has one colour in every figure
+    return {a: f"C{i % 10}" for i, a in enumerate(res.config["activations"])}
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:  # an empty legend would only warn
+        ax.legend(fontsize="small", loc="best")
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def fig_learning_curves(res: Any) -> Figure:
+    fig = Figure(figsize=(11, 4.2))
+    ax_m, ax_l = fig.subplots(1, 2)
+    colors = _colors(res)
+    for act, rows in _by_activation(res).items():
+        metric: dict[int, list[float]] = {}
+        loss: dict[int, list[float]] = {}
+        for r in rows:
+            if r["diverged"]:
+                continue
+            metric.setdefault(r["epoch"], []).append(r.get(res.metric))
+            loss.setdefault(r["epoch"], []).append(r["train_loss"])
+        for ax, values in ((ax_m, metric), (ax_l, loss)):
+            if not values:
+                continue
+            e, m, s = _band(values)
+            ax.plot(e, m, color=colors[act], label=act, linewidth=1.8)
+            ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
+    ax_m.set_title(f"{res.metric} (mean ± sd over seeds)")
+    ax_l.set_title("training loss (mean ± sd over seeds)")
+    ax_l.set_yscale("log", nonpositive="mask")
+    for ax in (ax_m, ax_l):
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.4)
+    _legend(ax_m)
+    fig.tight_layout()
+    return fig
+
+
+def fig_per_seed(res: Any) -> Figure:
+    rows = res.stats.rows
+    fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.0))
+    ax = fig.subplots()
+    colors = _colors(res)
+    rng = np.random.default_rng(0)  # fixed jitter: the picture is the same on every render
+    ok_values = [v for r in rows for v in r.values.values() if v is not None]
+    low = min(ok_values) if ok_values else 0.0
+    for i, r in enumerate(rows):
+        xs = i + rng.uniform(-0.12, 0.12, size=len(r.values))
+        for x, (_, v) in zip(xs, sorted(r.values.items()), strict=True):
+            if v is None:
+                ax.scatter([x], [low], marker="x", color="red", s=50, zorder=4)
+            else:
+                ax.scatter([x], [v], color=colors.get(r.activation, "C0"), s=28, zorder=3)
+        if r.mean is not None:
+            ax.hlines(r.mean, i - 0.3, i + 0.3, color="black", linewidth=2, zorder=5)
+            if r.ci_low is not None:
+                ax.vlines(i + 0.32, r.ci_low, r.ci_high, color="0.3", linewidth=1.5)
+    ax.set_xticks(range(len(rows)), [r.activation for r in rows], rotation=20)
+    ax.set_ylabel(res.metric)
+    better = "higher" if res.stats.higher_is_better else "lower"
+    ax.set_title(
+        f"final {res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
+        "red × = diverged"
+    )
+    ax.grid(True, axis="y", alpha=0.4)
+    fig.tight_layout()
+    return fig
+
+
+def _layer_means(res: Any, key: str, which: str) -> dict[str, np.ndarray]:
+    """Per activation: mean over seeds of the per-layer list ``key`` at the first or final epoch."""
+    out = {}
+    for act, rows in _by_activation(res).items():
+        want = 1 if which == "first" else res.final_epoch
+        lists = [r[key] for r in rows if r["epoch"] == want and not r["diverged"] and r[key]]
+        if lists:
+            width = min(len(v) for v in lists)
+            arr = np.array([v[:width] for v in lists], dtype=float)
+            out[act] = arr.mean(axis=0)
+    return out
+
+
+def fig_grad_norms(res: Any) -> Figure:
+    fig = Figure(figsize=(11, 4.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = _colors(res)
+    for ax, which in zip(axes, ("first", "final"), strict=True):
+        for act, norms in _layer_means(res, "grad_norms", which).items():
+            layers = np.arange(1, len(norms) + 1)
+            ax.plot(layers, norms, marker="o", color=colors[act], label=act)
+            ax.set_xticks(layers)
+        epoch = 1 if which == "first" else res.final_epoch
+        ax.set_title(f"gradient norm per layer, epoch {epoch}")
+        ax.set_xlabel("weight layer (input → output)")
+        ax.set_yscale("log", nonpositive="mask")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("mean gradient norm (log scale)")
+    _legend(axes[0])
+    fig.tight_layout()
+    return fig
+
+
+def fig_unit_health(res: Any) -> Figure:
+    fig = Figure(figsize=(11, 4.0))
+    axes = fig.subplots(1, 2, sharey=True)
+    colors = _colors(res)
+    acts = list(res.config["activations"])
+    for ax, key, title in (
+        (axes[0], "dead_fraction", "dead units (never active on validation data)"),
+        (axes[1], "saturated_fraction", "saturated units (|f′| < 0.01 on most rows)"),
+    ):
+        means = _layer_means(res, key, "final")
+        n_layers = max((len(v) for v in means.values()), default=0)
+        width = 0.8 / max(len(acts), 1)
+        for i, act in enumerate(acts):
+            if act not in means:
+                continue
+            x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
+            ax.bar(x, means[act], width=width, color=colors[act], label=act)
+        if means and max(float(v.max()) for v in means.values()) == 0:
+            what = "dead" if key == "dead_fraction" else "saturated"
+            ax.text(
+                0.5,
+                0.5,
+                f"no {what} units in any model",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="0.35",
+            )
+        ax.set_xticks(np.arange(1, n_layers + 1))
+        ax.set_xlabel("hidden layer")
+        ax.set_title(f"{title}, epoch {res.final_epoch}", fontsize="medium")
+        ax.set_ylim(0, 1)
+        ax.grid(True, axis="y", alpha=0.4)
+    axes[0].set_ylabel("fraction of units (mean over seeds)")
+    _legend(axes[1])
+    fig.tight_layout()
+    return fig
+
+
+def _curve(act: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f(x) and f'(x) from the NumPy kernels, or from the PyTorch module with autograd."""
+    try:
+        return np.asarray(act.forward(x)), np.asarray(act.derivative(x))
+    except ImportError:
+        import torch
+
+        from actlab.torch import build
+
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        y = build(str(act)).double()(t)
+        (dy,) = torch.autograd.grad(y.sum(), t)
+        return y.detach().numpy(), dy.numpy()
+
+
+def fig_activations(res: Any) -> Figure | None:
+    """The activation functions and their derivatives; ``None`` if none can be drawn."""
+    from actlab import catalog
+
+    acts = []
+    for spec in res.config["activations"]:
+        try:
+            act = catalog.parse(spec)
+        except Exception:  # a name from an older catalog: the report still renders without it
+            continue
+        if getattr(act.spec, "elementwise", True):
+            acts.append(act)
+    if not acts:
+        return None
+    fig = Figure(figsize=(11, 4.0))
+    ax_f, ax_d = fig.subplots(1, 2)
+    colors = _colors(res)
+    x = np.linspace(-5, 5, 801)
+    curves = {str(a): _curve(a, x) for a in acts}
+    try:
+        from actlab import plot
+
+        plot.compare(acts, ax=ax_f, title="activation f(x)")
+    except ImportError:  # plotting module unavailable: draw the same curves directly
+        for act in acts:
+            ax_f.plot(x, curves[str(act)][0], color=colors[str(act)], label=act.label)
+        _legend(ax_f)
+        ax_f.set_title("activation f(x)")
+        ax_f.grid(True, alpha=0.4)
+    for act in acts:
+        ax_d.plot(x, curves[str(act)][1], color=colors[str(act)], label=act.label)
+    ax_d.axhline(0.01, color="0.5", linestyle=":", linewidth=1)
+    ax_d.set_title("derivative f′(x) (dotted: 0.01, the saturation threshold)")
+    ax_d.set_xlabel("x")
+    ax_d.grid(True, alpha=0.4)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# markdown
+
+
+def _md_cell(value: Any) -> str:
+    return esc(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(res: Any) -> str:
+    rows = summary_rows(res)
+    d = res.data
+    lines = [
+        f"# actlab compare: {_md_cell(d['name'])}",
+        "",
+        f"**{_md_cell(res.headline)}**",
+        "",
+    ]
+    lines += [f"> {_md_cell(n)}" for n in res.stats.notes]
+    lines += [
+        f"{res.metric} at epoch {res.final_epoch} of {res.config['train']['epochs']}, "
+        f"{len(res.config['activations'])} activations × {res.config['seeds']} seeds.",
+        "",
+        "| " + " | ".join(rows[0]) + " |" if rows else "",
+        "|" + "---|" * (len(rows[0]) if rows else 0),
+    ]
+    lines += ["| " + " | ".join(_md_cell(v) for v in row.values()) + " |" for row in rows]
+    lines += [
+        "",
+        f"Method: {_md_cell(res.stats.method)}. Seeds needed: for 80% power from the observed "
+        "paired effect size (a rough estimate).",
+        "",
+        "## Data",
+        "",
+        f"- dataset: {_md_cell(d['name'])} ({_md_cell(d['task'])}, target {_md_cell(d['target'])})",
+        f"- rows: {d['n_train']} training, {d['n_val']} validation",
+        f"- features ({d['n_features']}): {_md_cell(_names(d))}",
+    ]
+    if d.get("class_names"):
+        lines.append(f"- classes: {_md_cell(', '.join(map(str, d['class_names'])))}")
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        res.command,
+        "```",
+        "",
+        f"Data fingerprint: `{res.fingerprint}`. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in res.versions.items())
+        + ".",
+        "",
+        "The figures are in report.html.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ html
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;
+background:#fafafa}
+main{max-width:1150px;margin:0 auto;padding:24px}
+h1{font-size:1.6em;margin:0 0 8px}
+h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.headline{background:#eef6ee;border-left:5px solid #2e7d32;padding:12px 16px;font-size:1.08em}
+.headline.tie{background:#fff6e5;border-color:#e69500}
+.note{background:#fff3cd;padding:8px 12px;border-left:4px solid #e0a800;margin:8px 0}
+table{border-collapse:collapse;margin:12px 0;font-size:.92em;background:#fff}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f3f6}tr.best td{background:#eef6ee;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
+pre{background:#f0f3f6;padding:10px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+.muted{color:#57606a;font-size:.9em}code{background:#f0f3f6;padding:1px 4px}
+"""
+
+
+def _table(rows: Sequence[dict[str, Any]], best_key: str | None = None) -> str:
+    if not rows:
+        return "<p class='muted'>no rows</p>"
+    head = "".join(f"<th>{esc(k)}</th>" for k in rows[0])
+    body = []
+    for row in rows:
+        cls = " class='best'" if best_key and row.get(best_key) == "best" else ""
+        cells = "".join(f"<td>{esc(v)}</td>" for v in row.values())
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _img(fig: Figure | None, alt: str) -> str:
+    if fig is None:
+        return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
+    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+
+
+def _model_rows(res: Any) -> list[dict[str, Any]]:
+    keys = ["activation", "seed", "status", "epochs", "train_loss", "val_loss"]
+    extra = sorted({k for r in res.table for k in r if k.startswith("val_") and k != "val_loss"})
+    out = []
+    for r in res.table:
+        row = {}
+        for k in keys + extra:
+            v = r.get(k)
+            row[k] = fmt(v) if isinstance(v, float) else ("–" if v is None else v)
+        out.append(row)
+    return out
+
+
+def _names(d: dict[str, Any]) -> str:
+    names = [str(n) for n in d.get("feature_names", [])]
+    more = f" … and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
+    return ", ".join(names[:MAX_NAMES]) + more
+
+
+def html_page(res: Any) -> str:
+    d = res.data
+    shown = _names(d)
+    classes = ", ".join(map(str, d.get("class_names", [])))
+    config_rows = [
+        {
+            "setting": k,
+            "value": json.dumps(v) if isinstance(v, (list, dict)) else ("–" if v is None else v),
+        }
+        for k, v in (
+            ("activations", res.config["activations"]),
+            ("seeds", res.config["seeds"]),
+            *res.config["train"].items(),
+            *res.config["data"].items(),
+        )
+    ]
+    sessions = [
+        {
+            "started": datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M:%S"),
+            "outcome": s["outcome"] or "running or killed",
+            "seconds": fmt((s["finished"] or s["started"]) - s["started"], 1),
+        }
+        for s in res.sessions
+    ]
+    tie = "" if res.winner else " tie"
+    notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in res.stats.notes)
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>actlab compare: {esc(d['name'])}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>actlab compare: {esc(d['name'])}</h1>",
+        f"<p class='muted'>{esc(d['task'])}, {len(res.config['activations'])} activations × "
+        f"{esc(res.config['seeds'])} seeds, {esc(res.metric)} at epoch {res.final_epoch} of "
+        f"{esc(res.config['train']['epochs'])}</p>",
+        f"<div class='headline{tie}'>{esc(res.headline)}</div>",
+        notes,
+        "<h2>Results</h2>",
+        _table(summary_rows(res), best_key="vs best"),
+        f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
+        "separate that activation from the best, from the observed paired effect size (a rough "
+        "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>",
+        _img(fig_per_seed(res), "final metric per seed"),
+        "<h2>Learning curves</h2>",
+        _img(fig_learning_curves(res), "learning curves"),
+        "<h2>Gradient flow</h2>",
+        "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, log "
+        "scale: a line falling towards the input is a vanishing gradient.</p>",
+        _img(fig_grad_norms(res), "gradient norms per layer"),
+        "<h2>Dead and saturated units</h2>",
+        _img(fig_unit_health(res), "dead and saturated fractions"),
+        "<h2>The activation functions</h2>",
+        _img(fig_activations(res), "activation functions"),
+        "<h2>Data</h2>",
+        _table(
+            [
+                {"": "dataset", "value": d["name"]},
+                {"": "task", "value": d["task"]},
+                {"": "target", "value": d["target"]},
+                {"": "rows", "value": f"{d['n_train']} training, {d['n_val']} validation"},
+                {"": "features", "value": f"{d['n_features']}: {shown}"},
+                *([{"": "classes", "value": classes}] if classes else []),
+            ]
+        ),
+        "<h2>Reproduce</h2>",
+        f"<pre>{esc(res.command)}</pre>",
+        _table(config_rows),
+        f"<p class='muted'>Data fingerprint (sha256 of the split): <code>{esc(res.fingerprint)}"
+        "</code></p>",
+        _table([{"library": k, "version": v} for k, v in res.versions.items()]),
+        "<h3>Sessions</h3>",
+        _table(sessions),
+        "<details><summary>Every model at the compared epoch</summary>",
+        _table(_model_rows(res)),
+        "</details>",
+        "</main></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write(res: Any) -> dict[str, Path]:
+    """Write ``report.md`` and ``report.html`` into the run directory; returns their paths."""
+    directory = Path(res.directory)
+    md = directory / "report.md"
+    page = directory / "report.html"
+    md.write_text(markdown(res), encoding="utf-8")
+    page.write_text(html_page(res), encoding="utf-8")
+    return {"markdown": md, "html": page}

@@ -1,0 +1,284 @@
+"""Honest statistics over seeds: which activation is best, and is the difference real?
+
+Each activation was trained with the same seeds (same data order and the same split), so results
+pair up by seed. Against the best activation we run a **paired t-test** (``scipy.stats.ttest_rel``)
+on the per-seed differences. Why not Wilcoxon's signed-rank test: with 5 seeds its smallest possible
+two-sided p-value is 2/2**5 = 0.0625, so it could never call anything significant at the default
+number of seeds; the t-test is reasonable here because each per-seed score is an average over many
+validation rows. The p-values are Holm-corrected for comparing the best with every other activation.
+When the best is not separated from a rival, the observed paired effect size (mean difference /
+standard deviation of the differences) gives the number of seeds a new experiment would need for 80%
+power (noncentral t distribution).
+
+A diverged model (loss became NaN/inf) is a failure: it is counted and shown, never silently
+dropped, and an activation that failed on more seeds ranks below one that failed on fewer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats as st
+
+BEST = "best"
+WORSE = "significantly worse"
+TIED = "not distinguishable at this number of seeds"
+POWER = 0.8
+MAX_SEEDS = 10_000
+
+
+@dataclass
+class ActivationStats:
+    """One activation over seeds (``values``: seed -> score, ``None`` when it diverged)."""
+
+    activation: str
+    values: dict[int, float | None]
+    n_ok: int
+    n_failed: int
+    mean: float | None
+    std: float | None
+    ci_low: float | None
+    ci_high: float | None
+    rank: int = 0
+    verdict: str = ""
+    p_value: float | None = None  # paired t-test against the best, uncorrected
+    p_holm: float | None = None
+    mean_diff: float | None = None  # this minus the best, in the metric's units
+    effect_size: float | None = None  # paired Cohen's d_z
+    seeds_needed: int | None = (
+        None  # to separate it from the best with 80% power; None: cannot be estimated
+    )
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "values"}
+
+
+@dataclass
+class Summary:
+    metric: str
+    higher_is_better: bool
+    rows: list[ActivationStats]
+    winner: str | None
+    headline: str
+    n_seeds: int
+    alpha: float = 0.05
+    method: str = (
+        "paired t-test (scipy.stats.ttest_rel) against the best activation across the same seeds, "
+        "Holm-corrected; Wilcoxon's signed-rank test is not used because with 5 seeds its smallest "
+        "two-sided p-value is 0.0625"
+    )
+    notes: list[str] = field(default_factory=list)
+
+
+def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
+    """Two-sided t-interval for the mean; ``None`` with fewer than two values."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return None
+    mean = float(x.mean())
+    sem = float(x.std(ddof=1)) / math.sqrt(x.size)
+    half = float(st.t.ppf(0.5 + level / 2, df=x.size - 1)) * sem
+    return mean - half, mean + half
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment (controls the family-wise error rate)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for step, i in enumerate(order):
+        running = max(running, min(1.0, (m - step) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def paired_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Two-sided paired t-test of ``a`` vs ``b``: ``(p_value, d_z)``.
+
+    Zero variance of the differences is handled explicitly (SciPy would return NaN): identical
+    results give p = 1; a constant non-zero difference is the t-test's limit p = 0.
+    """
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    mean = float(d.mean())
+    sd = float(d.std(ddof=1)) if d.size > 1 else 0.0
+    scale = max(abs(float(np.abs(a).max())), abs(float(np.abs(b).max())), 1e-300)
+    if sd <= 1e-12 * scale:
+        if abs(mean) <= 1e-12 * scale:
+            return 1.0, 0.0
+        return 0.0, math.copysign(math.inf, mean)
+    p = float(st.ttest_rel(a, b).pvalue)
+    return p, mean / sd
+
+
+def power(dz: float, n: int, alpha: float) -> float:
+    """Power of a two-sided paired t-test with ``n`` pairs for true effect size ``dz``."""
+    df = n - 1
+    crit = float(st.t.ppf(1 - alpha / 2, df))
+    nc = abs(dz) * math.sqrt(n)
+    value = float(st.nct.sf(crit, df, nc) + st.nct.cdf(-crit, df, nc))
+    if not math.isfinite(value):  # SciPy's nct loses precision far in the tail: the limit is 0 or 1
+        return 1.0 if nc > crit else 0.0
+    return value
+
+
+def seeds_needed(dz: float, alpha: float = 0.05, target: float = POWER) -> int | None:
+    """Fewest seeds giving ``target`` power for effect size ``dz``; ``None`` if over 10,000."""
+    if not math.isfinite(dz):
+        return 2
+    if dz == 0 or power(dz, MAX_SEEDS, alpha) < target:
+        return None
+    lo, hi = 2, MAX_SEEDS  # power grows with n: bisect for the first n that reaches the target
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if power(dz, mid, alpha) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def summarize(
+    scores: Mapping[str, Mapping[int, float | None]],
+    *,
+    metric: str,
+    higher_is_better: bool,
+    alpha: float = 0.05,
+) -> Summary:
+    """Statistics per activation from ``scores[activation][seed]`` (``None``: that model diverged).
+
+    Seeds absent from an activation's mapping are models that were not trained (an interrupted run);
+    they are neither scores nor failures.
+    """
+    rows: list[ActivationStats] = []
+    for name, by_seed in scores.items():
+        ok = [float(v) for v in by_seed.values() if v is not None]
+        ci = confidence_interval(ok)
+        rows.append(
+            ActivationStats(
+                activation=name,
+                values=dict(by_seed),
+                n_ok=len(ok),
+                n_failed=sum(v is None for v in by_seed.values()),
+                mean=float(np.mean(ok)) if ok else None,
+                std=float(np.std(ok, ddof=1)) if len(ok) > 1 else None,
+                ci_low=ci[0] if ci else None,
+                ci_high=ci[1] if ci else None,
+            )
+        )
+    sign = -1.0 if higher_is_better else 1.0
+
+    def order(r: ActivationStats) -> tuple:
+        # failures first (fewer is better), then the mean in the good direction; no score at all
+        # goes last
+        return (
+            r.n_failed,
+            r.mean is None,
+            sign * r.mean if r.mean is not None else 0.0,
+            r.activation,
+        )
+
+    rows.sort(key=order)
+    for i, r in enumerate(rows, start=1):
+        r.rank = i
+    n_seeds = max((len(r.values) for r in rows), default=0)
+    summary = Summary(metric, higher_is_better, rows, None, "", n_seeds, alpha)
+    if not rows or rows[0].mean is None:
+        summary.headline = "No results yet: no model finished an epoch."
+        return summary
+    best, rivals = rows[0], rows[1:]
+    best.verdict = BEST
+    m = len(rivals)
+    tested: list[ActivationStats] = []
+    for r in rivals:
+        common = sorted(
+            s for s in best.values if best.values[s] is not None and r.values.get(s) is not None
+        )
+        if r.n_failed > best.n_failed:
+            r.verdict = f"diverged on {r.n_failed} of {len(r.values)} seeds"
+        if len(common) >= 2:
+            a = [float(r.values[s]) for s in common]  # type: ignore[arg-type]
+            b = [float(best.values[s]) for s in common]  # type: ignore[arg-type]
+            r.p_value, r.effect_size = paired_test(a, b)
+            r.mean_diff = float(np.mean(a) - np.mean(b))
+            tested.append(r)
+    for r, p in zip(tested, holm([r.p_value for r in tested]), strict=True):  # type: ignore[misc]
+        r.p_holm = p
+    for r in rivals:
+        if r.verdict:
+            continue
+        worse = r.p_holm is not None and r.p_holm < alpha and sign * (r.mean_diff or 0.0) > 0
+        r.verdict = WORSE if worse else TIED
+        if not worse and r.effect_size is not None:
+            # a fresh experiment comparing the best with m rivals at a Bonferroni-conservative level
+            r.seeds_needed = seeds_needed(r.effect_size, alpha / max(m, 1))
+    summary.headline = _headline(summary, best, rivals)
+    summary.winner = (
+        best.activation if all(r.verdict != TIED for r in rivals) and n_seeds >= 2 else None
+    )
+    return summary
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.4f}" if abs(x) < 10 else f"{x:.4g}"
+
+
+def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) -> str:
+    metric = s.metric
+    n = s.n_seeds
+    where = f"mean {metric} {_fmt(best.mean)}"
+    if best.ci_low is not None:
+        where += f" (95% CI {_fmt(best.ci_low)} to {_fmt(best.ci_high)})"
+    if not rivals:
+        return f"Only one activation: {best.activation}, {where}. Nothing to compare."
+    if best.n_ok < 2:
+        return (
+            f"{best.activation} scored best ({where}), but with {best.n_ok} seed a real difference "
+            "cannot be told from luck: run with --seeds 5 or more."
+        )
+    tied = [r for r in rivals if r.verdict == TIED]
+    failed = [r for r in rivals if r.verdict.startswith("diverged")]
+    failure_note = ""
+    if failed:
+        failure_note = " " + ", ".join(f"{r.activation} {r.verdict}" for r in failed) + "."
+    if best.n_failed:
+        failure_note += f" Note: even {best.activation} diverged on {best.n_failed} seed(s)."
+    if not tied:
+        return (
+            f"{best.activation} wins: {where}; every other activation is significantly worse or "
+            f"failed (paired t-test across {n} seeds, Holm-corrected, α = {s.alpha})."
+            + failure_note
+        )
+    names = ", ".join(r.activation for r in tied)
+    text = (
+        f"No clear winner at {n} seeds: {best.activation} has the best {where}, but {names} "
+        f"{'is' if len(tied) == 1 else 'are'} not distinguishable from it (paired t-test, "
+        "Holm-corrected)."
+    )
+    identical = [r for r in tied if r.effect_size == 0.0]
+    estimable = [r for r in tied if r.seeds_needed is not None]
+    if identical:
+        text += (
+            f" {', '.join(r.activation for r in identical)} gave the same score on every seed: "
+            "no number "
+            "of seeds would separate them."
+        )
+    hard = [r for r in tied if r.seeds_needed is None and r.effect_size not in (0.0, None)]
+    if estimable:
+        need = max(estimable, key=lambda r: r.seeds_needed or 0)
+        text += (
+            f" Telling {best.activation} from {need.activation} apart would take about "
+            f"{need.seeds_needed} seeds (80% power, assuming the observed difference of "
+            f"{_fmt(need.mean_diff)} is real; a rough estimate)."
+        )
+    if hard:
+        text += (
+            f" {', '.join(r.activation for r in hard)} differ from {best.activation} by too little "
+            f"to separate with fewer than {MAX_SEEDS} seeds: in practice, equivalent."
+        )
+    return text + failure_note

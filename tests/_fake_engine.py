@@ -1,0 +1,129 @@
+"""A tiny stand-in for actlab.compare.engine (same interface), for fast store/resume/report tests.
+
+Scores are a deterministic function of (activation, seed, epoch), so an interrupted-and-resumed run
+must reproduce an uninterrupted one exactly. End-to-end tests use the real engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    depth: int = 2
+    width: int = 128
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    init: str = "auto"
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    activation: str
+    seed: int
+
+
+@dataclass
+class ModelEpoch:
+    job: int
+    epoch: int
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, float]
+    grad_norms: list[float]
+    dead_fraction: list[float]
+    saturated_fraction: list[float]
+    diverged: bool
+    seconds: float
+
+
+@dataclass
+class Behaviour:
+    """Knobs the tests set: per-activation quality, which (activation, seed) diverge when."""
+
+    quality: dict[str, float] = field(default_factory=dict)
+    diverge: dict[tuple[str, int], int] = field(default_factory=dict)
+    calls: list[dict] = field(default_factory=list)
+
+
+BEHAVIOUR = Behaviour()
+
+
+def _noise(*key: object) -> float:
+    h = hashlib.sha256(repr(key).encode()).digest()
+    return int.from_bytes(h[:8], "little") / 2**64 - 0.5
+
+
+def train(
+    jobs: Sequence[Job],
+    split,
+    config: TrainConfig,
+    *,
+    resume_from: bytes | None = None,
+    on_epoch: Callable | None = None,
+    deadline: float | None = None,
+    progress: Callable | None = None,
+):
+    start = 0 if resume_from is None else json.loads(resume_from)["epoch"]
+    BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start})
+    frozen = set() if resume_from is None else set(json.loads(resume_from)["frozen"])
+    out: list[list[ModelEpoch]] = [[] for _ in jobs]
+    for epoch in range(start + 1, config.epochs + 1):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        records = []
+        for i, job in enumerate(jobs):
+            if i in frozen:
+                continue
+            q = BEHAVIOUR.quality.get(job.activation, 0.8)
+            diverged = BEHAVIOUR.diverge.get((job.activation, job.seed)) == epoch
+            acc = min(1.0, q * (1 - 0.5**epoch) + 0.01 * _noise(job.activation, job.seed, epoch))
+            loss = math.nan if diverged else 1.0 - acc + 0.01
+            metrics = (
+                {"val_accuracy": acc, "val_macro_f1": acc}
+                if split.task == "classification"
+                else {"val_rmse": loss * split.target_scale, "val_r2": acc}  # target units
+            )
+            layers = config.depth
+            records.append(
+                ModelEpoch(
+                    i,
+                    epoch,
+                    loss,
+                    loss,
+                    metrics,
+                    [0.1 * (k + 1) for k in range(layers + 1)],
+                    [0.0] * layers,
+                    [0.1] * layers,
+                    diverged,
+                    0.001,
+                )
+            )
+            if diverged:
+                frozen.add(i)
+            out[i].append(records[-1])
+        if progress is not None:
+            progress(
+                {
+                    "epoch": epoch,
+                    "epochs": config.epochs,
+                    "step": 1,
+                    "steps": 1,
+                    "best": ("x", 0.5),
+                    "eta_s": 1.0,
+                }
+            )
+        if on_epoch is not None:
+            state = {"epoch": epoch, "frozen": sorted(frozen)}
+            on_epoch(epoch, records, lambda s=state: json.dumps(s).encode())
+    return out
