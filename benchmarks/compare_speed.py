@@ -1,0 +1,191 @@
+"""How fast is ``actlab compare``'s batched engine? All figures come from one run of this script.
+
+    .venv/bin/python benchmarks/compare_speed.py [--threads N] [--epochs 30] [--plain-epochs 3]
+
+Default sweep: digits (80/20 split), sigmoid, tanh, relu, leaky_relu, elu, silu, gelu x 5 seeds, a
+2x128 MLP, batch 64, Adam lr 1e-3. Printed: the engine's wall time (two runs, the faster one used
+for the ratios: the machine may be shared), peak RSS (measured before anything but the engine has
+run); the machine's large-matmul rate (2048^2 float32 ``torch.mm``, best of 7, measured right after
+each engine run and again at the end); the engine's training FLOPs (matmuls of forward and
+backward) and its utilisation of that rate; the same models one at a time in a plain PyTorch loop
+(a few epochs per activation, timed with torch's threads and with 1 thread, extrapolated; the
+faster is the baseline); scikit-learn's MLPClassifier for its activations (per-model time, same
+network, epochs and batch size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import resource
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from actlab import data
+from actlab.compare.engine import Job, TrainConfig, train
+from actlab.torch import build
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu")
+SEEDS = 5
+
+
+def matmul_rate(n: int = 2048, repeats: int = 7) -> float:
+    """Best-of-``repeats`` float32 GFLOP/s of an n x n x n torch.mm."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    c = torch.empty(n, n)
+    torch.mm(a, b, out=c)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b, out=c)
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def training_flops(sizes: list[int], n_train: int, epochs: int, models: int) -> float:
+    """Matmul FLOPs of training: forward, weight and input gradients (no input grad for layer 1)."""
+    rows = n_train * epochs * models  # every row passes through every layer once per epoch
+    total = 0.0
+    for k, (i, o) in enumerate(itertools.pairwise(sizes)):
+        total += 2 * rows * i * o * (2 if k == 0 else 3)
+    return total
+
+
+def plain_loop(split, activation: str, seed: int, config: TrainConfig, epochs: int) -> float:
+    """Seconds to train one model the ordinary way (nn.Sequential, Adam, loss.backward())."""
+    torch.manual_seed(seed)
+    sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
+    layers: list[nn.Module] = []
+    for k, (i, o) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(i, o))
+        if k < config.depth:
+            layers.append(build(activation))
+    net = nn.Sequential(*layers)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    X, y = torch.as_tensor(split.X_train), torch.as_tensor(split.y_train)
+    Xv = torch.as_tensor(split.X_val)
+    order = torch.Generator().manual_seed(seed)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(len(X), generator=order)
+        net.train()
+        for s in range(0, len(X), config.batch_size):
+            idx = perm[s : s + config.batch_size]
+            loss = loss_fn(net(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            net(Xv).argmax(1)
+    return time.perf_counter() - t
+
+
+def say(label: str, text: str) -> None:
+    print(f"{label:<21}{text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--plain-epochs", type=int, default=3, help="epochs per plain-loop model")
+    parser.add_argument("--skip-sklearn", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    split = data.split(data.load("digits"))
+    config = TrainConfig(epochs=args.epochs)
+    jobs = [Job(a, s) for a in ACTIVATIONS for s in range(SEEDS)]
+    models = len(jobs)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}; digits {len(split.X_train)} train / "
+          f"{len(split.X_val)} validation rows; {models} models\n{config}")  # fmt: skip
+
+    # warm-up on a tiny run (first-call costs of MKL and the allocator), then two real ones: the
+    # machine is shared, so both are printed and the faster one is used for the ratios
+    train(jobs[:2], split, TrainConfig(epochs=1, width=8))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    runs = []
+    for _ in range(2):
+        t = time.perf_counter()
+        history = train(jobs, split, config)
+        runs.append(time.perf_counter() - t)
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rate = matmul_rate()  # right after each run: the same machine state
+        runs[-1] = (runs[-1], rate)
+    engine_s, rate = min(runs)
+    threads = torch.get_num_threads()
+
+    sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
+    flops = training_flops(sizes, len(split.X_train), config.epochs, models)
+    per_row = sum(i * o for i, o in itertools.pairwise(sizes))
+    eval_flops = 2 * len(split.X_val) * per_row * config.epochs * models
+    achieved = flops / engine_s / 1e9
+    print("\n== batched engine (default sweep) ==")
+    for k, (s, r) in enumerate(runs, 1):
+        say(f"run {k}", f"{s:8.2f} s wall, then 2048^2 torch.mm at {r:.1f} GFLOP/s")
+    say("wall time", f"{engine_s:8.2f} s  (faster run; {engine_s / models:.3f} s per model, "
+                     f"{engine_s / config.epochs:.3f} s per epoch for all {models})")  # fmt: skip
+    say("peak RSS", f"{rss_mib:8.0f} MiB (whole process; {rss_before:.0f} MiB before the runs)")
+    say("training FLOPs", f"{flops / 1e9:8.1f} GFLOP (matmuls, forward + backward; validation "
+                          f"passes: {eval_flops / 1e9:.1f} GFLOP more, not counted)")  # fmt: skip
+    say("large-matmul rate", f"{rate:8.1f} GFLOP/s (float32, {threads} threads, best of 7)")
+    say("engine achieves", f"{achieved:8.1f} GFLOP/s = {100 * achieved / rate:.0f}% of that rate")
+    for a_i, act in enumerate(ACTIVATIONS):
+        final = [history[a_i * SEEDS + s][-1].metrics["val_accuracy"] for s in range(SEEDS)]
+        say(f"  {act}", f"val accuracy after {config.epochs} epochs: "
+                        f"mean {statistics.mean(final):.4f}, min {min(final):.4f}")  # fmt: skip
+
+    print("\n== one model at a time, plain PyTorch loop ==")
+    plain = {}
+    for n_threads in sorted({threads, 1}, reverse=True):  # torch's threads and 1: fair baseline
+        torch.set_num_threads(n_threads)
+        per_epoch = [plain_loop(split, act, 0, config, args.plain_epochs) / args.plain_epochs
+                     for act in ACTIVATIONS]  # fmt: skip
+        plain[n_threads] = statistics.mean(per_epoch) * config.epochs * models
+        say(f"{n_threads} thread(s)", f"{len(ACTIVATIONS)} models x {args.plain_epochs} epochs "
+                                      f"timed: {statistics.mean(per_epoch):.4f} s per model-epoch "
+                                      f"-> {plain[n_threads]:.2f} s for {models} x "
+                                      f"{config.epochs} (extrapolated)")  # fmt: skip
+    torch.set_num_threads(threads)
+    plain_s = min(plain.values())
+    say("engine speed-up", f"{plain_s / engine_s:8.1f}x (vs the faster plain loop)")
+
+    if not args.skip_sklearn:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        print(f"\n== scikit-learn MLPClassifier (same network, Adam lr {config.lr}, batch "
+              f"{config.batch_size}, {config.epochs} epochs, alpha 0), per model ==")  # fmt: skip
+        for act in ("identity", "logistic", "tanh", "relu"):
+            clf = MLPClassifier(hidden_layer_sizes=(config.width,) * config.depth, activation=act,
+                                solver="adam", learning_rate_init=config.lr,
+                                batch_size=config.batch_size, max_iter=config.epochs, alpha=0.0,
+                                tol=0.0, n_iter_no_change=10**6, random_state=0)  # fmt: skip
+            t = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(split.X_train, split.y_train)
+            s = time.perf_counter() - t
+            acc = float(np.mean(clf.predict(split.X_val) == split.y_val))
+            ratio = s / (engine_s / models)
+            say(f"  {act}", f"{s:6.2f} s ({clf.n_iter_} epochs), val accuracy {acc:.4f}; "
+                            f"{ratio:.0f}x the engine's per-model time")  # fmt: skip
+
+    rate_end = matmul_rate()
+    print(f"\nlarge-matmul rate at the end: {rate_end:.1f} GFLOP/s (shared machine: rates drift); "
+          f"utilisation vs the higher: {100 * achieved / max(rate, rate_end):.0f}%")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1331 @@
+"""Training engine of ``actlab compare``: every (activation x seed) model trains at once.
+
+The default network is an MLP (``depth`` hidden layers of ``width`` units, logits out). All M models
+live in stacked tensors, ``W[l]`` of shape ``(M, in, out)`` and ``b[l]`` of shape ``(M, 1, out)``,
+with the models of one activation in one contiguous slice. A training step is a handful of batched
+matrix products (``torch.baddbmm`` / ``torch.bmm``) over all models plus one activation call per
+activation slice, and a hand-written backward pass: the activation's derivative comes from ATen's
+own backward kernels (the ones autograd would call) for PyTorch's native activation modules, and
+from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` / ``SGD``
+on the stacked tensors: both are elementwise, so stacked Adam is per-model Adam, weight decay
+included (``torch.optim.Adam(weight_decay=...)`` adds L2 to the gradient; it is not AdamW).
+
+Reproducing one model alone (what ``tests/test_compare_engine.py`` does with a plain PyTorch loop):
+
+* network: ``nn.Sequential(Linear(n_in, width), act, ..., Linear(width, n_out))`` with ``act`` from
+  ``actlab.torch.build(job.activation)``; ``n_out`` is the number of classes (or target columns).
+* initialisation: ``g = torch.Generator().manual_seed(seed)``; for each Linear layer, input to
+  output, draw its weight (PyTorch's ``(out, in)`` layout) and then its bias from ``g``:
+
+  - ``he``: ``nn.init.kaiming_normal_(w, nonlinearity="relu", generator=g)``, or
+    ``nonlinearity="leaky_relu", a=negative_slope`` for leaky ReLU (gain ``calculate_gain``);
+  - ``glorot``: ``nn.init.xavier_uniform_(w, generator=g)`` (gain 1);
+  - ``lecun``: ``nn.init.kaiming_normal_(w, nonlinearity="linear", generator=g)`` (std
+    1/sqrt(fan_in));
+  - ``torch``: ``nn.Linear``'s own ``reset_parameters`` recipe (``kaiming_uniform_(a=sqrt(5))``,
+    bias ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``), both drawn from ``g``;
+  - ``auto``: the catalog's ``recommended_init`` for the activation (``none`` -> glorot).
+
+  The output layer has no activation, so it gets the same scheme with gain 1 (``he`` -> LeCun
+  normal). Biases are zero except with ``torch``.
+* data order: a second stream, ``torch.Generator().manual_seed(seed + 2**32)``; every epoch draws
+  ``perm = torch.randperm(n_train, generator=order)`` and the batches are consecutive slices of
+  ``perm`` of ``batch_size`` rows (the last one may be shorter). The order depends on the seed only,
+  so models of the same seed see the same batches whatever their activation (paired comparisons).
+* loss on logits: ``nn.CrossEntropyLoss()`` (classification) or ``nn.MSELoss()`` (regression; the
+  split's targets are already standardised), the mean over the batch; the optimiser is
+  ``torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)`` or ``torch.optim.SGD`` likewise.
+
+A model whose training or validation loss becomes NaN/inf is marked diverged in that epoch (its
+record has ``diverged=True`` and NaN metrics); its weights and optimiser state are then reset to
+zero and its output gradient masked, so it takes no further updates, costs nothing numerically and
+gets no later records. Every other model goes on untouched (all arithmetic is per model).
+
+Bring your own network (``TrainConfig.model = "module:function"``): ``function(activation_spec)``
+must return an ``nn.Module`` mapping ``(batch, n_features)`` to ``(batch, n_out)`` logits. Each
+model is built under ``torch.manual_seed(seed)`` (its own initialisation unless ``init`` names a
+scheme, which is then applied to every ``nn.Linear`` as above). The seeds of one activation train
+batched with ``torch.func`` (``stack_module_state`` + ``functional_call`` + ``vmap``) when the model
+allows it (no randomness such as dropout, no unbatchable in-place updates); otherwise one model at a
+time, each with its own global-RNG stream for dropout and the like (``torch.manual_seed(seed)``
+again after building, saved and restored around its steps). Either way each model equals a plain
+loop: ``torch.manual_seed(seed); net = function(spec); torch.manual_seed(seed)``, then the data
+order and optimiser above. BYO records have gradient norms per weight (``*.weight`` with 2+ dims)
+in module order; dead/saturated fractions come from forward hooks on every elementwise activation
+module the catalog recognises (``actlab.torch.catalog_name``), one entry per call, in call order.
+
+Threads: the MLP's models are split into ``torch.get_num_threads()`` stacks, each trained by its own
+worker thread with single-threaded ops (see ``train``); BYO trainers run one after another with
+PyTorch's own threading.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.util
+import io
+import itertools
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from actlab.diagnose import measures_saturation, unit_health
+from actlab.errors import ActlabError, suggest
+
+__all__ = [
+    "INITS",
+    "OPTIMIZERS",
+    "Job",
+    "ModelEpoch",
+    "TrainConfig",
+    "macro_f1",
+    "state_dicts",
+    "train",
+]
+
+OPTIMIZERS = ("adam", "sgd")
+INITS = ("auto", "he", "glorot", "lecun", "torch")
+ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 2**32
+_FORMAT = "actlab.compare.engine checkpoint v1"
+_EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk
+
+
+# ------------------------------------------------------------ types
+
+
+def _int_field(name: str, value: Any, low: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ActlabError(f"{name} must be an integer >= {low} ({what}), got {value!r}")
+
+
+def _float_field(name: str, value: Any, *, positive: bool, example: str) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+    if ok:
+        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        bound = "> 0" if positive else ">= 0"
+        raise ActlabError(f"{name} must be a finite number {bound} (e.g. {example}), got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How every model of a comparison is trained; validated on construction."""
+
+    depth: int = 2
+    width: int = 128
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # "adam" | "sgd"
+    weight_decay: float = 0.0
+    init: str = "auto"  # "auto" | "he" | "glorot" | "lecun" | "torch"
+    model: str | None = None  # "module:function", function(spec_str) -> nn.Module
+
+    def __post_init__(self) -> None:
+        _int_field("depth", self.depth, 1, "number of hidden layers")
+        _int_field("width", self.width, 1, "units per hidden layer")
+        _int_field("epochs", self.epochs, 1, "passes over the training data")
+        _int_field("batch_size", self.batch_size, 1, "rows per training step")
+        _float_field("lr", self.lr, positive=True, example="1e-3")
+        _float_field("weight_decay", self.weight_decay, positive=False, example="1e-4")
+        for name, value, allowed in (
+            ("optimizer", self.optimizer, OPTIMIZERS),
+            ("init", self.init, INITS),
+        ):
+            if value not in allowed:
+                raise ActlabError(
+                    f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+                    + (suggest(value, allowed) if isinstance(value, str) else "")
+                )
+        if self.model is not None:
+            head, _, tail = str(self.model).rpartition(":")
+            if not isinstance(self.model, str) or not head or not tail.isidentifier():
+                raise ActlabError(
+                    f"model must look like 'module:function' (e.g. 'mynets:make_mlp' or "
+                    f"'path/to/nets.py:make_mlp'), got {self.model!r}"
+                )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model: an activation (canonical spec string) and a seed."""
+
+    activation: str
+    seed: int
+
+
+@dataclass
+class ModelEpoch:
+    """What was measured for one model in one epoch (diverged models: see the module docstring)."""
+
+    job: int
+    epoch: int
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, float]
+    grad_norms: list[float]
+    dead_fraction: list[float]
+    saturated_fraction: list[float]
+    diverged: bool
+    seconds: float
+
+
+# ------------------------------------------------------------ metrics
+
+
+def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Macro-averaged F1 of predictions ``(..., n)`` against targets ``(n,)``, per leading index.
+
+    F1_c = 2 TP_c / (predicted_c + true_c); the mean runs over the classes that occur in the targets
+    or the predictions (scikit-learn's ``f1_score(average="macro", zero_division=0)``).
+    """
+    pred_oh = nn.functional.one_hot(pred, n_classes).to(torch.float64)
+    true_oh = nn.functional.one_hot(target, n_classes).to(torch.float64)
+    tp = (pred_oh * true_oh).sum(-2)
+    denom = pred_oh.sum(-2) + true_oh.sum(-2)
+    present = denom > 0
+    f1 = torch.where(present, 2 * tp / denom.clamp_min(1), torch.zeros_like(tp))
+    return (f1.sum(-1) / present.sum(-1)).to(torch.float32)
+
+
+def _val_metrics(out: torch.Tensor, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Validation loss and metrics for outputs ``(M, n_val, n_out)``, each of shape (M,)."""
+    y = data.y_val
+    if data.classification:
+        logp = torch.log_softmax(out, -1)
+        loss = -logp.gather(-1, y.expand(out.shape[0], -1).unsqueeze(-1)).squeeze(-1).mean(-1)
+        pred = out.argmax(-1)
+        acc = (pred == y).to(torch.float32).mean(-1)
+        return loss, {"val_accuracy": acc, "val_macro_f1": macro_f1(pred, y, data.n_out)}
+    err = (out - y).square()
+    loss = err.mean((-2, -1))
+    rmse = loss.sqrt() * data.target_scale  # targets were standardised by the split
+    ss_res = err.sum(-2)
+    ss_tot = (y - y.mean(0)).square().sum(0)
+    # scikit-learn's r2_score with force_finite: a constant validation target gives 1 (perfect) or 0
+    r2 = torch.where(
+        ss_tot > 0,
+        1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float32).tiny),
+        (ss_res == 0).to(torch.float32),
+    ).mean(-1)
+    return loss, {"val_rmse": rmse, "val_r2": r2}
+
+
+# ------------------------------------------------------------ data
+
+
+class _Data:
+    """The split as float32/int64 tensors."""
+
+    def __init__(self, split: Any) -> None:
+        task = getattr(split, "task", None)
+        if task not in ("classification", "regression"):
+            raise ActlabError(f"split.task must be 'classification' or 'regression', got {task!r}")
+        self.classification = task == "classification"
+        try:
+            self.X_train = torch.as_tensor(np.asarray(split.X_train, dtype=np.float32))
+            self.X_val = torch.as_tensor(np.asarray(split.X_val, dtype=np.float32))
+            ydt = np.int64 if self.classification else np.float32
+            self.y_train = torch.as_tensor(np.asarray(split.y_train, dtype=ydt))
+            self.y_val = torch.as_tensor(np.asarray(split.y_val, dtype=ydt))
+        except (TypeError, ValueError) as err:
+            raise ActlabError(f"split arrays must be numeric: {err}") from None
+        if (
+            self.X_train.ndim != 2
+            or self.X_val.ndim != 2
+            or self.X_train.shape[1] != self.X_val.shape[1]
+        ):
+            raise ActlabError(
+                f"split.X_train and X_val must be 2-D with the same columns, got shapes "
+                f"{tuple(self.X_train.shape)} and {tuple(self.X_val.shape)}"
+            )
+        if len(self.X_train) == 0 or len(self.X_val) == 0:
+            raise ActlabError("the training and validation parts must both have rows")
+        if len(self.y_train) != len(self.X_train) or len(self.y_val) != len(self.X_val):
+            raise ActlabError(
+                "split: y_train / y_val must have one value per row of X_train / X_val"
+            )
+        if not (torch.isfinite(self.X_train).all() and torch.isfinite(self.X_val).all()):
+            raise ActlabError("split: the features contain NaN or inf; clean or impute them first")
+        if self.classification:
+            self.n_out = int(getattr(split, "n_classes", 0))
+            if self.n_out < 2:
+                raise ActlabError(f"classification needs n_classes >= 2, got {self.n_out}")
+            for name, y in (("y_train", self.y_train), ("y_val", self.y_val)):
+                if y.ndim != 1 or int(y.min()) < 0 or int(y.max()) >= self.n_out:
+                    raise ActlabError(f"split.{name} must hold class ids 0..{self.n_out - 1}")
+            self.target_scale = 1.0
+        else:
+            if self.y_train.ndim == 1:
+                self.y_train, self.y_val = self.y_train[:, None], self.y_val[:, None]
+            if not (torch.isfinite(self.y_train).all() and torch.isfinite(self.y_val).all()):
+                raise ActlabError("split: the regression target contains NaN or inf")
+            self.n_out = int(self.y_train.shape[1])
+            self.target_scale = float(getattr(split, "target_scale", 1.0))
+        self.fingerprint = str(getattr(split, "fingerprint", "")) or _digest(
+            self.X_train, self.y_train, self.X_val, self.y_val
+        )
+
+    @property
+    def n_train(self) -> int:
+        return len(self.X_train)
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _loss_and_grad(
+    out_t: torch.Tensor, y: torch.Tensor, classification: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-model mean loss (M,) and its gradient for transposed outputs ``(M, n_out, b)``.
+
+    ``y`` is (M, b) class ids or (M, b, k) targets. Cross-entropy / MSE with mean reduction, as in
+    ``nn.CrossEntropyLoss()`` / ``nn.MSELoss()``.
+    """
+    b = out_t.shape[2]
+    if classification:
+        logp = torch.log_softmax(out_t, 1)
+        idx = y.unsqueeze(1)
+        loss = logp.gather(1, idx).squeeze(1).mean(-1).neg_()
+        grad = logp.exp_()
+        grad.scatter_add_(1, idx, torch.full(idx.shape, -1.0))
+        return loss, grad.div_(b)
+    diff = out_t - y.transpose(1, 2)
+    loss = diff.square().mean((-2, -1))
+    return loss, diff.mul_(2.0 / diff[0].numel())
+
+
+# ------------------------------------------------------------ activations
+
+
+_Fwd = Callable[[torch.Tensor, torch.Tensor], Any]
+_Bwd = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Any]
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _fast_path(m: nn.Module) -> tuple[_Fwd, _Bwd] | None:
+    """ATen kernels behind a native activation module, writing into ``out``.
+
+    ``fwd(z, out)`` is what the module's forward calls; ``bwd(g, z, h, out)`` = g * f'(z) is the
+    kernel autograd itself runs for that module, so the batched backward matches ``loss.backward()``
+    of a plain loop.
+    """
+    a = torch.ops.aten
+    t = type(m)
+    if t is nn.ReLU:
+        return (
+            lambda z, o: a.relu.out(z, out=o),
+            lambda g, z, h, o: a.threshold_backward.grad_input(g, h, 0.0, grad_input=o),
+        )
+    if t is nn.LeakyReLU:
+        s = m.negative_slope
+        return (
+            lambda z, o: a.leaky_relu.out(z, s, out=o),
+            lambda g, z, h, o: a.leaky_relu_backward.grad_input(g, z, s, False, grad_input=o),
+        )
+    if t in (nn.ELU, nn.CELU, nn.SELU):
+        alpha = _SELU_ALPHA if t is nn.SELU else m.alpha
+        scale = _SELU_SCALE if t is nn.SELU else 1.0
+        inner = 1.0 / m.alpha if t is nn.CELU else 1.0
+        return (
+            lambda z, o: a.elu.out(z, alpha, scale, inner, out=o),
+            lambda g, z, h, o: a.elu_backward.grad_input(
+                g, alpha, scale, inner, False, z, grad_input=o
+            ),
+        )
+    if t is nn.Sigmoid:
+        return (
+            lambda z, o: a.sigmoid.out(z, out=o),
+            lambda g, z, h, o: a.sigmoid_backward.grad_input(g, h, grad_input=o),
+        )
+    if t is nn.Tanh:
+        return (
+            lambda z, o: a.tanh.out(z, out=o),
+            lambda g, z, h, o: a.tanh_backward.grad_input(g, h, grad_input=o),
+        )
+    if t is nn.SiLU:
+        return (
+            lambda z, o: a.silu.out(z, out=o),
+            lambda g, z, h, o: a.silu_backward.grad_input(g, z, grad_input=o),
+        )
+    if t is nn.GELU:
+        ap = m.approximate
+        return (
+            lambda z, o: a.gelu.out(z, approximate=ap, out=o),
+            lambda g, z, h, o: a.gelu_backward.grad_input(g, z, approximate=ap, grad_input=o),
+        )
+    if t is nn.Softplus:
+        beta, thr = m.beta, m.threshold
+        return (
+            lambda z, o: a.softplus.out(z, beta, thr, out=o),
+            lambda g, z, h, o: a.softplus_backward.grad_input(g, z, beta, thr, grad_input=o),
+        )
+    if t is nn.Mish:
+        return (
+            lambda z, o: a.mish.out(z, out=o),
+            lambda g, z, h, o: o.copy_(a.mish_backward(g, z)),
+        )
+    if t in (nn.Hardtanh, nn.ReLU6):
+        lo, hi = m.min_val, m.max_val
+        return (
+            lambda z, o: a.hardtanh.out(z, lo, hi, out=o),
+            lambda g, z, h, o: a.hardtanh_backward.grad_input(g, z, lo, hi, grad_input=o),
+        )
+    if t is nn.Hardswish:
+        return (
+            lambda z, o: a.hardswish.out(z, out=o),
+            lambda g, z, h, o: a.hardswish_backward.out(g, z, out=o),
+        )
+    if t is nn.Hardsigmoid:
+        return (
+            lambda z, o: a.hardsigmoid.out(z, out=o),
+            lambda g, z, h, o: a.hardsigmoid_backward.grad_input(g, z, grad_input=o),
+        )
+    if t is nn.Identity:
+        return (lambda z, o: o.copy_(z), lambda g, z, h, o: o.copy_(g))
+    return None  # fmt: skip
+
+
+class _Group:
+    """The contiguous slice of stacked models that share one activation."""
+
+    def __init__(self, act: Any, start: int, stop: int) -> None:
+        from actlab.torch import build
+
+        self.act, self.start, self.stop = act, start, stop
+        self.module = build(act)
+        if getattr(self.module, "inplace", False):
+            self.module.inplace = False  # the backward needs the pre-activation intact
+        self.fast = _fast_path(self.module)
+
+    def forward(self, z: torch.Tensor, out: torch.Tensor) -> Any:
+        """Write f(z) into ``out``; return what the backward needs; slow path: its graph."""
+        if self.fast is not None:
+            self.fast[0](z, out)
+            return None
+        with torch.enable_grad():  # autograd on this slice only
+            zg = z.detach().requires_grad_(True)
+            hg = self.module(zg)
+        out.copy_(hg.detach())
+        return zg, hg
+
+    def backward(
+        self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, out: torch.Tensor
+    ) -> None:
+        """Write g * f'(z) into ``out``."""
+        if self.fast is not None:
+            self.fast[1](g, z, h, out)
+        else:
+            zg, hg = saved
+            out.copy_(torch.autograd.grad(hg, zg, g)[0])
+
+
+def _check_activation(act: Any, byo: bool) -> None:
+    from actlab.torch import build
+
+    if not act.spec.elementwise:
+        raise ActlabError(
+            f"activation '{act}' is not elementwise (it mixes units), so it cannot be a "
+            "hidden-layer activation here; use it on the output side, or pass your own network "
+            "with --model"
+        )
+    if byo:
+        return
+    module = build(act)
+    if any(True for _ in module.parameters()) or isinstance(module, nn.RReLU):
+        raise ActlabError(
+            f"activation '{act}' has learnable parameters or randomness, which the batched MLP "
+            "does not train; use a fixed variant (e.g. leaky_relu instead of prelu) or your own "
+            "network with --model"
+        )
+
+
+# ------------------------------------------------------------ initialisation
+
+
+def _scheme(act: Any, init: str) -> str:
+    if init != "auto":
+        return init
+    rec = act.spec.recommended_init
+    return rec if rec in ("he", "glorot", "lecun") else "glorot"
+
+
+def _init_linear(
+    w: torch.Tensor, b: torch.Tensor | None, scheme: str, act: Any | None, g: torch.Generator
+) -> None:
+    """Initialise a Linear layer's weight ``(out, in)`` and bias in place (act None: output)."""
+    init = nn.init
+    if scheme == "torch":
+        init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
+        if b is not None:
+            bound = 1 / math.sqrt(w.shape[1]) if w.shape[1] > 0 else 0.0
+            init.uniform_(b, -bound, bound, generator=g)
+        return
+    if scheme == "he" and act is not None:
+        if act.name == "leaky_relu":
+            slope = float(act.params["negative_slope"])
+            init.kaiming_normal_(w, a=slope, nonlinearity="leaky_relu", generator=g)
+        else:
+            init.kaiming_normal_(w, nonlinearity="relu", generator=g)
+    elif scheme == "glorot":
+        init.xavier_uniform_(w, generator=g)
+    else:  # lecun, and he for the linear output layer
+        init.kaiming_normal_(w, nonlinearity="linear", generator=g)
+    if b is not None:
+        b.zero_()
+
+
+# ------------------------------------------------------------ trainers
+
+
+class _MLP:
+    """All models of the default MLP, stacked; rows are models, grouped by activation.
+
+    Hidden layers: ``W[l]`` (M, in, out), ``b[l]`` (M, 1, out). The output layer is kept the other
+    way round, ``W[-1]`` (M, n_out, in) and ``b[-1]`` (M, n_out, 1) (nn.Linear's layout), and
+    computes transposed logits (M, n_out, batch): with few outputs that orientation is ~3x faster in
+    MKL, and log-softmax over dim 1 vectorises along the batch. Activations write into contiguous
+    buffers only: several ATen ``out=`` kernels (gelu, silu, elu, sigmoid...) give wrong values for
+    a strided ``out`` in PyTorch 2.13.
+    """
+
+    def __init__(self, acts: list[Any], seeds: list[int], data: _Data, config: TrainConfig) -> None:
+        self.data, self.config = data, config
+        m = len(acts)
+        sizes = [data.X_train.shape[1]] + [config.width] * config.depth + [data.n_out]
+        self.W = [torch.empty(m, i, o) for i, o in itertools.pairwise(sizes[:-1])]
+        self.b = [torch.empty(m, 1, o) for o in sizes[1:-1]]
+        self.W.append(torch.empty(m, sizes[-1], sizes[-2]))
+        self.b.append(torch.empty(m, sizes[-1], 1))
+        for k, (act, seed) in enumerate(zip(acts, seeds, strict=True)):
+            g = torch.Generator().manual_seed(seed)
+            scheme = _scheme(act, config.init)
+            for layer, (i, o) in enumerate(itertools.pairwise(sizes)):
+                w, bias = torch.empty(o, i), torch.empty(o)
+                _init_linear(w, bias, scheme, act if layer < config.depth else None, g)
+                self.W[layer][k] = w if layer == config.depth else w.T
+                self.b[layer][k] = bias.view(self.b[layer].shape[1:])
+        self.groups: list[_Group] = []
+        start = 0
+        for k in range(1, m + 1):
+            if k == m or str(acts[k]) != str(acts[start]):
+                self.groups.append(_Group(acts[start], start, k))
+                start = k
+        self.params = [*self.W, *self.b]
+        for p in self.params:
+            p.requires_grad_(True)
+            p.grad = torch.zeros_like(p)
+        self.optimizer = _optimizer(self.params, config)
+        self.mask = torch.ones(m, 1, 1)
+        self.frozen = torch.zeros(m, dtype=torch.bool)
+        # NaN marks "not measured": saturation only means something for bounded activations
+        self.saturation_scale = torch.tensor(
+            [1.0 if measures_saturation(a) else math.nan for a in acts]
+        )
+        self.n_weights = len(self.W)
+        self._cache: dict[tuple[str, tuple[int, ...]], torch.Tensor] = {}
+
+    def _buf(self, name: str, *shape: int) -> torch.Tensor:
+        """A persistent work buffer (fresh multi-MB tensors each step page-fault on first touch)."""
+        key = (name, shape)
+        if key not in self._cache:
+            self._cache[key] = torch.empty(shape)
+        return self._cache[key]
+
+    # -- one activation per slice, written into one contiguous buffer (no concatenation)
+    def _act(self, z: torch.Tensor, h: torch.Tensor) -> list[Any]:
+        return [gr.forward(z[gr.start : gr.stop], h[gr.start : gr.stop]) for gr in self.groups]
+
+    def _act_backward(
+        self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: list[Any], out: torch.Tensor
+    ) -> torch.Tensor:
+        for gr, sv in zip(self.groups, saved, strict=True):
+            sl = slice(gr.start, gr.stop)
+            gr.backward(g[sl], z[sl], h[sl], sv, out[sl])
+        return out
+
+    def _hidden(
+        self, x: torch.Tensor, tag: str
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[Any]]:
+        zs, hs, saved = [], [x], []
+        for layer in range(self.n_weights - 1):
+            shape = (*x.shape[:2], self.W[layer].shape[2])
+            z = torch.baddbmm(
+                self.b[layer], hs[-1], self.W[layer], out=self._buf(f"{tag}z{layer}", *shape)
+            )
+            h = self._buf(f"{tag}h{layer}", *shape)
+            saved.append(self._act(z, h))
+            zs.append(z)
+            hs.append(h)
+        return zs, hs, saved
+
+    @torch.no_grad()
+    def run_epoch(
+        self, perms: torch.Tensor, on_step: Callable[[], None]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch, per-model row orders ``perms`` (M, n); mean loss (M,), grad norms (M, L)."""
+        X, Y, data = self.data.X_train, self.data.y_train, self.data
+        m, n = perms.shape
+        bs = self.config.batch_size
+        steps = math.ceil(n / bs)
+        loss_sum = torch.zeros(m)
+        norm_sum = torch.zeros(m, self.n_weights)
+        W, B = self.W, self.b
+        last = self.n_weights - 1
+        for s in range(steps):
+            idx = perms[:, s * bs : (s + 1) * bs].reshape(-1)
+            b = len(idx) // m
+            x = self._buf("x", m, b, X.shape[1])
+            torch.index_select(X, 0, idx, out=x.view(-1, X.shape[1]))
+            y = Y.index_select(0, idx).view(m, b, *Y.shape[1:])
+            zs, hs, saved = self._hidden(x, "t")
+            out_t = torch.baddbmm(B[last], W[last], hs[-1].transpose(1, 2))  # (M, n_out, batch)
+            loss, g_t = _loss_and_grad(out_t, y, data.classification)
+            loss_sum += loss
+            g_t.mul_(self.mask)  # frozen (diverged) models get exactly zero gradients
+            torch.bmm(g_t, hs[last], out=W[last].grad)
+            torch.sum(g_t, dim=2, keepdim=True, out=B[last].grad)
+            # contiguous: ~6x faster in MKL than the transposed view
+            g = torch.bmm(
+                g_t.transpose(1, 2).contiguous(), W[last], out=self._buf("gh", *zs[-1].shape)
+            )
+            for layer in range(last - 1, -1, -1):
+                gz = self._act_backward(
+                    g, zs[layer], hs[layer + 1], saved[layer], self._buf("gz", *g.shape)
+                )
+                torch.bmm(hs[layer].transpose(1, 2), gz, out=W[layer].grad)
+                torch.sum(gz, dim=1, keepdim=True, out=B[layer].grad)
+                if layer > 0:
+                    g = torch.bmm(
+                        gz, W[layer].transpose(1, 2), out=self._buf("gh", *zs[layer - 1].shape)
+                    )
+            for layer in range(last + 1):
+                norm_sum[:, layer] += torch.linalg.vector_norm(W[layer].grad, dim=(1, 2))
+            self.optimizer.step()
+            on_step()
+        return loss_sum / steps, norm_sum / steps
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validation outputs (M, n_val, n_out) and dead / saturated fractions (M, depth)."""
+        X = self.data.X_val
+        m = len(self.mask)
+        outs, dead, sat = [], [], []
+        for c0 in range(0, len(X), _EVAL_ROWS):
+            zs, hs, saved = self._hidden(X[c0 : c0 + _EVAL_ROWS].expand(m, -1, -1), "e")
+            out_t = torch.baddbmm(self.b[-1], self.W[-1], hs[-1].transpose(1, 2))
+            outs.append(out_t.transpose(1, 2))
+            if c0 == 0:  # f'(z) = the backward of a gradient of ones, from the same forward pass
+                ones = torch.ones(1, 1, 1).expand(zs[0].shape)
+                for z, h, sv in zip(zs, hs[1:], saved, strict=True):
+                    d = self._act_backward(ones, z, h, sv, self._buf("ed", *z.shape))
+                    dd, ss = unit_health(d)
+                    dead.append(dd)
+                    sat.append(ss * self.saturation_scale)
+        return torch.cat(outs, 1), torch.stack(dead, 1), torch.stack(sat, 1)
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
+        with torch.no_grad():
+            for p in self.params:
+                p[rows] = 0
+                for v in self.optimizer.state.get(p, {}).values():
+                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
+                        v[rows] = 0
+            self.mask[rows] = 0
+            self.frozen[rows] = True
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "params": [p.detach().clone() for p in self.params],
+            "optimizer": self.optimizer.state_dict(),
+            "mask": self.mask.clone(),
+            "frozen": self.frozen.clone(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for p, saved in zip(self.params, state["params"], strict=True):
+                p.copy_(saved)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.mask.copy_(state["mask"])
+        self.frozen.copy_(state["frozen"])
+
+
+def _optimizer(
+    params: list[torch.Tensor], config: TrainConfig, fused: bool = True
+) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        # fused: one elementwise kernel for all stacked tensors, same update rule as the default
+        # loop. It misreads a gradient whose memory layout differs from its parameter's (PyTorch
+        # 2.13), so callers give it contiguous .grad buffers
+        return torch.optim.Adam(
+            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
+        )
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+# ------------------------------------------------------------ bring your own network
+
+
+def _load_factory(spec: str) -> Callable[[str], Any]:
+    """Import ``module:function`` (a module name or a ``.py`` path), clear errors."""
+    where, _, name = spec.rpartition(":")
+    try:
+        if where.endswith(".py") or os.sep in where:
+            path = os.path.abspath(where)
+            if not os.path.isfile(path):
+                raise ActlabError(
+                    f"model: the file '{where}' does not exist (from --model {spec!r})"
+                )
+            loader = importlib.util.spec_from_file_location(
+                f"actlab_user_{os.path.basename(path)[:-3]}", path
+            )
+            if loader is None or loader.loader is None:
+                raise ActlabError(f"model: cannot load '{where}' as a Python module")
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+        else:
+            try:
+                module = importlib.import_module(where)
+            except ModuleNotFoundError as err:
+                # the console script's sys.path lacks the current directory; users expect ./nets.py
+                # to work
+                cwd = os.getcwd()
+                if err.name != where.split(".")[0] or cwd in sys.path:
+                    raise
+                sys.path.insert(0, cwd)
+                try:
+                    module = importlib.import_module(where)
+                finally:
+                    sys.path.remove(cwd)
+    except ActlabError:
+        raise
+    except Exception as err:
+        raise ActlabError(
+            f"model: cannot import '{where}' ({type(err).__name__}: {err}); give a module on "
+            "PYTHONPATH or in the current directory, or a .py path, e.g. --model nets.py:make_net"
+        ) from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise ActlabError(
+            f"model: '{where}' has no function '{name}'"
+            + (suggest(name, public) or "")
+            + "; it must define function(activation_spec: str) -> torch.nn.Module"
+        )
+    return fn
+
+
+def _build_net(
+    factory: Callable[[str], Any], act: Any, seed: int, data: _Data, config: TrainConfig
+) -> nn.Module:
+    where = f"model: {config.model}('{act}')"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            net = factory(str(act))
+        except ActlabError:
+            raise
+        except Exception as err:
+            raise ActlabError(f"{where} raised {type(err).__name__}: {err}") from None
+    if not isinstance(net, nn.Module):
+        raise ActlabError(
+            f"{where} returned {type(net).__name__}; it must return a torch.nn.Module"
+        )
+    net = net.float()
+    if config.init not in ("auto", "torch"):
+        g = torch.Generator().manual_seed(seed)
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for k, lin in enumerate(linears):
+                hidden = k < len(linears) - 1
+                _init_linear(lin.weight, lin.bias, config.init, act if hidden else None, g)
+    try:
+        net.eval()
+        with torch.no_grad():
+            out = net(data.X_train[:2])
+        net.train()
+    except Exception as err:
+        raise ActlabError(
+            f"{where}: the network fails on a batch of shape (2, {data.X_train.shape[1]}): "
+            f"{type(err).__name__}: {err}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.n_out):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ActlabError(
+            f"{where}: for a batch of shape (2, {data.X_train.shape[1]}) the network must return "
+            f"{'logits' if data.classification else 'predictions'} of shape (2, {data.n_out}), "
+            f"got {shape}"
+        )
+    return net
+
+
+def _batch_loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
+    """Per-model mean loss for outputs ``(..., b, n_out)``, with autograd (BYO path)."""
+    if classification and out.ndim == 2:  # one model
+        return nn.functional.cross_entropy(out, y)
+    if classification:
+        return nn.functional.cross_entropy(out.transpose(-1, -2), y, reduction="none").mean(-1)
+    return (out - y).square().mean((-2, -1))
+
+
+def _weight_names(net: nn.Module) -> list[str]:
+    return [k for k, p in net.named_parameters() if k.endswith("weight") and p.ndim >= 2]
+
+
+class _Health:
+    """Hooks on a network's elementwise activation modules: unit health per call, in order."""
+
+    def __init__(self, net: nn.Module) -> None:
+        from actlab.torch import catalog_name, identify
+
+        self.results: list[tuple[float, float]] = []
+        self.handles = []
+        self.saturation: dict[int, bool] = {}  # per module: is saturation meaningful for it?
+        for m in net.modules():
+            name = catalog_name(m)
+            if name is not None and name not in ("softmax", "log_softmax"):
+                self.saturation[id(m)] = measures_saturation(identify(m))
+                self.handles.append(m.register_forward_hook(self._hook))
+
+    def _hook(self, module: nn.Module, args: tuple, output: Any) -> None:
+        if not args or not isinstance(args[0], torch.Tensor) or args[0].ndim < 2:
+            return
+        with torch.enable_grad():
+            z = args[0].detach().requires_grad_(True)
+            h = module.forward(z)  # .forward: calling the module would re-enter this hook
+            d = torch.autograd.grad(h, z, torch.ones_like(h))[0]
+        dead, sat = unit_health(d.reshape(d.shape[0], -1))
+        measured = self.saturation[id(module)]
+        self.results.append((float(dead), float(sat) if measured else math.nan))
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class _Vmapped:
+    """The seeds of one activation of a user network, batched with torch.func."""
+
+    def __init__(self, nets: list[nn.Module], data: _Data, config: TrainConfig) -> None:
+        self.data, self.config = data, config
+        self.params, self.buffers = torch.func.stack_module_state(nets)
+        self.base = copy.deepcopy(nets[0]).to("meta")
+        self.weights = _weight_names(nets[0])
+        self.n_weights = len(self.weights)
+        for p in self.params.values():
+            p.grad = torch.zeros_like(p)
+        self.optimizer = _optimizer(list(self.params.values()), config)
+        self.frozen = torch.zeros(len(nets), dtype=torch.bool)
+        self.mask = torch.ones(len(nets))
+
+        def call(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(self.base, (p, b), (x,))
+
+        self.call = torch.func.vmap(call, in_dims=(0, 0, 0), randomness="error")
+        self.call_shared = torch.func.vmap(call, in_dims=(0, 0, None), randomness="error")
+
+    def dry_run(self) -> None:
+        """Raise if the network cannot run under vmap (tried on copies, nothing changes)."""
+        p = {k: v.detach().clone().requires_grad_(True) for k, v in self.params.items()}
+        b = {k: v.clone() for k, v in self.buffers.items()}
+        n = len(self.frozen)
+        x = self.data.X_train[:2].expand(n, 2, -1)
+        y = self.data.y_train[:2].expand(n, *self.data.y_train[:2].shape)
+        self.base.train()
+        loss = _batch_loss(self.call(p, b, x), y, self.data.classification).sum()
+        torch.autograd.grad(loss, list(p.values()), allow_unused=True)
+        self.base.eval()
+        with torch.no_grad():
+            self.call_shared(p, b, self.data.X_val[:2])
+
+    def run_epoch(
+        self, perms: torch.Tensor, on_step: Callable[[], None]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        X, Y = self.data.X_train, self.data.y_train
+        n_models, n = perms.shape
+        bs = self.config.batch_size
+        steps = math.ceil(n / bs)
+        loss_sum = torch.zeros(n_models)
+        norm_sum = torch.zeros(n_models, self.n_weights)
+        plist = list(self.params.values())
+        self.base.train()
+        for s in range(steps):
+            idx = perms[:, s * bs : (s + 1) * bs].reshape(-1)
+            x = X.index_select(0, idx).view(n_models, -1, X.shape[1])
+            y = Y.index_select(0, idx).view(n_models, -1, *Y.shape[1:])
+            loss = _batch_loss(self.call(self.params, self.buffers, x), y, self.data.classification)
+            grads = torch.autograd.grad((loss * self.mask).sum(), plist, allow_unused=True)
+            with torch.no_grad():
+                for p, g in zip(plist, grads, strict=True):
+                    # fused Adam needs gradients laid out like their parameters (vmap's may be
+                    # transposed)
+                    if g is None:
+                        p.grad.zero_()
+                    else:
+                        p.grad.copy_(g)
+                loss_sum += loss.detach()
+                for k, name in enumerate(self.weights):
+                    norm_sum[:, k] += torch.linalg.vector_norm(
+                        self.params[name].grad.flatten(1), dim=1
+                    )
+                self.optimizer.step()
+            on_step()
+        return loss_sum / steps, norm_sum / steps
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
+        self.base.eval()
+        out = self.call_shared(self.params, self.buffers, self.data.X_val)
+        dead, sat = [], []
+        probe = _Health(self.base)
+        try:
+            for k in range(len(self.frozen)):
+                probe.results = []
+                p = {n: v[k] for n, v in self.params.items()}
+                b = {n: v[k] for n, v in self.buffers.items()}
+                torch.func.functional_call(self.base, (p, b), (self.data.X_val[:_EVAL_ROWS],))
+                dead.append([r[0] for r in probe.results])
+                sat.append([r[1] for r in probe.results])
+        finally:
+            probe.close()
+        return out, dead, sat
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        with torch.no_grad():
+            for p in self.params.values():
+                p[rows] = 0
+                for v in self.optimizer.state.get(p, {}).values():
+                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
+                        v[rows] = 0
+            self.mask[rows] = 0
+            self.frozen[rows] = True
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "params": {k: v.detach().clone() for k, v in self.params.items()},
+            "buffers": {k: v.clone() for k, v in self.buffers.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "frozen": self.frozen.clone(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for k, v in self.params.items():
+                v.copy_(state["params"][k])
+            for k, v in self.buffers.items():
+                v.copy_(state["buffers"][k])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.frozen.copy_(state["frozen"])
+        self.mask.copy_((~self.frozen).to(torch.float32))
+
+
+class _OneByOne:
+    """User networks vmap cannot batch (dropout, in-place buffer updates...): a plain loop each."""
+
+    def __init__(self, nets: list[nn.Module], data: _Data, config: TrainConfig) -> None:
+        self.nets, self.data, self.config = nets, data, config
+        self.optimizers = [_optimizer(list(net.parameters()), config, fused=False) for net in nets]
+        self.n_weights = len(_weight_names(nets[0]))
+        self.frozen = torch.zeros(len(nets), dtype=torch.bool)
+        # each model's own global-RNG stream (dropout masks...), seeded like its initialisation
+        self.rng = []
+        for net in nets:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(net._actlab_seed)  # type: ignore[attr-defined]
+                self.rng.append(torch.get_rng_state())
+
+    def run_epoch(
+        self, perms: torch.Tensor, on_step: Callable[[], None]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        X, Y = self.data.X_train, self.data.y_train
+        n_models, n = perms.shape
+        bs = self.config.batch_size
+        steps = math.ceil(n / bs)
+        loss_sum = torch.zeros(n_models)
+        norm_sum = torch.zeros(n_models, self.n_weights)
+        for k, (net, opt) in enumerate(zip(self.nets, self.optimizers, strict=True)):
+            if self.frozen[k]:
+                for _ in range(steps):
+                    on_step()
+                continue
+            weights = [dict(net.named_parameters())[w] for w in _weight_names(net)]
+            net.train()
+            with torch.random.fork_rng(devices=[]):
+                torch.set_rng_state(self.rng[k])
+                for s in range(steps):
+                    idx = perms[k, s * bs : (s + 1) * bs]
+                    loss = _batch_loss(net(X[idx]), Y[idx], self.data.classification)
+                    opt.zero_grad(set_to_none=False)
+                    loss.backward()
+                    with torch.no_grad():
+                        loss_sum[k] += loss.detach()
+                        for j, w in enumerate(weights):
+                            if w.grad is not None:
+                                norm_sum[k, j] += torch.linalg.vector_norm(w.grad)
+                    opt.step()
+                    on_step()
+                self.rng[k] = torch.get_rng_state()
+        return loss_sum / steps, norm_sum / steps
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
+        outs, dead, sat = [], [], []
+        for net in self.nets:
+            net.eval()
+            outs.append(net(self.data.X_val))
+            probe = _Health(net)
+            try:
+                net(self.data.X_val[:_EVAL_ROWS])
+            finally:
+                probe.close()
+            dead.append([r[0] for r in probe.results])
+            sat.append([r[1] for r in probe.results])
+        return torch.stack(outs), dead, sat
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        for k in rows.tolist():
+            self.frozen[k] = True
+            with torch.no_grad():
+                for p in self.nets[k].parameters():
+                    p.zero_()
+            self.optimizers[k].state.clear()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "nets": [net.state_dict() for net in self.nets],
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "rng": [r.clone() for r in self.rng],
+            "frozen": self.frozen.clone(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for net, sd in zip(self.nets, state["nets"], strict=True):
+            net.load_state_dict(sd)
+        for opt, sd in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(sd)
+        self.rng = [r.clone() for r in state["rng"]]
+        self.frozen.copy_(state["frozen"])
+
+
+# ------------------------------------------------------------ the loop
+
+
+def _parse_jobs(jobs: Sequence[Job], byo: bool) -> list[Any]:
+    from actlab.catalog import parse
+
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence) or len(jobs) == 0:
+        raise ActlabError("jobs must be a non-empty sequence of Job(activation, seed)")
+    acts, seen = [], set()
+    for k, job in enumerate(jobs):
+        if not isinstance(job, Job):
+            raise ActlabError(
+                f"jobs[{k}] must be a Job(activation, seed), got {type(job).__name__}"
+            )
+        if (
+            isinstance(job.seed, bool)
+            or not isinstance(job.seed, (int, np.integer))
+            or not 0 <= job.seed < 2**32
+        ):
+            raise ActlabError(f"jobs[{k}]: seed must be an integer in [0, 2**32), got {job.seed!r}")
+        act = parse(job.activation)
+        _check_activation(act, byo)
+        key = (str(act), int(job.seed))
+        if key in seen:
+            raise ActlabError(
+                f"jobs[{k}] repeats activation '{act}' with seed {job.seed}; give each pair once"
+            )
+        seen.add(key)
+        acts.append(act)
+    return acts
+
+
+def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
+    cfg = asdict(config)
+    cfg.pop(
+        "epochs"
+    )  # more epochs may be added to a run later: training does not depend on the total
+    text = json.dumps(
+        {"format": _FORMAT, "config": cfg,
+         "jobs": [[str(a), int(j.seed)] for a, j in zip(acts, jobs, strict=True)],
+         "data": data.fingerprint},
+        sort_keys=True,
+    )  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _trainers(
+    jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig, parts: int = 1
+) -> list[tuple[Any, list[int]]]:
+    """(trainer, job indices of its rows); models of one activation are contiguous.
+
+    The MLP's models are cut into ``parts`` contiguous stacks, one per worker thread.
+    """
+    groups: dict[str, list[int]] = {}
+    for k, act in enumerate(acts):
+        groups.setdefault(str(act), []).append(k)
+    if config.model is None:
+        order = [k for ks in groups.values() for k in ks]
+        chunks = [
+            c.tolist() for c in np.array_split(np.array(order), max(1, min(parts, len(order))))
+        ]
+        return [
+            (_MLP([acts[k] for k in rows], [int(jobs[k].seed) for k in rows], data, config), rows)
+            for rows in chunks
+        ]
+    factory = _load_factory(config.model)
+    out: list[tuple[Any, list[int]]] = []
+    for ks in groups.values():
+        nets = []
+        for k in ks:
+            net = _build_net(factory, acts[k], int(jobs[k].seed), data, config)
+            net._actlab_seed = int(jobs[k].seed)  # type: ignore[attr-defined]
+            nets.append(net)
+        trainer: Any = None
+        if len({tuple((n, p.shape) for n, p in net.named_parameters()) for net in nets}) == 1:
+            try:
+                trainer = _Vmapped(nets, data, config)
+                trainer.dry_run()
+            except Exception:  # the model does not allow vmap: train it one model at a time
+                trainer = None
+        out.append((trainer or _OneByOne(nets, data, config), ks))
+    return out
+
+
+def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise ActlabError(
+            f"resume_from must be the bytes of a checkpoint, got {type(blob).__name__}"
+        )
+    try:
+        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True)
+    except Exception as err:
+        raise ActlabError(
+            f"resume_from is not a readable actlab checkpoint ({type(err).__name__}); "
+            "start the run afresh"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise ActlabError(
+            "resume_from is not an actlab compare checkpoint (wrong format); start the run afresh"
+        )
+    if state.get("fingerprint") != fingerprint:
+        raise ActlabError(
+            "resume_from was saved for other jobs, data or settings than this call's; resume "
+            "with the same configuration (only epochs may grow) or start a new run"
+        )
+    return state
+
+
+def train(
+    jobs: Sequence[Job],
+    split: Any,
+    config: TrainConfig,
+    *,
+    resume_from: bytes | None = None,
+    on_epoch: Callable[[int, list[ModelEpoch], Callable[[], bytes]], None] | None = None,
+    deadline: float | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> list[list[ModelEpoch]]:
+    """Train every job, all at once; return each job's epochs (this call's), in job order.
+
+    ``on_epoch(epoch, records, checkpoint)`` runs after every epoch with the records of the models
+    trained in it; ``checkpoint()`` (call it there) returns bytes that ``resume_from`` accepts: the
+    run then continues and ends bit-identical to an uninterrupted one. ``deadline`` (a
+    ``time.monotonic()`` value) stops at the first epoch boundary after it. ``progress`` gets
+    ``{"epoch", "epochs", "step", "steps", "best", "eta_s"}`` at most every 0.25 s and at every
+    epoch's end; ``best`` is ``(label, value)`` of the best validation accuracy (or lowest RMSE) so
+    far, None before the first epoch ends.
+
+    Threads: the default MLP's models are split into ``torch.get_num_threads()`` stacks trained side
+    by side by as many worker threads, each running single-threaded PyTorch ops (PyTorch's thread
+    count is set to 1 for the call and restored after). Independent stacks need no barrier per
+    operation, which keeps a busy, shared machine from stalling every small op; the split is kept in
+    checkpoints, so a resumed run splits the same way and stays bit-identical.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ActlabError(f"config must be a TrainConfig, got {type(config).__name__}")
+    acts = _parse_jobs(jobs, config.model is not None)
+    data = _Data(split)
+    fingerprint = _fingerprint(jobs, acts, data, config)
+    state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
+    threads = torch.get_num_threads()
+    parts = len(state["rows"]) if state is not None else threads
+    trainers = _trainers(jobs, acts, data, config, parts)
+    workers = len(trainers) if config.model is None else 1
+    orders = [torch.Generator().manual_seed(int(j.seed) + ORDER_SEED_OFFSET) for j in jobs]
+    done = 0
+    if state is not None:
+        done = int(state["epoch"])
+        for (trainer, _), saved in zip(trainers, state["trainers"], strict=True):
+            trainer.load_state(saved)
+        for g, saved in zip(orders, state["orders"], strict=True):
+            g.set_state(saved)
+    active = torch.ones(len(jobs), dtype=torch.bool)
+    for trainer, rows in trainers:
+        active[rows] = ~trainer.frozen
+    history: list[list[ModelEpoch]] = [[] for _ in jobs]
+    classification = data.classification
+    # progress unit: one optimisation step of one trainer (of one model for the one-at-a-time
+    # trainer)
+    per_trainer = math.ceil(data.n_train / config.batch_size)
+    steps = sum(per_trainer * (len(r) if isinstance(t, _OneByOne) else 1) for t, r in trainers)
+    total_steps = max(config.epochs - done, 0) * steps
+    start = time.perf_counter()
+    count = [0]  # training steps finished in this call, across workers
+    best: list[Any] = [None]
+    cancel = threading.Event()
+
+    def on_step() -> None:
+        count[0] += 1  # += on a list item is atomic enough under the GIL for a progress counter
+        if cancel.is_set():
+            raise _Cancelled
+
+    def report(epoch: int, step: int) -> None:
+        if progress is None:
+            return
+        now = time.perf_counter()
+        eta = (now - start) / count[0] * (total_steps - count[0]) if count[0] else None
+        progress({"epoch": epoch, "epochs": config.epochs, "step": min(step, steps), "steps": steps,
+                  "best": best[0], "eta_s": eta})  # fmt: skip
+
+    def work(trainer: Any, rows: list[int], perms: torch.Tensor) -> tuple[Any, ...]:
+        loss, norms = trainer.run_epoch(perms[rows], on_step)
+        out, dead, sat = trainer.evaluate()
+        with torch.no_grad():
+            val_loss, metrics = _val_metrics(out, data)
+        return loss, norms, val_loss, metrics, dead, sat
+
+    if workers > 1:
+        torch.set_num_threads(1)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="actlab-train")
+    try:
+        for epoch in range(done + 1, config.epochs + 1):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            if not bool(active.any()):
+                break
+            t0 = time.perf_counter()
+            first = count[0]
+            perms = torch.stack([torch.randperm(data.n_train, generator=g) for g in orders])
+            trained = active.clone()
+            futures = [pool.submit(work, trainer, rows, perms) for trainer, rows in trainers]
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=0.25)
+                report(epoch, count[0] - first)
+            pending: list[tuple[int, dict[str, Any]]] = []
+            for (trainer, rows), future in zip(trainers, futures, strict=True):
+                loss, norms, val_loss, metrics, dead, sat = future.result()
+                bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+                nan = float("nan")
+                for r, k in enumerate(rows):
+                    if not trained[k]:
+                        continue
+                    div = bool(bad[r])
+                    pending.append(
+                        (k, {
+                            "train_loss": float(loss[r]),
+                            "val_loss": nan if div else float(val_loss[r]),
+                            "metrics": {n: nan if div else float(v[r]) for n, v in metrics.items()},
+                            "grad_norms": [float(v) for v in norms[r]],
+                            "dead_fraction": [nan if div else float(v) for v in dead[r]],
+                            "saturated_fraction": [nan if div else float(v) for v in sat[r]],
+                            "diverged": div,
+                        })
+                    )  # fmt: skip
+                if bool(bad.any()):
+                    trainer.freeze(bad.nonzero().flatten())
+                    active[[rows[r] for r in bad.nonzero().flatten().tolist()]] = False
+            seconds = (time.perf_counter() - t0) / max(int(trained.sum()), 1)
+            pending.sort(key=lambda item: item[0])
+            records = [
+                ModelEpoch(job=k, epoch=epoch, seconds=seconds, **fields) for k, fields in pending
+            ]
+            for rec in records:
+                history[rec.job].append(rec)
+            ranked = [r for r in records if not r.diverged]
+            if ranked:
+                key = "val_accuracy" if classification else "val_rmse"
+                pick = (max if classification else min)(ranked, key=lambda r: r.metrics[key])
+                value = pick.metrics[key]
+                if best[0] is None or (
+                    value > best[0][1] if classification else value < best[0][1]
+                ):
+                    best[0] = (f"{acts[pick.job]} (seed {jobs[pick.job].seed})", value)
+
+            def checkpoint(epoch: int = epoch) -> bytes:
+                buf = io.BytesIO()
+                torch.save(
+                    {"format": _FORMAT, "fingerprint": fingerprint, "epoch": epoch,
+                     "rows": [r for _, r in trainers], "trainers": [t.state() for t, _ in trainers],
+                     "orders": [g.get_state() for g in orders]},
+                    buf,
+                )  # fmt: skip
+                return buf.getvalue()
+
+            if on_epoch is not None:
+                on_epoch(epoch, records, checkpoint)
+            report(epoch, steps)
+    except BaseException:
+        cancel.set()  # Ctrl-C or an error: stop the workers at their next step
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)
+    return history
+
+
+class _Cancelled(Exception):
+    """Raised inside a worker thread when the call is being abandoned."""
+
+
+def state_dicts(blob: bytes) -> list[dict[str, torch.Tensor]]:
+    """Each job's trained weights from a checkpoint, as a ``state_dict`` per job (in job order).
+
+    For the default MLP the keys are those of ``nn.Sequential(Linear, act, Linear, act, ...,
+    Linear)`` (``"0.weight"``, ``"0.bias"``, ``"2.weight"``...), so
+    ``net.load_state_dict(state_dicts(blob)[k])`` loads model k into the plain network of the module
+    docstring; for your own network, its own keys.
+    """
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise ActlabError(f"state_dicts needs the bytes of a checkpoint, got {type(blob).__name__}")
+    try:
+        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True)
+    except Exception as err:
+        raise ActlabError(f"not a readable actlab checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        raise ActlabError("not an actlab compare checkpoint (wrong format)")
+    n_jobs = len(state["orders"])
+    out: list[dict[str, torch.Tensor]] = [{} for _ in range(n_jobs)]
+    for rows, tr in zip(state["rows"], state["trainers"], strict=True):
+        for r, k in enumerate(rows):
+            if "nets" in tr:  # one model at a time
+                out[k] = {n: v.clone() for n, v in tr["nets"][r].items()}
+            elif isinstance(tr["params"], dict):  # vmapped user network
+                out[k] = {n: v[r].clone() for n, v in {**tr["params"], **tr["buffers"]}.items()}
+            else:  # stacked MLP: weights first, then biases; the output layer is stored (out, in)
+                params = tr["params"]
+                n_layers = len(params) // 2
+                for layer in range(n_layers):
+                    w = params[layer][r]
+                    w = w if layer == n_layers - 1 else w.T
+                    out[k][f"{2 * layer}.weight"] = w.contiguous().clone()
+                    out[k][f"{2 * layer}.bias"] = params[n_layers + layer][r].flatten().clone()
+    return out
