@@ -140,6 +140,16 @@ def unit_health(
     return dead.float().mean(dim=-1), saturated.float().mean(dim=-1)
 
 
+def measures_saturation(act: Any) -> bool:
+    """Whether 'saturated' is meaningful for ``act`` (a catalog Activation, or None if unknown).
+
+    Saturation is the flat tails of activations bounded on both sides (sigmoid, tanh, softsign,
+    relu6, hard_sigmoid). A ReLU-family unit with f' = 0 on most rows is merely off there (and
+    *dead* if off everywhere), so it is not called saturated. Unknown (user) modules are measured.
+    """
+    return act is None or act.spec.properties.saturating == "both"
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -713,7 +723,7 @@ class Monitor:
     def _act_hook(self, name: str, module: nn.Module, act: Any, label: str) -> Callable:
         derivative = _derivative_fn(module, act)
         bounds = act.spec.output_range if act is not None else (-math.inf, math.inf)
-        saturation = act is None or act.spec.properties.saturating == "both"
+        saturation = measures_saturation(act)
 
         def hook(mod: nn.Module, args: Any, output: Any) -> None:
             key = id(mod)

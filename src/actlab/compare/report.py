@@ -274,7 +274,10 @@ def fig_unit_health(res: Any) -> Figure:
         (axes[0], "dead_fraction", "dead units (never active on validation data)"),
         (axes[1], "saturated_fraction", "saturated units (|f′| < 0.01 on most rows)"),
     ):
-        means = _layer_means(res, key, "final")
+        # NaN: not measured (saturation is only defined for activations bounded on both sides)
+        means = {
+            act: v for act, v in _layer_means(res, key, "final").items() if np.isfinite(v).any()
+        }
         n_layers = max((len(v) for v in means.values()), default=0)
         width = 0.8 / max(len(acts), 1)
         for i, act in enumerate(acts):
@@ -282,7 +285,18 @@ def fig_unit_health(res: Any) -> Figure:
                 continue
             x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
             ax.bar(x, means[act], width=width, color=colors[act], label=act)
-        if means and max(float(v.max()) for v in means.values()) == 0:
+        if not means and key == "saturated_fraction":
+            ax.text(
+                0.5,
+                0.5,
+                "not measured: no activation here is bounded on both sides",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="0.35",
+                wrap=True,
+            )
+        elif means and max(float(np.nanmax(v)) for v in means.values()) == 0:
             what = "dead" if key == "dead_fraction" else "saturated"
             ax.text(
                 0.5,
