@@ -267,7 +267,7 @@ def fig_grad_norms(res: Any) -> Figure:
 
 def fig_unit_health(res: Any) -> Figure:
     fig = Figure(figsize=(11, 4.0))
-    axes = fig.subplots(1, 2, sharey=True)
+    axes = fig.subplots(1, 2)
     colors = _colors(res)
     acts = list(res.config["activations"])
     for ax, key, title in (
@@ -310,7 +310,9 @@ def fig_unit_health(res: Any) -> Figure:
         ax.set_xticks(np.arange(1, n_layers + 1))
         ax.set_xlabel("hidden layer")
         ax.set_title(f"{title}, epoch {res.final_epoch}", fontsize="medium")
-        ax.set_ylim(0, 1)
+        # zoom in when every fraction is small, so a few dead units are still visible
+        top = max((float(np.nanmax(v)) for v in means.values()), default=0.0)
+        ax.set_ylim(0, 1 if top > 0.45 else max(0.05, round(top * 1.25 + 0.005, 2)))
         ax.grid(True, axis="y", alpha=0.4)
     axes[0].set_ylabel("fraction of units (mean over seeds)")
     _legend(axes[1])
