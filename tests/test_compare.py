@@ -71,6 +71,27 @@ def test_clearly_better_activation_is_named_winner() -> None:
     assert all(r.p_holm < 0.05 for r in s.rows[1:])
 
 
+def test_two_seeds_never_name_a_winner() -> None:
+    # a t-test with 1 degree of freedom rests entirely on normality: too few pairs for a verdict
+    sc = _scores({"relu": 0.95, "tanh": 0.90}, 2)
+    s = stats.summarize(sc, metric="val_accuracy", higher_is_better=True)
+    assert s.winner is None and s.rows[1].verdict == stats.TIED and s.rows[1].p_value is None
+    assert "at least 3" in s.headline and "--seeds 5" in s.headline
+    assert stats.summarize(_scores({"relu": 0.95, "tanh": 0.90}, 3), metric="val_accuracy",
+                           higher_is_better=True).winner == "relu"  # fmt: skip
+
+
+def test_confidence_interval_stays_inside_the_metrics_range() -> None:
+    sc = {"relu": {0: 0.99, 1: 1.0, 2: 0.97}, "tanh": {0: 0.5, 1: 0.9, 2: 0.1}}
+    s = stats.summarize(sc, metric="val_accuracy", higher_is_better=True)
+    for r in s.rows:
+        assert 0.0 <= r.ci_low <= r.mean <= r.ci_high <= 1.0
+    assert s.rows[0].ci_high == 1.0  # the t-interval itself would pass 1
+    rmse = stats.summarize({"a": {0: 0.1, 1: 2.0, 2: 0.05}}, metric="val_rmse",
+                           higher_is_better=False)  # fmt: skip
+    assert rmse.rows[0].ci_low == 0.0
+
+
 def test_lower_is_better_for_rmse() -> None:
     sc = _scores({"relu": 10.0, "tanh": 12.0}, 5, sd=0.2)
     s = stats.summarize(sc, metric="val_rmse", higher_is_better=False)

@@ -28,6 +28,15 @@ WORSE = "significantly worse"
 TIED = "not distinguishable at this number of seeds"
 POWER = 0.8
 MAX_SEEDS = 10_000
+# With 2 pairs the t-test has 1 degree of freedom and rests entirely on normality: no verdicts.
+MIN_PAIRS = 3
+# Scores cannot leave these ranges, so neither may their confidence intervals.
+METRIC_RANGE = {
+    "val_accuracy": (0.0, 1.0),
+    "val_macro_f1": (0.0, 1.0),
+    "val_rmse": (0.0, math.inf),
+    "val_r2": (-math.inf, 1.0),
+}
 
 
 @dataclass
@@ -157,6 +166,9 @@ def summarize(
     for name, by_seed in scores.items():
         ok = [float(v) for v in by_seed.values() if v is not None]
         ci = confidence_interval(ok)
+        if ci is not None and metric in METRIC_RANGE:
+            lo, hi = METRIC_RANGE[metric]
+            ci = (max(ci[0], lo), min(ci[1], hi))
         rows.append(
             ActivationStats(
                 activation=name,
@@ -199,7 +211,7 @@ def summarize(
         )
         if r.n_failed > best.n_failed:
             r.verdict = f"diverged on {r.n_failed} of {len(r.values)} seeds"
-        if len(common) >= 2:
+        if len(common) >= MIN_PAIRS:
             a = [float(r.values[s]) for s in common]  # type: ignore[arg-type]
             b = [float(best.values[s]) for s in common]  # type: ignore[arg-type]
             r.p_value, r.effect_size = paired_test(a, b)
@@ -217,7 +229,9 @@ def summarize(
             r.seeds_needed = seeds_needed(r.effect_size, alpha / max(m, 1))
     summary.headline = _headline(summary, best, rivals)
     summary.winner = (
-        best.activation if all(r.verdict != TIED for r in rivals) and n_seeds >= 2 else None
+        best.activation
+        if all(r.verdict != TIED for r in rivals) and best.n_ok >= MIN_PAIRS
+        else None
     )
     return summary
 
@@ -236,10 +250,11 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
         where += f" (95% CI {_fmt(best.ci_low)} to {_fmt(best.ci_high)})"
     if not rivals:
         return f"Only one activation: {best.activation}, {where}. Nothing to compare."
-    if best.n_ok < 2:
+    if best.n_ok < MIN_PAIRS:
+        seeds = f"{best.n_ok} seed" + ("s" if best.n_ok != 1 else "")
         return (
-            f"{best.activation} scored best ({where}), but with {best.n_ok} seed a real difference "
-            "cannot be told from luck: run with --seeds 5 or more."
+            f"{best.activation} scored best ({where}), but with {seeds} a real difference "
+            "cannot be told from luck (a paired test needs at least 3): run with --seeds 5 or more."
         )
     tied = [r for r in rivals if r.verdict == TIED]
     failed = [r for r in rivals if r.verdict.startswith("diverged")]
@@ -272,7 +287,7 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
     if estimable:
         need = max(estimable, key=lambda r: r.seeds_needed or 0)
         text += (
-            f" Telling {best.activation} from {need.activation} apart would take about "
+            f" Telling {best.activation} and {need.activation} apart would take about "
             f"{need.seeds_needed} seeds (80% power, assuming the observed difference of "
             f"{_fmt(need.mean_diff)} is real; a rough estimate)."
         )
