@@ -546,3 +546,26 @@ def test_cli_plot_dir_that_is_a_file(tmp_path, capsys) -> None:
     f.write_text("x")
     assert main(["diagnose", "--demo", "dying-relu", "--epochs", "1", "--plot", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_histogram_range_grows_with_the_outputs_and_keeps_counts_exact():
+    torch.manual_seed(0)
+    relu = nn.ReLU()
+    net = nn.Sequential(nn.Linear(4, 32), relu, nn.Linear(32, 1))
+    scale = [1.0, 1.0, 50.0, 400.0]  # later batches reach far past the first batch's range
+    batches = [torch.randn(64, 4) * s for s in scale]
+    with Monitor(net) as mon:
+        for x in batches:
+            net(x).sum().backward()
+    samples = [relu(net[0](x)).detach() for x in batches]  # no optimiser step: same weights
+    layer = next(a for a in mon.report().layers if getattr(a, "hist", None) is not None)
+    top = float(torch.cat(samples).max())
+    assert layer.hist_edges[0] == 0.0 and layer.hist_edges[-1] >= top  # nothing piled at the edge
+    assert layer.hist.sum() == sum(t.numel() for t in samples)  # merging lost no count
+    expected = np.histogram(torch.cat(samples).numpy(), bins=layer.hist_edges)[0]
+    np.testing.assert_array_equal(layer.hist.sum(axis=0), expected)
+
+
+def test_odd_bin_counts_are_refused():
+    with pytest.raises(ActlabError, match="even integer"):
+        Monitor(nn.Sequential(nn.Linear(2, 2), nn.ReLU()), bins=5)

@@ -379,6 +379,17 @@ class _History:
         self.buf[self.row] += counts
         self.fill += 1
 
+    def widen(self, upward: bool) -> None:
+        """Double the value range, keeping the counts exact: neighbouring bins merge pairwise
+        into one half of the buffer and the other half (the new values' side) starts empty."""
+        half = self.buf.shape[1] // 2
+        merged = self.buf[:, 0::2] + self.buf[:, 1::2]
+        self.buf.zero_()
+        if upward:
+            self.buf[:, :half] = merged
+        else:
+            self.buf[:, half:] = merged
+
     def rows(self) -> np.ndarray:
         used = self.row + (1 if self.fill else 0)
         return self.buf[:used].cpu().numpy()
@@ -465,6 +476,20 @@ class _Site:
             self.edges = self._range(y)
             self.history = _History(self.monitor.history, self.monitor.bins, y.device)
         lo, hi = self.edges
+        if self.monitor.hist_range is None:  # grow an unbounded side, don't pile up at an edge
+            finite = y[torch.isfinite(y)]
+            if finite.numel():
+                top, bottom = float(finite.max()), float(finite.min())
+                for _ in range(64):  # 2**64 times the first range covers every float32
+                    if top > hi and not math.isfinite(self.bounds[1]):
+                        hi = lo + 2 * (hi - lo)
+                        self.history.widen(upward=True)
+                    elif bottom < lo and not math.isfinite(self.bounds[0]):
+                        lo = hi - 2 * (hi - lo)
+                        self.history.widen(upward=False)
+                    else:
+                        break
+                self.edges = (lo, hi)
         bins = self.monitor.bins
         counts = torch.histc(y.clamp(lo, hi), bins=bins, min=lo, max=hi)  # NaN is skipped
         assert self.history is not None
@@ -472,7 +497,8 @@ class _Site:
 
     def _range(self, y: torch.Tensor) -> tuple[float, float]:
         # Fixed for the site's lifetime so that rows compare: the output range where bounded,
-        # otherwise twice the first batch's extreme on that side (at least 1).
+        # otherwise twice the first batch's extreme on that side (at least 1), doubled later
+        # whenever outputs outgrow it (see _History.widen).
         if self.monitor.hist_range is not None:
             return self.monitor.hist_range
         finite = y[torch.isfinite(y)]
@@ -574,9 +600,10 @@ class Monitor:
     for activations you wrote whose class name is not a catalog name; ``threshold``/``majority`` -
     the saturation rule; ``bins`` and ``hist_range`` - the output histograms (``(lo, hi)`` fixes
     the bins, default: the activation's output range, or twice the first batch's extreme where it
-    is unbounded); ``history`` - histogram rows kept over time (pairs merge when full); ``unit_dim``
-    - which axis of a >=3-D activation holds the units (default: 1, the channels, after a Conv;
-    the last axis after a Linear).
+    is unbounded, doubled whenever later outputs pass it; ``bins`` must be even); ``history`` -
+    histogram rows kept over time (pairs merge when full); ``unit_dim`` - which axis of a >=3-D
+    activation holds the units (default: 1, the channels, after a Conv; the last axis after a
+    Linear).
 
     Saturation is measured for activations bounded on both sides (sigmoid, tanh, softsign, relu6,
     hard_sigmoid) and for user modules; for one-sided ones (ReLU, ELU, GELU, ...) the flat side is
@@ -603,8 +630,9 @@ class Monitor:
             )
         if not (isinstance(majority, (int, float)) and 0 <= majority < 1):
             raise ActlabError(f"majority must be in [0, 1), e.g. 0.5; got {majority!r}")
-        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-            raise ActlabError(f"bins must be an integer >= 2, got {bins!r}")
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2 or bins % 2:
+            # even: a growing range merges neighbouring bins pairwise
+            raise ActlabError(f"bins must be an even integer >= 2, got {bins!r}")
         if isinstance(history, bool) or not isinstance(history, int) or history < 2 or history % 2:
             raise ActlabError(f"history must be an even integer >= 2, got {history!r}")
         if hist_range is not None:
