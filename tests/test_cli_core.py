@@ -145,3 +145,16 @@ def test_console_script_end_to_end():
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_softmax_plot_writes_a_chart_and_never_overwrites(capsys, tmp_path):
+    path = tmp_path / "bars.png"
+    code, out, _ = run(capsys, "softmax", "1", "2", "3", "4", "1", "2", "3", "-t", "1", "2",
+                       "--plot", str(path))  # fmt: skip
+    assert code == 0 and "chart written" in out
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    code, _, err = run(capsys, "softmax", "1", "2", "--plot", str(path))
+    assert code == 2 and "--force" in err and path.read_bytes() == data
+    code, _, _ = run(capsys, "softmax", "1", "2", "--plot", str(path), "--force")
+    assert code == 0 and path.read_bytes() != data
