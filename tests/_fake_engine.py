@@ -13,38 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    depth: int = 2
-    width: int = 128
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    init: str = "auto"
-    model: str | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    activation: str
-    seed: int
-
-
-@dataclass
-class ModelEpoch:
-    job: int
-    epoch: int
-    train_loss: float
-    val_loss: float
-    metrics: dict[str, float]
-    grad_norms: list[float]
-    dead_fraction: list[float]
-    saturated_fraction: list[float]
-    diverged: bool
-    seconds: float
+from actlab.compare.engine import Job, ModelEpoch, TrainConfig  # the real records and settings
 
 
 @dataclass
