@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str) -> None:  # argparse's own usage errors: one line + usage hint
-        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for usage)\n")
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
