@@ -127,6 +127,9 @@ def test_argparse_usage_errors_exit_2(capsys, argv):
         code = main(argv)
         raise SystemExit(code)
     assert exc.value.code == 2
+    err = capsys.readouterr().err
+    if argv:  # a mistake gets one line naming it; no arguments at all print the help instead
+        assert len(err.strip().splitlines()) == 1 and "error:" in err and "--help" in err
 
 
 def test_console_script_end_to_end():
