@@ -30,9 +30,13 @@ def esc(value: Any) -> str:
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
+    """``digits`` decimals below 10 (accuracies), ``digits + 1`` significant digits above."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
-    return f"{x:.{digits}f}" if abs(x) < 1e4 else f"{x:.4g}"
+    if not math.isfinite(x) or abs(x) >= 1e7:
+        return f"{x:.{digits}g}"
+    magnitude = math.floor(math.log10(abs(x))) if abs(x) >= 1 else -1
+    return f"{x:.{max(digits - magnitude, 0) if magnitude >= 0 else digits}f}"
 
 
 def fmt_p(p: float | None) -> str:
