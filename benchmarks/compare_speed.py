@@ -184,7 +184,8 @@ def main() -> None:
 
     rate_end = matmul_rate()
     print(f"\nlarge-matmul rate at the end: {rate_end:.1f} GFLOP/s (shared machine: rates drift); "
-          f"utilisation vs the higher: {100 * achieved / max(rate, rate_end):.0f}%")  # fmt: skip
+          f"utilisation vs the higher: {100 * achieved / max(rate, rate_end):.0f}%; load average "
+          f"now {os.getloadavg()[0]:.1f} (busy CPUs slow every figure)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -267,6 +267,69 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
     assert slow_history[1][-1].val_loss == pytest.approx(history[1][-1].val_loss, rel=1e-6)
 
 
+# ------------------------------------------------------------------------------------ the stacked
+# MLP's shortcuts, each against the library call it replaces
+
+
+def _stack(split, jobs, config):
+    """The stacked-MLP trainer of ``jobs``, as one stack."""
+    import actlab.compare.engine as engine
+
+    acts = [parse(j.activation) for j in jobs]
+    ((trainer, _),) = engine._trainers(jobs, acts, engine._Data(split), config, parts=1)
+    return trainer
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_direct_fused_adam_step_equals_optimizer_step(digits, weight_decay):
+    config = TrainConfig(depth=1, width=8, lr=1e-2, weight_decay=weight_decay)
+    direct, stock = (_stack(digits, [Job("relu", 0), Job("tanh", 1)], config) for _ in range(2))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(4):  # the first step creates Adam's state, the others take the direct call
+        grad = torch.randn(direct.flat.shape, generator=g)
+        direct.flat.grad.copy_(grad)
+        stock.flat.grad.copy_(grad)
+        direct._step()
+        stock.optimizer.step()
+    assert torch.equal(direct.flat, stock.flat)
+    got, want = (t.optimizer.state_dict()["state"][0] for t in (direct, stock))
+    assert sorted(got) == sorted(want) and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_fast_unit_health_equals_diagnose():
+    import actlab.compare.engine as engine
+
+    d = torch.randn(3, 50, 40, generator=torch.Generator().manual_seed(0)) * 0.02
+    d[0, :, :5] = 0  # dead
+    d[1] = 1.0
+    d[1, :26, 5:10] = 0.001  # small on 26 of 50 rows: saturated
+    d[1, :25, 10:15] = -0.001  # on exactly half: not saturated
+    d[2, :, 15] = -0.005  # small everywhere, not zero: saturated
+    d[2, :, 16] = torch.where(torch.arange(50) < 49, 0.0, 1e-30)  # zero but once: not dead
+    want = unit_health(d)
+    got = engine._MLP._health(d.clone(), torch.empty_like(d))
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert want[0][0] == 5 / 40 and want[1][1] == 5 / 40  # the cases above are really there
+
+
+def test_diverged_rows_are_zeroed_in_the_flat_buffers(digits):
+    config = TrainConfig(depth=2, width=16, epochs=2, batch_size=32, lr=1e-2, init="glorot")
+    jobs = [Job("leaky_relu:negative_slope=1e30", 0), Job("tanh", 0), Job("relu", 1)]
+    trainer = _stack(digits, jobs, config)
+    perms = torch.stack([torch.randperm(len(digits.X_train)) for _ in jobs])
+    loss, _ = trainer.run_epoch(perms, lambda: None)
+    assert not torch.isfinite(loss[0]) and torch.isfinite(loss[1:]).all()
+    trainer.freeze(torch.tensor([0]))
+    before = trainer.flat.clone()
+    loss, norms = trainer.run_epoch(perms, lambda: None)
+    state = trainer.optimizer.state[trainer.flat]
+    for flat in (trainer.flat, state["exp_avg"], state["exp_avg_sq"]):
+        views = trainer._views(flat)
+        assert all(torch.count_nonzero(v[0]) == 0 for v in views)  # frozen: all zero
+        assert all(torch.count_nonzero(v[1:]) > 0 for v in views[: trainer.n_weights])
+    assert torch.equal(norms[0], torch.zeros(3)) and not torch.equal(trainer.flat, before)
+
+
 # ------------------------------------------------------------------------------------ divergence,
 # resume, deadline
 

@@ -7,8 +7,15 @@ matrix products (``torch.baddbmm`` / ``torch.bmm``) over all models plus one act
 activation slice, and a hand-written backward pass: the activation's derivative comes from ATen's
 own backward kernels (the ones autograd would call) for PyTorch's native activation modules, and
 from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` / ``SGD``
-on the stacked tensors: both are elementwise, so stacked Adam is per-model Adam, weight decay
-included (``torch.optim.Adam(weight_decay=...)`` adds L2 to the gradient; it is not AdamW).
+on one flat tensor holding every stacked parameter: both are elementwise, so stacked Adam is
+per-model Adam, weight decay included (``torch.optim.Adam(weight_decay=...)`` adds L2 to the
+gradient; it is not AdamW).
+
+Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, one worker thread per
+core): ~75% in the batched products, which run at ~95% of one core's large-matmul rate; then tanh
+(its float32 kernel is MKL's, slow on AMD CPUs, ~2 ns an element; kept: it is what ``nn.Tanh`` runs,
+so results stay bit-compatible with a plain loop), the Adam update (memory-bound), the other
+activations, and the per-epoch validation pass. ``_MLP`` says what was done about the rest.
 
 Reproducing one model alone (what ``tests/test_compare_engine.py`` does with a plain PyTorch loop):
 
@@ -54,9 +61,11 @@ order and optimiser above. BYO records have gradient norms per weight (``*.weigh
 in module order; dead/saturated fractions come from forward hooks on every elementwise activation
 module the catalog recognises (``actlab.torch.catalog_name``), one entry per call, in call order.
 
-Threads: the MLP's models are split into ``torch.get_num_threads()`` stacks, each trained by its own
-worker thread with single-threaded ops (see ``train``); BYO trainers run one after another with
-PyTorch's own threading.
+Threads: the MLP's models are split into ``torch.get_num_threads()`` stacks of (nearly) equal model
+counts, each trained by its own worker thread with single-threaded ops (see ``train``); BYO trainers
+run one after another with PyTorch's own threading. Splitting by each activation's kernel cost
+(tanh's is ~10x sigmoid's on the AMD/MKL machine this was tuned on) would gain at most ~1.5% on the
+default sweep, whose count split is already within ~4% of balanced: not worth a per-machine table.
 """
 
 from __future__ import annotations
@@ -76,6 +85,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -99,8 +110,11 @@ __all__ = [
 OPTIMIZERS = ("adam", "sgd")
 INITS = ("auto", "he", "glorot", "lecun", "torch")
 ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 2**32
-_FORMAT = "actlab.compare.engine checkpoint v1"
+_FORMAT = "actlab.compare.engine checkpoint v2"  # v2: the MLP's optimiser state is one flat tensor
 _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk
+_GATHER_BYTES = 1 << 20  # training rows gathered at once per stack (or one step's; _MLP._gather)
+# diagnose.unit_health's defaults, which _MLP._health reproduces
+_SATURATION_THRESHOLD, _SATURATION_MAJORITY = 0.01, 0.5
 
 
 # ------------------------------------------------------------ types
@@ -201,15 +215,22 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.
     return (f1.sum(-1) / present.sum(-1)).to(torch.float32)
 
 
-def _val_metrics(out: torch.Tensor, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Validation loss and metrics for outputs ``(M, n_val, n_out)``, each of shape (M,)."""
+def _val_metrics(
+    out_t: torch.Tensor, data: _Data
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Validation loss and metrics, each (M,), for transposed outputs ``(M, n_out, n_val)``.
+
+    Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run along
+    contiguous rows of n_val values, ~10x faster than over a last dimension of ~10 classes.
+    """
     y = data.y_val
     if data.classification:
-        logp = torch.log_softmax(out, -1)
-        loss = -logp.gather(-1, y.expand(out.shape[0], -1).unsqueeze(-1)).squeeze(-1).mean(-1)
-        pred = out.argmax(-1)
+        logp = torch.log_softmax(out_t, 1)
+        loss = -logp.gather(1, y.expand(out_t.shape[0], 1, -1)).mean((1, 2))
+        pred = out_t.max(1).indices  # = argmax(1) (first maximum), ~10x faster along dim 1
         acc = (pred == y).to(torch.float32).mean(-1)
         return loss, {"val_accuracy": acc, "val_macro_f1": macro_f1(pred, y, data.n_out)}
+    out = out_t.transpose(1, 2)
     err = (out - y).square()
     loss = err.mean((-2, -1))
     rmse = loss.sqrt() * data.target_scale  # targets were standardised by the split
@@ -292,24 +313,26 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 
 def _loss_and_grad(
-    out_t: torch.Tensor, y: torch.Tensor, classification: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-model mean loss (M,) and its gradient for transposed outputs ``(M, n_out, b)``.
+    out_t: torch.Tensor, y: torch.Tensor, classification: bool, loss: torch.Tensor,
+    grad: torch.Tensor, minus_one: torch.Tensor,
+) -> None:
+    """Per-model mean loss into ``loss`` (M,) and its gradient into ``grad``, like ``out_t``.
 
-    ``y`` is (M, b) class ids or (M, b, k) targets. Cross-entropy / MSE with mean reduction, as in
-    ``nn.CrossEntropyLoss()`` / ``nn.MSELoss()``.
+    ``out_t`` holds transposed outputs ``(M, n_out, b)``; ``y`` is (M, b) class ids or (M, b, k)
+    targets (views of the epoch's gathered rows). Cross-entropy / MSE with mean reduction, as in
+    ``nn.CrossEntropyLoss()`` / ``nn.MSELoss()``: d(loss)/d(logits) = (softmax - onehot) / b.
+    ``minus_one`` is a (M, 1, b) tensor of -1 (kept by the caller: one allocation less per step).
     """
     b = out_t.shape[2]
     if classification:
-        logp = torch.log_softmax(out_t, 1)
         idx = y.unsqueeze(1)
-        loss = logp.gather(1, idx).squeeze(1).mean(-1).neg_()
-        grad = logp.exp_()
-        grad.scatter_add_(1, idx, torch.full(idx.shape, -1.0))
-        return loss, grad.div_(b)
-    diff = out_t - y.transpose(1, 2)
-    loss = diff.square().mean((-2, -1))
-    return loss, diff.mul_(2.0 / diff[0].numel())
+        torch.log_softmax(out_t, 1, out=grad)
+        torch.mean(grad.gather(1, idx), (1, 2), out=loss).neg_()
+        grad.exp_().scatter_add_(1, idx, minus_one).div_(b)
+        return
+    diff = torch.sub(out_t, y.transpose(1, 2), out=grad)
+    torch.mean(diff.square(), (1, 2), out=loss)
+    diff.mul_(2.0 / diff[0].numel())
 
 
 # ------------------------------------------------------------ activations
@@ -331,7 +354,7 @@ def _fast_path(m: nn.Module) -> tuple[_Fwd, _Bwd] | None:
     t = type(m)
     if t is nn.ReLU:
         return (
-            lambda z, o: a.relu.out(z, out=o),
+            lambda z, o: a.clamp_min.out(z, 0, out=o),  # what relu runs, minus a copy
             lambda g, z, h, o: a.threshold_backward.grad_input(g, h, 0.0, grad_input=o),
         )
     if t is nn.LeakyReLU:
@@ -414,27 +437,35 @@ class _Group:
         if getattr(self.module, "inplace", False):
             self.module.inplace = False  # the backward needs the pre-activation intact
         self.fast = _fast_path(self.module)
+        self.graphs: dict[Any, tuple[torch.Tensor, torch.Tensor]] = {}  # slow path's last forward
 
-    def forward(self, z: torch.Tensor, out: torch.Tensor) -> Any:
-        """Write f(z) into ``out``; return what the backward needs; slow path: its graph."""
+    def forward_call(self, z: torch.Tensor, out: torch.Tensor, key: Any) -> Callable[[], Any]:
+        """A call without arguments that writes f(z) into ``out`` (both: this group's rows).
+
+        Slow path: autograd on this slice only, its graph kept under ``key`` for the backward.
+        """
         if self.fast is not None:
-            self.fast[0](z, out)
-            return None
-        with torch.enable_grad():  # autograd on this slice only
+            return partial(self.fast[0], z, out)
+        return partial(self._autograd_forward, z, out, key)
+
+    def backward_call(
+        self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor, out: torch.Tensor, key: Any
+    ) -> Callable[[], Any]:
+        """A call without arguments that writes g * f'(z) into ``out`` (h = f(z))."""
+        if self.fast is not None:
+            return partial(self.fast[1], g, z, h, out)
+        return partial(self._autograd_backward, g, out, key)
+
+    def _autograd_forward(self, z: torch.Tensor, out: torch.Tensor, key: Any) -> None:
+        with torch.enable_grad():
             zg = z.detach().requires_grad_(True)
             hg = self.module(zg)
         out.copy_(hg.detach())
-        return zg, hg
+        self.graphs[key] = zg, hg
 
-    def backward(
-        self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: Any, out: torch.Tensor
-    ) -> None:
-        """Write g * f'(z) into ``out``."""
-        if self.fast is not None:
-            self.fast[1](g, z, h, out)
-        else:
-            zg, hg = saved
-            out.copy_(torch.autograd.grad(hg, zg, g)[0])
+    def _autograd_backward(self, g: torch.Tensor, out: torch.Tensor, key: Any) -> None:
+        zg, hg = self.graphs.pop(key)
+        out.copy_(torch.autograd.grad(hg, zg, g)[0])
 
 
 def _check_activation(act: Any, byo: bool) -> None:
@@ -501,19 +532,36 @@ class _MLP:
     Hidden layers: ``W[l]`` (M, in, out), ``b[l]`` (M, 1, out). The output layer is kept the other
     way round, ``W[-1]`` (M, n_out, in) and ``b[-1]`` (M, n_out, 1) (nn.Linear's layout), and
     computes transposed logits (M, n_out, batch): with few outputs that orientation is ~3x faster in
-    MKL, and log-softmax over dim 1 vectorises along the batch. Activations write into contiguous
-    buffers only: several ATen ``out=`` kernels (gelu, silu, elu, sigmoid...) give wrong values for
-    a strided ``out`` in PyTorch 2.13.
+    MKL, and log-softmax over dim 1 vectorises along the batch.
+
+    What makes it fast (each measured; see benchmarks/compare_speed.py):
+
+    * one flat buffer holds every parameter (weights, then biases; each a contiguous view) and
+      another every gradient, so the optimiser updates one tensor per step with one fused kernel,
+      and the backward pass writes gradients in place with ``out=`` (no allocation, no zeroing).
+      Adam and SGD are elementwise, so the flat update is the per-tensor update, bit for bit;
+    * a step's kernels are bound once per batch size (``_plan``) to persistent buffers and their
+      per-group slices, as ``functools.partial`` calls: a step is then mostly a loop of C-level
+      calls. Building each call afresh (slicing, argument lists) cost as much as the elementwise
+      kernels and held the GIL that the other worker thread waits for;
+    * activations write into contiguous buffers only: several ATen ``out=`` kernels (gelu, silu,
+      elu, sigmoid...) give wrong values for a strided ``out`` in PyTorch 2.13.
     """
 
     def __init__(self, acts: list[Any], seeds: list[int], data: _Data, config: TrainConfig) -> None:
         self.data, self.config = data, config
         m = len(acts)
         sizes = [data.X_train.shape[1]] + [config.width] * config.depth + [data.n_out]
-        self.W = [torch.empty(m, i, o) for i, o in itertools.pairwise(sizes[:-1])]
-        self.b = [torch.empty(m, 1, o) for o in sizes[1:-1]]
-        self.W.append(torch.empty(m, sizes[-1], sizes[-2]))
-        self.b.append(torch.empty(m, sizes[-1], 1))
+        self.shapes = [(m, i, o) for i, o in itertools.pairwise(sizes[:-1])]
+        self.shapes.append((m, sizes[-1], sizes[-2]))
+        self.shapes += [(m, 1, o) for o in sizes[1:-1]] + [(m, sizes[-1], 1)]
+        self.n_weights = len(sizes) - 1
+        self.flat = torch.zeros(sum(math.prod(s) for s in self.shapes))
+        self.flat.grad = torch.zeros_like(self.flat)
+        self.params = self._views(self.flat)
+        self.W, self.b = self.params[: self.n_weights], self.params[self.n_weights :]
+        grads = self._views(self.flat.grad)
+        self.gW, self.gb = grads[: self.n_weights], grads[self.n_weights :]
         for k, (act, seed) in enumerate(zip(acts, seeds, strict=True)):
             g = torch.Generator().manual_seed(seed)
             scheme = _scheme(act, config.init)
@@ -528,133 +576,231 @@ class _MLP:
             if k == m or str(acts[k]) != str(acts[start]):
                 self.groups.append(_Group(acts[start], start, k))
                 start = k
-        self.params = [*self.W, *self.b]
-        for p in self.params:
-            p.requires_grad_(True)
-            p.grad = torch.zeros_like(p)
-        self.optimizer = _optimizer(self.params, config)
+        self.optimizer = _optimizer([self.flat], config)
         self.mask = torch.ones(m, 1, 1)
         self.frozen = torch.zeros(m, dtype=torch.bool)
         # NaN marks "not measured": saturation only means something for bounded activations
         self.saturation_scale = torch.tensor(
             [1.0 if measures_saturation(a) else math.nan for a in acts]
         )
-        self.n_weights = len(self.W)
-        self._cache: dict[tuple[str, tuple[int, ...]], torch.Tensor] = {}
+        self._plans: dict[tuple[str, int], SimpleNamespace] = {}
+        self._blocks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _buf(self, name: str, *shape: int) -> torch.Tensor:
-        """A persistent work buffer (fresh multi-MB tensors each step page-fault on first touch)."""
-        key = (name, shape)
-        if key not in self._cache:
-            self._cache[key] = torch.empty(shape)
-        return self._cache[key]
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """The per-layer tensors (weights, then biases) as contiguous views of a flat buffer."""
+        sizes = [math.prod(s) for s in self.shapes]
+        return [v.view(s) for v, s in zip(flat.split(sizes), self.shapes, strict=True)]
 
-    # -- one activation per slice, written into one contiguous buffer (no concatenation)
-    def _act(self, z: torch.Tensor, h: torch.Tensor) -> list[Any]:
-        return [gr.forward(z[gr.start : gr.stop], h[gr.start : gr.stop]) for gr in self.groups]
+    def _parts(self, t: torch.Tensor) -> list[torch.Tensor]:
+        """``t``'s rows of each activation group."""
+        return [t[gr.start : gr.stop] for gr in self.groups]
 
-    def _act_backward(
-        self, g: torch.Tensor, z: torch.Tensor, h: torch.Tensor, saved: list[Any], out: torch.Tensor
-    ) -> torch.Tensor:
-        for gr, sv in zip(self.groups, saved, strict=True):
-            sl = slice(gr.start, gr.stop)
-            gr.backward(g[sl], z[sl], h[sl], sv, out[sl])
-        return out
+    def _plan(self, tag: str, rows: int) -> SimpleNamespace:
+        """Buffers and bound kernel calls of a pass over ``rows`` rows per model, made once.
 
-    def _hidden(
-        self, x: torch.Tensor, tag: str
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[Any]]:
-        zs, hs, saved = [], [x], []
-        for layer in range(self.n_weights - 1):
-            shape = (*x.shape[:2], self.W[layer].shape[2])
-            z = torch.baddbmm(
-                self.b[layer], hs[-1], self.W[layer], out=self._buf(f"{tag}z{layer}", *shape)
+        The buffers persist (fresh multi-MB tensors every step page-fault on first touch).
+
+        ``tag`` "t" (training step: forward and backward) or "e" (evaluation: forward and f'(z)).
+        Layer 0's product is left to the caller: its input changes every call. Fields: ``z``,
+        ``h`` (per hidden layer, (M, rows, width)), ``out`` (M, n_out, rows); ``forward``: the
+        calls from layer 0's activation to the logits; training: ``g_t`` (d loss / d logits),
+        ``backward`` (down to layer 0's pre-activation gradient ``gz[0]`` and bias gradient, each
+        weight gradient's per-model norm into ``norm``), ``finish`` (layer 0's norm); evaluation:
+        ``derivative[k]`` (f'(z) of hidden layer k into ``d``).
+        """
+        plan = self._plans.get((tag, rows))
+        if plan is not None:
+            return plan
+        m, depth = len(self.mask), self.n_weights - 1
+        W, b, gW, gb = self.W, self.b, self.gW, self.gb
+        p = SimpleNamespace()
+        p.z = [torch.empty(m, rows, W[k].shape[2]) for k in range(depth)]
+        p.h = [torch.empty_like(z) for z in p.z]
+        p.out = torch.empty(m, W[-1].shape[1], rows)
+        p.forward = []
+        for k in range(depth):
+            for gr, z, h in zip(self.groups, self._parts(p.z[k]), self._parts(p.h[k]), strict=True):
+                p.forward.append(gr.forward_call(z, h, (tag, rows, k)))
+            if k + 1 < depth:
+                p.forward.append(partial(torch.baddbmm, b[k + 1], p.h[k], W[k + 1], out=p.z[k + 1]))
+        p.forward.append(partial(torch.baddbmm, b[-1], W[-1], p.h[-1].transpose(1, 2), out=p.out))
+
+        def act_backward(g: torch.Tensor, k: int, out: torch.Tensor) -> list[Callable[[], Any]]:
+            parts = [self._parts(t) for t in (g, p.z[k], p.h[k], out)]
+            return [
+                gr.backward_call(*args, (tag, rows, k))
+                for gr, *args in zip(self.groups, *parts, strict=True)
+            ]
+
+        if tag == "e":
+            # f'(z) = the backward of a gradient of ones, one layer at a time into one buffer
+            p.d = torch.empty_like(p.z[0])
+            ones = torch.ones(1, 1, 1).expand(p.d.shape)
+            p.derivative = [act_backward(ones, k, p.d) for k in range(depth)]
+            self._plans[tag, rows] = p
+            return p
+        p.g_t = torch.empty_like(p.out)
+        p.minus_one = torch.full((m, 1, rows), -1.0)
+        p.gh = [torch.empty_like(z) for z in p.z]  # d loss / d h
+        p.gz = [torch.empty_like(z) for z in p.z]  # d loss / d z
+        p.loss = torch.empty(m)
+        p.norm = torch.empty(self.n_weights, m)  # per layer and model, this step's |grad W|
+
+        def norm(k: int) -> Callable[[], Any]:  # right after gW[k] is written: still in cache
+            return partial(torch.linalg.vector_norm, gW[k], dim=(1, 2), out=p.norm[k])
+
+        p.backward = [
+            partial(torch.bmm, p.g_t, p.h[-1], out=gW[-1]),
+            norm(depth),
+            partial(torch.sum, p.g_t, dim=2, keepdim=True, out=gb[-1]),
+            # the transposed view runs as fast as a contiguous copy would (measured, these shapes)
+            partial(torch.bmm, p.g_t.transpose(1, 2), W[-1], out=p.gh[-1]),
+        ]
+        for k in range(depth - 1, -1, -1):
+            p.backward += act_backward(p.gh[k], k, p.gz[k])
+            p.backward.append(partial(torch.sum, p.gz[k], dim=1, keepdim=True, out=gb[k]))
+            if k > 0:
+                p.backward += [
+                    partial(torch.bmm, p.h[k - 1].transpose(1, 2), p.gz[k], out=gW[k]),
+                    norm(k),
+                    partial(torch.bmm, p.gz[k], W[k].transpose(1, 2), out=p.gh[k - 1]),
+                ]
+        p.finish = [norm(0)]  # after the caller's layer-0 weight gradient
+        self._plans[tag, rows] = p
+        return p
+
+    def _gather(self, perms: torch.Tensor, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each model's rows ``perms[:, lo:hi]`` of the training data, (M, rows, ...), in one op.
+
+        A block of many steps at once: per-step gathers of a few rows per model cost more in call
+        overhead and cache misses than the copy itself. Steps take strided views of the block,
+        which MKL's batched products read without a copy.
+        """
+        X, Y = self.data.X_train, self.data.y_train
+        m = perms.shape[0]
+        if hi - lo not in self._blocks:
+            self._blocks[hi - lo] = (
+                torch.empty(m, hi - lo, X.shape[1]),
+                torch.empty(m, hi - lo, *Y.shape[1:], dtype=Y.dtype),
             )
-            h = self._buf(f"{tag}h{layer}", *shape)
-            saved.append(self._act(z, h))
-            zs.append(z)
-            hs.append(h)
-        return zs, hs, saved
+        x, y = self._blocks[hi - lo]
+        idx = perms[:, lo:hi].reshape(-1)
+        torch.index_select(X, 0, idx, out=x.view(-1, X.shape[1]))
+        torch.index_select(Y, 0, idx, out=y.view(-1, *Y.shape[1:]))
+        return x, y
 
     @torch.no_grad()
     def run_epoch(
         self, perms: torch.Tensor, on_step: Callable[[], None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One epoch, per-model row orders ``perms`` (M, n); mean loss (M,), grad norms (M, L)."""
-        X, Y, data = self.data.X_train, self.data.y_train, self.data
         m, n = perms.shape
         bs = self.config.batch_size
         steps = math.ceil(n / bs)
+        classification = self.data.classification
+        frozen = bool(self.frozen.any())
         loss_sum = torch.zeros(m)
-        norm_sum = torch.zeros(m, self.n_weights)
-        W, B = self.W, self.b
-        last = self.n_weights - 1
+        norm_sum = torch.zeros(self.n_weights, m)
+        row_bytes = m * self.data.X_train.shape[1] * 4
+        block = bs * max(1, _GATHER_BYTES // (row_bytes * bs))  # rows gathered at once
         for s in range(steps):
-            idx = perms[:, s * bs : (s + 1) * bs].reshape(-1)
-            b = len(idx) // m
-            x = self._buf("x", m, b, X.shape[1])
-            torch.index_select(X, 0, idx, out=x.view(-1, X.shape[1]))
-            y = Y.index_select(0, idx).view(m, b, *Y.shape[1:])
-            zs, hs, saved = self._hidden(x, "t")
-            out_t = torch.baddbmm(B[last], W[last], hs[-1].transpose(1, 2))  # (M, n_out, batch)
-            loss, g_t = _loss_and_grad(out_t, y, data.classification)
-            loss_sum += loss
-            g_t.mul_(self.mask)  # frozen (diverged) models get exactly zero gradients
-            torch.bmm(g_t, hs[last], out=W[last].grad)
-            torch.sum(g_t, dim=2, keepdim=True, out=B[last].grad)
-            # contiguous: ~6x faster in MKL than the transposed view
-            g = torch.bmm(
-                g_t.transpose(1, 2).contiguous(), W[last], out=self._buf("gh", *zs[-1].shape)
-            )
-            for layer in range(last - 1, -1, -1):
-                gz = self._act_backward(
-                    g, zs[layer], hs[layer + 1], saved[layer], self._buf("gz", *g.shape)
-                )
-                torch.bmm(hs[layer].transpose(1, 2), gz, out=W[layer].grad)
-                torch.sum(gz, dim=1, keepdim=True, out=B[layer].grad)
-                if layer > 0:
-                    g = torch.bmm(
-                        gz, W[layer].transpose(1, 2), out=self._buf("gh", *zs[layer - 1].shape)
-                    )
-            for layer in range(last + 1):
-                norm_sum[:, layer] += torch.linalg.vector_norm(W[layer].grad, dim=(1, 2))
-            self.optimizer.step()
+            lo, hi = s * bs, min(n, (s + 1) * bs)
+            if lo % block == 0:
+                X, Y = self._gather(perms, lo, min(n, lo + block))
+            x, y = X[:, lo % block : lo % block + hi - lo], Y[:, lo % block : lo % block + hi - lo]
+            p = self._plans.get(("t", hi - lo)) or self._plan("t", hi - lo)
+            torch.baddbmm(self.b[0], x, self.W[0], out=p.z[0])
+            for call in p.forward:
+                call()
+            _loss_and_grad(p.out, y, classification, p.loss, p.g_t, p.minus_one)
+            if frozen:
+                p.g_t.mul_(self.mask)  # frozen (diverged) models get exactly zero gradients
+            for call in p.backward:
+                call()
+            torch.bmm(x.transpose(1, 2), p.gz[0], out=self.gW[0])
+            for call in p.finish:
+                call()
+            loss_sum += p.loss
+            norm_sum += p.norm
+            self._step()
             on_step()
-        return loss_sum / steps, norm_sum / steps
+        return loss_sum / steps, (norm_sum / steps).T
+
+    def _step(self) -> None:
+        """``self.optimizer.step()``; for Adam, its fused kernel called directly once set up.
+
+        ``Optimizer.step``'s Python layer (hooks, grouping, checks) costs about as much as the
+        kernel itself here. The direct call is what ``torch.optim.Adam(fused=True)`` runs for one
+        tensor (count the step, then ``_fused_adam_``), on the optimiser's own state, so the update,
+        ``state_dict()`` and resuming are unchanged (a test checks the update bit for bit).
+        """
+        state = self.optimizer.state.get(self.flat)
+        group = self.optimizer.param_groups[0]
+        if not (isinstance(self.optimizer, torch.optim.Adam) and group["fused"] and state):
+            self.optimizer.step()  # SGD, or Adam's first step (creates the state)
+            return
+        state["step"].add_(1)
+        torch._fused_adam_(
+            [self.flat], [self.flat.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
+            [state["step"]], amsgrad=False, lr=group["lr"], beta1=group["betas"][0],
+            beta2=group["betas"][1], weight_decay=group["weight_decay"], eps=group["eps"],
+            maximize=False, grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    @staticmethod
+    def _health(d: torch.Tensor, work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``unit_health(d)`` for derivatives ``d`` (M, rows, units); overwrites ``d`` and ``work``.
+
+        Same definitions and values (a test checks) at a third of the cost: no boolean
+        temporaries (reducing or converting bool tensors is slow in ATen), |f'| in place, dead =
+        max |f'| == 0, saturated = the fraction of rows with |f'| < 0.01 above one half, the rows
+        counted as a float32 sum of 0/1 (exact below 2**24 rows).
+        """
+        a = d.abs_()
+        dead = a.amax(1) == 0
+        small = torch.lt(a, _SATURATION_THRESHOLD, out=work)
+        saturated = (small.sum(1) / a.shape[1] > _SATURATION_MAJORITY) & ~dead
+        return dead.to(torch.float32).mean(-1), saturated.to(torch.float32).mean(-1)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Validation outputs (M, n_val, n_out) and dead / saturated fractions (M, depth)."""
+        """Validation outputs (M, n_out, n_val) and dead / saturated fractions (M, depth)."""
         X = self.data.X_val
         m = len(self.mask)
         outs, dead, sat = [], [], []
         for c0 in range(0, len(X), _EVAL_ROWS):
-            zs, hs, saved = self._hidden(X[c0 : c0 + _EVAL_ROWS].expand(m, -1, -1), "e")
-            out_t = torch.baddbmm(self.b[-1], self.W[-1], hs[-1].transpose(1, 2))
-            outs.append(out_t.transpose(1, 2))
-            if c0 == 0:  # f'(z) = the backward of a gradient of ones, from the same forward pass
-                ones = torch.ones(1, 1, 1).expand(zs[0].shape)
-                for z, h, sv in zip(zs, hs[1:], saved, strict=True):
-                    d = self._act_backward(ones, z, h, sv, self._buf("ed", *z.shape))
-                    dd, ss = unit_health(d)
+            x = X[c0 : c0 + _EVAL_ROWS]
+            p = self._plan("e", len(x))
+            torch.baddbmm(self.b[0], x.expand(m, -1, -1), self.W[0], out=p.z[0])
+            for call in p.forward:
+                call()
+            outs.append(p.out.clone())
+            if c0 == 0:  # unit health from the first chunk
+                for z, calls in zip(p.z, p.derivative, strict=True):
+                    for call in calls:
+                        call()
+                    dd, ss = self._health(p.d, work=z)  # z is no longer needed
                     dead.append(dd)
                     sat.append(ss * self.saturation_scale)
-        return torch.cat(outs, 1), torch.stack(dead, 1), torch.stack(sat, 1)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
+        return out, torch.stack(dead, 1), torch.stack(sat, 1)
 
     def freeze(self, rows: torch.Tensor) -> None:
         """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
         with torch.no_grad():
-            for p in self.params:
-                p[rows] = 0
-                for v in self.optimizer.state.get(p, {}).values():
-                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                        v[rows] = 0
+            flats = [self.flat] + [
+                v for v in self.optimizer.state.get(self.flat, {}).values()
+                if isinstance(v, torch.Tensor) and v.shape == self.flat.shape
+            ]  # fmt: skip
+            for flat in flats:
+                for p in self._views(flat):
+                    p[rows] = 0
             self.mask[rows] = 0
             self.frozen[rows] = True
 
     def state(self) -> dict[str, Any]:
         return {
-            "params": [p.detach().clone() for p in self.params],
+            "params": [p.clone() for p in self.params],
             "optimizer": self.optimizer.state_dict(),
             "mask": self.mask.clone(),
             "frozen": self.frozen.clone(),
@@ -893,6 +1039,7 @@ class _Vmapped:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
+        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
         self.base.eval()
         out = self.call_shared(self.params, self.buffers, self.data.X_val)
         dead, sat = [], []
@@ -907,7 +1054,7 @@ class _Vmapped:
                 sat.append([r[1] for r in probe.results])
         finally:
             probe.close()
-        return out, dead, sat
+        return out.transpose(1, 2), dead, sat
 
     def freeze(self, rows: torch.Tensor) -> None:
         with torch.no_grad():
@@ -988,6 +1135,7 @@ class _OneByOne:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
+        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
         outs, dead, sat = [], [], []
         for net in self.nets:
             net.eval()
@@ -999,7 +1147,7 @@ class _OneByOne:
                 probe.close()
             dead.append([r[0] for r in probe.results])
             sat.append([r[1] for r in probe.results])
-        return torch.stack(outs), dead, sat
+        return torch.stack(outs).transpose(1, 2), dead, sat
 
     def freeze(self, rows: torch.Tensor) -> None:
         for k in rows.tolist():
@@ -1206,12 +1354,17 @@ def train(
         progress({"epoch": epoch, "epochs": config.epochs, "step": min(step, steps), "steps": steps,
                   "best": best[0], "eta_s": eta})  # fmt: skip
 
-    def work(trainer: Any, rows: list[int], perms: torch.Tensor) -> tuple[Any, ...]:
-        loss, norms = trainer.run_epoch(perms[rows], on_step)
+    def work(trainer: Any, rows: list[int]) -> tuple[Any, ...]:
+        # each worker draws its own models' row orders (each job has its own generator)
+        perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
+        loss, norms = trainer.run_epoch(perms, on_step)
         out, dead, sat = trainer.evaluate()
         with torch.no_grad():
             val_loss, metrics = _val_metrics(out, data)
-        return loss, norms, val_loss, metrics, dead, sat
+        bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+        # plain lists: the main thread builds the records while the workers wait
+        lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
+        return bad, val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, *lists
 
     if workers > 1:
         torch.set_num_threads(1)
@@ -1224,26 +1377,25 @@ def train(
                 break
             t0 = time.perf_counter()
             first = count[0]
-            perms = torch.stack([torch.randperm(data.n_train, generator=g) for g in orders])
             trained = active.clone()
-            futures = [pool.submit(work, trainer, rows, perms) for trainer, rows in trainers]
+            futures = [pool.submit(work, trainer, rows) for trainer, rows in trainers]
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.25)
                 report(epoch, count[0] - first)
             pending: list[tuple[int, dict[str, Any]]] = []
             for (trainer, rows), future in zip(trainers, futures, strict=True):
-                loss, norms, val_loss, metrics, dead, sat = future.result()
-                bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+                bad, val_loss, metrics, loss, norms, dead, sat = future.result()
                 nan = float("nan")
+                diverged = bad.tolist()
                 for r, k in enumerate(rows):
                     if not trained[k]:
                         continue
-                    div = bool(bad[r])
+                    div = diverged[r]
                     pending.append(
                         (k, {
-                            "train_loss": float(loss[r]),
-                            "val_loss": nan if div else float(val_loss[r]),
-                            "metrics": {n: nan if div else float(v[r]) for n, v in metrics.items()},
+                            "train_loss": loss[r],
+                            "val_loss": nan if div else val_loss[r],
+                            "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
                             "grad_norms": [float(v) for v in norms[r]],
                             "dead_fraction": [nan if div else float(v) for v in dead[r]],
                             "saturated_fraction": [nan if div else float(v) for v in sat[r]],
