@@ -466,3 +466,10 @@ def test_cli_interrupt_exits_130_with_resume_hint(
     )
     assert code == 130
     assert f"actlab compare --out {out} --resume" in err
+
+
+def test_a_refused_activation_leaves_no_run_folder(tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    code = main(["compare", "--activations", "relu,softmax", "--out", str(out)])
+    assert code == 2 and "not elementwise" in capsys.readouterr().err
+    assert not out.exists()

@@ -356,9 +356,14 @@ def _strip(history):
                    r.saturated_fraction, r.diverged)) for r in h] for h in history]  # fmt: skip
 
 
-def test_resume_is_bit_identical(digits):
+@pytest.mark.parametrize(
+    "jobs",
+    [[Job("relu", 0), Job("elu", 1), Job("sigmoid", 2)],
+     [Job("prelu", 0), Job("relu", 1), Job("prelu", 2)]],  # a generic trainer beside the stacks
+    ids=["stacked", "mixed"],
+)  # fmt: skip
+def test_resume_is_bit_identical(digits, jobs):
     config = TrainConfig(depth=2, width=16, epochs=4, batch_size=32, lr=1e-2)
-    jobs = [Job("relu", 0), Job("elu", 1), Job("sigmoid", 2)]
     full, full_blob = _last_blob(jobs, digits, config)
 
     class Killed(Exception):
@@ -538,10 +543,28 @@ def test_config_validation(kwargs, message):
         ([Job("relu", 0), Job("relu", 0)], "repeats activation 'relu' with seed 0"),
         ([Job("relu", -1)], r"seed must be an integer in \[0, 2\*\*32\)"),
         ([Job("softmax", 0)], "not elementwise"),
-        ([Job("prelu", 0)], "learnable parameters"),
         ([Job("relux", 0)], "relu"),
     ],
 )
 def test_bad_jobs(digits, jobs, message):
     with pytest.raises(ActlabError, match=message):
         train(jobs, digits, CONFIG)
+
+
+def test_learnable_activations_train_beside_the_stacks_and_equal_a_plain_loop(digits):
+    # PReLU's slope and a learnable Swish beta cannot live in the stacked tensors: the generic path
+    # trains them, next to stacked ReLU models, with the same init, data order and optimiser
+    config = TrainConfig(depth=2, width=16, epochs=2, batch_size=32, lr=1e-2)
+    jobs = [Job("prelu", 0), Job("relu", 0), Job("prelu", 1), Job("silu:learnable=true", 2)]
+    history, blob = _last_blob(jobs, digits, config)
+    states = state_dicts(blob)
+    for k, job in enumerate(jobs):
+        net = plain_mlp(job.activation, job.seed, 64, 10, config)
+        ref = plain_train(net, job.seed, digits, config)
+        for rec, want in zip(history[k], ref, strict=True):
+            assert rec.train_loss == pytest.approx(want["train_loss"], rel=1e-4)
+            assert rec.val_loss == pytest.approx(want["val_loss"], rel=1e-4)
+        for name, value in net.state_dict().items():
+            torch.testing.assert_close(states[k][name], value, rtol=1e-4, atol=1e-5)
+    slope = states[0]["1.weight"]  # the learned PReLU slope moved away from its initial 0.25
+    assert slope.shape == (1,) and float(slope) != 0.25

@@ -504,6 +504,9 @@ def run(
     split = data.split(_dataset(c), val_fraction=c["val_fraction"], seed=c["split_seed"])
     config = _nest(c)
     jobs = [(a, s) for a in c["activations"] for s in range(c["seeds"])]
+    # the engine's own checks first: a refused job must not leave a half-made run folder behind
+    engine.check_jobs([engine.Job(a, s) for a, s in jobs])
+    train_config = engine.TrainConfig(**{k: c[k] for k in TRAIN_KEYS})
     if new:
         store = Store.create(
             directory,
@@ -544,7 +547,6 @@ def run(
                 blob = None
             by_id = {m["id"]: m for m in models}
             job_list = [engine.Job(by_id[i]["activation"], int(by_id[i]["seed"])) for i in ids]
-            train_config = engine.TrainConfig(**{k: c[k] for k in TRAIN_KEYS})
             total = c["epochs"]
 
             running = {m["id"] for m in todo}

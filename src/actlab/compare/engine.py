@@ -43,6 +43,11 @@ Reproducing one model alone (what ``tests/test_compare_engine.py`` does with a p
   split's targets are already standardised), the mean over the batch; the optimiser is
   ``torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)`` or ``torch.optim.SGD`` likewise.
 
+Activations with parameters of their own (PReLU's slope, a learnable Swish beta) cannot share the
+stacked tensors; their models are built as that plain ``nn.Sequential`` (same initialisation) and
+trained by the generic path below (batched over seeds with ``torch.func``), side by side with the
+stacks, with the same data order and optimiser.
+
 A model whose training or validation loss becomes NaN/inf is marked diverged in that epoch (its
 record has ``diverged=True`` and NaN metrics); its weights and optimiser state are then reset to
 zero and its output gradient masked, so it takes no further updates, costs nothing numerically and
@@ -102,6 +107,7 @@ __all__ = [
     "Job",
     "ModelEpoch",
     "TrainConfig",
+    "check_jobs",
     "macro_f1",
     "state_dicts",
     "train",
@@ -215,9 +221,7 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.
     return (f1.sum(-1) / present.sum(-1)).to(torch.float32)
 
 
-def _val_metrics(
-    out_t: torch.Tensor, data: _Data
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _val_metrics(out_t: torch.Tensor, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Validation loss and metrics, each (M,), for transposed outputs ``(M, n_out, n_val)``.
 
     Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run along
@@ -313,8 +317,12 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 
 def _loss_and_grad(
-    out_t: torch.Tensor, y: torch.Tensor, classification: bool, loss: torch.Tensor,
-    grad: torch.Tensor, minus_one: torch.Tensor,
+    out_t: torch.Tensor,
+    y: torch.Tensor,
+    classification: bool,
+    loss: torch.Tensor,
+    grad: torch.Tensor,
+    minus_one: torch.Tensor,
 ) -> None:
     """Per-model mean loss into ``loss`` (M,) and its gradient into ``grad``, like ``out_t``.
 
@@ -468,23 +476,13 @@ class _Group:
         out.copy_(torch.autograd.grad(hg, zg, g)[0])
 
 
-def _check_activation(act: Any, byo: bool) -> None:
-    from actlab.torch import build
-
+def _check_activation(act: Any) -> None:
     if not act.spec.elementwise:
         raise ActlabError(
             f"activation '{act}' is not elementwise (it mixes units), so it cannot be a "
-            "hidden-layer activation here; use it on the output side, or pass your own network "
-            "with --model"
-        )
-    if byo:
-        return
-    module = build(act)
-    if any(True for _ in module.parameters()) or isinstance(module, nn.RReLU):
-        raise ActlabError(
-            f"activation '{act}' has learnable parameters or randomness, which the batched MLP "
-            "does not train; use a fixed variant (e.g. leaky_relu instead of prelu) or your own "
-            "network with --model"
+            "hidden-layer activation; it belongs on the output side, where compare already uses it "
+            "inside the loss (the network emits logits). Compare hidden activations instead, "
+            "e.g. --activations relu,gelu,silu"
         )
 
 
@@ -941,7 +939,8 @@ class _Health:
     """Hooks on a network's elementwise activation modules: unit health per call, in order."""
 
     def __init__(self, net: nn.Module) -> None:
-        from actlab.torch import catalog_name, identify
+        from actlab.catalog import parse
+        from actlab.torch import catalog_name
 
         self.results: list[tuple[float, float]] = []
         self.handles = []
@@ -949,7 +948,9 @@ class _Health:
         for m in net.modules():
             name = catalog_name(m)
             if name is not None and name not in ("softmax", "log_softmax"):
-                self.saturation[id(m)] = measures_saturation(identify(m))
+                # by name: the rule depends on the spec alone, and the base module of a vmapped
+                # network lives on the meta device (identify() would read its parameters)
+                self.saturation[id(m)] = measures_saturation(parse(name))
                 self.handles.append(m.register_forward_hook(self._hook))
 
     def _hook(self, module: nn.Module, args: tuple, output: Any) -> None:
@@ -1177,7 +1178,8 @@ class _OneByOne:
 # ------------------------------------------------------------ the loop
 
 
-def _parse_jobs(jobs: Sequence[Job], byo: bool) -> list[Any]:
+def check_jobs(jobs: Sequence[Job]) -> list[Any]:
+    """Validate ``jobs`` (clear errors before anything is trained or stored); their Activations."""
     from actlab.catalog import parse
 
     if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence) or len(jobs) == 0:
@@ -1195,7 +1197,7 @@ def _parse_jobs(jobs: Sequence[Job], byo: bool) -> list[Any]:
         ):
             raise ActlabError(f"jobs[{k}]: seed must be an integer in [0, 2**32), got {job.seed!r}")
         act = parse(job.activation)
-        _check_activation(act, byo)
+        _check_activation(act)
         key = (str(act), int(job.seed))
         if key in seen:
             raise ActlabError(
@@ -1230,32 +1232,80 @@ def _trainers(
     groups: dict[str, list[int]] = {}
     for k, act in enumerate(acts):
         groups.setdefault(str(act), []).append(k)
-    if config.model is None:
-        order = [k for ks in groups.values() for k in ks]
-        chunks = [
-            c.tolist() for c in np.array_split(np.array(order), max(1, min(parts, len(order))))
-        ]
-        return [
-            (_MLP([acts[k] for k in rows], [int(jobs[k].seed) for k in rows], data, config), rows)
-            for rows in chunks
-        ]
-    factory = _load_factory(config.model)
     out: list[tuple[Any, list[int]]] = []
+    if config.model is None:
+        order = [k for ks in groups.values() for k in ks if _stackable(acts[k])]
+        if order:
+            chunks = [
+                c.tolist() for c in np.array_split(np.array(order), max(1, min(parts, len(order))))
+            ]
+            out += [
+                (_MLP([acts[k] for k in rows], [int(jobs[k].seed) for k in rows], data, config),
+                 rows)
+                for rows in chunks
+            ]  # fmt: skip
+        for ks in groups.values():
+            if not _stackable(acts[ks[0]]):
+                nets = [_plain_mlp(acts[k], int(jobs[k].seed), data, config) for k in ks]
+                out.append((_generic_trainer(nets, data, config), ks))
+        return out
+    factory = _load_factory(config.model)
     for ks in groups.values():
         nets = []
         for k in ks:
             net = _build_net(factory, acts[k], int(jobs[k].seed), data, config)
             net._actlab_seed = int(jobs[k].seed)  # type: ignore[attr-defined]
             nets.append(net)
-        trainer: Any = None
-        if len({tuple((n, p.shape) for n, p in net.named_parameters()) for net in nets}) == 1:
-            try:
-                trainer = _Vmapped(nets, data, config)
-                trainer.dry_run()
-            except Exception:  # the model does not allow vmap: train it one model at a time
-                trainer = None
-        out.append((trainer or _OneByOne(nets, data, config), ks))
+        out.append((_generic_trainer(nets, data, config), ks))
     return out
+
+
+def _stackable(act: Any) -> bool:
+    """Whether the stacked MLP can train ``act``: it has no parameters of its own (PReLU's slope
+    and a learnable Swish beta are trained by the generic path instead)."""
+    from actlab.torch import build
+
+    return not any(True for _ in build(act).parameters())
+
+
+def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Module:
+    """The default MLP as an ``nn.Sequential``, initialised by the recipe of the module docstring
+    (exactly the stacked ``_MLP``'s), for activations with parameters of their own."""
+    from actlab.torch import build
+
+    g = torch.Generator().manual_seed(seed)
+    sizes = [data.X_train.shape[1]] + [config.width] * config.depth + [data.n_out]
+    layers: list[nn.Module] = []
+    for layer, (i, o) in enumerate(itertools.pairwise(sizes)):
+        lin = nn.Linear(i, o)
+        hidden = layer < config.depth
+        with torch.no_grad():
+            _init_linear(
+                lin.weight, lin.bias, _scheme(act, config.init), act if hidden else None, g
+            )
+        layers += [lin, build(act)] if hidden else [lin]
+    net = nn.Sequential(*layers)
+    net._actlab_seed = seed  # type: ignore[attr-defined]
+    return net
+
+
+def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) -> Any:
+    """Seeds of one activation batched with torch.func where the network allows, else one by one."""
+    if len({tuple((n, p.shape) for n, p in net.named_parameters()) for net in nets}) == 1:
+        try:
+            trainer = _Vmapped(nets, data, config)
+            trainer.dry_run()
+            return trainer
+        except Exception:  # the model does not allow vmap: train it one model at a time
+            pass
+    return _OneByOne(nets, data, config)
+
+
+def _n_generic(acts: list[Any], config: TrainConfig) -> int:
+    """Trainers outside the stacked MLP: one per activation group it cannot take."""
+    if config.model is not None:
+        return len({str(a) for a in acts})
+    return len({str(a) for a in acts if not _stackable(a)})
 
 
 def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
@@ -1310,12 +1360,12 @@ def train(
     """
     if not isinstance(config, TrainConfig):
         raise ActlabError(f"config must be a TrainConfig, got {type(config).__name__}")
-    acts = _parse_jobs(jobs, config.model is not None)
+    acts = check_jobs(jobs)
     data = _Data(split)
     fingerprint = _fingerprint(jobs, acts, data, config)
     state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
     threads = torch.get_num_threads()
-    parts = len(state["rows"]) if state is not None else threads
+    parts = len(state["rows"]) - _n_generic(acts, config) if state is not None else threads
     trainers = _trainers(jobs, acts, data, config, parts)
     workers = len(trainers) if config.model is None else 1
     orders = [torch.Generator().manual_seed(int(j.seed) + ORDER_SEED_OFFSET) for j in jobs]
