@@ -517,7 +517,7 @@ def test_cli_demo_vanishing(capsys) -> None:
         (["diagnose", "--demo", "vanishing", "--depth", "0"], "depth must be"),
         (["diagnose", "--model", "m:f", "--csv", "x.csv"], "--csv and --target go together"),
         (["diagnose", "--model", "m:f", "--depth", "3"], "--depth only apply with --demo"),
-        (["diagnose", "--model", "no_such_module_xyz:f"], "cannot import module"),
+        (["diagnose", "--model", "no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
         (["diagnose", "--model", "nocolon"], "module:function"),
         (["diagnose", "--model", "{file}:missing"], "has no function 'missing'"),
         (["diagnose", "--model", "{file}:not_a_model"], "expected a torch.nn.Module"),

@@ -22,15 +22,11 @@ Verdict thresholds are the constants below and are printed with every verdict.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import itertools
 import math
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -1638,35 +1634,10 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
     A function taking a required argument is called with the activation spec string (the compare
     command's convention, ``function(spec) -> nn.Module``); ``activation`` defaults to 'relu' there.
     """
-    if not isinstance(ref, str) or ref.count(":") != 1 or not all(ref.split(":")):
-        raise ActlabError(
-            f"--model must look like module:function or path/to/file.py:function, got {ref!r}"
-        )
-    mod_name, func_name = ref.split(":")
-    try:
-        if mod_name.endswith(".py"):
-            path = Path(mod_name).expanduser()
-            if not path.is_file():
-                raise ActlabError(f"--model: file {str(path)!r} does not exist")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        else:
-            if "" not in sys.path and str(Path.cwd()) not in sys.path:
-                sys.path.insert(0, str(Path.cwd()))  # like `python -m`: the current folder imports
-            module = importlib.import_module(mod_name)
-    except ModuleNotFoundError as err:
-        raise ActlabError(
-            f"--model: cannot import module {mod_name!r} ({err}); run from the folder that holds "
-            "it, or give the file path: path/to/file.py:function"
-        ) from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise ActlabError(
-            f"--model: {mod_name!r} has no function {func_name!r}; "
-            "it should return a torch.nn.Module"
-        )
+    from actlab.usercode import load_function
+
+    func = load_function(ref)
+    func_name = ref.rpartition(":")[2]
     try:
         params = inspect.signature(func).parameters.values()
         needs_arg = any(

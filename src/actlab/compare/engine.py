@@ -77,14 +77,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib
-import importlib.util
 import io
 import itertools
 import json
 import math
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -100,6 +96,7 @@ from torch import nn
 
 from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError, suggest
+from actlab.usercode import load_function
 
 __all__ = [
     "INITS",
@@ -829,55 +826,6 @@ def _optimizer(
 # ------------------------------------------------------------ bring your own network
 
 
-def _load_factory(spec: str) -> Callable[[str], Any]:
-    """Import ``module:function`` (a module name or a ``.py`` path), clear errors."""
-    where, _, name = spec.rpartition(":")
-    try:
-        if where.endswith(".py") or os.sep in where:
-            path = os.path.abspath(where)
-            if not os.path.isfile(path):
-                raise ActlabError(
-                    f"model: the file '{where}' does not exist (from --model {spec!r})"
-                )
-            loader = importlib.util.spec_from_file_location(
-                f"actlab_user_{os.path.basename(path)[:-3]}", path
-            )
-            if loader is None or loader.loader is None:
-                raise ActlabError(f"model: cannot load '{where}' as a Python module")
-            module = importlib.util.module_from_spec(loader)
-            loader.loader.exec_module(module)
-        else:
-            try:
-                module = importlib.import_module(where)
-            except ModuleNotFoundError as err:
-                # the console script's sys.path lacks the current directory; users expect ./nets.py
-                # to work
-                cwd = os.getcwd()
-                if err.name != where.split(".")[0] or cwd in sys.path:
-                    raise
-                sys.path.insert(0, cwd)
-                try:
-                    module = importlib.import_module(where)
-                finally:
-                    sys.path.remove(cwd)
-    except ActlabError:
-        raise
-    except Exception as err:
-        raise ActlabError(
-            f"model: cannot import '{where}' ({type(err).__name__}: {err}); give a module on "
-            "PYTHONPATH or in the current directory, or a .py path, e.g. --model nets.py:make_net"
-        ) from None
-    fn = getattr(module, name, None)
-    if not callable(fn):
-        public = [n for n in dir(module) if not n.startswith("_")]
-        raise ActlabError(
-            f"model: '{where}' has no function '{name}'"
-            + (suggest(name, public) or "")
-            + "; it must define function(activation_spec: str) -> torch.nn.Module"
-        )
-    return fn
-
-
 def _build_net(
     factory: Callable[[str], Any], act: Any, seed: int, data: _Data, config: TrainConfig
 ) -> nn.Module:
@@ -1249,7 +1197,7 @@ def _trainers(
                 nets = [_plain_mlp(acts[k], int(jobs[k].seed), data, config) for k in ks]
                 out.append((_generic_trainer(nets, data, config), ks))
         return out
-    factory = _load_factory(config.model)
+    factory = load_function(config.model)
     for ks in groups.values():
         nets = []
         for k in ks:
