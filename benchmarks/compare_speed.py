@@ -142,8 +142,8 @@ def main() -> None:
     say("large-matmul rate", f"{rate:8.1f} GFLOP/s (float32, {threads} threads, best of 7)")
     say("engine achieves", f"{achieved:8.1f} GFLOP/s = {100 * achieved / rate:.0f}% of that rate")
     total = (flops + eval_flops) / engine_s / 1e9  # the goal counts training FLOPs only
-    say("  with validation", f"{total:8.1f} GFLOP/s = {100 * total / rate:.0f}% if the per-epoch "
-                             "validation passes are counted too (not the goal's measure)")  # fmt: skip
+    say("  with validation", f"{total:8.1f} GFLOP/s = {100 * total / rate:.0f}% counting the "
+                             "per-epoch validation passes too (not the goal's measure)")  # fmt: skip
     for a_i, act in enumerate(ACTIVATIONS):
         final = [history[a_i * SEEDS + s][-1].metrics["val_accuracy"] for s in range(SEEDS)]
         say(f"  {act}", f"val accuracy after {config.epochs} epochs: "
