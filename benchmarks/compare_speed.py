@@ -143,7 +143,7 @@ def main() -> None:
     say("engine achieves", f"{achieved:8.1f} GFLOP/s = {100 * achieved / rate:.0f}% of that rate")
     total = (flops + eval_flops) / engine_s / 1e9  # the goal counts training FLOPs only
     say("  with validation", f"{total:8.1f} GFLOP/s = {100 * total / rate:.0f}% counting the "
-                             "per-epoch validation passes too (not the goal's measure)")  # fmt: skip
+                             "per-epoch validation passes too (not the goal)")  # fmt: skip
     for a_i, act in enumerate(ACTIVATIONS):
         final = [history[a_i * SEEDS + s][-1].metrics["val_accuracy"] for s in range(SEEDS)]
         say(f"  {act}", f"val accuracy after {config.epochs} epochs: "
