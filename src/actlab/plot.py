@@ -271,7 +271,7 @@ def _new_axes(figsize: tuple[float, float] = FIGSIZE) -> Axes:
     return Figure(figsize=figsize, layout="constrained").add_subplot()
 
 
-def _breaks(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def breaks(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Insert a NaN gap where ``y`` jumps (ReLU's f' at 0), so no false vertical segment is drawn.
 
     A step is a jump when it is more than ten times both neighbouring steps: on a dense grid a
@@ -424,12 +424,12 @@ def curve(
             ax = _new_axes()
         lw = float(defaults.linewidth or 2.0)
         name = label or act.label
-        ax.plot(*_breaks(x, y), color=color or F_COLOR, linewidth=lw, label=name, zorder=3)
+        ax.plot(*breaks(x, y), color=color or F_COLOR, linewidth=lw, label=name, zorder=3)
         if derivative or shade:
             dy = kernels.derivative(act, x)
         if derivative:
             ax.plot(
-                *_breaks(x, dy),
+                *breaks(x, dy),
                 color=DF_COLOR if color is None else color,
                 linestyle="--",
                 linewidth=max(1.5, 0.6 * lw),
@@ -518,12 +518,12 @@ def compare(
         for i, (act, name) in enumerate(zip(acts, labels, strict=True)):
             color = f"C{i % 10}"
             fx = kernels.forward(act, x)
-            ax.plot(*_breaks(x, fx), color=color, linewidth=2.0, label=name)
+            ax.plot(*breaks(x, fx), color=color, linewidth=2.0, label=name)
             if derivative or (shade and i == 0):
                 dy = kernels.derivative(act, x)
             if derivative:
                 ax.plot(
-                    *_breaks(x, dy),
+                    *breaks(x, dy),
                     color=color,
                     linestyle="--",
                     linewidth=1.5,
@@ -686,8 +686,8 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
             x = _grid(xlim, 801)
             dy = kernels.derivative(act, x)
             _shade(ax, x, dy, text, label=False)
-            ax.plot(*_breaks(x, kernels.forward(act, x)), color=F_COLOR, linewidth=2.0)
-            ax.plot(*_breaks(x, dy), color=DF_COLOR, linestyle="--", linewidth=1.5)
+            ax.plot(*breaks(x, kernels.forward(act, x)), color=F_COLOR, linewidth=2.0)
+            ax.plot(*breaks(x, dy), color=DF_COLOR, linestyle="--", linewidth=1.5)
             ax.set_xlim(*xlim)
             if d.ylim is not None:
                 ax.set_ylim(*d.ylim)

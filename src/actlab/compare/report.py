@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.errors import ActlabError
+
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
 
@@ -324,21 +326,6 @@ def fig_unit_health(res: Any) -> Figure:
     return fig
 
 
-def _curve(act: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """f(x) and f'(x) from the NumPy kernels, or from the PyTorch module with autograd."""
-    try:
-        return np.asarray(act.forward(x)), np.asarray(act.derivative(x))
-    except ImportError:
-        import torch
-
-        from actlab.torch import build
-
-        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-        y = build(str(act)).double()(t)
-        (dy,) = torch.autograd.grad(y.sum(), t)
-        return y.detach().numpy(), dy.numpy()
-
-
 def fig_activations(res: Any) -> Figure | None:
     """The activation functions and their derivatives; ``None`` if none can be drawn."""
     from actlab import catalog
@@ -347,29 +334,21 @@ def fig_activations(res: Any) -> Figure | None:
     for spec in res.config["activations"]:
         try:
             act = catalog.parse(spec)
-        except Exception:  # a name from an older catalog: the report still renders without it
+        except ActlabError:  # a name from an older catalog: the report still renders without it
             continue
         if getattr(act.spec, "elementwise", True):
             acts.append(act)
     if not acts:
         return None
+    from actlab import plot
+
     fig = Figure(figsize=(11, 4.0))
     ax_f, ax_d = fig.subplots(1, 2)
     colors = _colors(res)
     x = np.linspace(-5, 5, 801)
-    curves = {str(a): _curve(a, x) for a in acts}
-    try:
-        from actlab import plot
-
-        plot.compare(acts, ax=ax_f, title="activation f(x)")
-    except ImportError:  # plotting module unavailable: draw the same curves directly
-        for act in acts:
-            ax_f.plot(x, curves[str(act)][0], color=colors[str(act)], label=act.label)
-        _legend(ax_f)
-        ax_f.set_title("activation f(x)")
-        ax_f.grid(True, alpha=0.4)
-    for act in acts:
-        ax_d.plot(x, curves[str(act)][1], color=colors[str(act)], label=act.label)
+    plot.compare(acts, ax=ax_f, title="activation f(x)")
+    for act in acts:  # jumps of f' (ReLU at 0) are gaps, not vertical lines
+        ax_d.plot(*plot.breaks(x, act.derivative(x)), color=colors[str(act)], label=act.label)
     ax_d.axhline(0.01, color="0.5", linestyle=":", linewidth=1)
     ax_d.set_title("derivative f′(x) (dotted: 0.01, the saturation threshold)")
     ax_d.set_xlabel("x")
