@@ -94,6 +94,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from actlab.compare import INITS, OPTIMIZERS  # one list for the CLI, run() and the engine
 from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError, suggest
 from actlab.usercode import load_function
@@ -110,8 +111,6 @@ __all__ = [
     "train",
 ]
 
-OPTIMIZERS = ("adam", "sgd")
-INITS = ("auto", "he", "glorot", "lecun", "torch")
 ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 2**32
 _FORMAT = "actlab.compare.engine checkpoint v2"  # v2: the MLP's optimiser state is one flat tensor
 _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.compare.stats import fmt
 from actlab.errors import ActlabError
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
@@ -29,16 +30,6 @@ MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
 def esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    """``digits`` decimals below 10 (accuracies), ``digits + 1`` significant digits above."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if not math.isfinite(x) or abs(x) >= 1e7:
-        return f"{x:.{digits}g}"
-    magnitude = math.floor(math.log10(abs(x))) if abs(x) >= 1 else -1
-    return f"{x:.{max(digits - magnitude, 0) if magnitude >= 0 else digits}f}"
 
 
 def fmt_p(p: float | None) -> str:

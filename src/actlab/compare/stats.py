@@ -236,18 +236,22 @@ def summarize(
     return summary
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.4f}" if abs(x) < 10 else f"{x:.4g}"
+def fmt(x: float | None, digits: int = 4) -> str:
+    """``digits`` decimals below 10 (accuracies), ``digits + 1`` significant digits above."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if not math.isfinite(x) or abs(x) >= 1e7:
+        return f"{x:.{digits}g}"
+    magnitude = math.floor(math.log10(abs(x))) if abs(x) >= 1 else -1
+    return f"{x:.{max(digits - magnitude, 0) if magnitude >= 0 else digits}f}"
 
 
 def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) -> str:
     metric = s.metric
     n = s.n_seeds
-    where = f"mean {metric} {_fmt(best.mean)}"
+    where = f"mean {metric} {fmt(best.mean)}"
     if best.ci_low is not None:
-        where += f" (95% CI {_fmt(best.ci_low)} to {_fmt(best.ci_high)})"
+        where += f" (95% CI {fmt(best.ci_low)} to {fmt(best.ci_high)})"
     if not rivals:
         return f"Only one activation: {best.activation}, {where}. Nothing to compare."
     if best.n_ok < MIN_PAIRS:
@@ -289,7 +293,7 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
         text += (
             f" Telling {best.activation} and {need.activation} apart would take about "
             f"{need.seeds_needed} seeds (80% power, assuming the observed difference of "
-            f"{_fmt(need.mean_diff)} is real; a rough estimate)."
+            f"{fmt(need.mean_diff)} is real; a rough estimate)."
         )
     if hard:
         text += (
