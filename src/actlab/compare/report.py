@@ -14,7 +14,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,32 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize="small", loc="best")
 
 
+def _drawable_on_log(ax: Any) -> bool:
+    """Whether the lines on ``ax`` hold a positive finite value (a log axis needs one)."""
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            return True
+    return False
+
+
+def _log_or_say(ax: Any, why: str) -> None:
+    """Log scale when something can be drawn on it, else a linear axis that says why it is empty.
+
+    matplotlib raises while drawing a log axis with no positive value (every gradient zero after a
+    huge learning rate, every loss NaN), which used to stop the whole report.
+    """
+    if _drawable_on_log(ax):
+        ax.set_yscale("log", nonpositive="mask")
+        return
+    for line in list(ax.get_lines()):
+        line.remove()
+    for coll in list(ax.collections):
+        coll.remove()
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="0.35",
+            wrap=True)  # fmt: skip
+
+
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -189,7 +215,7 @@ def fig_learning_curves(res: Any) -> Figure:
             ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
     ax_m.set_title(f"{res.metric} (mean ± sd over seeds)")
     ax_l.set_title("training loss (mean ± sd over seeds)")
-    ax_l.set_yscale("log", nonpositive="mask")
+    _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
@@ -254,7 +280,11 @@ def fig_grad_norms(res: Any) -> Figure:
         epoch = 1 if which == "first" else res.final_epoch
         ax.set_title(f"gradient norm per layer, epoch {epoch}")
         ax.set_xlabel("weight layer (input → output)")
-        ax.set_yscale("log", nonpositive="mask")
+        _log_or_say(
+            ax,
+            "nothing to draw: every gradient norm is zero or not finite\n"
+            "(training stalled or diverged; try a lower --lr)",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean gradient norm (log scale)")
     _legend(axes[0])
@@ -438,10 +468,19 @@ def _table(rows: Sequence[dict[str, Any]], best_key: str | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _img(fig: Figure | None, alt: str) -> str:
-    if fig is None:
-        return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
-    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
+    """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
+    of stopping the report (the numbers are stored; the report must render whatever they are)."""
+    try:
+        fig = draw(res)
+        if fig is None:
+            return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
+        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+    except Exception as err:  # a figure must never cost the report
+        return (
+            f"<p class='muted'>({esc(alt)}: could not be drawn from these numbers: "
+            f"{esc(type(err).__name__)}: {esc(err)})</p>"
+        )
 
 
 def _model_rows(res: Any) -> list[dict[str, Any]]:
@@ -504,17 +543,17 @@ def html_page(res: Any) -> str:
         f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
         "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>",
-        _img(fig_per_seed(res), "final metric per seed"),
+        _img(fig_per_seed, res, "final metric per seed"),
         "<h2>Learning curves</h2>",
-        _img(fig_learning_curves(res), "learning curves"),
+        _img(fig_learning_curves, res, "learning curves"),
         "<h2>Gradient flow</h2>",
         "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, log "
         "scale: a line falling towards the input is a vanishing gradient.</p>",
-        _img(fig_grad_norms(res), "gradient norms per layer"),
+        _img(fig_grad_norms, res, "gradient norms per layer"),
         "<h2>Dead and saturated units</h2>",
-        _img(fig_unit_health(res), "dead and saturated fractions"),
+        _img(fig_unit_health, res, "dead and saturated fractions"),
         "<h2>The activation functions</h2>",
-        _img(fig_activations(res), "activation functions"),
+        _img(fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
         _table(
             [

@@ -198,6 +198,12 @@ def summarize(
         r.rank = i
     n_seeds = max((len(r.values) for r in rows), default=0)
     summary = Summary(metric, higher_is_better, rows, None, "", n_seeds, alpha)
+    if rows and all(r.values and r.n_failed == len(r.values) for r in rows):
+        summary.headline = (
+            "Every model diverged (its loss became NaN or infinite): nothing to compare; "
+            "lower the learning rate (--lr) and run again."
+        )
+        return summary
     if not rows or rows[0].mean is None:
         summary.headline = "No results yet: no model finished an epoch."
         return summary
