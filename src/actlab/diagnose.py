@@ -1646,17 +1646,26 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
         )
     except (TypeError, ValueError):
         needs_arg = False
+    if not needs_arg and activation is not None:
+        raise ActlabError(
+            f"--activation was given but {func_name}() takes no argument; define "
+            f"{func_name}(activation) to build the model with a chosen activation"
+        )
+    spec = None
     if needs_arg:
         from actlab.catalog import parse
 
-        model = func(str(parse(activation or "relu")))
-    else:
-        if activation is not None:
-            raise ActlabError(
-                f"--activation was given but {func_name}() takes no argument; define "
-                f"{func_name}(activation) to build the model with a chosen activation"
-            )
-        model = func()
+        spec = str(parse(activation or "relu"))
+    try:
+        model = func(spec) if needs_arg else func()
+    except ActlabError:
+        raise
+    except Exception as err:  # the user's code failed: one line, as compare says it
+        call = f"{func_name}({spec!r})" if needs_arg else f"{func_name}()"
+        raise ActlabError(
+            f"--model: {ref}: {call} raised {type(err).__name__}: {err}; fix the function "
+            "(it must return a torch.nn.Module)"
+        ) from None
     if not isinstance(model, nn.Module):
         raise ActlabError(
             f"--model: {ref} returned {type(model).__name__}, expected a torch.nn.Module"

@@ -526,6 +526,24 @@ def _remove_made(directory: Path, made: list[Path]) -> None:
                 (directory / name).unlink()
 
 
+def _storage_failed(directory: Path, err: BaseException) -> ActlabError:
+    """The one line for a write that failed mid-run: what, and that committed epochs are safe.
+
+    Each epoch is committed in one transaction, so a failed write loses only the epoch in flight.
+    """
+    from actlab.compare.store import Store
+
+    done = ""
+    with contextlib.suppress(Exception), Store.open(directory) as store:
+        models = store.models()
+        done = f" ({sum(m['epochs_done'] for m in models)} model-epochs are stored)"
+    return ActlabError(
+        f"could not save to '{directory}': {err}; every epoch finished before it is saved"
+        f"{done}. Free some space (or make the folder writable) and finish the run with: "
+        f"actlab compare --out {directory} --resume"
+    )
+
+
 def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
     """Refuse to resume when the user's --model builds another network than the stored run's."""
     from actlab.compare import engine
@@ -675,6 +693,8 @@ def run(
     except KeyboardInterrupt:
         outcome = "interrupted"
         raise
+    except (sqlite3.OperationalError, OSError) as err:  # disk full, folder gone read-only...
+        raise _storage_failed(directory, err) from None
     finally:
         store.end_session(outcome)
         store.close()

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from actlab.compare.stats import fmt
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, cannot_write
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
@@ -586,6 +586,14 @@ def write(res: Any) -> dict[str, Path]:
     directory = Path(res.directory)
     md = directory / "report.md"
     page = directory / "report.html"
-    md.write_text(markdown(res), encoding="utf-8")
-    page.write_text(html_page(res), encoding="utf-8")
+    for path, text in ((md, markdown(res)), (page, html_page(res))):
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise cannot_write(
+                path,
+                err,
+                "the results in results.sqlite are intact; copy the run folder somewhere "
+                f"writable (cp -r {directory} NEW) and run 'actlab report NEW'",
+            ) from None
     return {"markdown": md, "html": page}

@@ -143,10 +143,7 @@ class Store:
             conn.execute("PRAGMA wal_autocheckpoint=256")  # keep the -wal file near 16 MiB
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
         except sqlite3.DatabaseError as exc:
-            raise ActlabError(
-                f"'{cls.path(directory)}' is not a readable actlab results database ({exc}); "
-                "choose another --out"
-            ) from None
+            raise _open_failed(cls.path(directory), exc) from None
         return conn
 
     @classmethod
@@ -379,6 +376,28 @@ class Store:
                 "WHERE id = ?",
                 [(i,) for i in ids],
             )
+
+
+def _open_failed(path: Path, exc: sqlite3.DatabaseError) -> ActlabError:
+    """Why a results database could not be opened: a read-only place is not a damaged file."""
+    folder = path.parent
+    read_only = ""
+    with contextlib.suppress(OSError):
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            read_only = "read-only file system"
+    if not read_only and not (os.access(folder, os.W_OK) and os.access(path, os.W_OK | os.R_OK)):
+        read_only = "permission denied"
+    message = str(exc)
+    if read_only or "readonly" in message or "unable to open" in message:
+        reason = read_only or message
+        return ActlabError(
+            f"cannot open '{path}' for writing ({reason}); actlab keeps its lock, journal and "
+            f"reports beside it. Copy the run folder somewhere writable (cp -r {folder} NEW) "
+            "and use NEW"
+        )
+    return ActlabError(
+        f"'{path}' is not a readable actlab results database ({message}); choose another --out"
+    )
 
 
 def check_integrity(path: Path) -> None:
