@@ -84,6 +84,36 @@ def summary_rows(res: Any) -> list[dict[str, str]]:
 # terminal
 
 
+DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
+
+
+def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
+    """Drop lower-priority columns until the numbers fit ``width`` uncut; the dropped names.
+
+    Words (activation, verdict) may wrap to ~12 characters; numbers keep their full width. The
+    Markdown and HTML reports keep every column.
+    """
+    dropped: list[str] = []
+    if not rows:
+        return dropped
+
+    def need() -> int:
+        total = 0
+        for key in rows[0]:
+            widest = max(len(key), *(len(r[key]) for r in rows))
+            total += (min(widest, 12) if key in ("activation", "vs best") else widest) + 2
+        return total
+
+    for key in DROPPABLE:
+        if need() <= width:
+            break
+        if key in rows[0]:
+            for r in rows:
+                del r[key]
+            dropped.append(key)
+    return dropped
+
+
 def terminal(res: Any, console: Any) -> None:
     """Print the results table and headline with rich (names printed as plain text)."""
     from rich import box
@@ -106,13 +136,19 @@ def terminal(res: Any, console: Any) -> None:
     if rows and not any(r["seeds"] for r in rows):
         for r in rows:
             del r["seeds"]
+    dropped = _fit_columns(rows, console.width)
     title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for key in rows[0] if rows else []:
+        widest = max(len(key), *(len(r[key]) for r in rows))
+        words = key in ("activation", "vs best")
         table.add_column(
             key,
             justify="right" if key in ("#", "diverged") else "left",
-            no_wrap=True,
+            # numbers are never cut: their columns keep their full width; words wrap
+            no_wrap=not words,
+            min_width=None if words else widest,
+            overflow="fold" if words else "ellipsis",
         )
     for row in rows:
         style = "bold green" if row["vs best"] == "best" else None
@@ -120,9 +156,12 @@ def terminal(res: Any, console: Any) -> None:
         row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
         table.add_row(*(Text(v) for v in row.values()), style=style)
     console.print(table)
-    legend = "p: paired t-test against the best, Holm-corrected."
+    legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
     if rows and "seeds" in rows[0]:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
+    if dropped:
+        legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
+    legend = legend.strip()
     console.print(Text(legend, style="dim"))
     if rows and "diverged" not in rows[0]:
         console.print("No model diverged.")
@@ -311,7 +350,11 @@ def fig_unit_health(res: Any) -> Figure:
             if act not in means:
                 continue
             x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
-            ax.bar(x, means[act], width=width, color=colors[act], label=act)
+            # a bar of height 0 is invisible: its legend entry says so instead of showing a colour
+            # with no bar
+            zero = not np.nanmax(means[act]) > 0
+            label = f"{act} (0)" if zero else act
+            ax.bar(x, means[act], width=width, color=colors[act], label=label)
         if not means and key == "saturated_fraction":
             ax.text(
                 0.5,
@@ -341,8 +384,8 @@ def fig_unit_health(res: Any) -> Figure:
         top = max((float(np.nanmax(v)) for v in means.values()), default=0.0)
         ax.set_ylim(0, 1 if top > 0.45 else max(0.05, round(top * 1.25 + 0.005, 2)))
         ax.grid(True, axis="y", alpha=0.4)
+        _legend(ax)  # each panel names its own bars
     axes[0].set_ylabel("fraction of units (mean over seeds)")
-    _legend(axes[1])
     fig.tight_layout()
     return fig
 
@@ -382,8 +425,29 @@ def fig_activations(res: Any) -> Figure | None:
 # markdown
 
 
+def reproduce_command(res: Any) -> str:
+    """The stored command with ``--out NEW_DIR``: run verbatim with the old folder it would only
+    be refused (the folder already holds this run)."""
+    import re
+    import shlex
+
+    out = shlex.quote(str(res.directory))
+    command = str(res.command)
+    if command.endswith(f"--out {out}"):
+        return command[: -len(out)] + "NEW_DIR"
+    return re.sub(r"--out\s+\S+", "--out NEW_DIR", command) if "--out" in command else command
+
+
+def resume_command(res: Any) -> str:
+    import shlex
+
+    return f"actlab compare --out {shlex.quote(str(res.directory))} --resume"
+
+
 def _md_cell(value: Any) -> str:
-    return esc(value).replace("|", "\\|").replace("\n", " ")
+    # quotes stay quotes: Markdown shows a literal '&#x27;' in plain-text viewers; <, > and & are
+    # still escaped so that user-given names cannot inject HTML into a rendered report
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(res: Any) -> str:
@@ -421,8 +485,16 @@ def markdown(res: Any) -> str:
         "",
         "## Reproduce",
         "",
+        "A new run with the same settings (NEW_DIR: a folder that does not exist yet):",
+        "",
         "```",
-        res.command,
+        reproduce_command(res),
+        "```",
+        "",
+        "Finish or extend this run where it is:",
+        "",
+        "```",
+        resume_command(res),
         "```",
         "",
         f"Data fingerprint: `{res.fingerprint}`. Versions: "
@@ -566,7 +638,10 @@ def html_page(res: Any) -> str:
             ]
         ),
         "<h2>Reproduce</h2>",
-        f"<pre>{esc(res.command)}</pre>",
+        "<p>A new run with the same settings (NEW_DIR: a folder that does not exist yet):</p>",
+        f"<pre>{esc(reproduce_command(res))}</pre>",
+        "<p>Finish or extend this run where it is:</p>",
+        f"<pre>{esc(resume_command(res))}</pre>",
         _table(config_rows),
         f"<p class='muted'>Data fingerprint (sha256 of the split): <code>{esc(res.fingerprint)}"
         "</code></p>",
