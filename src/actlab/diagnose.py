@@ -291,14 +291,16 @@ class Report:
             ("saturated", "right"),
         ):
             table.add_column(col, justify=just)  # type: ignore[arg-type]
+        weight_no = {id(w): k for k, w in enumerate(self.weights, start=1)}
+        act_no = {id(a): k for k, a in enumerate(self.activations, start=1)}
         for x in self.layers:
             if isinstance(x, WeightLayer):
                 table.add_row(
-                    x.name, x.type, _num(x.grad_norm), _num(x.ratio_to_last), "", "", "", ""
+                    weight_label(weight_no[id(x)], x.name), x.type, _num(x.grad_norm), _num(x.ratio_to_last), "", "", "", ""
                 )
             else:
                 table.add_row(
-                    x.name,
+                    weight_label(act_no[id(x)], x.name, "act"),
                     x.activation,
                     "",
                     "",
@@ -317,11 +319,21 @@ class Report:
         ws = self.weights
         last = next((w.grad_norm for w in reversed(ws) if w.grad_norm is not None), None)
         return gradient_flow_figure(
-            {"": [w.grad_norm for w in ws]}, [w.name for w in ws], title, reference=last
+            {"": [w.grad_norm for w in ws]},
+            [weight_label(k, w.name) for k, w in enumerate(ws, start=1)],
+            title,
+            reference=last,
         )
 
     def plot_histograms(self, title: str = "Activation outputs over time") -> Figure:
         return histogram_figure(self.activations, title)
+
+
+def weight_label(k: int, path: str, kind: str = "layer") -> str:
+    """One numbering for weight layers everywhere (demos, --model tables, plots, and the compare
+    report's gradient panel): 'layer k', 1-based from the input, with the module path after it
+    when it says more than the position (a Sequential index such as '0' or '20' does not)."""
+    return f"{kind} {k}" if path.isdigit() else f"{kind} {k} ({path})"
 
 
 def _pct(v: float | None, limit: float) -> str:
@@ -1428,7 +1440,10 @@ def demo_vanishing(
                 runs.append(
                     VanishingRun(str(act), used, "trained", epochs, _accuracy(model, Xva, yva), rep)
                 )
-    layers = tuple(f"{w.name} ({w.shape[1]}→{w.shape[0]})" for w in runs[0].report.weights)
+    layers = tuple(
+        f"{weight_label(k, w.name)} ({w.shape[1]}→{w.shape[0]})"
+        for k, w in enumerate(runs[0].report.weights, start=1)
+    )
     return VanishingDemo(depth, width, epochs, tuple(runs), layers)
 
 
