@@ -87,6 +87,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -1183,9 +1184,10 @@ def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dic
     acts = check_jobs(jobs)
     data = _Data(split)
     factory = load_function(config.model)
-    try:
-        source = inspect.getsource(inspect.getmodule(factory) or factory)
-    except (OSError, TypeError):
+    try:  # the whole file: an edit anywhere in it (a helper, a constant) can change the network
+        path = inspect.getsourcefile(factory)
+        source = Path(path).read_text(encoding="utf-8") if path else inspect.getsource(factory)
+    except (OSError, TypeError, UnicodeDecodeError):
         source = ""
     shapes: dict[str, list[str]] = {}
     for act, job in zip(acts, jobs, strict=True):
