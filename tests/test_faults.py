@@ -314,7 +314,9 @@ def test_5_two_compares_started_at_once(tmp_path: Path) -> None:
     # its finished results; never an IntegrityError
     refused(loser)
     assert "another 'actlab compare'" in loser.stderr or "already holds" in loser.stderr
-    assert intact(tmp_path / "same")["epochs"] == 3
+    stored = intact(tmp_path / "same")
+    assert {status for _, status, _ in stored["models"]} == {"done"}
+    assert stored["epochs"] == 3 * len(stored["models"])
 
 
 # ---------------------------------------------------- 6: a rejected --model leaves no folder
@@ -470,7 +472,7 @@ def test_13_dead_units_panel_names_its_bars(finished_run: Path) -> None:
 def test_13_one_numbering_for_weight_layers() -> None:
     from actlab import diagnose
 
-    demo = diagnose.demo_vanishing(["relu"], depth=3, width=8, epochs=1)
+    demo = diagnose.demo_vanishing(3, ["relu"], width=8, epochs=1)
     assert demo.layers[0].startswith("layer 1 (") and demo.layers[-1].startswith("layer 4 (")
     assert diagnose.weight_label(1, "0") == "layer 1"
     assert diagnose.weight_label(2, "fc2") == "layer 2 (fc2)"
@@ -535,15 +537,14 @@ def test_sigkill_at_random_points_then_resume_is_identical(tmp_path: Path) -> No
 def test_disk_full_mid_run_loses_no_committed_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    # a genuine SQLITE_FULL: after epoch 1 is committed the database may not grow any more
-    # (PRAGMA max_page_count), as on a full disk; run in-process to inject it
+    # a failing write wrapper: epoch 2's transaction fails as SQLite fails on a full disk
+    # (SQLITE_FULL); run in-process to inject it
     run = tmp_path / "full-disk"
     real_save = Store.save_epoch
 
     def save_then_fill_disk(self, epoch, *args, **kwargs):
         if epoch == 2:
-            pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
-            self.conn.execute(f"PRAGMA max_page_count = {pages}")
+            raise sqlite3.OperationalError("database or disk is full")
         return real_save(self, epoch, *args, **kwargs)
 
     monkeypatch.setattr(Store, "save_epoch", save_then_fill_disk)

@@ -433,7 +433,8 @@ def resolve(
         c = _validate({**DEFAULTS, **given})
         if directory is None:
             directory = _default_out(c)
-        elif directory.is_dir() and any(directory.iterdir()):
+        elif directory.is_dir() and any(p.name != ".lock" for p in directory.iterdir()):
+            # (a lone .lock: a run being created right now, which the lock itself reports)
             raise ActlabError(
                 f"--out '{directory}' exists and is not an actlab run folder; "
                 "choose a new or empty folder"
