@@ -694,7 +694,7 @@ def run(
     except KeyboardInterrupt:
         outcome = "interrupted"
         raise
-    except (sqlite3.OperationalError, OSError) as err:  # disk full, folder gone read-only...
+    except sqlite3.OperationalError as err:  # disk full, folder gone read-only, I/O error...
         raise _storage_failed(directory, err) from None
     finally:
         store.end_session(outcome)
