@@ -204,11 +204,14 @@ def test_2_resume_refuses_a_changed_model(tmp_path: Path) -> None:
     ids=["plot-proc", "plot-sys", "gallery", "softmax", "diagnose", "compare-file", "compare-proc"],
 )
 def test_3_unwritable_output_place(tmp_path: Path, args: tuple[str, ...]) -> None:
+    path = args[-1]
+    if path.startswith(("/proc/", "/sys/")) and not Path(path).parent.is_dir():
+        pytest.skip(f"{Path(path).parent} is not mounted here")
     (tmp_path / "FILE").write_text("a regular file")
     message = refused(actlab(*args, cwd=tmp_path), "cannot")
-    path = args[-1]
     assert path in message
-    assert any(r in message for r in ("No such file", "Permission denied", "Not a directory"))
+    reasons = ("No such file", "Permission denied", "Not a directory", "Read-only file system")
+    assert any(r in message for r in reasons)
     assert (tmp_path / "FILE").read_text() == "a regular file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]  # nothing half-made
 
