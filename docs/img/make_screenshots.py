@@ -28,12 +28,14 @@ def main(url: str, out: str) -> None:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
+        driver.set_window_size(1400, 1400)  # tall enough for the softmax panel
         driver.get(url)
         time.sleep(3)
         driver.find_element("id", "pick-elu").click()  # four curves, ELU's saturation on the left
         driver.find_element("id", "shade-relu").click()  # ReLU's dead zone shaded
         time.sleep(2)
         driver.save_screenshot(f"{out}/explore-functions.png")
+        driver.set_window_size(1400, 960)
         driver.find_element("id", "tab-playground").click()
         time.sleep(2)
         driver.find_element("id", "pg-play").click()

@@ -435,12 +435,17 @@ function drawPlayground() {
     legend: { orientation: "h", x: 0, y: -0.2 }, uirevision: "surface",
   }, PLOT_CONFIG);
   const epochs = pg.history.map((h) => h.epoch);
+  // Log axis reaching at least 0.1 .. 1: a stalled loss (0.69 for ever) then shows as the flat
+  // line it is instead of being stretched over the whole height.
+  const losses = pg.history.flatMap((h) => [h.train, h.val]).filter((v) => v > 0);
+  const lossRange = losses.length ? [Math.log10(Math.min(0.1, 0.8 * Math.min(...losses))),
+                                     Math.log10(Math.max(1, 1.2 * Math.max(...losses)))] : [-1, 0];
   Plotly.react("plot-loss", [
     { x: epochs, y: pg.history.map((h) => h.train), name: "train", type: "scatter", mode: "lines", line: { color: COLORS[0] } },
     { x: epochs, y: pg.history.map((h) => h.val), name: "validation", type: "scatter", mode: "lines", line: { color: COLORS[1] } },
   ], {
     title: { text: "loss (cross-entropy)", font: { size: 14 } }, font: FONT, margin: { l: 60, r: 10, t: 36, b: 40 },
-    xaxis: { title: { text: "epoch" }, rangemode: "tozero" }, yaxis: { title: { text: "loss (log scale)" }, type: "log", tickformat: ".2~g" },
+    xaxis: { title: { text: "epoch" }, rangemode: "tozero" }, yaxis: { title: { text: "loss (log scale)" }, type: "log", dtick: "D2", tickformat: ".2~g", range: lossRange },
     legend: { x: 1, xanchor: "right", y: 1 },
   }, PLOT_CONFIG);
   const layerNames = f.dead.map((_, i) => `${i + 1}: ${state.pg.layers[i] ? state.pg.layers[i].name : ""}`);
