@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 import uvicorn
 
 from actlab.explore.server import create_app
@@ -27,6 +28,9 @@ class LiveServer:
         self.thread.daemon = True
 
     def __enter__(self) -> LiveServer:
+        # as explore.serve does: one intra-op thread (tiny networks; see test_explore_session.py)
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -41,6 +45,7 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
+        torch.set_num_threads(self.threads)
 
     @property
     def hub(self) -> Any:

@@ -46,6 +46,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from actlab import catalog, kernels, plot
+from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
 from actlab.explore.session import DATASETS, LIMITS, PlaygroundConfig, Session, validate
 
@@ -126,7 +127,7 @@ def catalog_json() -> dict[str, Any]:
     return {
         "activations": acts,
         "datasets": list(DATASETS),
-        "optimizers": ["sgd", "adam"],
+        "optimizers": list(OPTIMIZERS),
         "limits": {k: list(v) for k, v in LIMITS.items()},
         "defaults": PlaygroundConfig().to_dict(),
         "saturation_threshold": plot.SATURATION,

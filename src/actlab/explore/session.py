@@ -27,6 +27,10 @@ from actlab.diagnose import _derivative_fn, measures_saturation, unit_health
 from actlab.errors import ActlabError, suggest
 from actlab.torch import build
 
+# _init_linear/_scheme: the same initialisation as compare (per activation: He / Glorot / LeCun);
+# _derivative_fn: the same f' as diagnose (catalog kernel; autograd for learnable modules). One
+# definition each, reused rather than copied here.
+
 __all__ = ["LIMITS", "PlaygroundConfig", "Session", "validate"]
 
 # Bounds on the work one request can ask for. A 8 x 64 network with batch 4 is the slowest frame

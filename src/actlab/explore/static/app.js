@@ -95,7 +95,11 @@ function buildFunctions() {
     box.checked = state.selected.includes(act.name);
     box.addEventListener("change", () => {
       if (box.checked) {
-        if (state.selected.length >= state.catalog.max_curves) { box.checked = false; return; }
+        if (state.selected.length >= state.catalog.max_curves) {
+          box.checked = false;
+          $("functions-error").textContent = `at most ${state.catalog.max_curves} at once: untick one first`;
+          return;
+        }
         state.selected.push(act.name);
       } else {
         state.selected = state.selected.filter((n) => n !== act.name);
@@ -135,7 +139,11 @@ async function requestCurves() {
   if (state.curvesBusy) { state.curvesDirty = true; return; }
   if (!state.selected.length) { state.lastCurves = []; drawCurves(); return; }
   const xmin = parseFloat($("xmin").value), xmax = parseFloat($("xmax").value);
-  if (!(xmin < xmax) || Math.abs(xmin) > 1000 || Math.abs(xmax) > 1000) return;
+  if (!(xmin < xmax) || Math.abs(xmin) > 1000 || Math.abs(xmax) > 1000) {
+    $("functions-error").textContent = "the window needs -1000 ≤ x from < to ≤ 1000";
+    return;
+  }
+  $("functions-error").textContent = "";
   const q = new URLSearchParams({ xmin, xmax, n: 801 });
   for (const name of state.selected) q.append("spec", specString(state.byName[name], state.params[name]));
   state.curvesBusy = true;
