@@ -56,7 +56,7 @@ log = logging.getLogger("actlab.explore")
 
 STATIC = Path(__file__).with_name("static")
 MAX_SESSIONS = 8  # open Playgrounds at once (one per browser tab); more get 429
-SESSION_TTL = 120.0  # seconds a session may wait for its stream before it is dropped
+SESSION_TTL = 120.0  # seconds without a stream (or a stream silent that long) before a drop
 KEEPALIVE = 15.0  # seconds between SSE comments while paused (detects closed pages)
 CURVE_POINTS = (2, 5001)  # points per curve: 5001 is 2.5x the figures' density
 CURVE_X = 1000.0  # |x| limit of a curve window
@@ -243,7 +243,8 @@ async def api_softmax(request: Request) -> Response:
 class _Entry:
     id: str
     session: Session
-    created: float = field(default_factory=time.monotonic)
+    # last sign of life: creation, then every frame or keep-alive its stream sends
+    seen: float = field(default_factory=time.monotonic)
     playing: bool = False
     pending_steps: int = 0
     reset: bool = False
@@ -280,7 +281,8 @@ class Hub:
     def purge(self) -> None:
         now = time.monotonic()
         for key, e in list(self.entries.items()):
-            if not e.streaming and now - e.created > self.ttl:
+            # no stream opened in time, or a stream that never started (its client left first)
+            if now - e.seen > self.ttl:
                 self.close(key)
 
     def get(self, key: str) -> _Entry:
@@ -386,6 +388,7 @@ async def api_stream(request: Request) -> Response:
             yield _sse("frame", await work(session.advance, False))
             due = time.monotonic()
             while not entry.closed:
+                entry.seen = time.monotonic()
                 entry.wake.clear()
                 if entry.reset:
                     entry.reset = False
