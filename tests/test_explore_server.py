@@ -96,6 +96,16 @@ def test_page_and_assets_are_served_locally(client):
     assert_user_error(client.get("/api/nothing-here"), 404)
 
 
+def test_other_hosts_and_non_json_posts_are_refused(client):
+    # DNS rebinding: a page of evil.example resolving to 127.0.0.1 must not use the server
+    r = client.get("/api/runs", headers={"Host": "evil.example:8765"})
+    assert_user_error(r, 400, "127.0.0.1 or localhost", "evil.example")
+    assert client.get("/api/catalog", headers={"Host": "localhost:8765"}).status_code == 200
+    # a cross-site form post (text/plain, no CORS preflight) cannot start training
+    r = client.post("/api/sessions", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert_user_error(r, 415, "application/json")
+
+
 def test_catalog_lists_every_activation_with_slider_ranges(client):
     body = client.get("/api/catalog").json()
     names = [a["name"] for a in body["activations"]]
@@ -294,7 +304,9 @@ def test_create_bad_parameters(client, settings, words):
 
 
 def test_bad_bodies_and_unknown_sessions(client):
-    assert_user_error(client.post("/api/sessions", content=b"{not json"), 400, "JSON")
+    json_type = {"Content-Type": "application/json"}
+    r = client.post("/api/sessions", content=b"{not json", headers=json_type)
+    assert_user_error(r, 400, "JSON")
     assert_user_error(client.post("/api/sessions", json=[1, 2]), 400, "JSON object")
     assert_user_error(client.get("/api/sessions/nope/stream"), 404, "no session")
     assert_user_error(client.post("/api/sessions/nope/control", json={"action": "play"}), 404)

@@ -59,7 +59,7 @@ def serve(
     # (2x8 on moons: ~70 frames/s with 1 thread) and lets sessions of several tabs run side by side
     # instead of oversubscribing the cores.
     torch.set_num_threads(1)
-    app = create_app(runs)
+    app = create_app(runs, local_only=host in LOCAL_HOSTS)
     try:
         sock = socket.create_server((host, int(port)), family=_family(host))
     except OSError as exc:

@@ -40,6 +40,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -541,14 +542,51 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     )
 
 
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+class _Guard:
+    """Two checks before any route, against other web sites the browser also has open:
+
+    * the Host header must name this machine (``local_only``), so a DNS-rebinding page cannot
+      read the runs or drive the Playground through a name of its own;
+    * POST bodies must be ``application/json``, which a cross-site page can only send after a CORS
+      preflight this server never grants (a plain form post cannot start training).
+    """
+
+    def __init__(self, app: Any, local_only: bool) -> None:
+        self.app = app
+        self.local_only = local_only
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            host = headers.get("host", "")
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            error = None
+            if self.local_only and name not in LOCAL_NAMES:
+                error = (400, f"this server answers only to 127.0.0.1 or localhost, not {host!r}")
+            elif scope["method"] == "POST" and not headers.get("content-type", "").startswith(
+                "application/json"
+            ):
+                error = (415, "send the body as JSON with 'Content-Type: application/json'")
+            if error:
+                await JSONResponse({"error": error[1]}, status_code=error[0])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     runs: str | Path = "actlab-runs",
     *,
     max_sessions: int = MAX_SESSIONS,
     session_ttl: float = SESSION_TTL,
+    local_only: bool = True,
 ) -> Starlette:
-    """The explore app; ``runs`` is the only folder whose files it serves."""
+    """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
+    only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere)."""
     app = Starlette(
+        middleware=[Middleware(_Guard, local_only=local_only)],
         routes=[
             Route("/", index),
             Route("/vendor/plotly.min.js", plotly_js),
