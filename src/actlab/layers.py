@@ -120,14 +120,14 @@ class ActivationLayer(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _as_float(x, repr(self))
-        y = kernels.forward(self.activation, x)
+        y = self.activation.forward(x)
         self._cache = x
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self._need_cache()
         g = self._cached(grad_out, x.shape)
-        return g * kernels.derivative(self.activation, x)
+        return g * self.activation.derivative(x)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.activation})"
@@ -143,7 +143,7 @@ class Softmax(ActivationLayer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _as_float(x, repr(self))
         _check_axis(x, self.axis, repr(self))
-        y = kernels.forward(self.activation, x)
+        y = self.activation.forward(x)
         self._cache = y
         return y
 

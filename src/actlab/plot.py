@@ -429,7 +429,7 @@ def curve(
     xlim_ = _limits("xlim", xlim) or _limits("xlim", defaults.xlim) or (-5.0, 5.0)
     ylim_ = _limits("ylim", ylim) or _limits("ylim", defaults.ylim)
     x = _grid(xlim_, num)
-    y = kernels.forward(act, x)
+    y = catalog.forward(act, x)
     with _style():
         if ax is None:
             ax = _new_axes()
@@ -437,7 +437,7 @@ def curve(
         name = label or act.label
         ax.plot(*breaks(x, y), color=color or F_COLOR, linewidth=lw, label=name, zorder=3)
         if derivative or shade:
-            dy = kernels.derivative(act, x)
+            dy = catalog.derivative(act, x)
         if derivative:
             ax.plot(
                 *breaks(x, dy),
@@ -528,10 +528,10 @@ def compare(
             ax = _new_axes()
         for i, (act, name) in enumerate(zip(acts, labels, strict=True)):
             color = f"C{i % 10}"
-            fx = kernels.forward(act, x)
+            fx = catalog.forward(act, x)
             ax.plot(*breaks(x, fx), color=color, linewidth=2.0, label=name)
             if derivative or (shade and i == 0):
-                dy = kernels.derivative(act, x)
+                dy = catalog.derivative(act, x)
             if derivative:
                 ax.plot(
                     *breaks(x, dy),
@@ -698,9 +698,9 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
             d = act.spec.plot
             xlim = _limits("xlim", d.xlim) or (-5.0, 5.0)
             x = _grid(xlim, 801)
-            dy = kernels.derivative(act, x)
+            dy = catalog.derivative(act, x)
             _shade(ax, x, dy, text, label=False)
-            ax.plot(*breaks(x, kernels.forward(act, x)), color=F_COLOR, linewidth=2.0)
+            ax.plot(*breaks(x, catalog.forward(act, x)), color=F_COLOR, linewidth=2.0)
             ax.plot(*breaks(x, dy), color=DF_COLOR, linestyle="--", linewidth=1.5)
             ax.set_xlim(*xlim)
             if d.ylim is not None:

@@ -18,14 +18,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from actlab.catalog import Activation, get, parse
+from actlab.catalog import SPECS, Activation, ActivationSpec, get, parse, specs
 from actlab.errors import ActlabError
 
 __all__ = [
     "ACTIVATION_TYPES",
     "Swish",
+    "UserActivation",
     "build",
     "catalog_name",
+    "fast_path",
     "identify",
     "is_activation",
     "swap",
@@ -55,107 +57,73 @@ class Swish(nn.Module):
         return f"beta={beta:g}, learnable={self.learnable}"
 
 
-def _prelu(p: Mapping[str, Any]) -> nn.Module:
-    return nn.PReLU(num_parameters=int(p["num_parameters"]), init=float(p["init"]))
+class UserActivation(nn.Module):
+    """A user activation (``actlab.register`` or ``file.py:function``): y = fn(x, **params)."""
+
+    def __init__(self, name: str, fn: Callable[..., torch.Tensor], params: Mapping[str, Any]):
+        super().__init__()
+        self.activation, self.fn, self.params = name, fn, dict(params)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x, **self.params)
+
+    def extra_repr(self) -> str:
+        return ", ".join([repr(self.activation), *(f"{k}={v}" for k, v in self.params.items())])
 
 
-def _silu(p: Mapping[str, Any]) -> nn.Module:
-    beta, learnable = float(p.get("beta", 1.0)), bool(p.get("learnable", False))
-    return Swish(beta, learnable) if learnable or beta != 1.0 else nn.SiLU()
+_OURS: dict[str, type[nn.Module]] = {"Swish": Swish, "UserActivation": UserActivation}
 
 
-# catalog name -> factory from the Activation's full parameter dict
-_BUILDERS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {
-    "identity": lambda p: nn.Identity(),
-    "sigmoid": lambda p: nn.Sigmoid(),
-    "tanh": lambda p: nn.Tanh(),
-    "relu": lambda p: nn.ReLU(),
-    "leaky_relu": lambda p: nn.LeakyReLU(negative_slope=float(p["negative_slope"])),
-    "prelu": _prelu,
-    "elu": lambda p: nn.ELU(alpha=float(p["alpha"])),
-    "selu": lambda p: nn.SELU(),
-    "celu": lambda p: nn.CELU(alpha=float(p["alpha"])),
-    "gelu": lambda p: nn.GELU(approximate=str(p["approximate"])),
-    "silu": _silu,
-    "mish": lambda p: nn.Mish(),
-    "softplus": lambda p: nn.Softplus(beta=float(p["beta"]), threshold=float(p["threshold"])),
-    "softsign": lambda p: nn.Softsign(),
-    "relu6": lambda p: nn.ReLU6(),
-    "hard_sigmoid": lambda p: nn.Hardsigmoid(),
-    "hard_swish": lambda p: nn.Hardswish(),
-    "softmax": lambda p: nn.Softmax(dim=int(p["axis"])),
-    "log_softmax": lambda p: nn.LogSoftmax(dim=int(p["axis"])),
-}
+def _resolve(cls: str) -> type[nn.Module]:
+    return _OURS.get(cls) or getattr(nn, cls)
 
 
-def _prelu_params(m: nn.PReLU) -> dict[str, Any]:
-    # nn.PReLU remembers its initial slope in .init; the learned slopes live in .weight
-    init = getattr(m, "init", None)
-    if init is None:
-        init = float(m.weight.detach().mean())
-    return {"num_parameters": int(m.num_parameters), "init": float(init)}
+def _make(d: ActivationSpec, params: Mapping[str, Any]) -> nn.Module:
+    assert d.torch is not None
+    if d.torch.build is not None:
+        return d.torch.build(_resolve, params)
+    return _resolve(d.torch.cls)(**{kw: params[name] for kw, name in d.torch.args.items()})
 
 
-def _swish_params(m: Swish) -> dict[str, Any]:
-    beta = float(m.beta.detach()) if isinstance(m.beta, torch.Tensor) else float(m.beta)
-    return {"beta": beta, "learnable": bool(m.learnable)}
+def _read(d: ActivationSpec, module: nn.Module) -> dict[str, Any]:
+    assert d.torch is not None
+    if d.torch.read is not None:
+        return d.torch.read(module)
+    return {name: getattr(module, kw) for kw, name in d.torch.args.items()}
 
 
-def _axis(m: nn.Module) -> dict[str, Any]:
-    # dim=None is PyTorch's deprecated implicit choice; we report the catalog default (last axis)
-    return {"axis": -1 if m.dim is None else int(m.dim)}
+def _types() -> dict[type[nn.Module], ActivationSpec]:
+    """Module type -> definition, for every built-in's classes (its own and ``also``)."""
+    out: dict[type[nn.Module], ActivationSpec] = {}
+    for d in SPECS:
+        if d.torch is not None:
+            for cls in (d.torch.cls, *d.torch.also):
+                out[_resolve(cls)] = d
+    return out
 
 
-def _none(m: nn.Module) -> dict[str, Any]:
-    return {}
-
-
-# module type -> (catalog name, parameters read from an instance). Ours first: the first type a
-# module is an instance of decides, so user subclasses map to their base's entry.
-_IDENTIFY: tuple[tuple[type[nn.Module], str, Callable[[Any], dict[str, Any]]], ...] = (
-    (Swish, "silu", _swish_params),
-    (nn.Identity, "identity", _none),
-    (nn.Sigmoid, "sigmoid", _none),
-    (nn.Tanh, "tanh", _none),
-    (nn.ReLU, "relu", _none),
-    (nn.LeakyReLU, "leaky_relu", lambda m: {"negative_slope": float(m.negative_slope)}),
-    (nn.PReLU, "prelu", _prelu_params),
-    (nn.ELU, "elu", lambda m: {"alpha": float(m.alpha)}),
-    (nn.SELU, "selu", _none),
-    (nn.CELU, "celu", lambda m: {"alpha": float(m.alpha)}),
-    (nn.GELU, "gelu", lambda m: {"approximate": str(m.approximate)}),
-    (nn.SiLU, "silu", _none),
-    (nn.Mish, "mish", _none),
-    (nn.Softplus, "softplus", lambda m: {"beta": float(m.beta), "threshold": float(m.threshold)}),
-    (nn.Softsign, "softsign", _none),
-    (nn.ReLU6, "relu6", _none),
-    (nn.Hardsigmoid, "hard_sigmoid", _none),
-    (nn.Hardswish, "hard_swish", _none),
-    (nn.Softmax, "softmax", _axis),
-    (nn.LogSoftmax, "log_softmax", _axis),
-)
-
+_TYPES = _types()
 #: every module type ``identify`` recognises (use with ``isinstance``, e.g. to hook activations)
-ACTIVATION_TYPES: tuple[type[nn.Module], ...] = tuple(t for t, _, _ in _IDENTIFY)
+ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (*_TYPES, UserActivation)
 
 
 def build(spec: str | Activation) -> nn.Module:
     """A fresh ``nn.Module`` for a catalog spec; PyTorch's native module wherever one exists."""
     act = parse(spec)
-    maker = _BUILDERS.get(act.name)
-    if maker is None:  # a catalog entry this adapter does not know yet
+    if act.spec.torch is None:  # a definition without a PyTorch side
         raise ActlabError(
             f"build: the PyTorch adapter has no module for '{act.name}'; "
-            f"supported: {', '.join(sorted(_BUILDERS))}"
+            f"supported: {', '.join(sorted(d.name for d in specs() if d.torch is not None))}"
         )
-    return maker(act.params)
+    return _make(act.spec, act.params)
 
 
-def _match(module: nn.Module) -> tuple[str, Callable[[Any], dict[str, Any]]] | None:
-    for cls, name, read in _IDENTIFY:
-        if isinstance(module, cls):
-            return name, read
-    return None
+def _match(module: nn.Module) -> ActivationSpec | None:
+    # the most derived class decides (nn.ReLU6 is an nn.Hardtanh), so user subclasses map to
+    # their base's entry
+    if isinstance(module, UserActivation):
+        return get(module.activation)
+    return next((_TYPES[c] for c in type(module).__mro__ if c in _TYPES), None)
 
 
 def is_activation(module: nn.Module) -> bool:
@@ -166,7 +134,7 @@ def is_activation(module: nn.Module) -> bool:
 def catalog_name(module: nn.Module) -> str | None:
     """The catalog name of an activation module ('relu', 'silu', ...) or None; no parameters."""
     found = _match(module)
-    return None if found is None else found[0]
+    return None if found is None else found.name
 
 
 def identify(module: nn.Module) -> Activation | None:
@@ -178,11 +146,22 @@ def identify(module: nn.Module) -> Activation | None:
     found = _match(module)
     if found is None:
         return None
-    name, read = found
     try:
-        return parse(name, **read(module))
+        return parse(found, **_read(found, module))
     except ActlabError as err:
-        raise ActlabError(f"identify: {module!r} is a {name} the catalog rejects: {err}") from None
+        raise ActlabError(
+            f"identify: {module!r} is a {found.name} the catalog rejects: {err}"
+        ) from None
+
+
+def fast_path(module: nn.Module) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The definition's ATen kernels behind a native activation module (see
+    :mod:`actlab.activations`), or None: only a module of exactly the definition's class has one
+    (a subclass may override ``forward``; Swish and user activations go through autograd)."""
+    d = _TYPES.get(type(module))
+    if d is None or d.fast is None or d.torch is None or _resolve(d.torch.cls) is not type(module):
+        return None
+    return d.fast(torch.ops.aten, module)
 
 
 def _names(only: str | Iterable[str] | None) -> set[str] | None:

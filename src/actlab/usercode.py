@@ -1,18 +1,36 @@
-"""Loading the user's own code: ``--model module:function`` for compare and diagnose."""
+"""The user's own code: ``--model module:function`` networks, and user activations.
+
+A user activation is a function ``f(x, **params)`` of a torch tensor, brought in by
+``actlab.register`` or named in a spec as ``path/to/file.py:function[:k=v]`` or
+``module:function[:k=v]``. :func:`define_activation` checks it on a grid (signature, shape,
+finite values, elementwise) and turns it into an :class:`ActivationSpec` like a built-in's: NumPy
+forward through the function (or the user's NumPy one), derivative by autograd (or the user's),
+a PyTorch module (``actlab.torch.UserActivation``) and no fast path in the compare engine.
+torch is imported only when a user activation is used.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from actlab.errors import ActlabError, suggest
+from actlab.spec import INF, ActivationSpec, Param, Properties, TorchModule
 
 
-def load_function(ref: str, option: str = "--model") -> Callable[..., Any]:
+def load_function(
+    ref: str,
+    option: str = "--model",
+    signature: str = "function(activation_spec: str) -> torch.nn.Module",
+) -> Callable[..., Any]:
     """Import ``module:function`` or ``path/to/file.py:function`` and return the function.
 
     A module name is looked up on ``sys.path`` and then in the current folder (the console script's
@@ -62,6 +80,247 @@ def load_function(ref: str, option: str = "--model") -> Callable[..., Any]:
         raise ActlabError(
             f"{option}: '{where}' has no function '{name}'"
             + suggest(name, public)
-            + "; it must define function(activation_spec: str) -> torch.nn.Module"
+            + f"; it must define {signature}"
         )
     return fn
+
+
+# ---------------------------------------------------------------------------- user activations
+
+_REFERENCE = re.compile(r"^(?:[^:]+\.py|[A-Za-z_][\w.]*):[A-Za-z_]\w*$")
+_SIGNATURE = "function(x: torch.Tensor, **params) -> torch.Tensor"
+# the probe grid: where a user activation is checked before anything uses it
+_PROBE = (-6.0, 6.0, 97)
+
+
+def is_reference(text: str) -> bool:
+    """True for ``file.py:function`` and ``module:function`` (no parameters)."""
+    text = text.strip()
+    return bool(_REFERENCE.match(text)) and (text.split(":")[0].endswith(".py") or "/" not in text)
+
+
+def load_activation(ref: str) -> ActivationSpec:
+    """The activation defined by the function ``ref`` names (``file.py:fn`` or ``module:fn``).
+
+    Its parameters are the function's keyword arguments with float, int or bool defaults.
+    """
+    fn = load_function(ref, option=f"activation '{ref}'", signature=_SIGNATURE)
+    params = {
+        p.name: p.default
+        for p in list(_signature(fn, ref).parameters.values())[1:]
+        if p.default is not inspect.Parameter.empty
+    }
+    doc = (inspect.getdoc(fn) or "").strip().splitlines()
+    return define_activation(
+        ref, fn, params=params, source=ref, formula=doc[0] if doc else None, display_name=ref
+    )
+
+
+def _signature(fn: Callable[..., Any], where: str) -> inspect.Signature:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        raise ActlabError(f"{where}: cannot read the function's signature") from None
+    if not sig.parameters:
+        raise ActlabError(f"{where}: the function takes no argument; it must be {_SIGNATURE}")
+    return sig
+
+
+def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple[Param, ...]:
+    if isinstance(params, Mapping):
+        out = []
+        for name, default in params.items():
+            if not isinstance(default, (bool, int, float)) or isinstance(default, complex):
+                raise ActlabError(
+                    f"{where}: parameter '{name}' has default {default!r}; user activation "
+                    "parameters are numbers or booleans, e.g. alpha=1.0"
+                )
+            kind = type(default) if isinstance(default, (bool, int)) else float
+            out.append(Param(str(name), kind(default), kind, "user parameter"))
+        return tuple(out)
+    out = list(params)
+    if not all(isinstance(p, Param) for p in out):
+        raise ActlabError(f"{where}: params must map names to defaults, or be Param objects")
+    return tuple(out)
+
+
+def _fail(where: str, what: str) -> ActlabError:
+    return ActlabError(f"{where}: {what}")
+
+
+def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.ndarray:
+    """Check ``fn`` on the probe grid; return f on it (float64)."""
+    import torch
+
+    x = torch.linspace(*_PROBE, dtype=torch.float32)
+    try:
+        y = fn(x, **params)
+        y2 = fn(x.flip(0).reshape(-1, 1), **params) if isinstance(y, torch.Tensor) else None
+    except Exception as err:
+        raise _fail(
+            where,
+            f"calling it on a tensor failed ({type(err).__name__}: {err}); it must be {_SIGNATURE}",
+        ) from None
+    if not isinstance(y, torch.Tensor):
+        raise _fail(where, f"it returned a {type(y).__name__}, not a torch.Tensor")
+    if y.shape != x.shape or y2 is None or y2.shape != (x.numel(), 1):
+        raise _fail(
+            where,
+            f"not elementwise: a tensor of shape {tuple(x.shape)} gave shape {tuple(y.shape)}; "
+            "an activation returns one value per input value",
+        )
+    yy = y.detach().double().numpy()
+    if not np.isfinite(yy).all():
+        bad = float(x[~np.isfinite(yy)][0])
+        raise _fail(where, f"it returns NaN or inf for the finite input x = {bad:g}")
+    back = y2.detach().double().numpy()[::-1, 0]
+    if not np.allclose(back, yy, rtol=1e-5, atol=1e-6):
+        raise _fail(
+            where,
+            "not elementwise: f at a point changed when the other inputs were reordered "
+            "(it mixes values, like softmax or a normalisation)",
+        )
+    return yy
+
+
+def _float_input(x: Any) -> tuple[np.ndarray, np.dtype]:
+    a = np.asarray(x)
+    if a.dtype.kind in "biu":
+        a = a.astype(np.float64)
+    if a.dtype.kind != "f":
+        raise ActlabError(f"a user activation takes float arrays, got dtype {a.dtype}")
+    return a, a.dtype
+
+
+def _deliver(y: Any, dtype: np.dtype, shape: tuple[int, ...], out: Any, scalar: bool) -> Any:
+    y = np.asarray(y)
+    if y.shape != shape:
+        raise ActlabError(f"a user activation returned shape {y.shape} for input shape {shape}")
+    if out is not None:
+        np.copyto(out, y, casting="unsafe")
+        return out
+    y = y.astype(dtype, copy=False)
+    return y[()] if scalar else y
+
+
+def _numpy_via_torch(fn: Callable[..., Any], grad: bool) -> Callable[..., Any]:
+    """f (or, with ``grad``, f' by autograd) of a torch function, on NumPy arrays."""
+
+    def run(x: Any, *, out: Any = None, **params: Any) -> Any:
+        import torch
+
+        a, dtype = _float_input(x)
+        comp = np.float32 if dtype == np.float16 else dtype
+        t = torch.from_numpy(np.array(a, dtype=comp))
+        if grad:
+            t.requires_grad_(True)
+            with torch.enable_grad():
+                y = fn(t, **params)
+                (r,) = torch.autograd.grad(y.sum(), t, allow_unused=True)
+            r = torch.zeros_like(t) if r is None else r
+        else:
+            with torch.no_grad():
+                r = fn(t, **params)
+        return _deliver(r.detach().numpy(), dtype, a.shape, out, a.ndim == 0 and out is None)
+
+    return run
+
+
+def _numpy_user(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(x: Any, *, out: Any = None, **params: Any) -> Any:
+        a, dtype = _float_input(x)
+        comp = np.float32 if dtype == np.float16 else dtype
+        y = fn(a.astype(comp, copy=False), **params)
+        return _deliver(y, dtype, a.shape, out, a.ndim == 0 and out is None)
+
+    return run
+
+
+def define_activation(
+    name: str,
+    torch_fn: Callable[..., Any],
+    *,
+    numpy_fn: Callable[..., Any] | None = None,
+    derivative: Callable[..., Any] | None = None,
+    params: Mapping[str, Any] | Iterable[Param] = (),
+    display_name: str | None = None,
+    formula: str | None = None,
+    source: str = "",
+) -> ActivationSpec:
+    """The definition of a user activation, after checking ``torch_fn`` (and ``numpy_fn``)."""
+    where = f"activation '{name}'" if source in ("", "actlab.register") else f"'{source}'"
+    if not callable(torch_fn):
+        raise _fail(where, f"torch_fn must be a function, got {type(torch_fn).__name__}")
+    bound = _as_params(params, where)
+    defaults = {p.name: p.default for p in bound}
+    sig = _signature(torch_fn, where)
+    try:
+        sig.bind(0.0, **defaults)
+    except TypeError as err:
+        raise _fail(where, f"wrong signature ({err}); it must be {_SIGNATURE}") from None
+    y = _probe(torch_fn, defaults, where)
+    forward = _numpy_via_torch(torch_fn, grad=False)
+    if numpy_fn is not None:
+        forward = _numpy_user(numpy_fn)
+        x = np.linspace(*_PROBE)
+        try:
+            mine = np.asarray(forward(x, **defaults), dtype=np.float64)
+        except ActlabError:
+            raise
+        except Exception as err:
+            raise _fail(where, f"numpy_fn failed ({type(err).__name__}: {err})") from None
+        if not np.allclose(mine, y, rtol=1e-4, atol=1e-5):
+            raise _fail(where, "numpy_fn and torch_fn disagree on [-6, 6]; they must agree")
+    deriv = _numpy_via_torch(torch_fn, grad=True) if derivative is None else _numpy_user(derivative)
+    low, high = float(np.min(y)), float(np.max(y))
+    return ActivationSpec(
+        name=name,
+        display_name=display_name or name,
+        formula=formula or f"user function {source or name}",
+        formula_latex="",
+        derivative_formula="by autograd" if derivative is None else "user function",
+        derivative_latex="",
+        # measured on the probe grid, not proved: the user's function is a black box
+        output_range=(-INF if low < y[len(y) // 2] - 1 else low, INF if high > 6 else high),
+        properties=_measured_properties(y),
+        family="user",
+        recommended_init="none",
+        year=0,
+        reference=source or "actlab.register",
+        pros=(),
+        cons=(),
+        use=(),
+        params=bound,
+        numpy_forward=forward,
+        numpy_derivative=deriv,
+        torch=TorchModule("UserActivation", build=_build_user(name, torch_fn), read=_read_user),
+        source=source or "actlab.register",
+    )
+
+
+def _measured_properties(y: np.ndarray) -> Properties:
+    steps = np.diff(y)
+    tail = (y[-1] - y[-2], y[1] - y[0])  # slopes at the ends of the grid
+    flat = [abs(s) < 1e-3 for s in tail]
+    return Properties(
+        monotonic=bool(np.all(steps >= -1e-7)),
+        smoothness="C0",  # unknown: the weakest claim
+        zero_centred=bool(y.min() < 0 < y.max()),
+        bounded_below=bool(flat[1] or y[0] > y.min()),
+        bounded_above=bool(flat[0] or y[-1] < y.max()),
+        saturating={(True, True): "both", (True, False): "right", (False, True): "left"}.get(
+            (flat[0], flat[1]), "none"
+        ),
+    )
+
+
+def _build_user(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def build(resolve: Callable[[str], Any], params: Mapping[str, Any]) -> Any:
+        return resolve("UserActivation")(name, fn, dict(params))
+
+    return build
+
+
+def _read_user(module: Any) -> dict[str, Any]:
+    return dict(module.params)
+

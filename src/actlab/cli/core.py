@@ -77,7 +77,7 @@ def _yes(flag: bool) -> str:
 
 def spec_to_dict(spec: catalog.ActivationSpec) -> dict[str, Any]:
     """The whole spec as plain data (for --json and the gallery)."""
-    d = dataclasses.asdict(spec)
+    d = spec.data()
     d["params"] = [
         {
             "name": p.name,
@@ -136,7 +136,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             pr.smoothness,
             _yes(pr.zero_centred),
             pr.saturating,
-            " ".join(f"{p.name}={catalog._format_value(p.default)}" for p in s.params),
+            " ".join(f"{p.name}={catalog.format_value(p.default)}" for p in s.params),
             *([" ".join(s.aliases)] if wide else []),
         )
     console.print(table)
@@ -174,7 +174,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         for p in spec.params:
             syn = f" (also: {', '.join(p.synonyms)})" if p.synonyms else ""
             out(
-                f"    {p.name}{syn} = {catalog._format_value(p.default)}: {p.description}; "
+                f"    {p.name}{syn} = {catalog.format_value(p.default)}: {p.description}; "
                 f"{p.allowed()}" + ("  [PyTorch only]" if p.torch_only else "")
             )
     out(f"  initialisation: {spec.recommended_init}")

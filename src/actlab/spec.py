@@ -1,0 +1,275 @@
+"""What one activation is: the types of a definition and of a bound activation.
+
+An :class:`ActivationSpec` is one activation's whole definition: its catalog data (names,
+parameters, formulas, range, properties, references, disagreements, the article's plot), its
+NumPy forward and derivative (functions of :mod:`actlab.kernels`, like PyTorch's
+``derivatives.yaml`` keeps the derivative beside the op), how to build and recognise its PyTorch
+module (:class:`TorchModule`) and the engine's fast path. The built-ins are in
+:mod:`actlab.activations`; :mod:`actlab.catalog` is the registry that looks them up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actlab.errors import ActlabError, suggest
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an activation. ``kind`` is float, int, bool or str."""
+
+    name: str
+    default: Any
+    kind: type
+    description: str
+    low: float | None = None  # inclusive unless low_open
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[str, ...] = ()
+    synonyms: tuple[str, ...] = ()
+    torch_only: bool = False  # ignored by the NumPy kernels (e.g. learnable flags)
+
+    def allowed(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind is bool:
+            return "true or false"
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "inf" if self.high is None else f"{self.high:g}"
+        left = "(" if self.low is None or self.low_open else "["
+        right = ")" if self.high is None else "]"
+        what = "an integer" if self.kind is int else "a finite number"
+        return f"{what} in {left}{lo}, {hi}{right}"
+
+    def coerce(self, value: Any, activation: str) -> Any:
+        """Convert ``value`` (a string from a spec, or a Python value) and check its range."""
+        where = f"parameter '{self.name}' of {activation}"
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+        if self.kind is str:
+            text = str(value).strip().lower()
+            if text not in self.choices:
+                raise ActlabError(
+                    f"{where} must be {self.allowed()}, got {value!r}" + suggest(text, self.choices)
+                )
+            return text
+        try:
+            number = (
+                self.kind(value) if not isinstance(value, str) else _parse_number(value, self.kind)
+            )
+        except (TypeError, ValueError):
+            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}") from None
+        if isinstance(value, float) and self.kind is int and not float(value).is_integer():
+            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+        too_low = self.low is not None and (
+            number < self.low or (self.low_open and number == self.low)
+        )
+        too_high = self.high is not None and number > self.high
+        if too_low or too_high:
+            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+        return number
+
+
+def _parse_number(text: str, kind: type) -> float | int:
+    text = text.strip()
+    if kind is int:
+        as_float = float(text)
+        if not as_float.is_integer():
+            raise ValueError(text)
+        return int(as_float)
+    return float(text)
+
+
+@dataclass(frozen=True)
+class Properties:
+    monotonic: bool
+    smoothness: str  # "C0" (kinks), "C1", "Cinf"
+    zero_centred: bool  # outputs roughly centred on zero for centred inputs
+    bounded_below: bool
+    bounded_above: bool
+    saturating: str  # "none", "left", "right", "both"
+    self_normalising: bool = False
+
+
+@dataclass(frozen=True)
+class PlotDefaults:
+    """The article's figure for this function (or a figure in its spirit where it has none)."""
+
+    x: tuple[float, float, int] = (-5.0, 5.0, 1001)  # grid start, stop, points
+    xlim: tuple[float, float] = (-5.0, 5.0)
+    ylim: tuple[float, float] = (-1.5, 5.0)
+    linewidth: float = 2.5
+    title: Mapping[str, str] = field(default_factory=dict)  # {"en": ..., "ru": ...}
+    xlabel: str = "x"
+    ylabel: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # e.g. the article's alpha=0.1
+    in_article: bool = False
+
+
+@dataclass(frozen=True)
+class TorchModule:
+    """How to build and recognise an activation's PyTorch module, without importing torch here.
+
+    ``cls`` names a class of ``torch.nn`` (or of :mod:`actlab.torch`, e.g. ``"Swish"``); ``args``
+    maps its constructor keywords, which are also the attributes read back to identify a module,
+    to catalog parameter names. ``build(resolve, params)`` and ``read(module)`` replace the
+    default where a module is not that plain; ``also`` names more classes recognised as this
+    activation (no fast path for those).
+    """
+
+    cls: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    build: Callable[[Callable[[str], Any], Mapping[str, Any]], Any] | None = None
+    read: Callable[[Any], dict[str, Any]] | None = None
+    also: tuple[str, ...] = ()
+
+
+# fast(aten, module) -> (fwd(z, out), bwd(g, z, h, out)): the ATen kernels behind a module, for
+# the compare engine (see actlab.torch.fast_path)
+FastPath = Callable[[Any, Any], tuple[Callable[..., Any], Callable[..., Any]]]
+
+
+_CODE = {"code": True}  # a field holding code, not catalog data (left out of `actlab info --json`)
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    name: str
+    display_name: str
+    formula: str
+    formula_latex: str
+    derivative_formula: str
+    derivative_latex: str
+    output_range: tuple[float, float]  # for the default parameters
+    properties: Properties
+    family: str
+    recommended_init: str  # "he" | "glorot" | "lecun" | "none"
+    year: int
+    reference: str
+    pros: tuple[str, ...]
+    cons: tuple[str, ...]
+    use: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    elementwise: bool = True
+    range_closed: tuple[bool, bool] = (False, False)  # whether each end of output_range is attained
+    kink_convention: str = ""
+    disagreements: tuple[str, ...] = ()
+    plot: PlotDefaults = field(default_factory=PlotDefaults)
+    # f(x, **kernel parameters, out=None) and f'(x, ...); derivative None: not elementwise
+    numpy_forward: Callable[..., Any] | None = field(default=None, metadata=_CODE)
+    numpy_derivative: Callable[..., Any] | None = field(default=None, metadata=_CODE)
+    torch: TorchModule | None = field(default=None, metadata=_CODE)
+    fast: FastPath | None = field(default=None, metadata=_CODE)
+    source: str = ""  # where a user activation came from ("" for the built-ins)
+
+    def param(self, name: str) -> Param:
+        key = name.strip().lower()
+        for p in self.params:
+            if key == p.name or key in p.synonyms:
+                return p
+        known = [p.name for p in self.params] + [s for p in self.params for s in p.synonyms]
+        if not known:
+            raise ActlabError(f"{self.name} takes no parameters, got '{name}'")
+        raise ActlabError(
+            f"unknown parameter '{name}' for {self.name}; allowed: "
+            + ", ".join(_describe_param(p) for p in self.params)
+            + suggest(key, known)
+        )
+
+    @property
+    def range_text(self) -> str:
+        """Output range in interval notation, e.g. '[0, inf)'."""
+
+        def bound(v: float) -> str:
+            return ("inf" if v > 0 else "-inf") if math.isinf(v) else f"{v:.4g}"
+
+        (lo, hi), (lc, hc) = self.output_range, self.range_closed
+        return f"{'[' if lc else '('}{bound(lo)}, {bound(hi)}{']' if hc else ')'}"
+
+    def data(self) -> dict[str, Any]:
+        """The catalog data as plain values (the code fields left out)."""
+        code = [f.name for f in dataclasses.fields(self) if f.metadata.get("code")]
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in code}
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+
+def _describe_param(p: Param) -> str:
+    syn = f" (alias {', '.join(p.synonyms)})" if p.synonyms else ""
+    return f"{p.name}{syn}"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation with its parameters bound: what a spec string means."""
+
+    spec: ActivationSpec
+    params: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def __str__(self) -> str:
+        extra = [
+            f"{p.name}={format_value(self.params[p.name])}"
+            for p in self.spec.params
+            if self.params[p.name] != p.default
+        ]
+        return ":".join([self.spec.name, *extra])
+
+    @property
+    def label(self) -> str:
+        extra = [
+            f"{p.name}={format_value(self.params[p.name])}"
+            for p in self.spec.params
+            if self.params[p.name] != p.default
+        ]
+        return self.spec.display_name + (f" ({', '.join(extra)})" if extra else "")
+
+    @property
+    def kernel_params(self) -> dict[str, Any]:
+        """Parameters the NumPy kernels take (torch-only flags dropped)."""
+        return {p.name: self.params[p.name] for p in self.spec.params if not p.torch_only}
+
+    def forward(self, x: Any, out: Any = None) -> Any:
+        """f(x) by the definition's NumPy kernel."""
+        assert self.spec.numpy_forward is not None, self.spec.name
+        return self.spec.numpy_forward(x, **self.kernel_params, out=out)
+
+    def derivative(self, x: Any, out: Any = None) -> Any:
+        """Elementwise f'(x). Softmax and log-softmax have a Jacobian instead: use their VJPs."""
+        if self.spec.numpy_derivative is None:
+            raise ActlabError(
+                f"{self.name} is not elementwise, so it has no elementwise derivative; use "
+                f"actlab.kernels.{self.name}_vjp(y, grad, axis) with y = {self.name}(x) for the "
+                "gradient"
+            )
+        return self.spec.numpy_derivative(x, **self.kernel_params, out=out)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}" if value == float(f"{value:g}") else repr(value)
+    return str(value)
