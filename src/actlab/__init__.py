@@ -1,11 +1,21 @@
 """actlab: which activation function should this layer use, and why?
 
-Parts (one module each): ``catalog`` (the registry), ``kernels`` (stable NumPy kernels),
+Parts (one module each): ``catalog`` (the registry of the definitions in ``activations``;
+``register`` adds your own), ``kernels`` (stable NumPy kernels),
 ``layers`` (NumPy layers), ``actlab.torch`` (PyTorch adapter), ``plot``, ``advice``, ``compare``
 (the main job), ``diagnose``, and the ``actlab`` command line.
 """
 
-from actlab.catalog import Activation, ActivationSpec, get, names, parse, parse_many
+from actlab.catalog import (
+    Activation,
+    ActivationSpec,
+    get,
+    names,
+    parse,
+    parse_many,
+    register,
+    unregister,
+)
 from actlab.errors import ActlabError, UnknownActivationError
 
 __version__ = "0.1.0"
@@ -20,4 +30,6 @@ __all__ = [
     "names",
     "parse",
     "parse_many",
+    "register",
+    "unregister",
 ]

@@ -56,7 +56,8 @@ for _s in SPECS:
         if _key in _LOOKUP:  # pragma: no cover - guards the table itself
             raise RuntimeError(f"duplicate activation name {_key!r}")
         _LOOKUP[_key] = _s
-_USER: dict[str, ActivationSpec] = {}  # register()ed by name, and code references once loaded
+_USER: dict[str, ActivationSpec] = {}  # register()ed, by name: listed beside the built-ins
+_LOADED: dict[str, ActivationSpec] = {}  # code references (file.py:function), once loaded
 
 
 def specs() -> list[ActivationSpec]:
@@ -78,22 +79,24 @@ def get(name: str) -> ActivationSpec:
     """
     if not isinstance(name, str):
         raise ActlabError(f"activation name must be a string, got {type(name).__name__}")
-    if name.strip() in _USER:
-        return _USER[name.strip()]
     key = name.strip().lower().replace("-", "_")
     found = _LOOKUP.get(key) or _USER.get(key)
     if found is not None:
         return found
-    if usercode.is_reference(name):
+    if usercode.is_reference(name) and usercode.may_exist(name):
         return _load(name.strip())
-    hint = suggest(key, [*_LOOKUP, *_USER]) or "; run 'actlab list' to see them all"
+    hint = suggest(key, [*_LOOKUP, *_USER]) or (
+        "; run 'actlab list' to see them all, or name your own function as "
+        "path/to/file.py:function or module:function"
+    )
     raise UnknownActivationError(f"unknown activation '{name}'{hint}") from None
 
 
 def _load(ref: str) -> ActivationSpec:
-    spec = usercode.load_activation(ref)
-    _USER[spec.name] = spec
-    return spec
+    key = usercode.reference_key(ref)  # a file by its absolute path: the folder may change
+    if key not in _LOADED:
+        _LOADED[key] = usercode.load_activation(ref)
+    return _LOADED[key]
 
 
 def register(
@@ -153,8 +156,8 @@ def register(
 
 
 def unregister(name: str) -> None:
-    """Remove a user activation added by :func:`register` (or loaded from code)."""
-    key = name.strip() if name.strip() in _USER else name.strip().lower()
+    """Remove a user activation added by :func:`register`."""
+    key = name.strip().lower()
     if key not in _USER:
         raise ActlabError(f"unregister: '{name}' is not a user activation")
     del _USER[key]
@@ -164,8 +167,9 @@ def _split_reference(text: str) -> tuple[str, list[str]]:
     """'file.py:fn:k=v' -> ('file.py:fn', ['k=v']); 'elu:alpha=1' -> ('elu', ['alpha=1'])."""
     head, *parts = text.split(":")
     known = head.strip().lower().replace("-", "_") in _LOOKUP
-    if not known and parts and "=" not in parts[0] and usercode.is_reference(f"{head}:{parts[0]}"):
-        return f"{head}:{parts[0]}", parts[1:]
+    ref = f"{head}:{parts[0]}" if parts else ""
+    if not known and ref and usercode.is_reference(ref) and usercode.may_exist(ref):
+        return ref, parts[1:]
     return head, parts
 
 

@@ -798,6 +798,11 @@ h4{margin:.6em 0 .2em} ul{margin:.2em 0 .4em 1.2em;padding:0}
 """
 
 
+def _gallery_activations() -> list[catalog.Activation]:
+    """Every elementwise activation, the built-ins and those added by ``actlab.register``."""
+    return [_activation(s) for s in catalog.specs() if s.elementwise]
+
+
 def gallery(
     directory: str | Path, lang: str = "en", *, force: bool = False, dpi: int = 120
 ) -> Path:
@@ -816,7 +821,7 @@ def gallery(
         raise ActlabError(
             f"cannot create gallery folder {str(out)!r}: {str(out.parent)!r} does not exist"
         )
-    acts = [_activation(n) for n in catalog.names() if catalog.get(n).elementwise]
+    acts = _gallery_activations()
     files = [f"{a.name}.png" for a in acts] + ["overview.png", "softmax.png", "index.html"]
     if not force:
         clash = [f for f in files if (out / f).exists()]

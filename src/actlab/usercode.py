@@ -30,6 +30,7 @@ def load_function(
     ref: str,
     option: str = "--model",
     signature: str = "function(activation_spec: str) -> torch.nn.Module",
+    example: str = "",
 ) -> Callable[..., Any]:
     """Import ``module:function`` or ``path/to/file.py:function`` and return the function.
 
@@ -72,7 +73,8 @@ def load_function(
     except Exception as err:
         raise ActlabError(
             f"{option}: cannot import '{where}' ({type(err).__name__}: {err}); give a module on "
-            f"PYTHONPATH or in the current folder, or a .py path, e.g. {option} nets.py:make_net"
+            f"PYTHONPATH or in the current folder, or a .py path, e.g. "
+            + (example or f"{option} nets.py:make_net")
         ) from None
     fn = getattr(module, name, None)
     if not callable(fn):
@@ -99,15 +101,40 @@ def is_reference(text: str) -> bool:
     return bool(_REFERENCE.match(text)) and (text.split(":")[0].endswith(".py") or "/" not in text)
 
 
+def may_exist(ref: str) -> bool:
+    """False when ``ref``'s module is nowhere to be found (then it is likely a misspelt
+    activation name, 'rleu:alpha', and the catalog says so); a .py path always may."""
+    where = ref.strip().rpartition(":")[0]
+    if where.endswith(".py") or os.sep in where:
+        return True
+    top = where.split(".")[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    return found or os.path.exists(os.path.join(os.getcwd(), top + ".py")) or os.path.isdir(top)
+
+
+def reference_key(ref: str) -> str:
+    """What identifies the code a reference names: a file's absolute path, or the module name."""
+    where, _, name = ref.strip().rpartition(":")
+    if where.endswith(".py") or os.sep in where:
+        where = os.path.abspath(os.path.expanduser(where))
+    return f"{where}:{name}"
+
+
 def load_activation(ref: str) -> ActivationSpec:
     """The activation defined by the function ``ref`` names (``file.py:fn`` or ``module:fn``).
 
     Its parameters are the function's keyword arguments with float, int or bool defaults.
     """
-    fn = load_function(ref, option=f"activation '{ref}'", signature=_SIGNATURE)
+    fn = load_function(
+        ref, option=f"activation '{ref}'", signature=_SIGNATURE, example="path/to/acts.py:my_act"
+    )
+    sig = _signature(fn, f"'{ref}'")
     params = {
         p.name: p.default
-        for p in list(_signature(fn, ref).parameters.values())[1:]
+        for p in (list(sig.parameters.values())[1:] if sig is not None else [])
         if p.default is not inspect.Parameter.empty
     }
     doc = (inspect.getdoc(fn) or "").strip().splitlines()
@@ -116,11 +143,12 @@ def load_activation(ref: str) -> ActivationSpec:
     )
 
 
-def _signature(fn: Callable[..., Any], where: str) -> inspect.Signature:
+def _signature(fn: Callable[..., Any], where: str) -> inspect.Signature | None:
+    """The function's signature; None where Python cannot tell (builtins such as torch.log)."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        raise ActlabError(f"{where}: cannot read the function's signature") from None
+        return None
     if not sig.parameters:
         raise ActlabError(f"{where}: the function takes no argument; it must be {_SIGNATURE}")
     return sig
@@ -156,6 +184,7 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
     try:
         y = fn(x, **params)
         y2 = fn(x.flip(0).reshape(-1, 1), **params) if isinstance(y, torch.Tensor) else None
+        part = fn(x[:40], **params) if isinstance(y, torch.Tensor) else None
     except Exception as err:
         raise _fail(
             where,
@@ -174,11 +203,17 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
         bad = float(x[~np.isfinite(yy)][0])
         raise _fail(where, f"it returns NaN or inf for the finite input x = {bad:g}")
     back = y2.detach().double().numpy()[::-1, 0]
-    if not np.allclose(back, yy, rtol=1e-5, atol=1e-6):
+    sub = part.detach().double().numpy() if isinstance(part, torch.Tensor) else None
+    if (
+        not np.allclose(back, yy, rtol=1e-5, atol=1e-6)
+        or sub is None
+        or sub.shape != yy[:40].shape
+        or not np.allclose(sub, yy[:40], rtol=1e-5, atol=1e-6)
+    ):
         raise _fail(
             where,
-            "not elementwise: f at a point changed when the other inputs were reordered "
-            "(it mixes values, like softmax or a normalisation)",
+            "not elementwise: f at a point changed when the other inputs were reordered or "
+            "left out (it mixes values, like softmax or a normalisation)",
         )
     return yy
 
@@ -255,7 +290,8 @@ def define_activation(
     defaults = {p.name: p.default for p in bound}
     sig = _signature(torch_fn, where)
     try:
-        sig.bind(0.0, **defaults)
+        if sig is not None:
+            sig.bind(0.0, **defaults)
     except TypeError as err:
         raise _fail(where, f"wrong signature ({err}); it must be {_SIGNATURE}") from None
     y = _probe(torch_fn, defaults, where)
@@ -272,7 +308,9 @@ def define_activation(
         if not np.allclose(mine, y, rtol=1e-4, atol=1e-5):
             raise _fail(where, "numpy_fn and torch_fn disagree on [-6, 6]; they must agree")
     deriv = _numpy_via_torch(torch_fn, grad=True) if derivative is None else _numpy_user(derivative)
-    low, high = float(np.min(y)), float(np.max(y))
+    props = _measured_properties(y)
+    low = float(np.min(y)) if props.bounded_below else -INF
+    high = float(np.max(y)) if props.bounded_above else INF
     return ActivationSpec(
         name=name,
         display_name=display_name or name,
@@ -281,8 +319,8 @@ def define_activation(
         derivative_formula="by autograd" if derivative is None else "user function",
         derivative_latex="",
         # measured on the probe grid, not proved: the user's function is a black box
-        output_range=(-INF if low < y[len(y) // 2] - 1 else low, INF if high > 6 else high),
-        properties=_measured_properties(y),
+        output_range=(low, high),
+        properties=props,
         family="user",
         recommended_init="none",
         year=0,
@@ -323,4 +361,3 @@ def _build_user(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _read_user(module: Any) -> dict[str, Any]:
     return dict(module.params)
-

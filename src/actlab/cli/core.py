@@ -95,7 +95,7 @@ def spec_to_dict(spec: catalog.ActivationSpec) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    specs = catalog.SPECS
+    specs = catalog.specs()
     if args.json:
         print_json(
             [
@@ -235,15 +235,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     act = catalog.parse(args.spec)
     dtype = np.dtype(args.dtype)
     x = _cast(_numbers(args.x, "X"), dtype)
-    if act.spec.elementwise:
-        y = act.derivative(x) if args.derivative else act.forward(x)
-    elif args.derivative:
+    if args.derivative and not act.spec.elementwise:
         raise ActlabError(
             f"{act.name} is not elementwise, so it has a Jacobian, not a derivative; use "
             f"kernels.{act.name}_vjp in Python, or drop --derivative"
         )
-    else:
-        y = kernels.forward(act, x)
+    y = act.derivative(x) if args.derivative else act.forward(x)
     what = f"{act}'(x)" if args.derivative else f"{act}(x)"
     if args.json:
         print_json(

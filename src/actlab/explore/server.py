@@ -156,9 +156,7 @@ def _jsonable(a: np.ndarray) -> list[float | None]:
 
 
 def _other(act: catalog.Activation, x: np.ndarray, y: np.ndarray, derivative: bool) -> list:
-    values = np.asarray(
-        (kernels.derivative if derivative else kernels.forward)(act, x), dtype=np.float64
-    )
+    values = np.asarray((act.derivative if derivative else act.forward)(x), dtype=np.float64)
     return _jsonable(np.where(np.isnan(y), np.nan, values))  # no hover in the gaps
 
 
@@ -173,8 +171,8 @@ def curves(specs: list[str], xmin: float, xmax: float, n: int) -> list[dict[str,
             raise ActlabError(
                 f"{act.name} is not elementwise (it normalises a vector): use the softmax panel"
             )
-        f = np.asarray(kernels.forward(act, x), dtype=np.float64)
-        df = np.asarray(kernels.derivative(act, x), dtype=np.float64)
+        f = np.asarray(act.forward(x), dtype=np.float64)
+        df = np.asarray(act.derivative(x), dtype=np.float64)
         fx, fy = plot.breaks(x, f)
         dx, dy = plot.breaks(x, df)
         out.append(
