@@ -13,7 +13,7 @@ backward pass before it is accumulated into ``.grad``, so gradient accumulation 
 activations, no autograd graphs), and the histograms over time have a fixed number of rows, so
 memory stays flat over any number of batches.
 
-Definitions (shared with the compare engine through :func:`unit_health`): a unit is *dead* when
+Definitions (:mod:`actlab.health`, shared with compare, plot and explore): a unit is *dead* when
 f'(pre-activation) is exactly 0 for every sample seen (for ReLU: output exactly 0); *saturated*
 when |f'| < 0.01 for more than half of the samples without being dead. For conv layers a unit is a
 channel.
@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from actlab.errors import ActlabError
+from actlab.health import MAJORITY, SATURATION, derivative_fn, measures_saturation, unit_health
 
 __all__ = [
     "ADVICE",
@@ -58,8 +59,6 @@ __all__ = [
     "unit_health",
 ]
 
-SATURATION = 0.01  # |f'| below this counts as saturated
-MAJORITY = 0.5  # ... for more than this fraction of the samples
 VANISHING = 1e-2  # first/last weight-gradient norm ratio below this: vanishing gradients
 EXPLODING = 1e2  # ... above this: exploding gradients
 DEAD = 0.10  # more than this fraction of a layer's units dead: a problem
@@ -116,34 +115,6 @@ WEIGHT_TYPES: tuple[type[nn.Module], ...] = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
 )
-
-
-def unit_health(
-    derivative: torch.Tensor, threshold: float = 0.01, majority: float = 0.5
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fractions of dead and saturated units from f'(pre-activation).
-
-    ``derivative`` has shape ``(..., samples, units)``. A unit is *dead* when its derivative is
-    exactly zero for every sample (no gradient can reach it); it is *saturated* when
-    ``|f'| < threshold`` for more than ``majority`` of the samples without being dead. Returns two
-    tensors of shape ``(...)``.
-    """
-    if derivative.ndim < 2:
-        raise ValueError("derivative must have shape (..., samples, units)")
-    small = derivative.abs() < threshold
-    dead = (derivative == 0).all(dim=-2)
-    saturated = (small.float().mean(dim=-2) > majority) & ~dead
-    return dead.float().mean(dim=-1), saturated.float().mean(dim=-1)
-
-
-def measures_saturation(act: Any) -> bool:
-    """Whether 'saturated' is meaningful for ``act`` (a catalog Activation, or None if unknown).
-
-    Saturation is the flat tails of activations bounded on both sides (sigmoid, tanh, softsign,
-    relu6, hard_sigmoid). A ReLU-family unit with f' = 0 on most rows is merely off there (and
-    *dead* if off everywhere), so it is not called saturated. Unknown (user) modules are measured.
-    """
-    return act is None or act.spec.properties.saturating == "both"
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -761,7 +732,7 @@ class Monitor:
             self._pending[id(module)] = args[0].detach().clone()
 
     def _act_hook(self, name: str, module: nn.Module, act: Any, label: str) -> Callable:
-        derivative = _derivative_fn(module, act)
+        derivative = derivative_fn(module, act)
         bounds = act.spec.output_range if act is not None else (-math.inf, math.inf)
         saturation = measures_saturation(act)
 
@@ -896,29 +867,6 @@ def _grad_hook(w: _Weights) -> Callable[[torch.Tensor], None]:
         w.add(grad)
 
     return hook
-
-
-def _derivative_fn(module: nn.Module, act: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """f'(x) elementwise: the catalog's kernel for known parameter-free activations; autograd
-    through the module itself for learnable (PReLU) and user activations; None for softmax."""
-    if act is not None and not act.spec.elementwise:
-        return None
-    if act is not None and not any(True for _ in module.parameters(recurse=False)):
-
-        def catalog(x: torch.Tensor) -> torch.Tensor:
-            arr = x.detach().to("cpu", torch.float32 if x.dtype != torch.float64 else x.dtype)
-            return torch.from_numpy(np.asarray(act.derivative(arr.numpy()))).to(x.device)
-
-        return catalog
-
-    def autograd(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(False), torch.enable_grad():
-            xg = x.detach().clone().requires_grad_(True)
-            y = module.forward(xg.clone())  # .forward: no hooks; clone: in-place modules are fine
-            (g,) = torch.autograd.grad(y, xg, torch.ones_like(y))
-        return g
-
-    return autograd
 
 
 def _verdicts(acts: list[ActivationLayer], weights: list[WeightLayer]) -> list[Verdict]:

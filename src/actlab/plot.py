@@ -27,6 +27,7 @@ from matplotlib.patches import Patch
 
 from actlab import catalog, kernels
 from actlab.errors import ActlabError, cannot_write, suggest
+from actlab.health import SATURATION
 
 __all__ = [
     "DEAD",
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 FORMATS = (".png", ".svg", ".pdf")
-SATURATION = 0.01  # |f'| below this counts as saturated (same threshold as diagnose.unit_health)
 DEAD = 0.0  # f' exactly zero: no gradient at all
 NUM_POINTS = (
     2001  # samples over the visible window; odd so that 0 is a sample of a symmetric window

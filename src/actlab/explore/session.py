@@ -2,7 +2,7 @@
 
 A *frame* is one epoch of mini-batch training followed by what the page draws: the decision surface
 on a grid, training and validation loss and accuracy, and per hidden layer the dead and saturated
-fractions (:func:`actlab.diagnose.unit_health` on the validation rows, the rule compare and diagnose
+fractions (:func:`actlab.health.unit_health` on the validation rows, the rule compare and diagnose
 use) and the mean weight-gradient norm over the epoch's steps. Nothing grows with the number of
 frames (the page keeps the history), so a session's memory is fixed by its configuration, which
 :func:`validate` bounds.
@@ -23,12 +23,12 @@ from torch import nn
 from actlab import catalog, data
 from actlab.compare import OPTIMIZERS
 from actlab.compare.engine import _init_linear, _scheme
-from actlab.diagnose import _derivative_fn, measures_saturation, unit_health
 from actlab.errors import ActlabError, suggest
+from actlab.health import derivative_fn, measures_saturation, unit_health
 from actlab.torch import build
 
 # _init_linear/_scheme: the same initialisation as compare (per activation: He / Glorot / LeCun);
-# _derivative_fn: the same f' as diagnose (catalog kernel; autograd for learnable modules). One
+# derivative_fn: the same f' as diagnose (catalog kernel; autograd for learnable modules). One
 # definition each, reused rather than copied here.
 
 __all__ = ["LIMITS", "PlaygroundConfig", "Session", "validate"]
@@ -261,7 +261,7 @@ class Session:
             val_logits, pre = self._forward(self.X_val, keep=True)
         dead, saturated = [], []
         for z, mod, act in zip(pre, self.modules, self.acts, strict=True):
-            d = _derivative_fn(mod, act)(z)
+            d = derivative_fn(mod, act)(z)
             dead_f, sat_f = unit_health(d)
             dead.append(float(dead_f))
             saturated.append(float(sat_f) if measures_saturation(act) else math.nan)
