@@ -85,9 +85,9 @@ def test_curve_data_equal_kernels(spec: str) -> None:
     f_line, d_line = curves(ax)
     act = catalog.parse(spec)
     x, y = finite(f_line)
-    np.testing.assert_array_equal(y, kernels.forward(act, x))
+    np.testing.assert_array_equal(y, catalog.forward(act, x))
     xd, yd = finite(d_line)
-    np.testing.assert_array_equal(yd, kernels.derivative(act, xd))
+    np.testing.assert_array_equal(yd, catalog.derivative(act, xd))
     # Nothing of the grid is lost to the gaps: only inserted NaN points differ.
     assert len(xd) == len(x) and np.array_equal(xd, x)
 
@@ -173,7 +173,7 @@ def test_russian_renders_without_missing_glyphs(tmp_path: Path) -> None:
 
 def test_saturation_and_dead_zones() -> None:
     x = np.linspace(-10, 10, 20001)
-    sig = plot.regions(x, kernels.derivative("sigmoid", x))
+    sig = plot.regions(x, catalog.derivative("sigmoid", x))
     # sigmoid'(x) = 0.01 at |x| = 2 * acosh(sqrt(25)) = 4.5951...
     edge = 2 * np.arccosh(5.0)
     assert sig["dead"] == []
@@ -181,12 +181,12 @@ def test_saturation_and_dead_zones() -> None:
     assert left[0] == -10 and abs(left[1] + edge) < 2e-3
     assert right[1] == 10 and abs(right[0] - edge) < 2e-3
 
-    relu = plot.regions(x, kernels.derivative("relu", x))
+    relu = plot.regions(x, catalog.derivative("relu", x))
     assert relu["saturation"] == [] and relu["dead"] == [(-10.0, 0.0)]
 
     # SiLU's f' crosses zero at its minimum: a turning point, not saturation
     xs = np.linspace(-5, 5, 2001)
-    assert plot.regions(xs, kernels.derivative("silu", xs)) == {"dead": [], "saturation": []}
+    assert plot.regions(xs, catalog.derivative("silu", xs)) == {"dead": [], "saturation": []}
 
 
 def test_shading_is_drawn_and_labelled() -> None:
@@ -218,9 +218,9 @@ def test_parameter_family() -> None:
     assert ax.get_title().startswith("Leaky ReLU")
     for spec, f_line, d_line in zip(specs, lines[0::2], lines[1::2], strict=True):
         x, y = finite(f_line)
-        np.testing.assert_array_equal(y, kernels.forward(spec, x))
+        np.testing.assert_array_equal(y, catalog.forward(spec, x))
         xd, yd = finite(d_line)
-        np.testing.assert_array_equal(yd, kernels.derivative(spec, xd))
+        np.testing.assert_array_equal(yd, catalog.derivative(spec, xd))
         assert f_line.get_color() == d_line.get_color()  # pairs share a colour
     assert len({ln.get_color() for ln in lines}) == 3
 

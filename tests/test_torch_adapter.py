@@ -147,7 +147,7 @@ def test_kernels_and_modules_agree(spec: str, dtype) -> None:
             module.weight.fill_(act.params["init"])
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     yt = module(xt)
-    y = kernels.forward(act, x)
+    y = catalog.forward(act, x)
     assert y.dtype == dtype and yt.dtype == xt.dtype
     np.testing.assert_allclose(y, yt.detach().numpy(), **TOL[dtype], err_msg=f"forward {spec}")
 
@@ -155,7 +155,7 @@ def test_kernels_and_modules_agree(spec: str, dtype) -> None:
     g = np.random.default_rng(1).normal(size=x.shape).astype(dtype)
     (gt,) = torch.autograd.grad(yt, xt, torch.from_numpy(g))
     if act.spec.elementwise:
-        dx = g * kernels.derivative(act, x)
+        dx = g * catalog.derivative(act, x)
     else:
         vjp = kernels.softmax_vjp if act.name == "softmax" else kernels.log_softmax_vjp
         dx = vjp(y, g, axis=act.params["axis"])
@@ -175,7 +175,7 @@ def test_gelu_float32_tail_is_why_float32_needs_an_absolute_tolerance(approximat
         ref = x * ndtr(x)
     else:  # x/2 (1 + tanh(u)) = x * sigmoid(2u), without the cancellation
         ref = x * expit(2 * np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))
-    ours = kernels.forward(act, x32).astype(np.float64)
+    ours = catalog.forward(act, x32).astype(np.float64)
     theirs = build(act)(torch.from_numpy(x32)).numpy().astype(np.float64)
     # exact form: within 8 ulp (the kernels' float32 bound); tanh form: its cubic makes the
     # tail ill-conditioned (|2u| ~ 50 times float32 rounding), so a few 1e-6
