@@ -209,6 +209,9 @@ def parse(spec: str | Activation | ActivationSpec, **overrides: Any) -> Activati
         p = base.param(key)
         given[p.name] = p.coerce(value, base.name)
     params = {p.name: given.get(p.name, p.default) for p in base.params}
+    problem = base.check(params) if base.check is not None else None
+    if problem:
+        raise ActlabError(f"{base.name}: {problem}")
     return Activation(base, params)
 
 

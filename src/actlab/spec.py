@@ -177,6 +177,8 @@ class ActivationSpec:
     numpy_derivative: Callable[..., Any] | None = field(default=None, metadata=_CODE)
     torch: TorchModule | None = field(default=None, metadata=_CODE)
     fast: FastPath | None = field(default=None, metadata=_CODE)
+    # check(params) -> what is wrong with the parameters together ("" or None: nothing)
+    check: Callable[[Mapping[str, Any]], str | None] | None = field(default=None, metadata=_CODE)
     source: str = ""  # where a user activation came from ("" for the built-ins)
 
     def param(self, name: str) -> Param:
