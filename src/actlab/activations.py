@@ -62,6 +62,27 @@ def _read_axis(m: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- the compare engine's fast paths
 
 
+def _pointwise(op: str, backward: str, *, of_output: bool = False) -> Any:
+    """fwd = aten.<op>.out; bwd = aten.<backward>.grad_input(g, h if of_output else z)."""
+
+    def fast(a: Any, m: Any) -> Any:
+        f, b = getattr(a, op), getattr(a, backward)
+        if of_output:
+            return (
+                lambda z, o: f.out(z, out=o),
+                lambda g, z, h, o: b.grad_input(g, h, grad_input=o),
+            )
+        return (lambda z, o: f.out(z, out=o), lambda g, z, h, o: b.grad_input(g, z, grad_input=o))
+
+    return fast
+
+
+_fast_sigmoid = _pointwise("sigmoid", "sigmoid_backward", of_output=True)
+_fast_tanh = _pointwise("tanh", "tanh_backward", of_output=True)
+_fast_silu = _pointwise("silu", "silu_backward")
+_fast_hard_sigmoid = _pointwise("hardsigmoid", "hardsigmoid_backward")
+
+
 def _fast_identity(a: Any, m: Any) -> Any:
     return (lambda z, o: o.copy_(z), lambda g, z, h, o: o.copy_(g))
 
@@ -102,27 +123,6 @@ def _fast_celu(a: Any, m: Any) -> Any:
     return _elu_family(a, m.alpha, 1.0, 1.0 / m.alpha)
 
 
-def _fast_sigmoid(a: Any, m: Any) -> Any:
-    return (
-        lambda z, o: a.sigmoid.out(z, out=o),
-        lambda g, z, h, o: a.sigmoid_backward.grad_input(g, h, grad_input=o),
-    )
-
-
-def _fast_tanh(a: Any, m: Any) -> Any:
-    return (
-        lambda z, o: a.tanh.out(z, out=o),
-        lambda g, z, h, o: a.tanh_backward.grad_input(g, h, grad_input=o),
-    )
-
-
-def _fast_silu(a: Any, m: Any) -> Any:
-    return (
-        lambda z, o: a.silu.out(z, out=o),
-        lambda g, z, h, o: a.silu_backward.grad_input(g, z, grad_input=o),
-    )
-
-
 def _fast_gelu(a: Any, m: Any) -> Any:
     ap = m.approximate
     return (
@@ -158,13 +158,6 @@ def _fast_hard_swish(a: Any, m: Any) -> Any:
     return (
         lambda z, o: a.hardswish.out(z, out=o),
         lambda g, z, h, o: a.hardswish_backward.out(g, z, out=o),
-    )
-
-
-def _fast_hard_sigmoid(a: Any, m: Any) -> Any:
-    return (
-        lambda z, o: a.hardsigmoid.out(z, out=o),
-        lambda g, z, h, o: a.hardsigmoid_backward.grad_input(g, z, grad_input=o),
     )
 
 
