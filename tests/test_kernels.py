@@ -166,6 +166,26 @@ CASES = [
     ),
     Case("softsign", "softsign", {}, F.softsign, (-1, 1), (0, 0)),
     Case("relu6", "relu6", {}, F.relu6, (0, 6), (0, 0), (0.0, 6.0), {0.0: 0.0, 6.0: 0.0}),
+    Case(
+        "hard_tanh",
+        "hard_tanh",
+        {},
+        F.hardtanh,
+        (-1, 1),
+        (0, 0),
+        (-1.0, 1.0),
+        {-1.0: 0.0, 1.0: 0.0},
+    ),
+    Case(
+        "hard_tanh_bounds",
+        "hard_tanh",
+        {"min_val": -2.0, "max_val": 0.5},
+        lambda t: F.hardtanh(t, -2.0, 0.5),
+        (-2, 0.5),
+        (0, 0),
+        (-2.0, 0.5),
+        {-2.0: 0.0, 0.5: 0.0},
+    ),
     # PyTorch's hardsigmoid_backward multiplies by 1/6 rounded to float32: 3e-8 relative off
     Case(
         "hard_sigmoid",
@@ -385,6 +405,8 @@ def test_outputs_stay_in_the_catalog_range(x: np.ndarray) -> None:
         lo, hi = catalog.get(case.name).output_range
         if case.name in ("elu", "celu"):  # the catalog's range is for the default alpha
             lo = -case.kw.get("alpha", 1.0)
+        if case.name == "hard_tanh":  # ... and for the default bounds
+            lo, hi = case.kw.get("min_val", -1.0), case.kw.get("max_val", 1.0)
         y = case.f(x)
         assert np.all(y >= lo) and np.all(y <= hi), case.id
 

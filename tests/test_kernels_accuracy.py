@@ -7,7 +7,7 @@ regression of one ulp in a formula fails the test.
 
 | function           | forward | derivative | note |
 |--------------------|---------|------------|------|
-| identity, relu, relu6, prelu | 0 | 0  | exact |
+| identity, relu, relu6, hard_tanh, prelu | 0 | 0  | exact |
 | leaky_relu (0.1)   | 1       | 1          | |
 | sigmoid            | 3       | 4          | |
 | tanh               | 2       | 4          | NumPy's SIMD tanh |
@@ -69,6 +69,14 @@ TABLE: dict[str, tuple[str, dict[str, Any], Fn, Fn, float, float]] = {
     "identity": ("identity", {}, lambda x: x, lambda x: 1, 0, 0),
     "relu": ("relu", {}, lambda x: max(x, 0), lambda x: 1 if x > 0 else 0, 0, 0),
     "relu6": ("relu6", {}, lambda x: min(max(x, 0), 6), lambda x: 1 if 0 < x < 6 else 0, 0, 0),
+    "hard_tanh": (
+        "hard_tanh",
+        {"min_val": -1.0, "max_val": 1.0},
+        lambda x: min(max(x, -1), 1),
+        lambda x: 1 if -1 < x < 1 else 0,
+        0,
+        0,
+    ),
     "prelu": (
         "prelu",
         {"weight": 0.25},

@@ -46,6 +46,7 @@ NATIVE = {
     "relu6": nn.ReLU6,
     "hard_sigmoid": nn.Hardsigmoid,
     "hard_swish": nn.Hardswish,
+    "hard_tanh": nn.Hardtanh,
     "softmax": nn.Softmax,
     "log_softmax": nn.LogSoftmax,
 }
@@ -229,9 +230,8 @@ def test_identify_reads_hand_made_modules_and_subclasses() -> None:
     assert str(identify(Swish(beta=2.0))) == "silu:beta=2"
     assert identify(nn.Linear(2, 2)) is None
     assert identify(nn.Sequential(nn.ReLU())) is None
-    assert (
-        identify(nn.Hardtanh()) is None
-    )  # not a catalog entry (ReLU6 is its subclass, not the reverse)
+    # ReLU6 is Hardtanh's subclass, not the reverse: each is its own catalog entry
+    assert str(identify(nn.Hardtanh())) == "hard_tanh" and str(identify(nn.ReLU6())) == "relu6"
     assert not is_activation(nn.Conv2d(1, 1, 3))
     assert all(issubclass(t, nn.Module) for t in ACTIVATION_TYPES)
     with pytest.raises(ActlabError, match=r"catalog rejects.*alpha"):
@@ -314,3 +314,12 @@ def test_swap_errors() -> None:
     assert (
         sum(isinstance(m, nn.ReLU) for m in model.modules()) == 3
     )  # shared, extra[0], extra[2][1]
+
+
+def test_hard_tanh_bounds_round_trip_and_relu6_stays_relu6() -> None:
+    act = identify(nn.Hardtanh(-2.0, 0.5))
+    assert act is not None and str(act) == "hard_tanh:min_val=-2:max_val=0.5"
+    assert isinstance(build(act), nn.Hardtanh) and build(act).min_val == -2.0
+    assert catalog_name(nn.ReLU6()) == "relu6"  # nn.ReLU6 subclasses nn.Hardtanh
+    with pytest.raises(ActlabError, match=r"min_val \(1\) must be below max_val \(1\)"):
+        catalog.parse("hard_tanh:min_val=1:max_val=1")

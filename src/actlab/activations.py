@@ -59,6 +59,15 @@ def _read_axis(m: Any) -> dict[str, Any]:
     return {"axis": -1 if m.dim is None else int(m.dim)}
 
 
+def _bounds_in_order(p: Mapping[str, Any]) -> str | None:
+    if p["min_val"] < p["max_val"]:
+        return None
+    return (
+        f"min_val ({p['min_val']:g}) must be below max_val ({p['max_val']:g}), "
+        "e.g. hard_tanh:min_val=-2:max_val=2"
+    )
+
+
 # ---------------------------------------------------------------- the compare engine's fast paths
 
 
@@ -878,6 +887,55 @@ BUILTINS: tuple[ActivationSpec, ...] = (
             ylim=(-1.0, 5.0),
             title=_t("Hard swish", "Жёсткий swish"),
             ylabel=_t("hard_swish(x)", "hard_swish(x)"),
+        ),
+    ),
+    ActivationSpec(
+        name="hard_tanh",
+        numpy_forward=kernels.hard_tanh,
+        numpy_derivative=kernels.hard_tanh_derivative,
+        torch=TorchModule("Hardtanh", {"min_val": "min_val", "max_val": "max_val"}),
+        fast=_fast_hardtanh,
+        check=_bounds_in_order,
+        aliases=("hardtanh",),
+        display_name="Hard tanh",
+        params=(
+            Param("min_val", -1.0, float, "lower end of the linear part: the smallest output"),
+            Param("max_val", 1.0, float, "upper end of the linear part: the largest output"),
+        ),
+        formula="f(x) = min(max(x, min_val), max_val)",
+        formula_latex=r"f(x) = \min\bigl(\max(x, a), b\bigr)",
+        derivative_formula="f'(x) = 1 if min_val < x < max_val else 0",
+        derivative_latex=r"f'(x) = \begin{cases}1 & a < x < b\\ 0 & \text{otherwise}\end{cases}",
+        output_range=(-1.0, 1.0),
+        range_closed=(True, True),
+        properties=Properties(True, "C0", True, True, True, "both"),
+        family="sigmoid",
+        recommended_init="glorot",
+        year=2004,
+        reference="Collobert, Large Scale Machine Learning, PhD thesis, Université Paris VI "
+        "2004; Collobert, Weston et al., Natural Language Processing (Almost) from Scratch, "
+        "JMLR 2011",
+        pros=(
+            "A piecewise-linear tanh: no exponential, cheap on any hardware.",
+            "Zero-centred and bounded.",
+        ),
+        cons=(
+            "f' is exactly 0 outside [min_val, max_val]: a unit pushed there gets no gradient "
+            "at all (tanh's tails still pass a little).",
+        ),
+        use=(
+            "Hidden layers where tanh costs too much (embedded and quantised networks).",
+            "Clipping activations to a range (ReLU6 is hard_tanh with min_val=0, max_val=6).",
+        ),
+        kink_convention="f'(min_val) = f'(max_val) = 0 (PyTorch's hardtanh_backward)",
+        disagreements=(
+            "PyTorch's nn.Hardtanh takes the bounds (min_val, max_val); jax.nn.hard_tanh fixes "
+            "them at -1 and 1.",
+        ),
+        plot=PlotDefaults(
+            ylim=(-1.5, 1.5),
+            title=_t("Hard tanh", "Жёсткий гиперболический тангенс"),
+            ylabel=_t("hardtanh(x)", "hardtanh(x)"),
         ),
     ),
     ActivationSpec(

@@ -56,6 +56,8 @@ __all__ = [
     "hard_sigmoid_derivative",
     "hard_swish",
     "hard_swish_derivative",
+    "hard_tanh",
+    "hard_tanh_derivative",
     "identity",
     "identity_derivative",
     "leaky_relu",
@@ -834,6 +836,18 @@ def _k_relu6_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     _keep_nan(x, o)
 
 
+def _k_hard_tanh(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], lo: float, hi: float) -> None:
+    np.clip(x, lo, hi, out=o)
+
+
+def _k_hard_tanh_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], lo: float, hi: float) -> None:
+    a = t[0]
+    np.greater(x, lo, out=o)
+    np.less(x, hi, out=a)
+    np.multiply(o, a, out=o)
+    _keep_nan(x, o)
+
+
 def _k_hard_sigmoid(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.add(x, 3.0, out=o)
     np.clip(o, 0.0, 6.0, out=o)
@@ -1094,6 +1108,26 @@ def relu6(x: ArrayLike, *, out: Any = None) -> Any:
 def relu6_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1 if 0 < x < 6 else 0. Kinks: f'(0) = 0 and f'(6) = 0 (PyTorch's hardtanh)."""
     return _elementwise(_k_relu6_d, x, out)
+
+
+def _hard_tanh_bounds(min_val: Any, max_val: Any, func: str) -> tuple[float, float]:
+    lo, hi = _real(min_val, "min_val", func), _real(max_val, "max_val", func)
+    if not lo < hi:
+        raise ActlabError(f"{func}: min_val must be below max_val, got {lo:g} and {hi:g}")
+    return lo, hi
+
+
+def hard_tanh(x: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, *, out: Any = None) -> Any:
+    """f(x) = min(max(x, min_val), max_val) (PyTorch's hardtanh; relu6 is min_val=0, max_val=6)."""
+    return _elementwise(_k_hard_tanh, x, out, *_hard_tanh_bounds(min_val, max_val, "hard_tanh"))
+
+
+def hard_tanh_derivative(
+    x: ArrayLike, min_val: float = -1.0, max_val: float = 1.0, *, out: Any = None
+) -> Any:
+    """f'(x) = 1 if min_val < x < max_val else 0. Kinks: f'(min_val) = f'(max_val) = 0 (PyTorch)."""
+    lo, hi = _hard_tanh_bounds(min_val, max_val, "hard_tanh_derivative")
+    return _elementwise(_k_hard_tanh_d, x, out, lo, hi)
 
 
 def hard_sigmoid(x: ArrayLike, *, out: Any = None) -> Any:
