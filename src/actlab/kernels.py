@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special
 
 from actlab.errors import ActlabError
 
@@ -253,6 +252,14 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _finish(o: np.ndarray, scalar: bool) -> Any:
     return o[()] if scalar else o
+
+
+def _special() -> Any:
+    """scipy.special, imported on first use: only the float64 GELU paths and the far float32
+    tail need it, and importing it costs ~0.15 s that `actlab eval relu 1` must not pay."""
+    from scipy import special
+
+    return special
 
 
 Kernel = Callable[..., None]  # kernel(x, o, scratch, *params) on 1-D blocks of the compute dtype
@@ -555,14 +562,14 @@ def _k_gelu(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
         a, h = t[0], t[1]
         np.abs(x, out=a)
         np.negative(a, out=h)
-        special.ndtr(h, out=h)
+        _special().ndtr(h, out=h)
         np.clip(a, 0.0, 1e300, out=a)  # inf * 0 would be NaN; the limit is 0
         np.multiply(a, h, out=h)
         np.clip(x, 0.0, _INF, out=o)
         np.subtract(o, h, out=o)
         if np.fmin.reduce(x) < _GELU_TAIL:
             idx = np.flatnonzero(x < _GELU_TAIL)
-            o[idx] = _log_space_product(x[idx], special.log_ndtr(x[idx]))
+            o[idx] = _log_space_product(x[idx], _special().log_ndtr(x[idx]))
         return
     _gelu_f32(x, o, t)
 
@@ -623,7 +630,7 @@ def _gelu_f32(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     if np.fmin.reduce(x) < -13.0:  # exp(-x^2/2) is subnormal here: redo the few in float64
         idx = np.flatnonzero(x < -13.0)
         xs = np.clip(x[idx].astype(np.float64), -40.0, 0.0)
-        o[idx] = xs * special.ndtr(xs)
+        o[idx] = xs * _special().ndtr(xs)
 
 
 def _k_gelu_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
@@ -635,7 +642,7 @@ def _k_gelu_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.abs(a, out=a)
     if x.dtype == np.float64:
         np.negative(a, out=h)
-        special.ndtr(h, out=h)
+        _special().ndtr(h, out=h)
     else:
         _phi_neg(a, h, u, w)
     np.greater_equal(x, 0.0, out=u)
