@@ -31,7 +31,7 @@ HOSTILE: dict[str, bytes] = {
     "na_spellings": ("a,b,y\n" + _rows(12, "{i},{m},{k}\n") + "NA,1,0\n2, n/a ,1\n3,4,NULL\n"
                      "?,-,1\n").encode(),
     "na_everywhere": ("a,b,y\n" + _rows(12, "{i},NaN,{k}\n")).encode(),
-    "blank_lines": ("a,b,y\n\n1,2,0\n   \n,,\n3,4,1\n \t \n5,6,0\n7,8,1\n").encode(),
+    "blank_lines": (b"a,b,y\n\n1,2,0\n   \n,,\n3,4,1\n \t \n5,6,0\n7,8,1\n"),
     "id_column": ("name,a,y\n" + _rows(300, "id{i},{m},{k}\n")).encode(),
     "fifty_classes": ("a,y\n" + _rows(200, "{i},c{i}\n").replace("c1", "c0")).encode(),
     "int_labels_1_vs_1.0": ("a,y\n" + _rows(12, "{i},{k}\n") + "13,1.0\n").encode(),
@@ -40,7 +40,7 @@ HOSTILE: dict[str, bytes] = {
     "bools_dates": ("flag,day,y\n" + _rows(12, "true,2020-01-0{m},{k}\nFalse,2021-02-03,{k}\n")
                     ).encode(),
     "huge_int": ("a,y\n" + _rows(12, "1234567890123456789012{i},{k}\n")).encode(),
-    "inf": ("a,y\n1,0\ninf,1\n2,0\n").encode(),
+    "inf": (b"a,y\n1,0\ninf,1\n2,0\n"),
     "underscore_number": ("a,y\n" + _rows(12, "1_00{i},{k}\n")).encode(),
     "constant_target": ("a,y\n" + _rows(12, "{i},5\n")).encode(),
     "one_row": b"a,y\n1,0\n",
@@ -117,7 +117,7 @@ def test_every_column_with_missing_values_in_one_message(tmp_path: Path) -> None
 def test_drop_missing_that_leaves_nothing(tmp_path: Path) -> None:
     p = tmp_path / "d.csv"
     p.write_text("a,b,y\n1,,0\n,2,1\n")
-    with pytest.raises(ActlabError, match="every row of .* has a missing value"):
+    with pytest.raises(ActlabError, match=r"every row of .* has a missing value"):
         data.load_csv(p, "y", drop_missing=True)
 
 
@@ -138,7 +138,8 @@ def test_large_file_values_exact(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     values = rng.standard_normal((30_000, 4)) * 1e3
     text = "a,b,c,d,y\n" + "".join(
-        f"{float(r[0])!r},{r[1]:.17g},{r[2]:.3f},{int(r[3])},{i % 3}\n" for i, r in enumerate(values)
+        f"{float(r[0])!r},{r[1]:.17g},{r[2]:.3f},{int(r[3])},{i % 3}\n"
+        for i, r in enumerate(values)
     )
     p = tmp_path / "big.csv"
     p.write_text(text)
