@@ -147,3 +147,35 @@ def test_large_file_values_exact(tmp_path: Path) -> None:
     expect = [[float(x) for x in line.split(",")[:4]] for line in text.splitlines()[1:]]
     np.testing.assert_array_equal(ds.X, np.array(expect))
     np.testing.assert_array_equal(ds.y, np.arange(30_000) % 3)
+
+
+def _gappy(tmp_path: Path) -> Path:
+    p = tmp_path / "gappy.csv"
+    rows = "".join(f"{i % 7},{'NA' if i % 10 == 0 else i * 0.5},{i % 30}\n" for i in range(90))
+    p.write_text("a,b,y\n" + rows)
+    return p
+
+
+def test_compare_cli_drop_missing_and_inferred_task(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from actlab.cli import main
+
+    csv_path, out = _gappy(tmp_path), tmp_path / "run"
+    base = ["compare", "--csv", str(csv_path), "--target", "y", "--activations", "relu",
+            "--seeds", "1", "--epochs", "1", "--width", "8", "--out", str(out)]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "column 'b' has 9 missing value(s)" in err and "--drop-missing" in err
+    assert not out.exists()  # refused before anything was created
+    assert main([*base, "--drop-missing"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "9 row(s) with missing values left out (--drop-missing)" in shown
+    assert "task inferred from target 'y': regression" in shown
+    assert "--task classification to override" in shown
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "9 row(s) with missing values left out" in report and "--drop-missing" in report
+    assert main(["compare", "--out", str(out), "--resume"]) == 0  # the stored switch is kept
+    assert main(["compare", "--dataset", "iris", "--drop-missing", "--out",
+                 str(tmp_path / "x")]) == 2
+    assert "--drop-missing applies to --csv data" in capsys.readouterr().err

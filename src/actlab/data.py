@@ -476,6 +476,14 @@ def _malloc_trim() -> Callable[[], Any]:
         return lambda: None
 
 
+def notes(task_note: str, dropped_rows: int) -> list[str]:
+    """The loader's decisions in words, for the console and the reports."""
+    out = [task_note] if task_note else []
+    if dropped_rows:
+        out.append(f"{dropped_rows} row(s) with missing values left out (--drop-missing)")
+    return out
+
+
 def _rows_text(rows: np.ndarray) -> str:
     """'3, 4, 9 ...': the first five row numbers of the file (header = row 1)."""
     first = ", ".join(str(int(r) + 2) for r in rows[:5])
