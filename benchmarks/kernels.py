@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/kernels.py            # 10M float32 elements, median of 9 runs
     .venv/bin/python benchmarks/kernels.py --n 1000000 --repeats 5 --only sigmoid,elu
+    .venv/bin/python benchmarks/kernels.py --cpu-features avx2   # as on an AVX2-only machine
 
 Every row is one activation on the same float32 array (standard normal * 3; softmax rows are
 10_000 x 1_000 for the 10M default, softmax-1d is one vector). Columns: actlab forward, the
@@ -12,20 +13,51 @@ are not identical work: PyTorch's backward also multiplies by the incoming gradi
 
 Goals (issue 2): actlab forward <= 1.5x PyTorch ("torch ok"), and >= 2x faster than the naive
 formula wherever that formula calls exp ("naive ok").
+
+--cpu-features avx2 re-runs the whole table in a fresh interpreter with NumPy's AVX-512 dispatch
+targets disabled (NPY_DISABLE_CPU_FEATURES) and PyTorch held to AVX2 (ATEN_CPU_CAPABILITY), so the
+AVX2 figures can be measured on an AVX-512 machine (both libraries read these at import time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 
-from actlab import kernels as K
+def _reexec_avx2() -> int:
+    """Run this script again with NumPy and PyTorch limited to AVX2."""
+    from numpy._core import _multiarray_umath as umath
+
+    # numpy >= 2.4 names the levels X86_V3 (AVX2) / X86_V4 (AVX-512), older ones AVX512F, ...
+    avx512 = [f for f in umath.__cpu_dispatch__ if f.startswith("AVX512") or f == "X86_V4"]
+    env = {
+        **os.environ,
+        "NPY_DISABLE_CPU_FEATURES": " ".join(avx512),
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ACTLAB_BENCH_CPU": "avx2",
+    }
+    argv = [a for a in sys.argv[1:] if a not in ("--cpu-features", "avx2")]
+    return subprocess.call([sys.executable, __file__, *argv], env=env)
+
+
+if __name__ == "__main__" and "--cpu-features" in sys.argv and "ACTLAB_BENCH_CPU" not in os.environ:
+    i = sys.argv.index("--cpu-features")
+    if sys.argv[i + 1 : i + 2] != ["avx2"]:
+        sys.exit("kernels.py: --cpu-features takes 'avx2' (the only level that can be emulated)")
+    sys.exit(_reexec_avx2())
+
+import numpy as np  # noqa: E402  (after the re-exec: the environment must be set before import)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from _machine import summary  # noqa: E402
+
+from actlab import kernels as K  # noqa: E402
 
 aten = torch.ops.aten
 
@@ -244,6 +276,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9, help="timed runs per cell (median)")
     ap.add_argument("--torch-threads", type=int, default=None, help="default: PyTorch's own")
     ap.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    ap.add_argument("--cpu-features", choices=("avx2",), help="emulate an AVX2-only machine")
     args = ap.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -253,6 +286,15 @@ def main() -> None:
     x = (np.random.default_rng(0).standard_normal(args.n, dtype=np.float32) * 3).astype(np.float32)
     naive_fns = naive(x)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
+    from numpy._core import _multiarray_umath as umath
+
+    simd = [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]
+    print(summary())
+    print(
+        f"numpy dispatches to {', '.join(simd) or 'baseline only'}; torch CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+        + (" (AVX2 emulated: --cpu-features avx2)" if os.environ.get("ACTLAB_BENCH_CPU") else "")
+    )
     print(
         f"{args.n:,} float32 elements, median of {args.repeats}; actlab threads "
         f"{K.get_num_threads()}, torch threads {torch.get_num_threads()}, numpy {np.__version__}, "
