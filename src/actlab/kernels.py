@@ -1363,6 +1363,12 @@ def _softmax_rows(x: np.ndarray, o: np.ndarray, t: np.ndarray, log: bool) -> Non
             _softmax_rows(xs, os_, np.empty_like(xs), log)
             o[good] = os_
         return
+    tm = _torch_module() if x.dtype == np.float32 and x.flags.writeable else None
+    if tm is not None:  # the same algorithm, vectorised on AVX2 too (see _via_torch)
+        (tm._log_softmax if log else tm._softmax)(
+            tm.from_numpy(x), 1, False, out=tm.from_numpy(o)
+        )
+        return
     # x - m overflows to -inf only when the true difference is below -max_float: exp then
     # gives the exact 0, and for log-softmax -inf is the correctly rounded result
     with np.errstate(over="ignore"):
