@@ -56,6 +56,7 @@ HOSTILE: dict[str, bytes] = {
 }
 # Text that appears only after the reader's first block (1 MiB): its type guess must be revised.
 HOSTILE["late_text"] = ("a,b,y\n" + _rows(60_000, "{i},{m},{k}\n") + "7,oops,1\n").encode()
+HOSTILE["late_latin1"] = ("a,b,y\n" + _rows(60_000, "{i},t{m},{k}\n")).encode() + b"7,caf\xe9,1\n"
 HOSTILE["late_missing"] = ("a,b,y\n" + _rows(60_000, "{i},{m},{k}\n") + "7,,1\n8, NA ,0\n").encode()
 
 

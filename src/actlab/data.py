@@ -397,8 +397,10 @@ def _read_columns(path: Path, target: str) -> tuple[list[str], list[_Column]]:
             break
         except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
             failed = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
-            if failed and int(failed.group(1)) < len(fields):  # text further down the file
-                as_text[fields[int(failed.group(1))].name] = pa.string()
+            at = int(failed.group(1)) if failed else len(fields)
+            column = fields[at].name if at < len(fields) else None
+            if column is not None and column not in as_text:  # text further down the file
+                as_text[column] = pa.string()
                 continue
             return _plain_columns(path, target)  # its message, or the file read by it
     del reader
