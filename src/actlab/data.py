@@ -53,7 +53,9 @@ MAX_INTEGER_CLASSES = 20
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Raw data: ``X`` float64 (rows, features); ``y`` int64 class ids or float64 targets."""
+    """Raw data: ``X`` float64 (rows, features); ``y`` int64 class ids or float64 targets.
+
+    A CSV's ``X`` is column-major (filled one column at a time to keep the peak memory low)."""
 
     X: np.ndarray
     y: np.ndarray
