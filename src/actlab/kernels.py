@@ -480,8 +480,8 @@ def _t_gelu(tm: Any, x: Any, o: Any) -> None:
     d, e = _t_wide(tm, x)
     tm.mul(d, -_SQRT_HALF, out=e)
     tm.special.erfc(e, out=e)
-    e.mul_(d).mul_(0.5)
-    o.copy_(e)
+    e.mul_(d)
+    tm.mul(e, 0.5, out=o)  # rounds to float32 as it stores
 
 
 def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
@@ -489,8 +489,8 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
     d, z = _t_wide(tm, x)
     tm.mul(d, d, out=z)
     z.mul_(_GELU_K).add_(1.0).mul_(d).mul_(2.0 * _SQRT_2_OVER_PI)
-    z.sigmoid_().mul_(d)
-    o.copy_(z)
+    z.sigmoid_()
+    tm.mul(z, d, out=o)
 
 
 # ----------------------------------------------------------------------------------------------
