@@ -393,8 +393,8 @@ def _wide(kernel: Kernel) -> Kernel:
 # GELU and the tanh-GELU do not use PyTorch's GELU: it computes x (1 + erf(x / sqrt 2)) / 2 and
 # 0.5 x (1 + tanh(u)), which cancel for negative x (1.7e7 ulp at x = -7.6 and -9.7); they are
 # composed of PyTorch's float64 primitives instead (_t_gelu: 0.50 ulp). The tanh-GELU then keeps
-# pace with F.gelu (1.1-1.45x in benchmarks/kernels.py); the exact GELU does not (2.3x, was 2.3x
-# on AVX-512 and 4.3x on AVX2 with NumPy): five float64 passes (cast, scale, erfc, multiply,
+# pace with F.gelu (1.1-1.45x in benchmarks/kernels.py); the exact GELU does not (2.3x on both
+# levels; NumPy alone: 4.3x on AVX2): five float64 passes (cast, scale, erfc, multiply,
 # store) against PyTorch's one fused float32 pass, which is only as fast because it cancels.
 # Meeting both its accuracy bound and 1.5x needs a fused compiled kernel. Not routed: CELU with
 # alpha != 1 and swish/softplus with beta != 1 (float64 inside here), mish (123 ulp in the tail),
