@@ -395,7 +395,7 @@ def _wide(kernel: Kernel) -> Kernel:
 # composed of PyTorch's float64 primitives instead (_t_gelu: 0.50 ulp). The tanh-GELU then keeps
 # pace with F.gelu (1.1-1.45x in benchmarks/kernels.py); the exact GELU does not (2.3x on both
 # levels; NumPy alone: 4.3x on AVX2): five float64 passes (cast, scale, erfc, multiply,
-# store) against PyTorch's one fused float32 pass, which is only as fast because it cancels.
+# store) against PyTorch's single float32 pass (whose formula cancels, see above).
 # Meeting both its accuracy bound and 1.5x needs a fused compiled kernel. Not routed: CELU with
 # alpha != 1 and swish/softplus with beta != 1 (float64 inside here), mish (123 ulp in the tail),
 # float64 data, derivatives, and read-only inputs (torch.from_numpy would warn).
