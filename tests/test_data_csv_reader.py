@@ -53,6 +53,9 @@ HOSTILE: dict[str, bytes] = {
     "latin1": "a,b,y\n1,caf\u00e9,0\n2,th\u00e9,1\n".encode("latin-1"),
     "latin1_header": "\u00e9,y\n1,0\n2,1\n".encode("latin-1"),
     "no_features": b"y\n1\n2\n",
+    "crlf": ("a,b,y\r\n" + _rows(12, "{i},t{m},{k}\r\n")).encode(),
+    "decimal_comma": ("a;b;y\n" + _rows(12, "{i},5;{m};{k}\n")).encode(),
+    "padded_header": (" a , b , y \n" + _rows(12, "{i},{m},{k}\n")).encode(),
 }
 # Text that appears only after the reader's first block (1 MiB): its type guess must be revised.
 HOSTILE["late_text"] = ("a,b,y\n" + _rows(60_000, "{i},{m},{k}\n") + "7,oops,1\n").encode()
