@@ -469,6 +469,9 @@ def _t_softplus(tm: Any, x: Any, o: Any, beta: float, thr: float) -> None:
     tm._C._nn.softplus(x, beta, thr, out=o)
 
 
+_T_FACTORS: dict[int, Any] = {}  # torch module id -> a float64 tensor [-1 / sqrt 2]
+
+
 def _t_wide(tm: Any, x: Any) -> tuple[Any, Any]:
     """Two float64 scratch tensors of x's length, x copied into the first."""
     a, b = (tm.from_numpy(s[: x.shape[0]]) for s in _scratch(np.dtype(np.float64), 2, "t64"))
@@ -477,14 +480,19 @@ def _t_wide(tm: Any, x: Any) -> tuple[Any, Any]:
 
 
 def _t_gelu(tm: Any, x: Any, o: Any) -> None:
-    # x Phi(x) = x erfc(-x / sqrt 2) / 2 in float64 (no cancellation; the rounding of -x / sqrt 2
-    # costs float64 digits only): 0.50 ulp on the 2M-point grid, and PyTorch's double erfc is
-    # vectorised on AVX2 and AVX-512 alike
-    d, e = _t_wide(tm, x)
-    tm.mul(d, -_SQRT_HALF, out=e)
-    tm.special.erfc(e, out=e)
-    e.mul_(d)
-    tm.mul(e, 0.5, out=o)  # rounds to float32 as it stores
+    # x Phi(x) = x erfc(-x / sqrt 2) / 2 = z erfc(z) (-1 / sqrt 2) with z = -x / sqrt 2, all in
+    # float64 (no cancellation; rounding z costs float64 digits only): 0.50 ulp on the 2M-point
+    # grid; PyTorch's double erfc is vectorised on AVX2 and AVX-512 alike. Four passes: z (the
+    # float64 1-element factor makes the product float64), erfc, z erfc, scale-and-store
+    # (15-20% faster than casting x first).
+    z, e = (tm.from_numpy(s[: x.shape[0]]) for s in _scratch(np.dtype(np.float64), 2, "t64"))
+    factor = _T_FACTORS.get(id(tm))
+    if factor is None:
+        factor = _T_FACTORS[id(tm)] = tm.tensor([-_SQRT_HALF], dtype=tm.float64)
+    tm.mul(x, factor, out=z)
+    tm.special.erfc(z, out=e)
+    z.mul_(e)
+    tm.mul(z, -_SQRT_HALF, out=o)  # rounds to float32 as it stores
 
 
 def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
