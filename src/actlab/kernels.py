@@ -393,9 +393,9 @@ def _wide(kernel: Kernel) -> Kernel:
 # GELU and the tanh-GELU do not use PyTorch's GELU: it computes x (1 + erf(x / sqrt 2)) / 2 and
 # 0.5 x (1 + tanh(u)), which cancel for negative x (1.7e7 ulp at x = -7.6 and -9.7); they are
 # composed of PyTorch's float64 primitives instead (_t_gelu: 0.50 ulp). The tanh-GELU then keeps
-# pace with F.gelu (1.1-1.45x in benchmarks/kernels.py); the exact GELU does not (2.3x on both
-# levels; NumPy alone: 4.3x on AVX2): five float64 passes (cast, scale, erfc, multiply,
-# store) against PyTorch's single float32 pass (whose formula cancels, see above).
+# pace with F.gelu (1.0-1.4x at 10M elements, benchmarks/kernels.py); the exact GELU does not
+# (1.5-2.4x, typically 2.2x, on both levels; NumPy alone: 4.3x on AVX2): a float64 erfc and five
+# cheap passes against PyTorch's single float32 pass (whose formula cancels, see above).
 # Meeting both its accuracy bound and 1.5x needs a fused compiled kernel. Not routed: CELU with
 # alpha != 1 and swish/softplus with beta != 1 (float64 inside here), mish (123 ulp in the tail),
 # float64 data, derivatives, and read-only inputs (torch.from_numpy would warn).
