@@ -406,7 +406,6 @@ def _read_columns(path: Path, target: str) -> tuple[list[str], list[_Column]]:
                 continue
             return _plain_columns(path, target)  # its message, or the file read by it
     del reader
-    pa.default_memory_pool().release_unused()
     n = sum(len(c[0]) if numeric[0] else len(c) for c in chunks[0])
     if n == 0:
         raise ActlabError(f"CSV file '{path}' has a header but no data rows")
@@ -415,7 +414,6 @@ def _read_columns(path: Path, target: str) -> tuple[list[str], list[_Column]]:
         if not numeric[i]:
             texts[i] = _dictionary(pa.chunked_array(chunks[i], type=pa.string()))
             chunks[i] = []
-    keep = None
     if len(texts) == len(fields):  # rows of empty cells only are skipped, as by the plain reader
         blank = np.logical_and.reduce(
             [np.array([not v.strip() for v in lv], dtype=bool)[cd] for lv, cd in texts.values()]
