@@ -1,7 +1,8 @@
 """Numerically stable NumPy kernels: every activation's forward pass and derivative.
 
-One short public function per activation (formula in its docstring), plus ``forward`` and
-``derivative`` that dispatch on a catalog spec (``"elu:alpha=0.5"`` or an ``Activation``).
+One short public function per activation (formula in its docstring): the maths only. Each
+activation's definition (:mod:`actlab.activations`) points at its forward and derivative here;
+``actlab.catalog.forward(spec, x)`` and ``parse(spec).forward(x)`` dispatch on a spec string.
 
 Rules every kernel follows (the tests check each one):
 
@@ -18,37 +19,33 @@ Rules every kernel follows (the tests check each one):
 
 Speed: an elementwise kernel is a chain of in-place ufuncs. Large arrays are cut into blocks of
 ``_BLOCK`` elements so that the whole chain runs in cache, and the blocks are shared among a
-small thread pool (ufuncs release the GIL). Arrays below ``_PARALLEL_MIN`` elements never touch
-the pool. ``set_num_threads`` changes the pool size (``ACTLAB_NUM_THREADS`` sets the default).
+small thread pool (ufuncs release the GIL; the runner is :mod:`actlab._blocks`). Arrays below
+``_PARALLEL_MIN`` elements never touch the pool. ``set_num_threads`` changes the pool size
+(``ACTLAB_NUM_THREADS`` sets the default).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from actlab._blocks import BLOCK, PARALLEL_MIN, get_num_threads, set_num_threads
+from actlab._blocks import parallel as _parallel
+from actlab._blocks import scratch as _scratch
 from actlab.errors import ActlabError
-
-if TYPE_CHECKING:
-    from actlab.catalog import Activation, ActivationSpec
 
 __all__ = [
     "KernelDTypeError",
     "celu",
     "celu_derivative",
-    "derivative",
     "elu",
     "elu_derivative",
-    "forward",
     "gelu",
     "gelu_derivative",
     "get_num_threads",
@@ -110,98 +107,11 @@ class KernelDTypeError(ActlabError, TypeError):
 
 
 # ----------------------------------------------------------------------------------------------
-# Plumbing: validation, blocks, threads
+# Plumbing: validation
 # ----------------------------------------------------------------------------------------------
 
-# Elements per block. Each ufunc call costs a few microseconds however small its block, and a
-# kernel is 5-40 calls, so 2^16-element blocks (L2-sized) spent more time in call overhead than
-# in arithmetic: 10M-element exact GELU took 37 ms with 2^16, 22 ms with 2^18 (sigmoid 7.4 -> 4.4
-# ms) and 2^20 was slower again. The chain's few 1 MiB arrays then live in L2/L3.
-_BLOCK = 1 << 18
-_PARALLEL_MIN = 1 << 19  # at least two blocks; below, the pool's hand-off costs more than it saves
-_num_threads = max(1, int(os.environ.get("ACTLAB_NUM_THREADS", 0) or (os.cpu_count() or 1)))
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None  # (pid, size): a forked child must not reuse the pool
-_pool_lock = threading.Lock()
-_local = threading.local()
-
-
-def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for large arrays (1 turns the pool off)."""
-    global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ActlabError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    _num_threads = n
-
-
-def get_num_threads() -> int:
-    """Threads the kernels use for large arrays."""
-    return _num_threads
-
-
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool, _pool_key
-    key = (os.getpid(), _num_threads)
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=_num_threads, thread_name_prefix="actlab")
-            _pool_key = key
-        return _pool
-
-
-def _parallel(work: Callable[[int, int], Any], total: int, unit: int) -> list[Any]:
-    """Run ``work(lo, hi)`` over [0, total) in chunks aligned to ``unit``; results in order.
-
-    About four chunks per thread, handed out on demand: on a shared machine a thread that gets
-    less CPU simply takes fewer chunks instead of holding everyone up.
-    """
-    units = -(-total // unit)
-    nthreads = min(_num_threads, units)
-    if total < _PARALLEL_MIN or nthreads <= 1:
-        return [work(0, total)]
-    step = max(1, units // (4 * nthreads)) * unit
-    bounds = [(lo, min(total, lo + step)) for lo in range(0, total, step)]
-    results: list[Any] = [None] * len(bounds)
-    tickets = itertools.count()  # next() is atomic under the GIL
-
-    def drain() -> None:
-        for i in iter(tickets.__next__, None):
-            if i >= len(bounds):
-                return
-            results[i] = work(*bounds[i])
-
-    pool = _get_pool()
-    futures: list[Future[None]] = [pool.submit(drain) for _ in range(nthreads - 1)]
-    error: BaseException | None = None
-    try:
-        drain()
-    except BaseException as exc:  # wait for the workers before re-raising
-        error = exc
-    for f in futures:
-        try:
-            f.result()
-        except BaseException as exc:
-            error = error or exc
-    if error is not None:
-        raise error
-    return results
-
-
-def _scratch(dtype: np.dtype, k: int, tag: str = "") -> list[np.ndarray]:
-    """``k`` per-thread scratch arrays of ``_BLOCK`` elements, allocated once per thread.
-
-    ``tag`` gives a kernel its own set, apart from the driver's (which it receives as ``t``).
-    """
-    cache = getattr(_local, "bufs", None)
-    if cache is None:
-        cache = _local.bufs = {}
-    key = dtype.char + tag
-    bufs = cache.get(key)
-    if bufs is None or len(bufs) < k:
-        bufs = cache[key] = [np.empty(_BLOCK, dtype) for _ in range(k)]
-    return bufs
+# The block runner (blocks of _BLOCK elements shared among a small thread pool) is in _blocks.
+_BLOCK, _PARALLEL_MIN = BLOCK, PARALLEL_MIN
 
 
 def _as_float(x: ArrayLike, name: str = "x") -> np.ndarray:
@@ -1628,83 +1538,3 @@ def log_softmax_vjp(y: ArrayLike, grad: ArrayLike, axis: int = -1) -> Any:
         return (ga - np.exp(ya) * ga).astype(dtype)[()]
     total = np.sum(ga, axis=ax, keepdims=True)
     return (ga - np.exp(ya) * total).astype(dtype, copy=False)
-
-
-# ----------------------------------------------------------------------------------------------
-# Registry and dispatch by catalog spec
-# ----------------------------------------------------------------------------------------------
-
-FORWARD: dict[str, Callable[..., Any]] = {
-    "identity": identity,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "relu": relu,
-    "leaky_relu": leaky_relu,
-    "prelu": prelu,
-    "elu": elu,
-    "selu": selu,
-    "celu": celu,
-    "gelu": gelu,
-    "silu": silu,
-    "mish": mish,
-    "softplus": softplus,
-    "softsign": softsign,
-    "relu6": relu6,
-    "hard_sigmoid": hard_sigmoid,
-    "hard_swish": hard_swish,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
-}
-
-DERIVATIVE: dict[str, Callable[..., Any]] = {
-    "identity": identity_derivative,
-    "sigmoid": sigmoid_derivative,
-    "tanh": tanh_derivative,
-    "relu": relu_derivative,
-    "leaky_relu": leaky_relu_derivative,
-    "prelu": prelu_derivative,
-    "elu": elu_derivative,
-    "selu": selu_derivative,
-    "celu": celu_derivative,
-    "gelu": gelu_derivative,
-    "silu": silu_derivative,
-    "mish": mish_derivative,
-    "softplus": softplus_derivative,
-    "softsign": softsign_derivative,
-    "relu6": relu6_derivative,
-    "hard_sigmoid": hard_sigmoid_derivative,
-    "hard_swish": hard_swish_derivative,
-}
-
-# catalog parameter name -> kernel keyword, where they differ
-_RENAME = {"prelu": {"init": "weight"}}
-
-
-def _resolve(act: str | Activation | ActivationSpec) -> tuple[str, dict[str, Any]]:
-    from actlab import catalog  # lazy: the catalog imports this module lazily too
-
-    bound = catalog.parse(act)
-    rename = _RENAME.get(bound.name, {})
-    params = {
-        rename.get(p.name, p.name): bound.params[p.name]
-        for p in bound.spec.params
-        if not p.torch_only
-    }
-    return bound.name, params
-
-
-def forward(act: str | Activation | ActivationSpec, x: ArrayLike, out: Any = None) -> Any:
-    """f(x) for an activation given as a spec string (``"elu:alpha=0.5"``) or catalog object."""
-    name, params = _resolve(act)
-    return FORWARD[name](x, **params, out=out)
-
-
-def derivative(act: str | Activation | ActivationSpec, x: ArrayLike, out: Any = None) -> Any:
-    """Elementwise f'(x). Softmax and log-softmax have a Jacobian instead: use their VJPs."""
-    name, params = _resolve(act)
-    if name not in DERIVATIVE:
-        raise ActlabError(
-            f"{name} is not elementwise, so it has no elementwise derivative; use "
-            f"actlab.kernels.{name}_vjp(y, grad, axis) with y = {name}(x) for the gradient"
-        )
-    return DERIVATIVE[name](x, **params, out=out)
