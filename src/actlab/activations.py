@@ -899,8 +899,17 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         aliases=("hardtanh",),
         display_name="Hard tanh",
         params=(
-            Param("min_val", -1.0, float, "lower end of the linear part: the smallest output"),
-            Param("max_val", 1.0, float, "upper end of the linear part: the largest output"),
+            # the linear part holds 0 (as every activation here passes through the origin)
+            Param(
+                "min_val",
+                -1.0,
+                float,
+                "lower end of the linear part: the smallest output",
+                high=0.0,
+            ),
+            Param(
+                "max_val", 1.0, float, "upper end of the linear part: the largest output", low=0.0
+            ),
         ),
         formula="f(x) = min(max(x, min_val), max_val)",
         formula_latex=r"f(x) = \min\bigl(\max(x, a), b\bigr)",
