@@ -321,5 +321,5 @@ def test_hard_tanh_bounds_round_trip_and_relu6_stays_relu6() -> None:
     assert act is not None and str(act) == "hard_tanh:min_val=-2:max_val=0.5"
     assert isinstance(build(act), nn.Hardtanh) and build(act).min_val == -2.0
     assert catalog_name(nn.ReLU6()) == "relu6"  # nn.ReLU6 subclasses nn.Hardtanh
-    with pytest.raises(ActlabError, match=r"min_val \(1\) must be below max_val \(1\)"):
-        catalog.parse("hard_tanh:min_val=1:max_val=1")
+    with pytest.raises(ActlabError, match=r"min_val \(0\) must be below max_val \(0\)"):
+        catalog.parse("hard_tanh:min_val=0:max_val=0")
