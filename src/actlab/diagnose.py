@@ -37,6 +37,7 @@ from torch import nn
 
 from actlab.errors import ActlabError
 from actlab.health import MAJORITY, SATURATION, derivative_fn, measures_saturation, unit_health
+from actlab.nets import init_linear
 
 __all__ = [
     "ADVICE",
@@ -1045,12 +1046,8 @@ def _init_layer(layer: nn.Linear, init: str, act: Any, gen: torch.Generator, bia
         if init == "standard":  # U(+-1/sqrt(fan_in)): PyTorch's default and the paper's "standard"
             bound = 1.0 / math.sqrt(fan_in)
             layer.weight.uniform_(-bound, bound, generator=gen)
-        elif init == "he":
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu", generator=gen)
-        elif init == "glorot":
-            nn.init.xavier_uniform_(layer.weight, generator=gen)
-        else:  # lecun
-            nn.init.normal_(layer.weight, 0.0, 1.0 / math.sqrt(fan_in), generator=gen)
+        else:  # he (with leaky_relu's slope, as compare), glorot, lecun: the one implementation
+            init_linear(layer.weight, None, init, act, gen)
         layer.bias.fill_(bias)
 
 

@@ -22,12 +22,12 @@ from torch import nn
 
 from actlab import catalog, data
 from actlab.compare import OPTIMIZERS
-from actlab.compare.engine import _init_linear, _scheme
 from actlab.errors import ActlabError, suggest
 from actlab.health import derivative_fn, measures_saturation, unit_health
+from actlab.nets import init_linear, init_scheme
 from actlab.torch import build
 
-# _init_linear/_scheme: the same initialisation as compare (per activation: He / Glorot / LeCun);
+# init_linear/init_scheme: the same initialisation as compare (per activation: He / Glorot / LeCun);
 # derivative_fn: the same f' as diagnose (catalog kernel; autograd for learnable modules). One
 # definition each, reused rather than copied here.
 
@@ -192,13 +192,13 @@ class Session:
             for act in self.acts:
                 lin = nn.Linear(n_in, c.width)
                 with torch.no_grad():
-                    _init_linear(lin.weight, lin.bias, _scheme(act, "auto"), act, g)
+                    init_linear(lin.weight, lin.bias, init_scheme(act, "auto"), act, g)
                 self.linears.append(lin)
                 self.modules.append(build(act))
                 n_in = c.width
             out = nn.Linear(n_in, 2)
             with torch.no_grad():
-                _init_linear(out.weight, out.bias, "glorot", None, g)
+                init_linear(out.weight, out.bias, "glorot", None, g)
             self.linears.append(out)
             params = [*self.linears.parameters(), *self.modules.parameters()]
             make = torch.optim.Adam if c.optimizer == "adam" else torch.optim.SGD
