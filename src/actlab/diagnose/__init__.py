@@ -1,0 +1,75 @@
+"""Diagnose: vanishing/exploding gradients, dead and saturated units in any PyTorch model.
+
+>>> with Monitor(model) as mon:                     # doctest: +SKIP
+...     for xb, yb in batches:
+...         loss_fn(model(xb), yb).backward()
+>>> report = mon.report()                           # doctest: +SKIP
+
+Three parts: :mod:`~actlab.diagnose.monitor` (the hooks and their running counts),
+:mod:`~actlab.diagnose.report` (records, verdicts against the thresholds, tables, figures) and
+:mod:`~actlab.diagnose.demos` (the vanishing and dying-ReLU demonstrations, the user's model).
+Unit health itself (dead, saturated) is :mod:`actlab.health`, shared with compare.
+"""
+
+from actlab.diagnose.demos import (
+    INITS,
+    DyingDemo,
+    VanishingDemo,
+    VanishingRun,
+    demo_dying,
+    demo_vanishing,
+    diagnose_model,
+    load_model,
+)
+from actlab.diagnose.monitor import BINS, FUNCTIONAL_NOTE, HISTORY, WEIGHT_TYPES, Monitor
+from actlab.diagnose.report import (
+    ADVICE,
+    ADVICE_RULES,
+    DEAD,
+    EXPLODING,
+    SATURATED,
+    THRESHOLDS,
+    VANISHING,
+    ActivationLayer,
+    Report,
+    Verdict,
+    WeightLayer,
+    gradient_flow_figure,
+    histogram_figure,
+    weight_label,
+)
+from actlab.health import MAJORITY, SATURATION, measures_saturation, unit_health
+
+__all__ = [
+    "ADVICE",
+    "ADVICE_RULES",
+    "BINS",
+    "DEAD",
+    "EXPLODING",
+    "FUNCTIONAL_NOTE",
+    "HISTORY",
+    "INITS",
+    "MAJORITY",
+    "SATURATED",
+    "SATURATION",
+    "THRESHOLDS",
+    "VANISHING",
+    "WEIGHT_TYPES",
+    "ActivationLayer",
+    "DyingDemo",
+    "Monitor",
+    "Report",
+    "VanishingDemo",
+    "VanishingRun",
+    "Verdict",
+    "WeightLayer",
+    "demo_dying",
+    "demo_vanishing",
+    "diagnose_model",
+    "gradient_flow_figure",
+    "histogram_figure",
+    "load_model",
+    "measures_saturation",
+    "unit_health",
+    "weight_label",
+]
