@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 SPECS: tuple[ActivationSpec, ...] = BUILTINS  # the built-ins, in catalog order
-REGISTRY: dict[str, ActivationSpec] = {s.name: s for s in SPECS}
 _LOOKUP: dict[str, ActivationSpec] = {}
 for _s in SPECS:
     for _key in (_s.name, *_s.aliases):
