@@ -54,7 +54,8 @@ def train(
     progress: Callable | None = None,
 ):
     start = 0 if resume_from is None else json.loads(resume_from)["epoch"]
-    BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start, "config": config})
+    BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start, "config": config,
+                            "split": split.fingerprint})
     frozen = set() if resume_from is None else set(json.loads(resume_from)["frozen"])
     out: list[list[ModelEpoch]] = [[] for _ in jobs]
     for epoch in range(start + 1, config.epochs + 1):

@@ -62,10 +62,11 @@ def _seeds_needed(r: Any) -> str:
     return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
 
 
-def _values(values: dict[str, Any]) -> str:
+def _values(values: dict[str, Any], short: bool = False) -> str:
     from actlab.compare.analysis import _name
 
-    return ", ".join(f"{_name(k)} {v:g}" if isinstance(v, float) else f"{_name(k)} {v}"
+    name = (lambda k: k) if short else _name  # noqa: E731
+    return ", ".join(f"{name(k)} {v:g}" if isinstance(v, float) else f"{name(k)} {v}"
                      for k, v in values.items())  # fmt: skip
 
 
@@ -100,6 +101,8 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
 def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
     rows = summary_rows(res, cell)
     for r in rows:  # the CI shows the spread; sd stays in the Markdown/HTML reports
+        if "chosen" in r:  # short factor names: the terminal is narrow
+            r["chosen"] = _values(cell.chosen.get(r["activation"], {}), short=True)
         r["mean ± sd"] = r["mean ± sd"].split(" ± ")[0]
         r["mean"] = r.pop("mean ± sd")
         r.update({k: r.pop(k) for k in ("95% CI", "vs best")})
@@ -145,12 +148,16 @@ def terminal(res: Any, console: Any) -> None:
     if not any_diverged:
         console.print("No model diverged.")
     if res.analysis.effects:
-        table = Table(title=Text("Studied factors: each value against the first, per activation"),
-                      title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+        table = Table(
+            title=Text(f"Studied factors: each value against the first ({res.metric})"),
+            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        )  # fmt: skip
         for row in effect_rows(res):
+            row["p"] = row.pop("p (Holm)")
+            row["verdict"] = row.pop("verdict").replace("significant", "signif.")
             if not table.columns:
                 for key in row:
-                    table.add_column(key, no_wrap=key != "verdict")
+                    table.add_column(key, no_wrap=True)
             table.add_row(*(Text(v) for v in row.values()))
         console.print(table)
     console.print(Text(res.analysis.selection, style="dim"))
@@ -168,10 +175,10 @@ def effect_rows(res: Any) -> list[dict[str, str]]:
         others = f" ({_values(e.others)})" if e.others else ""
         out.append(
             {
-                "factor": _name(e.factor) + others,
                 "activation": e.activation,
-                "change": f"{_fmt_value(e.base)} → {_fmt_value(e.value)}",
-                f"mean {res.metric}": f"{fmt(e.mean_base)} → {fmt(e.mean_value)}",
+                "change": f"{_name(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
+                + others,
+                "mean": f"{fmt(e.mean_base)} → {fmt(e.mean_value)}",
                 "difference": "–" if e.mean_diff is None else f"{e.mean_diff:+.4f}",
                 "p (Holm)": fmt_p(e.p_holm),
                 "verdict": e.verdict,
@@ -747,7 +754,7 @@ def html_page(res: Any) -> str:
             "chosen setting, with its 95% CI. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
             _img(fig_heatmap(res, factor), f"heat map of {factor}"),
-            _table([r for r in effect_rows(res) if r["factor"].startswith(_name(factor))]),
+            _table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
         ]
     if a.tuned:
         parts += [
