@@ -117,7 +117,7 @@ def test_a_new_setting_is_one_field(monkeypatch: pytest.MonkeyPatch) -> None:
                     },
                 ),
             )
-        ],  # fmt: skip
+        ],
         bases=(cfg.ModelConfig,),
         frozen=True,
     )
@@ -143,7 +143,7 @@ def test_config_validation_and_lists() -> None:
         cfg.CompareConfig.from_settings(lr=[1e-3, -1])
     with pytest.raises(ActlabError, match="tune: 'momentum' is not a factor"):
         cfg.CompareConfig.from_settings(tune="momentum")
-    with pytest.raises(ActlabError, match="unknown setting 'seed'.*did you mean 'seeds'"):
+    with pytest.raises(ActlabError, match=r"unknown setting 'seed'.*did you mean 'seeds'"):
         cfg.CompareConfig.from_settings(seed=3)
     with pytest.raises(ActlabError, match="leave no training rows"):
         cfg.CompareConfig.from_settings(val_fraction=0.5, test_fraction=0.5)
@@ -341,7 +341,7 @@ def test_reports_stores_written_by_0_1_0(tmp_path: Path, capsys) -> None:
     assert res.metric == "val_accuracy" and not res.analysis.on_test
     assert any("actlab 0.1.0" in n for n in res.notes)
     assert res.config.model.depth == (2,) and res.config.study.activations == ("relu", "tanh")
-    code, stdout, err = _cli(["report", str(out), "--csv", str(tmp_path / "old.csv")], capsys)
+    code, _, err = _cli(["report", str(out), "--csv", str(tmp_path / "old.csv")], capsys)
     assert code == 0, err
     assert (out / "report.html").exists()
     assert len((tmp_path / "old.csv").read_text().splitlines()) == 1 + 6 * 2

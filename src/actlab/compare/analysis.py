@@ -181,6 +181,8 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
         headline = cells[0].summary.headline
     else:
         headline = " ".join(f"At {c.label}: {c.summary.headline}" for c in cells)
+    for sentence in effect_sentences(effects, metric):
+        headline += " " + sentence
     winners = {c.summary.winner for c in cells}
     winner = winners.pop() if len(winners) == 1 else None
     notes = []
@@ -230,6 +232,40 @@ def _effects(cells: list[Cell], studied: tuple[str, ...], values: dict[str, list
                 else:
                     e.verdict = "no significant change"
             out += family
+    return out
+
+
+def effect_sentences(effects: list[Effect], metric: str) -> list[str]:
+    """One sentence per studied factor (and other studied values): what changed significantly."""
+    families: dict[tuple, list[Effect]] = {}
+    for e in effects:
+        families.setdefault((e.factor, tuple(e.others.items())), []).append(e)
+    out = []
+    for (factor, others), family in families.items():
+        where = "".join(f", {_name(k)} {v}" for k, v in others)
+        changes = sorted({f"{e.base} → {e.value}" for e in family})
+        head = f"{_name(factor).capitalize()} {' / '.join(changes)}{where}"
+        sig = [e for e in family if e.verdict.startswith("significantly")]
+        tested = [e for e in family if e.mean_diff is not None]
+        if not tested:
+            out.append(f"{head}: too few seeds for a paired test (it needs 3).")
+            continue
+        if sig:
+            what = "; ".join(
+                f"{e.activation} {e.verdict} at {e.value} ({metric} {e.mean_diff:+.4f}, "
+                f"p = {e.p_holm:.3g})"
+                for e in sig
+            )
+            rest = len(family) - len(sig)
+            out.append(
+                f"{head}: {what}" + (f"; {rest} other change(s) not significant." if rest else ".")
+            )
+        else:
+            big = max(tested, key=lambda e: abs(e.mean_diff or 0.0))
+            out.append(
+                f"{head}: no activation changed significantly (paired by seed, Holm-corrected; "
+                f"largest change {big.activation} {big.mean_diff:+.4f}, p = {big.p_holm:.3g})."
+            )
     return out
 
 

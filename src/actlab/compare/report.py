@@ -65,7 +65,7 @@ def _seeds_needed(r: Any) -> str:
 def _values(values: dict[str, Any], short: bool = False) -> str:
     from actlab.compare.analysis import _name
 
-    name = (lambda k: k) if short else _name  # noqa: E731
+    name = (lambda k: k) if short else _name
     return ", ".join(f"{name(k)} {v:g}" if isinstance(v, float) else f"{name(k)} {v}"
                      for k, v in values.items())  # fmt: skip
 
@@ -76,7 +76,9 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
     rows = []
     for r in cell.summary.rows:
         chosen = (
-            {"chosen": _values(cell.chosen.get(r.activation, {}))} if res.analysis.tuned else {}
+            {"chosen": _values(cell.chosen.get(r.activation, {}), short=True)}
+            if res.analysis.tuned
+            else {}
         )
         rows.append(
             {
@@ -647,6 +649,7 @@ h1{font-size:1.6em;margin:0 0 8px}
 h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .headline{background:#eef6ee;border-left:5px solid #2e7d32;padding:12px 16px;font-size:1.08em}
 .headline.tie{background:#fff6e5;border-color:#e69500}
+.headline p{margin:4px 0}
 .note{background:#fff3cd;padding:8px 12px;border-left:4px solid #e0a800;margin:8px 0}
 table{border-collapse:collapse;margin:12px 0;font-size:.92em;background:#fff}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
@@ -698,6 +701,18 @@ def _names(d: dict[str, Any]) -> str:
     return ", ".join(names[:MAX_NAMES]) + more
 
 
+def _headline_html(res: Any, tie: str) -> str:
+    """The headline; with studied factors one line per value and one per factor's effect."""
+    from actlab.compare.analysis import effect_sentences
+
+    a = res.analysis
+    if len(a.cells) == 1 and not a.effects:
+        return f"<div class='headline{tie}'>{esc(res.headline)}</div>"
+    lines = [f"<p><b>{esc(c.label)}:</b> {esc(c.summary.headline)}</p>" for c in a.cells]
+    lines += [f"<p><b>{esc(s)}</b></p>" for s in effect_sentences(a.effects, a.metric)]
+    return f"<div class='headline{tie}'>{''.join(lines)}</div>"
+
+
 def html_page(res: Any) -> str:
     from actlab.compare.analysis import _name
 
@@ -730,7 +745,7 @@ def html_page(res: Any) -> str:
         f"<title>actlab compare: {esc(d['name'])}</title><style>{CSS}</style></head><body><main>",
         f"<h1>actlab compare: {esc(d['name'])}</h1>",
         f"<p class='muted'>{esc(d['task'])}, {esc(_scope(res))}</p>",
-        f"<div class='headline{tie}'>{esc(res.headline)}</div>",
+        _headline_html(res, tie),
         notes,
         f"<p class='selection'>{esc(a.selection)}</p>",
         "<h2>Results</h2>",
