@@ -144,7 +144,7 @@ class _Bar:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            TextColumn("[bold]{task.fields[epoch]}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("best {task.fields[best]}"),
@@ -178,7 +178,10 @@ class _Bar:
             if eta is None or not math.isfinite(eta)
             else time.strftime("%M:%S" if eta < 3600 else "%H:%M:%S", time.gmtime(max(eta, 0)))
         )
-        fields = {"epoch": f"{epoch}/{epochs}", "best": best_text, "eta": eta_text}
+        where = f"epoch {epoch}/{epochs}"
+        if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
+            where = f"group {info['group']}/{info['groups']} · {where}"
+        fields = {"epoch": where, "best": best_text, "eta": eta_text}
         if self.task is None:
             self.task = self.progress.add_task("train", total=epochs, **fields)
         self.progress.update(self.task, completed=done, total=epochs, **fields)
