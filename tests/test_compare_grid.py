@@ -386,3 +386,28 @@ def test_engine_scores_the_test_part_once_like_a_plain_network() -> None:
         assert history[k][-1].metrics["test_accuracy"] == pytest.approx(
             float((pred == split.y_test).mean()), abs=1e-6
         )
+
+
+def test_time_budget_stops_a_grid_and_resume_finishes_it(
+    tmp_path: Path, engine: fake.Behaviour
+) -> None:
+    stopped = compare.run("iris", out=tmp_path / "r", time_budget=1e-9, **GRID)
+    assert not stopped.complete and engine.calls == []  # past the deadline: no group started
+    done = compare.run(out=tmp_path / "r", resume=True)
+    assert done.complete and len(engine.calls) == 4 and done.analysis.on_test
+
+
+def test_cli_grid_with_tune(tmp_path: Path, engine: fake.Behaviour, capsys) -> None:
+    engine.best_lr = {"relu": 1e-2, "tanh": 1e-3}
+    out = tmp_path / "r"
+    argv = ["compare", "--dataset", "iris", "--activations", "relu,tanh", "--seeds", "3",
+            "--epochs", "2", "--lr", "1e-3,1e-2", "--depth", "1,2", "--tune", "lr,depth",
+            "--out", str(out), "--json"]  # fmt: skip
+    code, stdout, err = _cli(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["tuned"] == ["depth", "lr"] and doc["studied"] == []
+    assert doc["chosen"][0]["chosen"]["relu"]["lr"] == 1e-2
+    assert doc["metric"] == "test_accuracy" and "scored once" in doc["selection"]
+    code, _, err = _cli([*argv[:-3], "--lr", "1e-3,,x", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "expected a number, got 'x'" in err and not (tmp_path / "x").exists()

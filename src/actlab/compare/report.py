@@ -482,7 +482,8 @@ def fig_heatmap(res: Any, factor: str) -> Figure:
                 grid[i, j] = r.mean
                 ci = "" if r.ci_low is None else f"\n[{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
                 failed = f"\n{r.n_failed} diverged" if r.n_failed else ""
-                text[i][j] = f"{fmt(r.mean)}{ci}{failed}"
+                mark = {"best": " (best)", "significantly worse": " (worse)"}.get(r.verdict, "")
+                text[i][j] = f"{fmt(r.mean)}{mark}{ci}{failed}"
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo,
                           vmax=hi if hi > lo else lo + 1e-9, aspect="auto")  # fmt: skip
         mid = (lo + hi) / 2
@@ -766,7 +767,8 @@ def html_page(res: Any) -> str:
         parts += [
             f"<h2>Studied factor: {esc(_name(factor))}</h2>",
             "<p class='muted'>Each cell: the mean test score over seeds of the activation at its "
-            "chosen setting, with its 95% CI. The table pairs every value with the first by seed "
+            "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
+            "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
             _img(fig_heatmap(res, factor), f"heat map of {factor}"),
             _table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
