@@ -232,6 +232,11 @@ class View:
         ]  # fmt: skip
 
 
+def _view(res: Any) -> View:
+    """A figure's input: a :class:`View` as given, or a whole run's first studied cell."""
+    return res if isinstance(res, View) else View(res, res.studies[0])
+
+
 def _by_activation(res: Any) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {a: [] for a in res.activations}
     for row in res.history:
@@ -272,6 +277,7 @@ def _png(fig: Figure) -> str:
 
 
 def fig_learning_curves(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.2))
     ax_m, ax_l = fig.subplots(1, 2)
     colors = _colors(res)
@@ -301,6 +307,7 @@ def fig_learning_curves(res: Any) -> Figure:
 
 
 def fig_per_seed(res: Any) -> Figure:
+    res = _view(res)
     rows = res.stats.rows
     fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.0))
     ax = fig.subplots()
@@ -345,6 +352,7 @@ def _layer_means(res: Any, key: str, which: str) -> dict[str, np.ndarray]:
 
 
 def fig_grad_norms(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.0))
     axes = fig.subplots(1, 2, sharey=True)
     colors = _colors(res)
@@ -365,6 +373,7 @@ def fig_grad_norms(res: Any) -> Figure:
 
 
 def fig_unit_health(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.0))
     axes = fig.subplots(1, 2)
     colors = _colors(res)
