@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -86,7 +87,7 @@ def _whole(name: str, value: Any, s: Setting) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     low = int(s.low or 0)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ActlabError(f"{name} must be a whole number >= {low}, got {value!r}")
     return int(value)
 
