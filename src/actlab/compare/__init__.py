@@ -42,6 +42,7 @@ __all__ = [
     "OPTIMIZERS",
     "CompareConfig",
     "Group",
+    "GroupRun",
     "Results",
     "load",
     "run",
@@ -189,6 +190,48 @@ def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
     return out
 
 
+class GroupRun:
+    """One group's bookkeeping around an engine call (or a backend's task for it).
+
+    ``jobs`` / ``resume_from``: what to train and from which checkpoint: with a stored checkpoint
+    every model of the group resumes together from it; without one, only the unfinished models
+    start from scratch (their partial records are dropped). ``on_epoch(epoch, records,
+    checkpoint)`` commits one epoch (records indexed by ``jobs``) with the group's checkpoint, in
+    one transaction. ``finished``: whether every model of the group is done or diverged.
+    """
+
+    def __init__(self, group: Group, store: Any) -> None:
+        self.group, self.store = group, store
+        by_id = {m["id"]: m for m in store.models() if m["group"] == group.key}
+        todo = [i for i in group.model_ids if by_id[i]["status"] == "running"]
+        self.running = set(todo)
+        self.ids: list[int] = []
+        self.resume_from: bytes | None = None
+        if todo:
+            ckpt = store.checkpoint(group.key)
+            if ckpt is not None:
+                self.ids, self.resume_from = list(group.model_ids), ckpt[1]
+            else:
+                self.ids = todo
+                store.reset_models(todo)
+        position = {i: k for k, i in enumerate(group.model_ids)}
+        self.jobs = [group.jobs[position[i]] for i in self.ids]
+
+    @property
+    def finished(self) -> bool:
+        return not self.running
+
+    def on_epoch(self, epoch: int, records: list, checkpoint: Callable[[], bytes | None]) -> None:
+        total = self.group.config.epochs
+        for r in records:
+            if r.diverged or r.epoch >= total:
+                self.running.discard(self.ids[r.job])
+        # serialise before writing: an interrupt here leaves the last epoch's state intact;
+        # once every model has finished there is nothing left to resume
+        blob = checkpoint() if self.running else None
+        self.store.save_epoch(epoch, records, self.ids, total, blob, group=self.group.key)
+
+
 def train_group(
     group: Group,
     split: Any,
@@ -197,50 +240,26 @@ def train_group(
     deadline: float | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> bool:
-    """Train what is missing of one group, committing every epoch to ``store``.
+    """Train what is missing of one group in this process, committing every epoch to ``store``.
 
     Finished models are not retrained; a group with a checkpoint continues from it (bit-identical
     to an uninterrupted run). Returns whether every model of the group is finished.
     """
     from actlab.compare import engine
 
-    by_id = {m["id"]: m for m in store.models() if m["group"] == group.key}
-    todo = [i for i in group.model_ids if by_id[i]["status"] == "running"]
-    if not todo:
+    state = GroupRun(group, store)
+    if state.finished:
         return True
-    ckpt = store.checkpoint(group.key)
-    if ckpt is not None:  # the checkpoint holds every model of the group: resume them together
-        ids = list(group.model_ids)
-        blob: bytes | None = ckpt[1]
-    else:  # nothing trained yet (or only finished models): start the rest from scratch
-        ids = todo
-        store.reset_models(ids)
-        blob = None
-    position = {i: k for k, i in enumerate(group.model_ids)}
-    jobs = [group.jobs[position[i]] for i in ids]
-    total = group.config.epochs
-    running = set(todo)
-
-    def on_epoch(epoch: int, records: list, checkpoint: Callable[[], bytes]) -> None:
-        for r in records:
-            if r.diverged or r.epoch >= total:
-                running.discard(ids[r.job])
-        # serialise before writing: an interrupt here leaves the last epoch's state intact;
-        # once every model has finished there is nothing left to resume
-        store.save_epoch(
-            epoch, records, ids, total, checkpoint() if running else None, group=group.key
-        )
-
     engine.train(
-        jobs,
+        state.jobs,
         split,
         group.config,
-        resume_from=blob,
-        on_epoch=on_epoch,
+        resume_from=state.resume_from,
+        on_epoch=state.on_epoch,
         deadline=deadline,
         progress=progress,
     )
-    return not running
+    return state.finished
 
 
 # ------------------------------------------------------------------------------------------ results
