@@ -164,9 +164,11 @@ class Store:
         config: Mapping[str, Any],
         fingerprint: str,
         data: Mapping[str, Any],
-        jobs: Sequence[tuple[str, int, Mapping[str, Any], str]],
+        jobs: Sequence[tuple[Any, ...]],
         command: str,
     ) -> Store:
+        """A new run's database. ``jobs``: ``(activation, seed, cell, group)`` per model, in id
+        order (``(activation, seed)`` alone: one cell, one group, as actlab 0.1.0 wrote)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         store = cls(d, cls._connect(d))
@@ -188,8 +190,8 @@ class Store:
             store.conn.executemany(
                 "INSERT INTO models (id, activation, seed, status, cell, grp) "
                 "VALUES (?, ?, ?, 'running', ?, ?)",
-                [(i, act, seed, _dumps(dict(cell)), grp)
-                 for i, (act, seed, cell, grp) in enumerate(jobs)],
+                [(i, job[0], job[1], _dumps(dict(job[2] if len(job) > 2 else {})),
+                  job[3] if len(job) > 3 else "") for i, job in enumerate(jobs)],
             )  # fmt: skip
         return store
 
