@@ -14,7 +14,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from actlab.compare.config import FACTORS
 from actlab.compare.stats import fmt
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, cannot_write
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
@@ -100,6 +100,36 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
 # terminal
 
 
+DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
+
+
+def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
+    """Drop lower-priority columns until the numbers fit ``width`` uncut; the dropped names.
+
+    Words (activation, verdict) may wrap to ~12 characters; numbers keep their full width. The
+    Markdown and HTML reports keep every column.
+    """
+    dropped: list[str] = []
+    if not rows:
+        return dropped
+
+    def need() -> int:
+        total = 0
+        for key in rows[0]:
+            widest = max(len(key), *(len(r[key]) for r in rows))
+            total += (min(widest, 12) if key in ("activation", "vs best") else widest) + 2
+        return total
+
+    for key in DROPPABLE:
+        if need() <= width:
+            break
+        if key in rows[0]:
+            for r in rows:
+                del r[key]
+            dropped.append(key)
+    return dropped
+
+
 def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
     rows = summary_rows(res, cell)
     for r in rows:  # the CI shows the spread; sd stays in the Markdown/HTML reports
@@ -127,14 +157,24 @@ def terminal(res: Any, console: Any) -> None:
     from rich.text import Text
 
     any_diverged = any_seeds = False
+    dropped: list[str] = []
     for cell in res.studies:
         rows = _terminal_rows(res, cell)
+        dropped += [k for k in _fit_columns(rows, console.width) if k not in dropped]
         where = f" — {cell.label}" if cell.label else ""
         title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}{where}")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for key in rows[0] if rows else []:
-            table.add_column(key, justify="right" if key in ("#", "diverged") else "left",
-                             no_wrap=True)  # fmt: skip
+            widest = max(len(key), *(len(r[key]) for r in rows))
+            words = key in ("activation", "vs best")
+            table.add_column(
+                key,
+                justify="right" if key in ("#", "diverged") else "left",
+                # numbers are never cut: their columns keep their full width; words wrap
+                no_wrap=not words,
+                min_width=None if words else widest,
+                overflow="fold" if words else "ellipsis",
+            )
         for row in rows:
             style = "bold green" if row["vs best"] == "best" else None
             # the headline says "at N seeds": keep the terminal column narrow
@@ -143,9 +183,12 @@ def terminal(res: Any, console: Any) -> None:
         console.print(table)
         any_diverged |= bool(rows) and "diverged" in rows[0]
         any_seeds |= bool(rows) and "seeds" in rows[0]
-    legend = "p: paired t-test against the best, Holm-corrected."
+    legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
     if any_seeds:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
+    if dropped:
+        legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
+    legend = legend.strip()
     console.print(Text(legend, style="dim"))
     if not any_diverged:
         console.print("No model diverged.")
@@ -270,6 +313,32 @@ def _at(v: Any) -> str:
     return f" — {v.label}" if getattr(v, "label", "") else ""
 
 
+def _drawable_on_log(ax: Any) -> bool:
+    """Whether the lines on ``ax`` hold a positive finite value (a log axis needs one)."""
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            return True
+    return False
+
+
+def _log_or_say(ax: Any, why: str) -> None:
+    """Log scale when something can be drawn on it, else a linear axis that says why it is empty.
+
+    matplotlib raises while drawing a log axis with no positive value (every gradient zero after a
+    huge learning rate, every loss NaN), which used to stop the whole report.
+    """
+    if _drawable_on_log(ax):
+        ax.set_yscale("log", nonpositive="mask")
+        return
+    for line in list(ax.get_lines()):
+        line.remove()
+    for coll in list(ax.collections):
+        coll.remove()
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="0.35",
+            wrap=True)  # fmt: skip
+
+
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -297,7 +366,7 @@ def fig_learning_curves(res: Any) -> Figure:
             ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
     ax_m.set_title(f"{res.curve_metric} (mean ± sd over seeds){_at(res)}")
     ax_l.set_title("training loss (mean ± sd over seeds)")
-    ax_l.set_yscale("log", nonpositive="mask")
+    _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
@@ -364,7 +433,11 @@ def fig_grad_norms(res: Any) -> Figure:
         epoch = 1 if which == "first" else res.final_epoch
         ax.set_title(f"gradient norm per layer, epoch {epoch}{_at(res)}")
         ax.set_xlabel("weight layer (input → output)")
-        ax.set_yscale("log", nonpositive="mask")
+        _log_or_say(
+            ax,
+            "nothing to draw: every gradient norm is zero or not finite\n"
+            "(training stalled or diverged; try a lower --lr)",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean gradient norm (log scale)")
     _legend(axes[0])
@@ -392,7 +465,11 @@ def fig_unit_health(res: Any) -> Figure:
             if act not in means:
                 continue
             x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
-            ax.bar(x, means[act], width=width, color=colors[act], label=act)
+            # a bar of height 0 is invisible: its legend entry says so instead of showing a colour
+            # with no bar
+            zero = not np.nanmax(means[act]) > 0
+            label = f"{act} (0)" if zero else act
+            ax.bar(x, means[act], width=width, color=colors[act], label=label)
         if not means and key == "saturated_fraction":
             ax.text(
                 0.5,
@@ -422,8 +499,8 @@ def fig_unit_health(res: Any) -> Figure:
         top = max((float(np.nanmax(v)) for v in means.values()), default=0.0)
         ax.set_ylim(0, 1 if top > 0.45 else max(0.05, round(top * 1.25 + 0.005, 2)))
         ax.grid(True, axis="y", alpha=0.4)
+        _legend(ax)  # each panel names its own bars
     axes[0].set_ylabel("fraction of units (mean over seeds)")
-    _legend(axes[1])
     fig.tight_layout()
     return fig
 
@@ -564,8 +641,29 @@ def fig_sensitivity(res: Any, factor: str) -> Figure:
 # markdown
 
 
+def reproduce_command(res: Any) -> str:
+    """The stored command with ``--out NEW_DIR``: run verbatim with the old folder it would only
+    be refused (the folder already holds this run)."""
+    import re
+    import shlex
+
+    out = shlex.quote(str(res.directory))
+    command = str(res.command)
+    if command.endswith(f"--out {out}"):
+        return command[: -len(out)] + "NEW_DIR"
+    return re.sub(r"--out\s+\S+", "--out NEW_DIR", command) if "--out" in command else command
+
+
+def resume_command(res: Any) -> str:
+    import shlex
+
+    return f"actlab compare --out {shlex.quote(str(res.directory))} --resume"
+
+
 def _md_cell(value: Any) -> str:
-    return esc(value).replace("|", "\\|").replace("\n", " ")
+    # quotes stay quotes: Markdown shows a literal '&#x27;' in plain-text viewers; <, > and & are
+    # still escaped so that user-given names cannot inject HTML into a rendered report
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -626,8 +724,16 @@ def markdown(res: Any) -> str:
         "",
         "## Reproduce",
         "",
+        "A new run with the same settings (NEW_DIR: a folder that does not exist yet):",
+        "",
         "```",
-        res.command,
+        reproduce_command(res),
+        "```",
+        "",
+        "Finish or extend this run where it is:",
+        "",
+        "```",
+        resume_command(res),
         "```",
         "",
         f"Data fingerprint: `{res.fingerprint}`. Versions: "
@@ -684,10 +790,19 @@ def _table(rows: Sequence[dict[str, Any]], best_key: str | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _img(fig: Figure | None, alt: str) -> str:
-    if fig is None:
-        return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
-    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
+    """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
+    of stopping the report (the numbers are stored; the report must render whatever they are)."""
+    try:
+        fig = draw(res)
+        if fig is None:
+            return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
+        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+    except Exception as err:  # a figure must never cost the report
+        return (
+            f"<p class='muted'>({esc(alt)}: could not be drawn from these numbers: "
+            f"{esc(type(err).__name__)}: {esc(err)})</p>"
+        )
 
 
 def _model_rows(res: Any) -> list[dict[str, Any]]:
@@ -765,7 +880,7 @@ def html_page(res: Any) -> str:
             parts.append(f"<h3>{esc(cell.label)}</h3>")
         parts += [
             _table(summary_rows(res, cell), best_key="vs best"),
-            _img(fig_per_seed(View(res, cell)), "final metric per seed"),
+            _img(fig_per_seed, View(res, cell), "final metric per seed"),
         ]
     parts.append(
         f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
@@ -779,7 +894,7 @@ def html_page(res: Any) -> str:
             "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
             "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
-            _img(fig_heatmap(res, factor), f"heat map of {factor}"),
+            _img(lambda r, f=factor: fig_heatmap(r, f), res, f"heat map of {factor}"),
             _table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
         ]
     if a.tuned:
@@ -790,7 +905,9 @@ def html_page(res: Any) -> str:
             _table(chosen_rows(res)),
         ]
         for factor in a.tuned:
-            parts.append(_img(fig_sensitivity(res, factor), f"sensitivity to {factor}"))
+            parts.append(
+                _img(lambda r, f=factor: fig_sensitivity(r, f), res, f"sensitivity to {factor}")
+            )
         parts.append(
             "<p class='muted'>Sensitivity: the validation metric against each tuned factor, the "
             "other tuned factors held at the chosen values; band: ± sd over seeds; star: the "
@@ -801,17 +918,17 @@ def html_page(res: Any) -> str:
         at = f" — {esc(cell.label)}" if cell.label else ""
         parts += [
             f"<h2>Learning curves{at}</h2>",
-            _img(fig_learning_curves(v), "learning curves"),
+            _img(fig_learning_curves, v, "learning curves"),
             f"<h2>Gradient flow{at}</h2>",
             "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, "
             "log scale: a line falling towards the input is a vanishing gradient.</p>",
-            _img(fig_grad_norms(v), "gradient norms per layer"),
+            _img(fig_grad_norms, v, "gradient norms per layer"),
             f"<h2>Dead and saturated units{at}</h2>",
-            _img(fig_unit_health(v), "dead and saturated fractions"),
+            _img(fig_unit_health, v, "dead and saturated fractions"),
         ]
     parts += [
         "<h2>The activation functions</h2>",
-        _img(fig_activations(res), "activation functions"),
+        _img(fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
         _table(
             [
@@ -824,7 +941,10 @@ def html_page(res: Any) -> str:
             ]
         ),
         "<h2>Reproduce</h2>",
-        f"<pre>{esc(res.command)}</pre>",
+        "<p>A new run with the same settings (NEW_DIR: a folder that does not exist yet):</p>",
+        f"<pre>{esc(reproduce_command(res))}</pre>",
+        "<p>Finish or extend this run where it is:</p>",
+        f"<pre>{esc(resume_command(res))}</pre>",
         _table(config_rows),
         f"<p class='muted'>Data fingerprint (sha256 of the split): <code>{esc(res.fingerprint)}"
         "</code></p>",
@@ -844,6 +964,14 @@ def write(res: Any) -> dict[str, Path]:
     directory = Path(res.directory)
     md = directory / "report.md"
     page = directory / "report.html"
-    md.write_text(markdown(res), encoding="utf-8")
-    page.write_text(html_page(res), encoding="utf-8")
+    for path, text in ((md, markdown(res)), (page, html_page(res))):
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise cannot_write(
+                path,
+                err,
+                "the results in results.sqlite are intact; copy the run folder somewhere "
+                f"writable (cp -r {directory} NEW) and run 'actlab report NEW'",
+            ) from None
     return {"markdown": md, "html": page}
