@@ -101,6 +101,9 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
 
 
 DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
+# word columns wrap, but not below these widths: "activation" is the header, "distinguishable"
+# the longest word of a verdict (narrower, rich cuts words in the middle)
+WORD_WIDTH = {"activation": 10, "vs best": 15}
 
 
 def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
@@ -117,7 +120,7 @@ def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
         total = 0
         for key in rows[0]:
             widest = max(len(key), *(len(r[key]) for r in rows))
-            total += (min(widest, 12) if key in ("activation", "vs best") else widest) + 2
+            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 2
         return total
 
     for key in DROPPABLE:
@@ -166,13 +169,13 @@ def terminal(res: Any, console: Any) -> None:
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for key in rows[0] if rows else []:
             widest = max(len(key), *(len(r[key]) for r in rows))
-            words = key in ("activation", "vs best")
+            words = key in WORD_WIDTH
             table.add_column(
                 key,
                 justify="right" if key in ("#", "diverged") else "left",
                 # numbers are never cut: their columns keep their full width; words wrap
                 no_wrap=not words,
-                min_width=None if words else widest,
+                min_width=min(widest, WORD_WIDTH[key]) if words else widest,
                 overflow="fold" if words else "ellipsis",
             )
         for row in rows:
