@@ -71,7 +71,7 @@ def _dataset(c: CompareConfig) -> Any:
 
     d = c.data
     if d.csv is not None:
-        ds = data.load_csv(d.csv, d.target, task=d.task)
+        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
     else:
         ds = data.load(d.dataset or "digits", noise=d.noise)
         if d.task is not None and d.task != ds.task:
@@ -82,11 +82,10 @@ def _dataset(c: CompareConfig) -> Any:
     return ds
 
 
-def _splits(c: CompareConfig) -> dict[int, Any]:
+def _splits(c: CompareConfig, ds: Any) -> dict[int, Any]:
     """Split seed -> Split: one for the run, or one per seed with ``resample_split``."""
     from actlab import data
 
-    ds = _dataset(c)
     seeds = sorted({c.data.split_seed_for(s) for s in range(c.study.seeds)})
     return {
         ss: data.split(
@@ -106,7 +105,7 @@ def _fingerprint(splits: dict[int, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _data_info(split: Any) -> dict[str, Any]:
+def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
     n_test = 0 if split.y_test is None else len(split.y_test)
     return {
         "name": split.name,
@@ -121,6 +120,8 @@ def _data_info(split: Any) -> dict[str, Any]:
         "n_classes": int(split.n_classes),
         "target_mean": float(split.target_mean),
         "target_scale": float(split.target_scale),
+        "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
+        "dropped_rows": dataset.dropped_rows,  # --drop-missing
     }
 
 
@@ -681,7 +682,8 @@ def run(
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
-    splits = _splits(c)
+    dataset = _dataset(c)
+    splits = _splits(c, dataset)
     fingerprint = _fingerprint(splits)
     grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
@@ -699,7 +701,7 @@ def run(
             directory,
             config=c.to_dict(),
             fingerprint=fingerprint,
-            data=_data_info(splits[min(splits)]),
+            data=_data_info(splits[min(splits)], dataset),
             jobs=grid,
             command=command(c, directory),
             extra={"model_signature": signature} if signature else None,

@@ -184,6 +184,10 @@ class DataConfig:
                                  help="the CSV column to predict")  # fmt: skip
     task: str | None = setting(None, kind="choice", choices=("classification", "regression"),
                                help="override the inferred task")  # fmt: skip
+    drop_missing: bool = setting(
+        False, kind="bool",
+        help="leave out the CSV rows with a missing value (they are counted in the report)",
+    )  # fmt: skip
     noise: float | None = setting(
         None, kind="float", low=0.0, metavar="X",
         help="noise level of the synthetic datasets (moons, circles, spirals, xor)",
@@ -221,6 +225,10 @@ class DataConfig:
             if self.target is not None:
                 raise ActlabError(
                     "--target goes with --csv PATH (built-in datasets have their target)"
+                )
+            if self.drop_missing:
+                raise ActlabError(
+                    "--drop-missing applies to --csv data (built-in datasets have no gaps)"
                 )
             name = data._canonical_name(self.dataset or "digits")
             if name not in data.DATASETS:
