@@ -184,23 +184,3 @@ def test_compare_cli_drop_missing_and_inferred_task(
                  str(tmp_path / "x")]) == 2
     assert "--drop-missing applies to --csv data" in capsys.readouterr().err
 
-
-def test_failed_arrow_read_does_not_abort_the_process_at_exit(tmp_path: Path) -> None:
-    """A non-UTF-8 header sends the file to the plain reader; with torch loaded, a Python callback
-    left on Arrow's read-ahead thread made 1 exit in 4 abort (SIGABRT). Six processes at once."""
-    import subprocess
-    import sys
-
-    bad = tmp_path / "latin.csv"
-    bad.write_bytes(("caf\xe9,b,y\n" + "".join(f"{i % 7},{i % 3},{i % 2}\n" for i in range(60)))
-                    .encode("latin-1"))
-    code = ("import torch\nfrom actlab import data, errors\n"
-            f"try:\n    data.load_csv({str(bad)!r}, 'y')\n"
-            "except errors.ActlabError as e:\n    print(e)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        assert "UTF-8" in out
-        assert "terminate called" not in err
