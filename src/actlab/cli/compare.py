@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   actlab compare --dataset moons --noise 0.3 --activations relu,tanh --seeds 10
   actlab compare --csv data.csv --target price --task regression
   actlab compare --out actlab-runs/mine --resume   # finish an interrupted run
+  actlab compare --device cuda                     # on a GPU
+  actlab compare --backend ray --ray-address HOST:6379   # groups as tasks on a Ray cluster
   actlab report actlab-runs/mine                   # re-render its report
 """
 
@@ -131,6 +133,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop cleanly at the first epoch boundary after this many seconds",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the results as JSON")
+    where = p.add_argument_group("where to train")
+    where.add_argument(
+        "--device", metavar="DEVICE", default="auto",
+        help="auto (CUDA, then MPS, then the CPU; default), cpu, cuda, cuda:N or mps",
+    )  # fmt: skip
+    where.add_argument(
+        "--backend", choices=("local", "ray"), default="local",
+        help="local: this process (default); ray: each group of models as a Ray task "
+        '(pip install "actlab[ray]")',
+    )  # fmt: skip
+    where.add_argument(
+        "--ray-address", metavar="ADDRESS",
+        help="the Ray cluster to use ('ray start --head' prints it); default: a Ray instance "
+        "started on this machine, or a new one",
+    )  # fmt: skip
     p.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
@@ -241,7 +258,9 @@ class _Bar:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from actlab import compare
+    from actlab.compare import backends
 
+    backend = backends.make(args.backend, ray_address=args.ray_address)
     quiet = args.json or not console.is_terminal
     status = err_console if args.json else console
     where: dict[str, Path] = {}
@@ -259,6 +278,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "optimizer": args.optimizer, "weight_decay": args.weight_decay, "init": args.init,
         "val_fraction": args.val_fraction, "split_seed": args.split_seed, "model": args.model,
         "out": args.out, "resume": args.resume, "time_budget": args.time_budget,
+        "device": args.device, "backend": backend,
     }  # fmt: skip
     bar = contextlib.nullcontext(None) if quiet else _Bar()
     start = time.perf_counter()

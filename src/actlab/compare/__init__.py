@@ -297,6 +297,16 @@ class Results:
         return pd.DataFrame(rows[which])
 
 
+def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
+    """The distinct devices the sessions trained on, in order of first use."""
+    seen: dict[str, None] = {}
+    for s in sessions:
+        for d in str(s["versions"].get("device") or "").split("; "):
+            if d and d != "auto":
+                seen.setdefault(d)
+    return list(seen)
+
+
 def load(directory: str | Path) -> Results:
     """Read a run directory's stored results (finished or not) and compute the statistics."""
     from actlab.compare import stats
@@ -348,6 +358,13 @@ def load(directory: str | Path) -> Results:
             scores[m["activation"]][m["seed"]] = float(rec[metric])
     summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
     complete = all(m["status"] in ("done", "diverged") for m in models)
+    used = _session_devices(sessions)
+    if len(used) > 1:
+        summary.notes.append(
+            f"The run was trained on more than one device ({'; '.join(used)}): it was resumed "
+            "elsewhere. Each device's arithmetic differs in the last bits, so a rerun matches "
+            "bit for bit only on one device."
+        )
     if not complete:
         summary.notes.append(
             f"The run is unfinished: models are compared at epoch {final_epoch} of {epochs_total}; "
@@ -476,6 +493,8 @@ def run(
     progress: Callable[[dict], None] | None = None,
     on_start: Callable[[Path, bool], None] | None = None,
     report: bool = True,
+    device: str = "auto",
+    backend: str | Any = "local",
 ) -> Results:
     """Train every (activation x seed) model, store everything, compute the statistics, write
     reports.
@@ -484,10 +503,12 @@ def run(
     run's. ``out`` defaults to a fresh ``actlab-runs/<dataset>-<timestamp>``. ``time_budget``
     (seconds) stops cleanly at an epoch boundary; the run can be finished later with
     ``resume=True``. ``progress`` receives the engine's progress dicts; ``on_start(directory, new)``
-    is called before training.
+    is called before training. ``device``: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda",
+    "cuda:N" or "mps"; a run may be resumed on another device (the report says so). ``backend``:
+    "local", "ray" or a :mod:`~actlab.compare.backends` object (``RayBackend(address)``).
     """
     from actlab import data
-    from actlab.compare import engine
+    from actlab.compare import backends, engine
     from actlab.compare.store import Store
 
     settings = {
@@ -507,6 +528,9 @@ def run(
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
     engine.check_jobs([engine.Job(a, s) for a, s in jobs])
     train_config = engine.TrainConfig(**{k: c[k] for k in TRAIN_KEYS})
+    # a missing device or an unreachable cluster must not leave a run folder behind either
+    trainer = backends.make(backend) if isinstance(backend, str) else backend
+    where = trainer.prepare(device)
     if new:
         store = Store.create(
             directory,
@@ -534,7 +558,7 @@ def run(
         models = store.models()
         todo = [m for m in models if m["status"] == "running"]
         if todo:
-            store.begin_session()
+            store.begin_session({"backend": where, "device": str(device)})
             ckpt = store.checkpoint()
             if (
                 ckpt is not None
@@ -550,21 +574,25 @@ def run(
             total = c["epochs"]
 
             running = {m["id"] for m in todo}
+            used: dict[str, None] = {}  # the devices the epochs came from (workers may differ)
 
-            def on_epoch(epoch: int, records: list, checkpoint: Callable[[], bytes]) -> None:
-                for r in records:
+            def on_epoch(update: backends.GroupEpoch) -> None:
+                if update.device not in used:
+                    used[update.device] = None
+                    store.update_session({"device": "; ".join(used)})
+                for r in update.records:
                     if r.diverged or r.epoch >= total:
                         running.discard(ids[r.job])
                 # serialise before writing: an interrupt here leaves the last epoch's state intact;
                 # once every model has finished there is nothing left to resume
-                store.save_epoch(epoch, records, ids, total, checkpoint() if running else None)
+                saved = update.checkpoint() if running else None
+                store.save_epoch(update.epoch, update.records, ids, total, saved)
 
-            engine.train(
-                job_list,
+            trainer.train(
+                [backends.Group(tuple(job_list), train_config, blob)],
                 split,
-                train_config,
-                resume_from=blob,
                 on_epoch=on_epoch,
+                device=device,
                 deadline=deadline,
                 progress=progress,
             )

@@ -1,0 +1,423 @@
+"""Where the groups of a comparison train: in this process (``local``) or on Ray (``ray``).
+
+A *group* is the batched engine's unit of work: models that share a shape and a training
+configuration, trained by one :func:`actlab.compare.engine.train` call. A backend trains a list of
+groups and hands every finished epoch back to the caller, in this process, as a :class:`GroupEpoch`
+(the records and the checkpoint that resumes the group after it). The caller alone writes the
+store, so resuming, the time budget and the report work the same way on every backend.
+
+``LocalBackend`` trains the groups one after another here. ``RayBackend`` sends each group out as a
+Ray task (a streaming generator that yields one item per epoch) with a resource request (one CPU,
+or one GPU for ``cuda``); the split goes to Ray's object store once (``ray.put``). A group whose
+worker dies (killed process, lost node) is sent out again from its last checkpoint, up to
+``max_retries`` times; Ctrl-C cancels every task, and the store keeps every finished epoch.
+Ray is optional (``pip install "actlab[ray]"``) and imported only here, only when used.
+
+>>> from actlab.compare.backends import Group, LocalBackend
+>>> from actlab.compare.engine import Job, TrainConfig
+>>> group = Group((Job("relu", 0), Job("tanh", 0)), TrainConfig(epochs=2, width=8))
+>>> from actlab import data
+>>> split = data.split(data.load("iris"))
+>>> seen = []
+>>> LocalBackend().train([group], split, on_epoch=lambda u: seen.append((u.group, u.epoch)))
+>>> seen
+[(0, 1), (0, 2)]
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from actlab.compare.engine import Job, ModelEpoch, TrainConfig
+from actlab.errors import ActlabError, suggest
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Group",
+    "GroupEpoch",
+    "LocalBackend",
+    "RayBackend",
+    "make",
+]
+
+BACKENDS = ("local", "ray")
+INSTALL_RAY = 'pip install "actlab[ray]"'
+
+
+@dataclass(frozen=True)
+class Group:
+    """One engine call: its jobs, their training configuration and where to resume from."""
+
+    jobs: tuple[Job, ...]
+    config: TrainConfig
+    resume_from: bytes | None = field(default=None, repr=False)
+
+
+@dataclass
+class GroupEpoch:
+    """One finished epoch of one group, as the caller receives it.
+
+    ``records``: the engine's :class:`ModelEpoch` list (``job`` indexes the group's jobs);
+    ``checkpoint()``: bytes for ``Group.resume_from`` that continue after this epoch (on Ray, made
+    by the worker and already here; ``None`` after the group's last epoch); ``device``: what it
+    trained on (``actlab.devices.label``, e.g. ``"cpu (x86_64, PyTorch 2.13.0 without CUDA
+    support)"``); ``worker``: the process, ``"host pid 123"``.
+    """
+
+    group: int
+    epoch: int
+    records: list[ModelEpoch]
+    checkpoint: Callable[[], bytes | None]
+    device: str
+    worker: str
+
+
+OnEpoch = Callable[[GroupEpoch], None]
+Progress = Callable[[dict], None]
+
+
+class Backend(Protocol):
+    """What ``compare.run`` needs from a backend."""
+
+    name: str
+
+    def prepare(self, device: str) -> str:
+        """Check ``device`` (and connect) before anything is stored; a one-line description."""
+        ...
+
+    def train(
+        self,
+        groups: Sequence[Group],
+        split: Any,
+        *,
+        on_epoch: OnEpoch,
+        device: str = "auto",
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Train every group; ``on_epoch`` runs here, in the caller's thread, once per epoch."""
+        ...
+
+
+def _where(device: Any) -> tuple[str, str]:
+    """(device label, worker) of this process for ``device``."""
+    from actlab import devices
+
+    label = devices.label(devices.describe(devices.resolve(device)))
+    return label, f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _with_group(progress: Progress | None, index: int, n: int) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda info: progress({**info, "group": index, "groups": n})
+
+
+class LocalBackend:
+    """Train the groups one after another in this process."""
+
+    name = "local"
+
+    def prepare(self, device: str) -> str:
+        from actlab import devices
+
+        devices.resolve(device)  # a device that is not there: the one-line error, now
+        return "local (this process)"
+
+    def train(
+        self,
+        groups: Sequence[Group],
+        split: Any,
+        *,
+        on_epoch: OnEpoch,
+        device: str = "auto",
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        from actlab import devices
+        from actlab.compare import engine
+
+        dev = devices.resolve(device)
+        label, worker = _where(dev)
+        for index, group in enumerate(groups):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+
+            def hand_over(
+                epoch: int, records: list, checkpoint: Callable[[], bytes], index: int = index,
+                epochs: int = group.config.epochs,
+            ) -> None:  # fmt: skip
+                ck = (lambda: None) if epoch >= epochs else checkpoint
+                on_epoch(GroupEpoch(index, epoch, records, ck, label, worker))
+
+            engine.train(
+                list(group.jobs),
+                split,
+                group.config,
+                resume_from=group.resume_from,
+                on_epoch=hand_over,
+                deadline=deadline,
+                progress=_with_group(progress, index, len(groups)),
+                device=dev,
+            )
+
+
+# ------------------------------------------------------------------------------------------ Ray
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ActlabError(
+            f"--backend ray needs Ray, which is not installed; install it with: {INSTALL_RAY} "
+            '(from a checkout: pip install -c constraints.txt -e ".[ray]"), or use --backend local'
+        ) from None
+    return ray
+
+
+def _ray_group(
+    group: Group, split: Any, device: str, threads: int, seconds_left: float | None
+) -> Any:
+    """The Ray task (a generator): train one group, yield one tuple per epoch or progress note.
+
+    The engine calls back from inside ``train``; it runs in a thread here so that this generator
+    can yield each epoch as soon as it ends. Items: ``("epoch", epoch, records, blob, device,
+    worker)`` and ``("progress", info)``.
+    """
+    import torch
+
+    from actlab.compare import engine
+
+    torch.set_num_threads(threads)
+    deadline = None if seconds_left is None else time.monotonic() + seconds_left
+    label, worker = _where(device)
+    items: queue.Queue = queue.Queue()
+
+    def on_epoch(epoch: int, records: list, checkpoint: Callable[[], bytes]) -> None:
+        blob = None if epoch >= group.config.epochs else checkpoint()
+        items.put(("epoch", epoch, records, blob, label, worker))
+
+    def body() -> None:
+        try:
+            engine.train(
+                list(group.jobs), split, group.config, resume_from=group.resume_from,
+                on_epoch=on_epoch, deadline=deadline, device=device,
+                progress=lambda info: items.put(("progress", info)),
+            )  # fmt: skip
+            items.put(("done",))
+        except BaseException as err:  # handed to the driver as the task's error
+            items.put(("error", err))
+
+    threading.Thread(target=body, name="actlab-group", daemon=True).start()
+    while True:
+        item = items.get()
+        if item[0] == "done":
+            return
+        if item[0] == "error":
+            raise item[1]
+        yield item
+
+
+class RayBackend:
+    """Train each group as a Ray task; the caller's process stays the only writer of the store.
+
+    ``address``: a running cluster's address (``ray start --head`` prints it), ``None`` to join a
+    local instance if one runs or else start one (shut down again after ``train``). ``num_cpus``
+    caps a started local instance (default: every core). ``cpus_per_group``: the CPU request of a
+    group's task (its PyTorch thread count). ``max_retries``: how often a group whose worker died is
+    sent out again from its last checkpoint.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        cpus_per_group: int = 1,
+        max_retries: int = 3,
+    ) -> None:
+        self.ray = _import_ray()
+        self.address = address
+        self.num_cpus = num_cpus
+        self.cpus_per_group = int(cpus_per_group)
+        self.max_retries = int(max_retries)
+        self._started = False
+        self._gpus = 0.0
+
+    # ------------------------------------------------------------------ connecting
+
+    def _connect(self) -> None:
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        try:
+            if self.address is None and _running_cluster() is None:
+                # nothing to join (no 'ray start' on this machine, no RAY_ADDRESS): start one
+                ray.init(address="local", num_cpus=self.num_cpus, **options)
+                self._started = True
+            else:
+                ray.init(address=self.address, **options)
+        except ConnectionError as err:
+            where = self.address or "this machine"
+            raise ActlabError(
+                f"cannot reach a Ray cluster at {where} ({str(err).splitlines()[0]}); start one "
+                "with 'ray start --head' and pass the address it prints as --ray-address"
+            ) from None
+
+    def close(self) -> None:
+        """Shut down the local Ray instance this backend started (if it started one)."""
+        if self._started and self.ray.is_initialized():
+            self.ray.shutdown()
+        self._started = False
+
+    def prepare(self, device: str) -> str:
+        """Connect, and check that the cluster has what ``device`` asks for."""
+        text = str(device).strip().lower()
+        if text.startswith("cuda:"):
+            raise ActlabError(
+                f"--device {text} names a GPU of this machine, but Ray assigns each task its GPU: "
+                "use --device cuda (or auto) with --backend ray"
+            )
+        if text not in ("auto", "cpu", "cuda", "mps"):
+            raise ActlabError(
+                f"device must be one of auto, cpu, cuda, mps with --backend ray, got {device!r}"
+                + suggest(text, ["auto", "cpu", "cuda", "mps"])
+            )
+        self._connect()
+        resources = self.ray.cluster_resources()
+        gpus = float(resources.get("GPU", 0.0))
+        if text == "cuda" and gpus < 1:
+            raise ActlabError(
+                "device 'cuda' is not available: the Ray cluster has no GPU "
+                f"({int(resources.get('CPU', 0))} CPUs); use --device auto or --device cpu"
+            )
+        self._gpus = 1.0 if text == "cuda" or (text == "auto" and gpus >= 1) else 0.0
+        kind = "GPU" if self._gpus else "CPU"
+        return f"Ray ({int(resources.get('CPU', 0))} CPUs, {int(gpus)} GPUs): one {kind} per group"
+
+    # ------------------------------------------------------------------ training
+
+    def train(
+        self,
+        groups: Sequence[Group],
+        split: Any,
+        *,
+        on_epoch: OnEpoch,
+        device: str = "auto",
+        deadline: float | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        ray = self.ray
+        self.prepare(device)
+        task = ray.remote(_ray_group).options(
+            num_returns="streaming",
+            num_cpus=self.cpus_per_group,
+            num_gpus=self._gpus,
+            max_retries=0,  # retried here, from the last checkpoint rather than from the start
+        )
+        worker_device = "cuda" if self._gpus else str(device)
+        split_ref = ray.put(split)  # the data set goes out once
+        latest = list(groups)  # each group as it would be sent out now (its latest checkpoint)
+        failures = [0] * len(groups)
+        delivered = [0] * len(groups)  # the last epoch handed over, per group
+
+        def submit(index: int) -> Any:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            return task.remote(
+                latest[index], split_ref, worker_device, self.cpus_per_group, left
+            )
+
+        running = {submit(i): i for i in range(len(groups))}
+        try:
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=None)
+                for stream in ready:
+                    index = running.pop(stream)
+                    try:
+                        item = ray.get(next(stream))
+                    except StopIteration:
+                        continue  # the group is finished
+                    except ray.exceptions.RayTaskError as err:
+                        raise _task_error(err, index) from None
+                    except (
+                        ray.exceptions.WorkerCrashedError,
+                        ray.exceptions.NodeDiedError,
+                        ray.exceptions.ObjectLostError,
+                        ray.exceptions.OwnerDiedError,
+                        ray.exceptions.RaySystemError,
+                    ) as err:
+                        if delivered[index] >= groups[index].config.epochs:
+                            continue  # died after its last epoch: nothing is missing
+                        failures[index] += 1
+                        if failures[index] > self.max_retries:
+                            raise ActlabError(
+                                f"group {index + 1} lost its Ray worker {failures[index]} times "
+                                f"(last: {type(err).__name__}); every finished epoch is stored: "
+                                "finish the run with --resume"
+                            ) from None
+                        running[submit(index)] = index  # again, from its last checkpoint
+                        continue
+                    running[stream] = index
+                    if item[0] == "progress":
+                        if progress is not None:
+                            progress({**item[1], "group": index, "groups": len(groups)})
+                        continue
+                    _, epoch, records, blob, label, worker = item
+                    if epoch <= delivered[index]:
+                        continue  # a retried group repeats nothing it already handed over
+                    delivered[index] = epoch
+                    if blob is not None:
+                        latest[index] = replace(latest[index], resume_from=blob)
+                    on_epoch(GroupEpoch(index, epoch, records, lambda b=blob: b, label, worker))
+        except BaseException:
+            for stream in running:  # Ctrl-C or an error: stop every task still out
+                ray.cancel(stream, force=True)
+            raise
+        finally:
+            self.close()
+
+
+def _running_cluster() -> str | None:
+    """The address ``ray.init()`` would join (RAY_ADDRESS, or a 'ray start' on this machine)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(None)
+    except Exception:  # a Ray without that helper: let ray.init() decide (it may start one)
+        return None
+
+
+def _task_error(err: Any, index: int) -> Exception:
+    """A group's task raised: the user's mistake stays an ActlabError (exit 2), with its text."""
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, ActlabError):
+        return ActlabError(str(cause))
+    if isinstance(cause, BaseException):
+        return RuntimeError(f"group {index + 1} failed on its Ray worker: {cause!r}")
+    return RuntimeError(f"group {index + 1} failed on its Ray worker: {err}")
+
+
+def make(name: str = "local", *, ray_address: str | None = None) -> Backend:
+    """The backend called ``name`` ("local" or "ray"); ``ray_address`` only goes with "ray"."""
+    text = str(name).strip().lower()
+    if text not in BACKENDS:
+        raise ActlabError(
+            f"backend must be one of {', '.join(BACKENDS)}, got {name!r}" + suggest(text, BACKENDS)
+        )
+    if text == "local":
+        if ray_address is not None:
+            raise ActlabError("--ray-address goes with --backend ray; add --backend ray")
+        return LocalBackend()
+    return RayBackend(ray_address)
