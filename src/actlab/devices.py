@@ -101,7 +101,8 @@ def describe(device: str | torch.device) -> dict[str, Any]:
     ``build`` (with CUDA/ROCm version or not)."""
     dev = resolve(device) if not isinstance(device, torch.device) else device
     if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        name = torch.cuda.get_device_name(index)
     elif dev.type == "mps":
         name = f"Apple MPS ({platform.machine()})"
     else:
