@@ -26,6 +26,7 @@ Ray is optional (``pip install "actlab[ray]"``) and imported only here, only whe
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import socket
@@ -66,8 +67,9 @@ class GroupEpoch:
     """One finished epoch of one group, as the caller receives it.
 
     ``records``: the engine's :class:`ModelEpoch` list (``job`` indexes the group's jobs);
-    ``checkpoint()``: bytes for ``Group.resume_from`` that continue after this epoch (on Ray, made
-    by the worker and already here; ``None`` after the group's last epoch); ``device``: what it
+    ``checkpoint()``: bytes for ``Group.resume_from`` that continue after this epoch (``None``
+    after the group's last epoch); call it inside ``on_epoch``: locally it serialises the state
+    of that moment (on Ray the worker made it and it is already here); ``device``: what it
     trained on (``actlab.devices.label``, e.g. ``"cpu (x86_64, PyTorch 2.13.0 without CUDA
     support)"``); ``worker``: the process, ``"host pid 123"``.
     """
@@ -261,7 +263,10 @@ class RayBackend:
         ray = self.ray
         if ray.is_initialized():
             return
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        # the workers' logs and Ray's INFO lines stay out of actlab's output (errors still show)
+        options: dict[str, Any] = {
+            "include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+        }  # fmt: skip
         try:
             if self.address is None and _running_cluster() is None:
                 # nothing to join (no 'ray start' on this machine, no RAY_ADDRESS): start one
