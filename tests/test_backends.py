@@ -7,6 +7,7 @@ leave a resumable store when the driver is interrupted.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -220,3 +221,18 @@ def test_a_users_mistake_on_a_worker_stays_a_one_line_error(ray_local: Any) -> N
                 resume_from=b"not a checkpoint")  # fmt: skip
     with pytest.raises(ActlabError, match="resume_from is not a readable actlab checkpoint"):
         backends.RayBackend().train([bad], split, on_epoch=lambda u: None, device="cpu")
+
+
+def test_cli_backend_ray_runs_and_records_it(
+    ray_local: Any, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    code = main(["compare", "--dataset", "iris", "--activations", "relu", "--seeds", "2",
+                 "--epochs", "2", "--width", "4", "--backend", "ray", "--device", "auto",
+                 "--out", str(out), "--json"])  # fmt: skip
+    assert code == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["complete"] and len(body["models"]) == 2
+    with Store.open(out) as store:
+        (session,) = store.sessions()
+    assert session["outcome"] == "complete" and session["versions"]["backend"].startswith("Ray")
