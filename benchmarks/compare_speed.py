@@ -131,9 +131,9 @@ def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
 
     import ray
 
-    from actlab.compare.backends import Group, LocalBackend, RayBackend
+    from actlab.compare.backends import GroupTask, LocalBackend, RayBackend
 
-    groups = [Group(tuple(jobs), TrainConfig(epochs=epochs, lr=lr, depth=depth))
+    groups = [GroupTask(tuple(jobs), TrainConfig(epochs=epochs, lr=lr, depth=depth))
               for lr in (1e-3, 1e-2) for depth in (2, 3)]  # fmt: skip
     seen: dict[str, list] = {"local": [], "ray": []}
 
@@ -150,7 +150,7 @@ def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
     t = time.perf_counter()
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
              log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
-    tiny = [Group(tuple(jobs[:2]), TrainConfig(epochs=1, width=8))] * (os.cpu_count() or 1)
+    tiny = [GroupTask(tuple(jobs[:2]), TrainConfig(epochs=1, width=8))] * (os.cpu_count() or 1)
     RayBackend().train(tiny, split, on_epoch=lambda u: None, device="cpu")
     start_s = time.perf_counter() - t
     t = time.perf_counter()

@@ -23,7 +23,7 @@ import actlab.compare as compare
 from actlab import data
 from actlab.cli import main
 from actlab.compare import backends, engine
-from actlab.compare.backends import Group, GroupEpoch, LocalBackend
+from actlab.compare.backends import GroupEpoch, GroupTask, LocalBackend
 from actlab.compare.store import Store
 from actlab.errors import ActlabError
 
@@ -70,9 +70,9 @@ def test_ray_missing_says_how_to_install(
 def test_local_backend_trains_each_group_as_one_engine_call() -> None:
     split = data.split(data.load("iris"))
     groups = [
-        Group((engine.Job("relu", 0), engine.Job("relu", 1)),
+        GroupTask((engine.Job("relu", 0), engine.Job("relu", 1)),
               engine.TrainConfig(epochs=2, width=4)),
-        Group((engine.Job("tanh", 3),), engine.TrainConfig(epochs=3, width=4, lr=1e-2)),
+        GroupTask((engine.Job("tanh", 3),), engine.TrainConfig(epochs=3, width=4, lr=1e-2)),
     ]  # fmt: skip
     got: list[GroupEpoch] = []
     blobs: list[bytes | None] = []
@@ -144,13 +144,15 @@ def test_ray_gives_the_same_store_as_local(
 
 
 def test_ray_groups_equal_local_groups_and_share_the_work(ray_local: Any) -> None:
-    split = data.split(data.load("iris"))
+    iris = data.load("iris")
+    splits = {0: data.split(iris), "other": data.split(iris, seed=1)}
     cfg = engine.TrainConfig(epochs=3, width=8, depth=1)
     groups = [
-        Group((engine.Job("relu", 0), engine.Job("relu", 1)), cfg),
-        Group((engine.Job("tanh", 0), engine.Job("gelu", 0)), cfg),
-        Group((engine.Job("elu", 0),), engine.TrainConfig(epochs=2, width=8, depth=1, lr=0.01)),
-    ]
+        GroupTask((engine.Job("relu", 0), engine.Job("relu", 1)), cfg),
+        GroupTask((engine.Job("tanh", 0), engine.Job("gelu", 0)), cfg),
+        GroupTask((engine.Job("elu", 0),), engine.TrainConfig(epochs=2, width=8, depth=1, lr=0.01),
+                  split="other"),
+    ]  # fmt: skip
 
     def collect(backend: Any) -> tuple[dict, set]:
         got, workers = {}, set()
@@ -160,12 +162,14 @@ def test_ray_groups_equal_local_groups_and_share_the_work(ray_local: Any) -> Non
                                      for r in u.records]  # fmt: skip
             workers.add(u.worker)
 
-        backend.train(groups, split, on_epoch=on_epoch, device="cpu")
+        backend.train(groups, splits, on_epoch=on_epoch, device="cpu")
         return got, workers
 
     local, _ = collect(LocalBackend())
     remote, workers = collect(backends.RayBackend())
     assert remote == local and len(local) == 8
+    alone = engine.train(list(groups[2].jobs), splits["other"], groups[2].config)
+    assert [r.metrics for r in alone[0]] == [remote[2, e][0][3] for e in (1, 2)]  # its own split
     assert f"pid {os.getpid()}" not in " ".join(workers)  # trained in Ray's worker processes
 
 
@@ -217,7 +221,7 @@ def test_ray_refuses_devices_it_cannot_give(ray_local: Any) -> None:
 
 def test_a_users_mistake_on_a_worker_stays_a_one_line_error(ray_local: Any) -> None:
     split = data.split(data.load("iris"))
-    bad = Group((engine.Job("relu", 0),), engine.TrainConfig(epochs=2, width=4),
+    bad = GroupTask((engine.Job("relu", 0),), engine.TrainConfig(epochs=2, width=4),
                 resume_from=b"not a checkpoint")  # fmt: skip
     with pytest.raises(ActlabError, match="resume_from is not a readable actlab checkpoint"):
         backends.RayBackend().train([bad], split, on_epoch=lambda u: None, device="cpu")

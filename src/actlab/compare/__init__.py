@@ -589,7 +589,7 @@ def run(
                 store.save_epoch(update.epoch, update.records, ids, total, saved)
 
             trainer.train(
-                [backends.Group(tuple(job_list), train_config, blob)],
+                [backends.GroupTask(tuple(job_list), train_config, blob)],
                 split,
                 on_epoch=on_epoch,
                 device=device,

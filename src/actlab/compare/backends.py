@@ -1,21 +1,23 @@
 """Where the groups of a comparison train: in this process (``local``) or on Ray (``ray``).
 
 A *group* is the batched engine's unit of work: models that share a shape and a training
-configuration, trained by one :func:`actlab.compare.engine.train` call. A backend trains a list of
-groups and hands every finished epoch back to the caller, in this process, as a :class:`GroupEpoch`
-(the records and the checkpoint that resumes the group after it). The caller alone writes the
-store, so resuming, the time budget and the report work the same way on every backend.
+configuration, trained by one :func:`actlab.compare.engine.train` call. A :class:`GroupTask` is
+what that call needs (jobs, configuration, checkpoint to resume from, which split). A backend trains
+a list of them and hands every finished epoch back to the caller, in this process, as a
+:class:`GroupEpoch` (the records and the checkpoint that resumes the group after it). The caller
+alone writes the store, so resuming, the time budget and the report work the same way on every
+backend.
 
 ``LocalBackend`` trains the groups one after another here. ``RayBackend`` sends each group out as a
 Ray task (a streaming generator that yields one item per epoch) with a resource request (one CPU,
-or one GPU for ``cuda``); the split goes to Ray's object store once (``ray.put``). A group whose
+or one GPU for ``cuda``); each split goes to Ray's object store once (``ray.put``). A group whose
 worker dies (killed process, lost node) is sent out again from its last checkpoint, up to
 ``max_retries`` times; Ctrl-C cancels every task, and the store keeps every finished epoch.
 Ray is optional (``pip install "actlab[ray]"``) and imported only here, only when used.
 
->>> from actlab.compare.backends import Group, LocalBackend
+>>> from actlab.compare.backends import GroupTask, LocalBackend
 >>> from actlab.compare.engine import Job, TrainConfig
->>> group = Group((Job("relu", 0), Job("tanh", 0)), TrainConfig(epochs=2, width=8))
+>>> group = GroupTask((Job("relu", 0), Job("tanh", 0)), TrainConfig(epochs=2, width=8))
 >>> from actlab import data
 >>> split = data.split(data.load("iris"))
 >>> seen = []
@@ -32,7 +34,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -42,8 +44,8 @@ from actlab.errors import ActlabError, suggest
 __all__ = [
     "BACKENDS",
     "Backend",
-    "Group",
     "GroupEpoch",
+    "GroupTask",
     "LocalBackend",
     "RayBackend",
     "make",
@@ -54,12 +56,19 @@ INSTALL_RAY = 'pip install "actlab[ray]"'
 
 
 @dataclass(frozen=True)
-class Group:
-    """One engine call: its jobs, their training configuration and where to resume from."""
+class GroupTask:
+    """One engine call: its jobs, their training configuration, the checkpoint to resume from and
+    the key of its split in the ``splits`` given to :meth:`Backend.train` (0 for a lone split)."""
 
     jobs: tuple[Job, ...]
     config: TrainConfig
     resume_from: bytes | None = field(default=None, repr=False)
+    split: Hashable = 0
+
+
+def _splits(splits: Any) -> Mapping[Hashable, Any]:
+    """``splits`` as a mapping: a lone Split stands for ``{0: split}``."""
+    return splits if isinstance(splits, Mapping) else {0: splits}
 
 
 @dataclass
@@ -67,7 +76,7 @@ class GroupEpoch:
     """One finished epoch of one group, as the caller receives it.
 
     ``records``: the engine's :class:`ModelEpoch` list (``job`` indexes the group's jobs);
-    ``checkpoint()``: bytes for ``Group.resume_from`` that continue after this epoch (``None``
+    ``checkpoint()``: bytes for ``GroupTask.resume_from`` that continue after this epoch (``None``
     after the group's last epoch); call it inside ``on_epoch``: locally it serialises the state
     of that moment (on Ray the worker made it and it is already here); ``device``: what it
     trained on (``actlab.devices.label``, e.g. ``"cpu (x86_64, PyTorch 2.13.0 without CUDA
@@ -97,15 +106,19 @@ class Backend(Protocol):
 
     def train(
         self,
-        groups: Sequence[Group],
-        split: Any,
+        groups: Sequence[GroupTask],
+        splits: Mapping[Hashable, Any] | Any,
         *,
         on_epoch: OnEpoch,
         device: str = "auto",
         deadline: float | None = None,
         progress: Progress | None = None,
     ) -> None:
-        """Train every group; ``on_epoch`` runs here, in the caller's thread, once per epoch."""
+        """Train every group; ``on_epoch`` runs here, in the caller's thread, once per epoch.
+
+        ``splits``: the data, a mapping from ``GroupTask.split`` to an ``actlab.data.Split`` (or
+        one Split, for groups whose ``split`` is 0). ``deadline``: a ``time.monotonic()`` value.
+        """
         ...
 
 
@@ -136,8 +149,8 @@ class LocalBackend:
 
     def train(
         self,
-        groups: Sequence[Group],
-        split: Any,
+        groups: Sequence[GroupTask],
+        splits: Mapping[Hashable, Any] | Any,
         *,
         on_epoch: OnEpoch,
         device: str = "auto",
@@ -162,7 +175,7 @@ class LocalBackend:
 
             engine.train(
                 list(group.jobs),
-                split,
+                _splits(splits)[group.split],
                 group.config,
                 resume_from=group.resume_from,
                 on_epoch=hand_over,
@@ -187,7 +200,7 @@ def _import_ray() -> Any:
 
 
 def _ray_group(
-    group: Group, split: Any, device: str, threads: int, seconds_left: float | None
+    group: GroupTask, split: Any, device: str, threads: int, seconds_left: float | None
 ) -> Any:
     """The Ray task (a generator): train one group, yield one tuple per epoch or progress note.
 
@@ -316,8 +329,8 @@ class RayBackend:
 
     def train(
         self,
-        groups: Sequence[Group],
-        split: Any,
+        groups: Sequence[GroupTask],
+        splits: Mapping[Hashable, Any] | Any,
         *,
         on_epoch: OnEpoch,
         device: str = "auto",
@@ -333,7 +346,9 @@ class RayBackend:
             max_retries=0,  # retried here, from the last checkpoint rather than from the start
         )
         worker_device = "cuda" if self._gpus else str(device)
-        split_ref = ray.put(split)  # the data set goes out once
+        data = _splits(splits)
+        # each split goes out once, and only those the groups use
+        refs = {key: ray.put(data[key]) for key in dict.fromkeys(g.split for g in groups)}
         latest = list(groups)  # each group as it would be sent out now (its latest checkpoint)
         failures = [0] * len(groups)
         delivered = [0] * len(groups)  # the last epoch handed over, per group
@@ -341,7 +356,7 @@ class RayBackend:
         def submit(index: int) -> Any:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             return task.remote(
-                latest[index], split_ref, worker_device, self.cpus_per_group, left
+                latest[index], refs[groups[index].split], worker_device, self.cpus_per_group, left
             )
 
         running = {submit(i): i for i in range(len(groups))}
