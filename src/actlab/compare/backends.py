@@ -200,13 +200,14 @@ def _import_ray() -> Any:
 
 
 def _ray_group(
-    group: GroupTask, split: Any, device: str, threads: int, seconds_left: float | None
-) -> Any:
+    group: GroupTask, split: Any, device: str, threads: int, seconds_left: float | None,
+    progress: bool,
+) -> Any:  # fmt: skip
     """The Ray task (a generator): train one group, yield one tuple per epoch or progress note.
 
     The engine calls back from inside ``train``; it runs in a thread here so that this generator
     can yield each epoch as soon as it ends. Items: ``("epoch", epoch, records, blob, device,
-    worker)`` and ``("progress", info)``.
+    worker)`` and, if ``progress``, ``("progress", info)`` (at most every 0.25 s).
     """
     import torch
 
@@ -226,7 +227,7 @@ def _ray_group(
             engine.train(
                 list(group.jobs), split, group.config, resume_from=group.resume_from,
                 on_epoch=on_epoch, deadline=deadline, device=device,
-                progress=lambda info: items.put(("progress", info)),
+                progress=(lambda info: items.put(("progress", info))) if progress else None,
             )  # fmt: skip
             items.put(("done",))
         except BaseException as err:  # handed to the driver as the task's error
@@ -356,7 +357,8 @@ class RayBackend:
         def submit(index: int) -> Any:
             left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             return task.remote(
-                latest[index], refs[groups[index].split], worker_device, self.cpus_per_group, left
+                latest[index], refs[groups[index].split], worker_device, self.cpus_per_group, left,
+                progress is not None,
             )
 
         running = {submit(i): i for i in range(len(groups))}
