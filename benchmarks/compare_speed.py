@@ -18,8 +18,9 @@ measures the large-matmul rate there (``torch.mm`` on the device, synchronised);
 device the script stops with a one-line message (exit 2). ``--backend ray`` adds the Ray backend's
 overhead: a 4-group grid (the default sweep's models under 4 settings: lr 1e-3/1e-2 x depth 2/3)
 trained by the local backend (one group after another) and by Ray on a local instance with as many
-CPUs as the machine (one CPU per group), both in this run; the ratio is Ray's wall time over the
-local one, without and with starting Ray.
+CPUs as the machine (each group asks for as many CPUs as the local backend's threads, so that it
+stacks its models the same way and gives the same numbers), both in this run; the ratio is Ray's
+wall time over the local one, without and with starting Ray.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def say(label: str, text: str) -> None:
 
 
 def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
-    """The 4-group grid by the local backend and by Ray (local instance, one CPU per group).
+    """The 4-group grid by the local backend and by Ray (local instance, all CPUs).
 
     Both hand every epoch's checkpoint over, as ``compare.run`` asks for it. Ray is started first
     and its workers warmed up by a tiny grid (import of torch and actlab): a cluster is normally
@@ -166,8 +167,9 @@ def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
           f"{epochs} epochs) ==")  # fmt: skip
     say("local backend", f"{local_s:8.2f} s wall (groups one after another, "
                          f"{torch.get_num_threads()} threads each)")  # fmt: skip
-    say("Ray backend", f"{ray_s:8.2f} s wall ({os.cpu_count()} CPUs, one per group); starting "
-                       f"Ray and warming its workers took {start_s:.2f} s more")  # fmt: skip
+    say("Ray backend", f"{ray_s:8.2f} s wall ({os.cpu_count()} CPUs, {torch.get_num_threads()} "
+                       f"per group); starting Ray and warming its workers took {start_s:.2f} s "
+                       "more")  # fmt: skip
     say("Ray / local", f"{ray_s / local_s:8.2f}x ({(ray_s + start_s) / local_s:.2f}x counting the "
                        f"start; goal <= 1.3x); same metrics as local: {same}")  # fmt: skip
 

@@ -107,6 +107,18 @@ def ray_local() -> Any:
     ray.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def two_threads() -> Any:
+    """Local runs with 2 threads (2 stacks), as a Ray group on the 2-CPU instance gets: on a
+    machine with more cores the two would stack the models differently (last-bit differences)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 class _Hooked(backends.RayBackend):
     """A Ray backend whose driver-side epoch hand-over runs ``hook`` after the caller's."""
 
@@ -216,7 +228,8 @@ def test_ray_refuses_devices_it_cannot_give(ray_local: Any) -> None:
         ray_backend.prepare("cuda")
     with pytest.raises(ActlabError, match="Ray assigns each task its GPU: use --device cuda"):
         ray_backend.prepare("cuda:1")
-    assert "one CPU per group" in ray_backend.prepare("auto")
+    assert "2 CPUs per group" in ray_backend.prepare("auto")  # as many as local threads (2)
+    assert "1 CPU per group" in backends.RayBackend(cpus_per_group=1).prepare("cpu")
 
 
 def test_a_users_mistake_on_a_worker_stays_a_one_line_error(ray_local: Any) -> None:
