@@ -208,3 +208,25 @@ def test_sessions_record_the_device_and_a_resume_elsewhere_is_reported(tmp_path:
     assert f"- session 1: {label}, local (this process), complete" in md
     assert "- session 2: cuda:0 (NVIDIA H200" in md and "more than one device" in md
     assert "NVIDIA H200" in page and "local (this process)" in page
+
+
+def test_one_model_at_a_time_path_runs_on_the_device() -> None:
+    split = data.split(data.load("iris"))
+    d = engine._Data(split, META)
+    cfg = engine.TrainConfig(optimizer="sgd", model="x:y")
+
+    def factory(spec: str) -> torch.nn.Module:  # dropout: vmap refuses it, one model at a time
+        return torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                   torch.nn.Linear(6, 3))  # fmt: skip
+
+    nets = []
+    for seed in (0, 1):
+        net = engine._build_net(factory, catalog.parse("relu"), seed, d, cfg)
+        net._actlab_seed = seed
+        nets.append(net)
+    trainer = engine._generic_trainer(nets, d, cfg)
+    assert isinstance(trainer, engine._OneByOne)
+    perms = torch.stack([torch.randperm(d.n_train) for _ in nets]).to(META)
+    loss, norms = trainer.run_epoch(perms, lambda: None)
+    assert _on(META, loss, norms, *nets[0].parameters())
+    assert trainer.dev_rng is None and "device_rng" not in trainer.state()  # meta: no generator
