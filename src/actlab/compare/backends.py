@@ -200,7 +200,7 @@ def _import_ray() -> Any:
 
 
 def _ray_group(
-    group: GroupTask, split: Any, device: str, threads: int, seconds_left: float | None,
+    group: GroupTask, split: Any, device: str, threads: int, stop_at: float | None,
     progress: bool,
 ) -> Any:  # fmt: skip
     """The Ray task (a generator): train one group, yield one tuple per epoch or progress note.
@@ -214,7 +214,9 @@ def _ray_group(
     from actlab.compare import engine
 
     torch.set_num_threads(threads)
-    deadline = None if seconds_left is None else time.monotonic() + seconds_left
+    # stop_at is wall-clock time (time.time()): a task may wait in Ray's queue before it starts,
+    # and the budget runs meanwhile
+    deadline = None if stop_at is None else time.monotonic() + (stop_at - time.time())
     label, worker = _where(device)
     items: queue.Queue = queue.Queue()
 
@@ -372,7 +374,7 @@ class RayBackend:
         delivered = [0] * len(groups)  # the last epoch handed over, per group
 
         def submit(index: int) -> Any:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            left = None if deadline is None else time.time() + (deadline - time.monotonic())
             return task.remote(
                 latest[index], refs[groups[index].split], worker_device, self._cpus, left,
                 progress is not None,
