@@ -253,3 +253,12 @@ def test_cli_backend_ray_runs_and_records_it(
     with Store.open(out) as store:
         (session,) = store.sessions()
     assert session["outcome"] == "complete" and session["versions"]["backend"].startswith("Ray")
+
+
+def test_the_time_budget_reaches_the_workers(ray_local: Any, tmp_path: Path) -> None:
+    cut = compare.run("iris", out=tmp_path / "ray", backend="ray", time_budget=1e-6, **TINY)
+    assert not cut.complete and cut.sessions[-1]["outcome"] == "stopped"
+    with Store.open(tmp_path / "ray") as store:
+        assert {m["epochs_done"] for m in store.models()} == {0}
+    done = compare.run(out=tmp_path / "ray", resume=True, report=False)  # locally, this time
+    assert done.complete and len(done.history) == 4 * TINY["epochs"]

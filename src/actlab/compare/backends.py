@@ -374,9 +374,9 @@ class RayBackend:
         delivered = [0] * len(groups)  # the last epoch handed over, per group
 
         def submit(index: int) -> Any:
-            left = None if deadline is None else time.time() + (deadline - time.monotonic())
+            stop_at = None if deadline is None else time.time() + (deadline - time.monotonic())
             return task.remote(
-                latest[index], refs[groups[index].split], worker_device, self._cpus, left,
+                latest[index], refs[groups[index].split], worker_device, self._cpus, stop_at,
                 progress is not None,
             )
 
