@@ -383,7 +383,8 @@ class RayBackend:
         running = {submit(i): i for i in range(len(groups))}
         try:
             while running:
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=None)
+                # a short timeout: Python's signal handlers (Ctrl-C, SIGTERM) run between waits
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 for stream in ready:
                     index = running.pop(stream)
                     try:
