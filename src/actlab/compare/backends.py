@@ -28,9 +28,11 @@ Ray is optional (``pip install "actlab[ray]"``) and imported only here, only whe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import signal
 import socket
 import threading
 import time
@@ -289,6 +291,9 @@ class RayBackend:
         options: dict[str, Any] = {
             "include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
         }  # fmt: skip
+        # ray.init installs its own SIGTERM handler, which ends the process on the spot; keep the
+        # caller's (actlab compare turns SIGTERM into Ctrl-C: the store is closed cleanly)
+        handlers = _signal_handlers()
         try:
             if self.address is None and _running_cluster() is None:
                 # nothing to join (no 'ray start' on this machine, no RAY_ADDRESS): start one
@@ -302,6 +307,8 @@ class RayBackend:
                 f"cannot reach a Ray cluster at {where} ({str(err).splitlines()[0]}); start one "
                 "with 'ray start --head' and pass the address it prints as --ray-address"
             ) from None
+        finally:
+            _restore_signal_handlers(handlers)
 
     def close(self) -> None:
         """Shut down the local Ray instance this backend started (if it started one)."""
@@ -429,6 +436,17 @@ class RayBackend:
             raise
         finally:
             self.close()
+
+
+def _signal_handlers() -> dict[int, Any]:
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(handlers: dict[int, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            with contextlib.suppress(ValueError):  # not the main thread: nothing to keep
+                signal.signal(sig, handler)
 
 
 def _running_cluster() -> str | None:
