@@ -262,3 +262,36 @@ def test_the_time_budget_reaches_the_workers(ray_local: Any, tmp_path: Path) -> 
         assert {m["epochs_done"] for m in store.models()} == {0}
     done = compare.run(out=tmp_path / "ray", resume=True, report=False)  # locally, this time
     assert done.complete and len(done.history) == 4 * TINY["epochs"]
+
+
+def test_sigterm_on_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_path: Path) -> None:
+    """Ray installs a SIGTERM handler of its own that ends the process on the spot; the backend
+    keeps actlab's, so `kill` (like Ctrl-C) closes the store cleanly."""
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "actlab", "compare", "--dataset", "iris", "--activations", "relu",
+           "--seeds", "2", "--width", "4", "--epochs", "100000", "--backend", "ray",
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        done = 0
+        while done < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            if Store.exists(out):
+                with sqlite3.connect(Store.path(out)) as conn:
+                    done = conn.execute("SELECT min(epochs_done) FROM models").fetchone()[0] or 0
+        assert done >= 2, proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "--resume" in err
+    with Store.open(out) as store:
+        models = store.models()
+        epochs = {m["epochs_done"] for m in models}
+        assert len(epochs) == 1 and store.checkpoint()[0] == epochs.pop() >= 2
+        assert store.sessions()[-1]["outcome"] == "interrupted"
