@@ -1,0 +1,146 @@
+"""Frame rate, memory and the deep-sigmoid stall of ``actlab explore``'s Playground.
+
+Starts ``actlab explore`` as its own process (as a user would), then over HTTP:
+
+1. streams a 2 x 8 ReLU network on moons for ``--seconds`` and reports frames/s (the goal: >= 10
+   on a laptop CPU; the server caps a session at 30);
+2. trains 8 x 16 sigmoid and 8 x 16 ReLU networks on spirals for ``--epochs`` epochs each and
+   reports the final loss and the first/last layer gradient-norm ratio (sigmoid must stall);
+3. runs ``--clients`` streams at once for ``--seconds`` (the server admits at most 8 sessions) and
+   reports the server's resident memory before, at the peak and after.
+
+    python benchmarks/explore_fps.py                 # ~1 minute
+    python benchmarks/explore_fps.py --seconds 2 --epochs 5 --clients 4    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "actlab", "explore", "--no-browser", "--port", "0"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "serving http" not in line:
+        proc.kill()
+        raise SystemExit(f"the server did not start: {line}{proc.stdout.read()}")
+    return proc, line.split("serving ")[1].split()[0].rstrip("/")
+
+
+def events(response: httpx.Response):
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            yield event, json.loads(line[5:])
+
+
+def stream(url: str, settings: dict, *, seconds: float | None = None, epochs: int | None = None):
+    """Play a session; return (frames after the first, wall seconds, last frame)."""
+    with httpx.Client(base_url=url, timeout=60) as c:
+        r = c.post("/api/sessions", json=settings)
+        if r.status_code != 201:
+            return 0, 0.0, {"error": r.json()["error"]}
+        sid = r.json()["id"]
+        with c.stream("GET", f"/api/sessions/{sid}/stream") as s:
+            it = events(s)
+            next(it)
+            c.post(f"/api/sessions/{sid}/control", json={"action": "play"})
+            start, frames, last = time.perf_counter(), 0, {}
+            for _, last in it:
+                frames += 1
+                elapsed = time.perf_counter() - start
+                if (seconds is not None and elapsed >= seconds) or (
+                    epochs is not None and last.get("epoch", 0) >= epochs
+                ):
+                    break
+        return frames, time.perf_counter() - start, last
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of phases 1 and 3")
+    ap.add_argument("--epochs", type=int, default=150, help="epochs of each deep network")
+    ap.add_argument("--clients", type=int, default=20, help="concurrent streams in phase 3")
+    args = ap.parse_args()
+    proc, url = start_server()
+    server = psutil.Process(proc.pid)
+    mb = lambda: server.memory_info().rss / 2**20  # noqa: E731
+    try:
+        rss_start = mb()
+        small = {"dataset": "moons", "layers": ["relu", "relu"], "width": 8, "fps": 30}
+        frames, wall, last = stream(url, small, seconds=args.seconds)
+        print(
+            f"2x8 ReLU on moons: {frames / wall:.1f} frames/s over {wall:.1f} s "
+            f"(goal >= 10, server cap 30); loss {last['train_loss']} after {last['epoch']} epochs"
+        )
+
+        for act in ("sigmoid", "relu"):
+            deep = {
+                "dataset": "spirals",
+                "noise": 0.1,
+                "layers": [act] * 8,
+                "width": 16,
+                "optimizer": "sgd",
+                "lr": 0.03,
+                "batch_size": 16,
+                "fps": 30,
+            }
+            frames, wall, last = stream(url, deep, epochs=args.epochs)
+            g = last["grad_norm"]
+            print(
+                f"8x16 {act:7s} on spirals, SGD lr 0.03: after {last['epoch']} epochs train loss "
+                f"{last['train_loss']}, val accuracy {last['val_accuracy']}, gradient norm first/"
+                f"last layer {g[0] / g[-1]:.2g} ({frames / wall:.1f} frames/s)"
+            )
+
+        rss_before = mb()
+        peak = [rss_before]
+        results: list = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(stream(url, small, seconds=args.seconds))
+            )
+            for _ in range(args.clients)
+        ]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            peak[0] = max(peak[0], mb())
+            time.sleep(0.1)
+        served = [r for r in results if r[0] > 0]
+        total = sum(r[0] for r in served)
+        time.sleep(1.0)
+        print(
+            f"{args.clients} clients at once: {len(served)} admitted, "
+            f"{len(results) - len(served)} told 429; {total / args.seconds:.1f} frames/s in all"
+        )
+        print(
+            f"server RSS: {rss_start:.0f} MB at start, {rss_before:.0f} MB before the clients, "
+            f"{peak[0]:.0f} MB at the peak, {mb():.0f} MB after"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

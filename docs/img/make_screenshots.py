@@ -1,0 +1,64 @@
+"""Screenshots of the three views of ``actlab explore`` for the README (headless Chromium).
+
+Start a server first (``actlab explore --no-browser --port 8765 --runs RUNS``, with a compare run in
+RUNS), then: ``python docs/img/make_screenshots.py http://127.0.0.1:8765/ docs/img``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+
+
+def main(url: str, out: str) -> None:
+    options = Options()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,960",
+        "--disable-gpu",
+    ):
+        options.add_argument(arg)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.set_window_size(1400, 1400)  # tall enough for the softmax panel
+        driver.get(url)
+        time.sleep(3)
+        driver.find_element("id", "pick-elu").click()  # four curves, ELU's saturation on the left
+        driver.find_element("id", "shade-relu").click()  # ReLU's dead zone shaded
+        time.sleep(2)
+        driver.save_screenshot(f"{out}/explore-functions.png")
+        driver.set_window_size(1400, 960)
+        driver.find_element("id", "tab-playground").click()
+        time.sleep(2)
+        driver.find_element("id", "pg-play").click()
+        time.sleep(10)
+        driver.save_screenshot(f"{out}/explore-playground.png")
+        driver.find_element("id", "preset-sigmoid").click()
+        time.sleep(12)
+        driver.save_screenshot(f"{out}/explore-playground-sigmoid.png")
+        driver.find_element("id", "preset-relu").click()
+        time.sleep(12)
+        driver.save_screenshot(f"{out}/explore-playground-relu.png")
+        driver.find_element("id", "tab-runs").click()
+        time.sleep(2)
+        links = driver.find_elements("link text", "show")
+        if links:
+            links[0].click()
+            time.sleep(2)
+        driver.save_screenshot(f"{out}/explore-runs.png")
+        for entry in driver.get_log("browser"):
+            print(entry)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

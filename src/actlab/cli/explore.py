@@ -1,0 +1,52 @@
+"""``actlab explore``: the interactive page (a thin shell over :func:`actlab.explore.serve`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+
+from actlab.explore import check_installed, serve
+
+EPILOG = """examples:
+  actlab explore                       # opens http://127.0.0.1:8765/ in the browser
+  actlab explore --port 9000 --no-browser --runs results/
+needs the optional extra: pip install "actlab[explore]"
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "explore",
+        help="interactive page: activation curves, a live training playground, compare reports",
+        description=(
+            "Start a local web server with three views: Functions (f and f' with parameter "
+            "sliders, dead and saturation zones, softmax with temperature), Playground (train a "
+            "small network on a 2-D data set live: decision surface, losses, dead/saturated "
+            "units, gradient norms) and Runs (the reports under --runs). Works offline."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; anything else warns: the page has no "
+        "authentication)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    p.add_argument(
+        "--runs",
+        metavar="DIR",
+        default="actlab-runs",
+        help="folder of 'actlab compare' runs to list (default ./actlab-runs); nothing outside it "
+        "is served",
+    )
+    p.set_defaults(func=_explore)
+
+
+def _explore(args: argparse.Namespace) -> int:
+    check_installed()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server is stopped
+        serve(args.host, args.port, runs=args.runs, open_browser=not args.no_browser)
+    return 0

@@ -1,0 +1,89 @@
+"""``actlab explore``: an offline page where a learner sees every activation work, live.
+
+Three views: *Functions* (f and f' of any activations from actlab's kernels, parameter sliders,
+dead and saturation zones, a softmax panel), *Playground* (a small PyTorch network trained on a 2-D
+data set in the server, streamed frame by frame with its decision surface, losses and per-layer
+dead/saturated fractions and gradient norms) and *Runs* (the reports of ``actlab compare`` runs).
+
+Needs the optional extra: ``pip install "actlab[explore]"`` (Starlette, uvicorn, plotly).
+
+>>> from actlab.explore import serve          # doctest: +SKIP
+>>> serve(port=8765, open_browser=False)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from actlab.errors import ActlabError
+
+__all__ = ["LOCAL_HOSTS", "check_installed", "serve"]
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+REQUIRED = ("starlette", "uvicorn", "plotly")
+INSTALL = 'pip install "actlab[explore]"'
+
+
+def check_installed() -> None:
+    """ActlabError naming the install command when a package of the extra is missing."""
+    missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ActlabError(
+            f"actlab explore needs {', '.join(missing)}, which is not installed; "
+            f"install the optional extra: {INSTALL}"
+        )
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    runs: str | Path = "actlab-runs",
+    open_browser: bool = True,
+) -> None:
+    """Run the explore server until Ctrl-C (binds ``host:port``; 127.0.0.1 by default)."""
+    check_installed()
+    if not 0 <= int(port) <= 65535:
+        raise ActlabError(f"--port must be from 0 to 65535, got {port}")
+    import torch
+    import uvicorn
+
+    from actlab.explore.server import create_app
+
+    # The networks are tiny (at most 8 x 64): one intra-op thread per training thread is fastest
+    # (2x8 on moons: ~70 frames/s with 1 thread) and lets sessions of several tabs run side by side
+    # instead of oversubscribing the cores.
+    torch.set_num_threads(1)
+    app = create_app(runs, local_only=host in LOCAL_HOSTS)
+    try:
+        sock = socket.create_server((host, int(port)), family=_family(host))
+    except OSError as exc:
+        raise ActlabError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port "
+            "(0 picks a free one)"
+        ) from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{bound}/"
+    if host not in LOCAL_HOSTS:
+        print(
+            f"actlab explore: warning: listening on {host}, not 127.0.0.1: the page has no "
+            "authentication, so anyone who can reach this address can use it and start training "
+            "on this machine",
+            file=sys.stderr,
+        )
+    print(f"actlab explore: serving {url}  (runs folder: {Path(runs).expanduser()}; Ctrl-C stops)")
+    sys.stdout.flush()
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

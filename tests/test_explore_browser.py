@@ -1,0 +1,121 @@
+"""actlab explore in a real browser: headless Debian Chromium driven by Selenium.
+
+Loads the page, moves a parameter slider and sees the curve change (to the kernel's values),
+trains on moons and sees the loss fall, and checks the console stayed free of errors. Skips when
+Chromium, chromedriver or Selenium are not installed (CI installs them: see .ci/run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+pytest.importorskip("plotly")
+selenium = pytest.importorskip("selenium")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from _explore_server import LiveServer  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = Options()
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)  # --no-sandbox: CI runs as root, where the sandbox cannot start
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(20)
+    yield driver
+    driver.quit()
+
+
+def js(driver, script: str):
+    return driver.execute_script(f"return {script};")
+
+
+def test_page_slider_training_and_clean_console(browser, tmp_path):
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+
+        # Functions: three curves from the server; the Leaky ReLU slider redraws f
+        wait.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+        assert js(browser, "window.explore.lastCurves.map(c => c.spec)") == [
+            "sigmoid",
+            "relu",
+            "leaky_relu:negative_slope=0.1",
+        ]
+        assert js(browser, "document.querySelectorAll('#plot-f .scatterlayer .trace').length") >= 3
+        before = js(browser, "window.explore.lastCurves[2].f.y[0]")  # f(-5)
+        assert before == pytest.approx(-0.5)
+        slider = browser.find_element("id", "param-leaky_relu-negative_slope")
+        for _ in range(10):
+            slider.send_keys(Keys.ARROW_RIGHT)  # a real input event, as a user's keyboard makes
+        wait.until(lambda d: js(d, "window.explore.lastCurves[2].f.y[0]") != before)
+        slope = float(slider.get_attribute("value"))
+        assert slope > 0.1
+        wait.until(lambda d: abs(js(d, "window.explore.lastCurves[2].f.y[0]") + 5 * slope) < 1e-4)
+        assert "negative_slope" in js(browser, "window.explore.lastCurves[2].spec")
+
+        # Softmax panel: the article's logits, a temperature slider
+        wait.until(lambda d: js(d, "window.explore.lastSoftmax") is not None)
+        p_max = js(browser, "Math.max(...window.explore.lastSoftmax.probabilities)")
+        assert p_max == pytest.approx(0.474833, abs=1e-5)
+
+        # Playground: moons, play, the loss falls
+        browser.find_element("id", "tab-playground").click()
+        wait.until(lambda d: js(d, "window.explore.pg.frame && window.explore.pg.frame.epoch") == 0)
+        assert js(browser, "document.getElementById('pg-dataset').value") == "moons"
+        start_loss = js(browser, "window.explore.pg.frame.train_loss")
+        browser.find_element("id", "pg-play").click()
+        WebDriverWait(browser, 30, poll_frequency=0.2).until(
+            lambda d: (
+                (js(d, "window.explore.pg.history.length") or 0) >= 5
+                and js(d, "Math.min(...window.explore.pg.history.map(h => h.train))")
+                < 0.5 * start_loss
+            )
+        )
+        heatmap = "document.querySelectorAll('#plot-surface .hm, #plot-surface image').length"
+        assert js(browser, heatmap) >= 1
+        assert "epoch" in browser.find_element("id", "pg-status").text
+        browser.find_element("id", "pg-play").click()  # pause
+        session = js(browser, "window.explore.pg.id")
+        wait.until(lambda d: not server.hub.entries[session].playing)
+
+        # Runs: the empty folder says how to make a run
+        browser.find_element("id", "tab-runs").click()
+        wait.until(lambda d: "actlab compare" in d.find_element("id", "runs-empty").text)
+
+        # Closing the page ends its training session on the server
+        browser.get("about:blank")
+        deadline = time.monotonic() + 10
+        while session in server.hub.entries and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session not in server.hub.entries
+
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
