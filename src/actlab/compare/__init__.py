@@ -361,9 +361,9 @@ def load(directory: str | Path) -> Results:
     used = _session_devices(sessions)
     if len(used) > 1:
         summary.notes.append(
-            f"The run was trained on more than one device ({'; '.join(used)}): it was resumed "
-            "elsewhere. Each device's arithmetic differs in the last bits, so a rerun matches "
-            "bit for bit only on one device."
+            f"The run was trained on more than one device ({'; '.join(used)}): resumed "
+            "elsewhere, or Ray workers of several kinds. Devices differ in the last bits, so a "
+            "rerun matches bit for bit only on the same devices."
         )
     if not complete:
         summary.notes.append(
