@@ -122,8 +122,8 @@ def two_threads() -> Any:
 class _Hooked(backends.RayBackend):
     """A Ray backend whose driver-side epoch hand-over runs ``hook`` after the caller's."""
 
-    def __init__(self, hook: Any) -> None:
-        super().__init__()
+    def __init__(self, hook: Any, **options: Any) -> None:
+        super().__init__(**options)
         self.hook = hook
 
     def train(self, groups, split, *, on_epoch, **kwargs) -> None:  # type: ignore[override]
@@ -295,3 +295,17 @@ def test_sigterm_on_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_path
         epochs = {m["epochs_done"] for m in models}
         assert len(epochs) == 1 and store.checkpoint()[0] == epochs.pop() >= 2
         assert store.sessions()[-1]["outcome"] == "interrupted"
+
+
+def test_a_group_that_keeps_losing_workers_stops_with_a_clear_error(
+    ray_local: Any, tmp_path: Path
+) -> None:
+    def kill(update: GroupEpoch) -> None:
+        if update.epoch == 1:
+            os.kill(int(update.worker.rsplit(" ", 1)[1]), signal.SIGKILL)
+
+    with pytest.raises(ActlabError, match=r"group 1 lost its Ray worker 1 time \(last: .*--resume"):
+        compare.run("iris", out=tmp_path / "ray", backend=_Hooked(kill, max_retries=0), **TINY)
+    with Store.open(tmp_path / "ray") as store:  # epoch 1 is stored; the rest can be resumed
+        assert {m["epochs_done"] for m in store.models()} == {1}
+        assert store.sessions()[-1]["outcome"] == "failed"

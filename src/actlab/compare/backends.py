@@ -412,7 +412,8 @@ class RayBackend:
                         failures[index] += 1
                         if failures[index] > self.max_retries:
                             raise ActlabError(
-                                f"group {index + 1} lost its Ray worker {failures[index]} times "
+                                f"group {index + 1} lost its Ray worker {failures[index]} time"
+                                f"{'s' if failures[index] > 1 else ''} "
                                 f"(last: {type(err).__name__}); every finished epoch is stored: "
                                 "finish the run with --resume"
                             ) from None
