@@ -18,6 +18,8 @@ from actlab.compare.engine import (  # the real records, settings and checks
     ModelEpoch,
     TrainConfig,
     check_jobs,  # noqa: F401 - part of the engine interface the tests stand in for
+    model_changes,  # noqa: F401
+    model_signature,  # noqa: F401
 )
 
 

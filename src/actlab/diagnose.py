@@ -292,14 +292,20 @@ class Report:
             ("saturated", "right"),
         ):
             table.add_column(col, justify=just)  # type: ignore[arg-type]
+        weight_no = {id(w): k for k, w in enumerate(self.weights, start=1)}
+        act_no = {id(a): k for k, a in enumerate(self.activations, start=1)}
         for x in self.layers:
             if isinstance(x, WeightLayer):
                 table.add_row(
-                    x.name, x.type, _num(x.grad_norm), _num(x.ratio_to_last), "", "", "", ""
+                    weight_label(weight_no[id(x)], x.name),
+                    x.type,
+                    _num(x.grad_norm),
+                    _num(x.ratio_to_last),
+                    *([""] * 4),
                 )
             else:
                 table.add_row(
-                    x.name,
+                    weight_label(act_no[id(x)], x.name, "act"),
                     x.activation,
                     "",
                     "",
@@ -318,11 +324,21 @@ class Report:
         ws = self.weights
         last = next((w.grad_norm for w in reversed(ws) if w.grad_norm is not None), None)
         return gradient_flow_figure(
-            {"": [w.grad_norm for w in ws]}, [w.name for w in ws], title, reference=last
+            {"": [w.grad_norm for w in ws]},
+            [weight_label(k, w.name) for k, w in enumerate(ws, start=1)],
+            title,
+            reference=last,
         )
 
     def plot_histograms(self, title: str = "Activation outputs over time") -> Figure:
         return histogram_figure(self.activations, title)
+
+
+def weight_label(k: int, path: str, kind: str = "layer") -> str:
+    """One numbering for weight layers everywhere (demos, --model tables, plots, and the compare
+    report's gradient panel): 'layer k', 1-based from the input, with the module path after it
+    when it says more than the position (a Sequential index such as '0' or '20' does not)."""
+    return f"{kind} {k}" if path.isdigit() else f"{kind} {k} ({path})"
 
 
 def _pct(v: float | None, limit: float) -> str:
@@ -1435,7 +1451,10 @@ def demo_vanishing(
                 runs.append(
                     VanishingRun(str(act), used, "trained", epochs, _accuracy(model, Xva, yva), rep)
                 )
-    layers = tuple(f"{w.name} ({w.shape[1]}→{w.shape[0]})" for w in runs[0].report.weights)
+    layers = tuple(
+        f"{weight_label(k, w.name)} ({w.shape[1]}→{w.shape[0]})"
+        for k, w in enumerate(runs[0].report.weights, start=1)
+    )
     return VanishingDemo(depth, width, epochs, tuple(runs), layers)
 
 
@@ -1501,10 +1520,46 @@ class DyingDemo:
                 act: [vars(v).copy() for v in reps[-1].verdicts]
                 for act, reps in self.reports.items()
             },
+            "caveats": self.caveats(),
         }
+
+    def caveats(self) -> list[str]:
+        """Plain words when this run's numbers undercut the demo's lesson (an alternative that
+        also ends badly): the push that kills ReLU units can break the others too.
+
+        With the defaults (Adam, lr 0.1) ELU ends with its last layer 100% dead at 10% accuracy;
+        with lr 0.01 and bias -1 (measured, seed 0, 5 epochs) ReLU still loses 16% of its units
+        and ends at 64% accuracy while LeakyReLU (0% dead, 71%) and ELU (0% dead, 96%) keep theirs.
+        """
+        base = self.val_accuracy["relu"][-1] if "relu" in self.val_accuracy else None
+        lines = []
+        for act in self.activations:
+            if act == "relu":
+                continue
+            acc = self.val_accuracy[act][-1]
+            dead = [v for v in self.dead(act) if v is not None]
+            worst = max(dead, default=0.0)
+            bad = acc < 0.5 or (base is not None and acc < base - 0.05) or worst > DEAD
+            if not bad:
+                continue
+            what = f"{act} ends at {acc:.0%} validation accuracy"
+            if worst > DEAD:
+                what += f" with up to {worst:.0%} of a layer's units dead"
+            lines.append(what)
+        if not lines:
+            return []
+        them = "it" if len(lines) == 1 else "them"
+        return [
+            "; ".join(lines) + f": {self.optimizer} at lr {self.lr:g} is too high for {them} as "
+            "well, so this run shows how ReLU units die, not which activation trains best. Try "
+            "--lr 0.01 --bias -1 (ReLU still loses units, the others keep theirs and train "
+            "better), or 'actlab compare' for an accuracy comparison"
+        ]
+        return lines
 
     def render(self) -> Any:
         from rich.console import Group
+        from rich.markup import escape
         from rich.table import Table
 
         from actlab.catalog import get as get_spec
@@ -1528,7 +1583,8 @@ class DyingDemo:
                 "below x = -104): those units are pushed so far negative that they are stuck too"
                 for act in self.activations
                 if get_spec(act).family != "relu" and self.mean_dead(act) > 0
-            ),
+            )
+            + "".join(f"\n[yellow]{escape(line)}[/]" for line in self.caveats()),
         )
         table.add_column("activation")
         table.add_column("layer")
@@ -1656,17 +1712,26 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
         )
     except (TypeError, ValueError):
         needs_arg = False
+    if not needs_arg and activation is not None:
+        raise ActlabError(
+            f"--activation was given but {func_name}() takes no argument; define "
+            f"{func_name}(activation) to build the model with a chosen activation"
+        )
+    spec = None
     if needs_arg:
         from actlab.catalog import parse
 
-        model = func(str(parse(activation or "relu")))
-    else:
-        if activation is not None:
-            raise ActlabError(
-                f"--activation was given but {func_name}() takes no argument; define "
-                f"{func_name}(activation) to build the model with a chosen activation"
-            )
-        model = func()
+        spec = str(parse(activation or "relu"))
+    try:
+        model = func(spec) if needs_arg else func()
+    except ActlabError:
+        raise
+    except Exception as err:  # the user's code failed: one line, as compare says it
+        call = f"{func_name}({spec!r})" if needs_arg else f"{func_name}()"
+        raise ActlabError(
+            f"--model: {ref}: {call} raised {type(err).__name__}: {err}; fix the function "
+            "(it must return a torch.nn.Module)"
+        ) from None
     if not isinstance(model, nn.Module):
         raise ActlabError(
             f"--model: {ref} returned {type(model).__name__}, expected a torch.nn.Module"

@@ -17,6 +17,14 @@ class UnknownActivationError(ActlabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def cannot_write(
+    path: object, err: OSError, hint: str = "choose a place you may write to"
+) -> ActlabError:
+    """One line for a failed write: the path, the OS reason (read-only, no space...) and a fix."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return ActlabError(f"cannot write '{path}': {reason}; {hint}")
+
+
 def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
     """'; did you mean 'relu'?' style hint, or '' when nothing is close."""
     close = difflib.get_close_matches(word.lower(), list(choices), n=n, cutoff=0.6)

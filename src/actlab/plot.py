@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from actlab import catalog, kernels
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, cannot_write, suggest
 
 __all__ = [
     "DEAD",
@@ -205,6 +205,9 @@ def _lang(lang: str) -> dict[str, str]:
     return _TEXT[lang]
 
 
+MAX_LIMIT = 1e12  # largest |bound| of a plot window (see _limits)
+
+
 def _limits(name: str, value: Sequence[float] | None) -> tuple[float, float] | None:
     if value is None:
         return None
@@ -216,6 +219,14 @@ def _limits(name: str, value: Sequence[float] | None) -> tuple[float, float] | N
         raise ActlabError(
             f"{name} must be two finite numbers with low < high, got ({lo:g}, {hi:g}); "
             f"e.g. {name}=(-5, 5)"
+        )
+    big = max(abs(lo), abs(hi))
+    if big > MAX_LIMIT or hi - lo < 1e-9 * max(big, 1.0):
+        # beyond ~1e15 a float grid has gaps and matplotlib's tick solver fails (LinAlgError at
+        # +-1e308); a window narrower than 1e-9 of its position rounds to one point
+        raise ActlabError(
+            f"{name} ({lo:.15g}, {hi:.15g}) cannot be drawn: use bounds within +-{MAX_LIMIT:g} "
+            f"and a width of at least 1e-9 of their size; e.g. {name}=(-5, 5)"
         )
     return lo, hi
 
@@ -665,8 +676,11 @@ def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int 
     if not isinstance(figure, Figure):
         raise ActlabError(f"save needs a matplotlib Figure or Axes, got {type(fig).__name__}")
     p = _output_file(path, force)
-    with _style():
-        figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
+    try:
+        with _style():
+            figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
+    except OSError as err:
+        raise cannot_write(p, err) from None
     return p
 
 
@@ -811,7 +825,10 @@ def gallery(
                 f"{str(out / clash[0])!r} already exists ({len(clash)} gallery file(s) would be "
                 f"replaced); pass force=True (CLI: --force) or choose another folder"
             )
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as err:
+        raise cannot_write(out, err) from None
 
     cards = []
     for act in acts:
@@ -845,5 +862,8 @@ def gallery(
         f"</body></html>\n"
     )
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    try:
+        index.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise cannot_write(index, err) from None
     return index

@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `actlab list | head`
         return 0
+    except OSError as exc:  # a place the commands did not foresee: still one line, no traceback
+        where = f" '{exc.filename}'" if exc.filename else ""
+        print(f"actlab: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def run() -> None:  # console-script entry point

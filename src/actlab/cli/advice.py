@@ -62,7 +62,7 @@ def _summary(reason: str) -> str:
 def _grid(rows: list[tuple[str, str]]) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", justify="right", no_wrap=True)
-    grid.add_column()
+    grid.add_column(overflow="fold")  # a URL folds onto the next line, it is never cut with "…"
     for key, value in rows:
         style = "yellow" if key == "caveat" else ("dim" if key == "sources" else "")
         grid.add_row(f"  {key}", f"[{style}]{escape(value)}[/]" if style else escape(value))

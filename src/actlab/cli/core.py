@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from rich import box
 from rich.table import Table
 
 from actlab import catalog, kernels
-from actlab.cli._common import console, output_path, print_json
+from actlab.cli._common import console, err_console, output_path, print_json
 from actlab.errors import ActlabError
 
 DTYPES = ("float16", "float32", "float64")
@@ -44,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "softmax",
         help="softmax probabilities of a score vector (the article's example: 1 2 3 4 1 2 3)",
     )
-    p.add_argument("z", nargs="+", metavar="Z", help="scores (logits)")
+    p.add_argument("z", nargs="*", metavar="Z", help="scores (logits)")
+    p.add_argument(
+        "--from", dest="from_file", metavar="FILE",
+        help="read the scores from FILE ('-': standard input), separated by spaces, commas or "
+        "new lines; for vectors too long for a command line",
+    )  # fmt: skip
     p.add_argument(
         "--temperature",
         "-t",
@@ -206,10 +212,29 @@ def _fmt(v: float, dtype: np.dtype) -> str:
     return np.format_float_positional(dtype.type(v), unique=True, trim="-")
 
 
+def note(text: str) -> None:
+    """An actlab note on stderr (in place of a raw NumPy/matplotlib warning)."""
+    err_console.print(f"actlab: note: {text}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``x`` in ``dtype``; values beyond its range become +-inf with a note, no RuntimeWarning."""
+    with np.errstate(over="ignore"):
+        out = x.astype(dtype)
+    over = np.isinf(out) & np.isfinite(x)
+    if over.any():
+        shown = ", ".join(f"{v:g}" for v in x[over][:3]) + (" ..." if over.sum() > 3 else "")
+        note(
+            f"{shown} overflowed to inf in {dtype.name} (largest finite value "
+            f"{float(np.finfo(dtype).max):g}); that is what {dtype.name} arithmetic gives"
+        )
+    return out
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     act = catalog.parse(args.spec)
     dtype = np.dtype(args.dtype)
-    x = _numbers(args.x, "X").astype(dtype)
+    x = _cast(_numbers(args.x, "X"), dtype)
     if act.spec.elementwise:
         y = act.derivative(x) if args.derivative else act.forward(x)
     elif args.derivative:
@@ -247,13 +272,73 @@ def sig7(v: float) -> str:
     return np.format_float_positional(v, precision=7, unique=False, fractional=False, trim="-")
 
 
+MAX_PRINTED = 50  # a longer vector prints its largest probabilities (all of them with --json)
+MAX_BARS = 100  # a bar chart of more values is unreadable
+
+
+def read_scores(source: str) -> np.ndarray:
+    """Scores from a file or standard input ('-'): numbers separated by spaces, commas or lines."""
+    import sys
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ActlabError(f"--from: cannot read '{source}': {reason}") from None
+    tokens = text.replace(",", " ").split()
+    if not tokens:
+        raise ActlabError(f"--from: '{source}' holds no numbers; give scores separated by spaces")
+    try:
+        return np.array(tokens, dtype=np.float64)
+    except ValueError:
+        bad = next(t for t in tokens if not _is_number(t))
+        raise ActlabError(
+            f"--from: '{source}' holds '{bad[:40]}', which is not a number (inf and nan allowed)"
+        ) from None
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _scaled(z: np.ndarray, t: float) -> np.ndarray:
+    """z / t; scores that overflow (huge logits, tiny temperature) become +-inf with a note:
+    softmax takes them as the limit (all the mass on the largest), not a RuntimeWarning."""
+    with np.errstate(over="ignore"):
+        out = z / t
+    if (np.isinf(out) & np.isfinite(z)).any():
+        note(
+            f"z / {t:g} overflows float64 for some scores; they are taken as +-inf, so softmax "
+            "gives their limit (the largest score takes all the probability)"
+        )
+    return out
+
+
 def cmd_softmax(args: argparse.Namespace) -> int:
-    z = _numbers(args.z, "Z")
+    if args.from_file is not None and args.z:
+        raise ActlabError("give the scores either on the command line or with --from, not both")
+    if args.from_file is None and not args.z:
+        raise ActlabError("give scores, e.g. 'actlab softmax 1 2 3', or --from FILE (- for stdin)")
+    z = read_scores(args.from_file) if args.from_file is not None else _numbers(args.z, "Z")
     for t in args.temperature:
         if not (math.isfinite(t) and t > 0):
             raise ActlabError(f"--temperature must be a positive finite number, got {t:g}")
     plot_path = output_path(args.plot, (".png", ".svg", ".pdf"), args.force) if args.plot else None
-    rows = [(t, kernels.softmax(z / t)) for t in args.temperature]
+    if plot_path is not None and z.size > MAX_BARS:
+        raise ActlabError(
+            f"--plot draws one bar per score, unreadable for {z.size} scores; plot at most "
+            f"{MAX_BARS} (or drop --plot)"
+        )
+    if np.isnan(z).any():
+        note(
+            "the scores hold NaN, so every probability is NaN (softmax divides by a sum that "
+            "includes it); remove or replace the NaN"
+        )
+    rows = [(t, kernels.softmax(_scaled(z, t))) for t in args.temperature]
     if args.json:
         print_json(
             {
@@ -267,9 +352,18 @@ def cmd_softmax(args: argparse.Namespace) -> int:
     else:
         for t, p in rows:
             head = "softmax(z)" if len(rows) == 1 and t == 1.0 else f"softmax(z / {t:g})"
-            values = " ".join(sig7(float(v)) for v in p)
-            console.print(f"{head} = [{values}]", soft_wrap=True)
-            console.print(f"sum = {sig7(float(p.sum()))}")
+            if p.size <= MAX_PRINTED:
+                values = " ".join(sig7(float(v)) for v in p)
+                console.print(f"{head} = [{values}]", soft_wrap=True, markup=False)
+            else:
+                top = np.argsort(-np.nan_to_num(p, nan=-1.0), kind="stable")[:10]
+                values = ", ".join(f"z[{i}]: {sig7(float(p[i]))}" for i in top)
+                console.print(
+                    f"{head}: {p.size} values; the 10 largest: {values} (--json prints all)",
+                    soft_wrap=True,
+                    markup=False,
+                )
+            console.print(f"sum = {sig7(float(p.sum()))}", markup=False)
     if plot_path is not None:
         from actlab import plot
 

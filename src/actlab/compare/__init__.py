@@ -13,8 +13,10 @@ store alone.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shlex
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,6 +309,23 @@ def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
+def all_diverged_headline(models: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
+    """The headline of a run in which every model diverged: when it happened and what to try."""
+    when: dict[int, int] = {}
+    for m in models:
+        epoch = int(m["diverged_epoch"] or m["epochs_done"] or 1)
+        when[epoch] = when.get(epoch, 0) + 1
+    epochs = ", ".join(
+        f"{n} in epoch {e}" for e, n in sorted(when.items())
+    )
+    lr = float(config["train"]["lr"])
+    return (
+        f"Every model diverged (its loss became NaN or infinite): {epochs}. Nothing to compare. "
+        f"The learning rate {lr:g} is too high for this network: try --lr {lr / 100:g} "
+        "(in a new --out)."
+    )
+
+
 def load(directory: str | Path) -> Results:
     """Read a run directory's stored results (finished or not) and compute the statistics."""
     from actlab.compare import stats
@@ -357,6 +376,8 @@ def load(directory: str | Path) -> Results:
         elif rec is not None:
             scores[m["activation"]][m["seed"]] = float(rec[metric])
     summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
+    if models and all(m["status"] == "diverged" for m in models):
+        summary.headline = all_diverged_headline(models, config)
     complete = all(m["status"] in ("done", "diverged") for m in models)
     used = _session_devices(sessions)
     if len(used) > 1:
@@ -429,7 +450,8 @@ def resolve(
         c = _validate({**DEFAULTS, **given})
         if directory is None:
             directory = _default_out(c)
-        elif directory.is_dir() and any(directory.iterdir()):
+        elif directory.is_dir() and any(p.name != ".lock" for p in directory.iterdir()):
+            # (a lone .lock: a run being created right now, which the lock itself reports)
             raise ActlabError(
                 f"--out '{directory}' exists and is not an actlab run folder; "
                 "choose a new or empty folder"
@@ -465,6 +487,97 @@ def resolve(
             "settings (give only --out and --resume)"
         )
     return c, directory, False
+
+
+def _create_locked(directory: Path, **create: Any) -> Any:
+    """Make the run folder, take its lock, then create the store (in that order).
+
+    Of two runs started at once into one new folder, the second finds the lock held (or, if the
+    first already finished, its results) and stops with a message naming it, having written
+    nothing. A failure while creating (disk full, unwritable place) removes only what this call
+    made, so the same --out can be used again.
+    """
+    from actlab.compare.store import Store, take_lock
+
+    made = [p for p in (directory, *directory.parents) if not p.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ActlabError(
+            f"cannot create the run folder '{directory}': {err.strerror}; choose an --out in a "
+            "place you may write to"
+        ) from None
+    lock = None
+    try:
+        lock = take_lock(directory)
+        if Store.exists(directory):
+            raise ActlabError(
+                f"another 'actlab compare' created a run in '{directory}' while this one was "
+                "starting; choose another --out (or add --resume to continue that run)"
+            )
+        return Store.create(directory, lock=lock, **create)
+    except BaseException as err:
+        if lock is not None:
+            lock.close()
+        if not isinstance(err, ActlabError) or "another 'actlab compare'" not in str(err):
+            _remove_made(directory, made)
+        if isinstance(err, (OSError, sqlite3.Error)):
+            raise ActlabError(
+                f"cannot create the run's database in '{directory}': {err}; free some space or "
+                "choose an --out in a place you may write to"
+            ) from None
+        raise
+
+
+def _remove_made(directory: Path, made: list[Path]) -> None:
+    """Remove a run folder this process made (and the parents it made), nothing else."""
+    import shutil
+
+    if directory in made:
+        shutil.rmtree(directory, ignore_errors=True)
+        for parent in made[1:]:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+    else:  # an empty folder the user gave: leave the folder, remove the files this call made
+        for name in (".lock", "results.sqlite", "results.sqlite-wal", "results.sqlite-shm"):
+            with contextlib.suppress(OSError):
+                (directory / name).unlink()
+
+
+def _storage_failed(directory: Path, err: BaseException) -> ActlabError:
+    """The one line for a write that failed mid-run: what, and that committed epochs are safe.
+
+    Each epoch is committed in one transaction, so a failed write loses only the epoch in flight.
+    """
+    from actlab.compare.store import Store
+
+    done = ""
+    with contextlib.suppress(Exception), Store.open(directory) as store:
+        models = store.models()
+        done = f" ({sum(m['epochs_done'] for m in models)} model-epochs are stored)"
+    return ActlabError(
+        f"could not save to '{directory}': {err}; every epoch finished before it is saved"
+        f"{done}. Free some space (or make the folder writable) and finish the run with: "
+        f"actlab compare --out {directory} --resume"
+    )
+
+
+def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
+    """Refuse to resume when the user's --model builds another network than the stored run's."""
+    from actlab.compare import engine
+
+    try:
+        stored = store.meta("model_signature")
+    except KeyError:  # a run made before signatures were stored
+        return
+    change = engine.model_changes(stored, signature)
+    if change:
+        directory = store.directory
+        store.close()
+        raise ActlabError(
+            f"cannot resume '{directory}': its --model changed since the run started ({change}); "
+            "restore the model code, or start a new run with a new --out"
+        )
 
 
 def run(
@@ -528,20 +641,24 @@ def run(
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
     engine.check_jobs([engine.Job(a, s) for a, s in jobs])
     train_config = engine.TrainConfig(**{k: c[k] for k in TRAIN_KEYS})
+    # builds the user's --model once per activation: a rejected model stops here, before any folder
+    signature = engine.model_signature([engine.Job(a, s) for a, s in jobs], split, train_config)
     # a missing device or an unreachable cluster must not leave a run folder behind either
     trainer = backends.make(backend) if isinstance(backend, str) else backend
     where = trainer.prepare(device)
     if new:
-        store = Store.create(
+        store = _create_locked(
             directory,
             config=config,
             fingerprint=split.fingerprint,
             data=_data_info(split),
             jobs=jobs,
             command=command_for(config, directory),
+            extra={"model_signature": signature} if signature else None,
         )
     else:
         store = Store.open(directory)
+        _check_model_unchanged(store, signature)
         if store.meta("fingerprint") != split.fingerprint:
             store.close()
             raise ActlabError(
@@ -605,6 +722,8 @@ def run(
     except KeyboardInterrupt:
         outcome = "interrupted"
         raise
+    except sqlite3.OperationalError as err:  # disk full, folder gone read-only, I/O error...
+        raise _storage_failed(directory, err) from None
     finally:
         store.end_session(outcome)
         store.close()

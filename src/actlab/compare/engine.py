@@ -87,6 +87,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -1188,6 +1189,66 @@ def check_jobs(jobs: Sequence[Job]) -> list[Any]:
         seen.add(key)
         acts.append(act)
     return acts
+
+
+def check_model(jobs: Sequence[Job], split: Any, config: TrainConfig) -> None:
+    """Build the user's ``config.model`` once per activation (first seed) and check its output,
+    so that a rejected model (missing file, syntax error, raising function, non-Module, wrong
+    output shape) stops the run before its folder is made. Nothing to do for the built-in MLP."""
+    if config.model is None:
+        return
+    acts = check_jobs(jobs)
+    data = _Data(split)
+    factory = load_function(config.model)
+    seen: set[str] = set()
+    for act, job in zip(acts, jobs, strict=True):
+        if str(act) not in seen:
+            seen.add(str(act))
+            _build_net(factory, act, int(job.seed), data, config)
+
+
+def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, Any]:
+    """What a resumed run must find unchanged in the user's ``--model``: a hash of its source
+    file and the parameter shapes of the network built for each activation (first seed).
+
+    Empty for the built-in MLP (its shapes follow from the stored settings)."""
+    if config.model is None:
+        return {}
+    import inspect
+
+    acts = check_jobs(jobs)
+    data = _Data(split)
+    factory = load_function(config.model)
+    try:  # the whole file: an edit anywhere in it (a helper, a constant) can change the network
+        path = inspect.getsourcefile(factory)
+        source = Path(path).read_text(encoding="utf-8") if path else inspect.getsource(factory)
+    except (OSError, TypeError, UnicodeDecodeError):
+        source = ""
+    shapes: dict[str, list[str]] = {}
+    for act, job in zip(acts, jobs, strict=True):
+        if str(act) not in shapes:
+            net = _build_net(factory, act, int(job.seed), data, config)
+            shapes[str(act)] = [f"{n}{list(p.shape)}" for n, p in net.named_parameters()]
+    return {
+        "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
+        "parameters": shapes,
+    }
+
+
+def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """One line naming what changed between two :func:`model_signature` s, or None."""
+    if not stored or not now:
+        return None
+    for act, shapes in now.get("parameters", {}).items():
+        before = stored.get("parameters", {}).get(act)
+        if before is not None and before != shapes:
+            diff = [f"{a} -> {b}" for a, b in zip(before, shapes, strict=False) if a != b]
+            if len(before) != len(shapes):
+                diff.append(f"{len(before)} parameter tensors -> {len(shapes)}")
+            return f"the network built for '{act}' has other parameters ({'; '.join(diff[:3])})"
+    if stored.get("source_sha256") and stored.get("source_sha256") != now.get("source_sha256"):
+        return "the source file of the model function was edited since the run started"
+    return None
 
 
 def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:

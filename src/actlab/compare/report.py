@@ -14,7 +14,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from actlab.compare.stats import fmt
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, cannot_write
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
@@ -84,6 +84,36 @@ def summary_rows(res: Any) -> list[dict[str, str]]:
 # terminal
 
 
+DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
+
+
+def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
+    """Drop lower-priority columns until the numbers fit ``width`` uncut; the dropped names.
+
+    Words (activation, verdict) may wrap to ~12 characters; numbers keep their full width. The
+    Markdown and HTML reports keep every column.
+    """
+    dropped: list[str] = []
+    if not rows:
+        return dropped
+
+    def need() -> int:
+        total = 0
+        for key in rows[0]:
+            widest = max(len(key), *(len(r[key]) for r in rows))
+            total += (min(widest, 12) if key in ("activation", "vs best") else widest) + 2
+        return total
+
+    for key in DROPPABLE:
+        if need() <= width:
+            break
+        if key in rows[0]:
+            for r in rows:
+                del r[key]
+            dropped.append(key)
+    return dropped
+
+
 def terminal(res: Any, console: Any) -> None:
     """Print the results table and headline with rich (names printed as plain text)."""
     from rich import box
@@ -106,13 +136,19 @@ def terminal(res: Any, console: Any) -> None:
     if rows and not any(r["seeds"] for r in rows):
         for r in rows:
             del r["seeds"]
+    dropped = _fit_columns(rows, console.width)
     title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for key in rows[0] if rows else []:
+        widest = max(len(key), *(len(r[key]) for r in rows))
+        words = key in ("activation", "vs best")
         table.add_column(
             key,
             justify="right" if key in ("#", "diverged") else "left",
-            no_wrap=True,
+            # numbers are never cut: their columns keep their full width; words wrap
+            no_wrap=not words,
+            min_width=None if words else widest,
+            overflow="fold" if words else "ellipsis",
         )
     for row in rows:
         style = "bold green" if row["vs best"] == "best" else None
@@ -120,9 +156,12 @@ def terminal(res: Any, console: Any) -> None:
         row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
         table.add_row(*(Text(v) for v in row.values()), style=style)
     console.print(table)
-    legend = "p: paired t-test against the best, Holm-corrected."
+    legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
     if rows and "seeds" in rows[0]:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
+    if dropped:
+        legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
+    legend = legend.strip()
     console.print(Text(legend, style="dim"))
     if rows and "diverged" not in rows[0]:
         console.print("No model diverged.")
@@ -163,6 +202,32 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize="small", loc="best")
 
 
+def _drawable_on_log(ax: Any) -> bool:
+    """Whether the lines on ``ax`` hold a positive finite value (a log axis needs one)."""
+    for line in ax.get_lines():
+        y = np.asarray(line.get_ydata(), dtype=float)
+        if np.any(np.isfinite(y) & (y > 0)):
+            return True
+    return False
+
+
+def _log_or_say(ax: Any, why: str) -> None:
+    """Log scale when something can be drawn on it, else a linear axis that says why it is empty.
+
+    matplotlib raises while drawing a log axis with no positive value (every gradient zero after a
+    huge learning rate, every loss NaN), which used to stop the whole report.
+    """
+    if _drawable_on_log(ax):
+        ax.set_yscale("log", nonpositive="mask")
+        return
+    for line in list(ax.get_lines()):
+        line.remove()
+    for coll in list(ax.collections):
+        coll.remove()
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="0.35",
+            wrap=True)  # fmt: skip
+
+
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -189,7 +254,7 @@ def fig_learning_curves(res: Any) -> Figure:
             ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
     ax_m.set_title(f"{res.metric} (mean ± sd over seeds)")
     ax_l.set_title("training loss (mean ± sd over seeds)")
-    ax_l.set_yscale("log", nonpositive="mask")
+    _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
@@ -254,7 +319,11 @@ def fig_grad_norms(res: Any) -> Figure:
         epoch = 1 if which == "first" else res.final_epoch
         ax.set_title(f"gradient norm per layer, epoch {epoch}")
         ax.set_xlabel("weight layer (input → output)")
-        ax.set_yscale("log", nonpositive="mask")
+        _log_or_say(
+            ax,
+            "nothing to draw: every gradient norm is zero or not finite\n"
+            "(training stalled or diverged; try a lower --lr)",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean gradient norm (log scale)")
     _legend(axes[0])
@@ -281,7 +350,11 @@ def fig_unit_health(res: Any) -> Figure:
             if act not in means:
                 continue
             x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
-            ax.bar(x, means[act], width=width, color=colors[act], label=act)
+            # a bar of height 0 is invisible: its legend entry says so instead of showing a colour
+            # with no bar
+            zero = not np.nanmax(means[act]) > 0
+            label = f"{act} (0)" if zero else act
+            ax.bar(x, means[act], width=width, color=colors[act], label=label)
         if not means and key == "saturated_fraction":
             ax.text(
                 0.5,
@@ -311,8 +384,8 @@ def fig_unit_health(res: Any) -> Figure:
         top = max((float(np.nanmax(v)) for v in means.values()), default=0.0)
         ax.set_ylim(0, 1 if top > 0.45 else max(0.05, round(top * 1.25 + 0.005, 2)))
         ax.grid(True, axis="y", alpha=0.4)
+        _legend(ax)  # each panel names its own bars
     axes[0].set_ylabel("fraction of units (mean over seeds)")
-    _legend(axes[1])
     fig.tight_layout()
     return fig
 
@@ -352,8 +425,29 @@ def fig_activations(res: Any) -> Figure | None:
 # markdown
 
 
+def reproduce_command(res: Any) -> str:
+    """The stored command with ``--out NEW_DIR``: run verbatim with the old folder it would only
+    be refused (the folder already holds this run)."""
+    import re
+    import shlex
+
+    out = shlex.quote(str(res.directory))
+    command = str(res.command)
+    if command.endswith(f"--out {out}"):
+        return command[: -len(out)] + "NEW_DIR"
+    return re.sub(r"--out\s+\S+", "--out NEW_DIR", command) if "--out" in command else command
+
+
+def resume_command(res: Any) -> str:
+    import shlex
+
+    return f"actlab compare --out {shlex.quote(str(res.directory))} --resume"
+
+
 def _md_cell(value: Any) -> str:
-    return esc(value).replace("|", "\\|").replace("\n", " ")
+    # quotes stay quotes: Markdown shows a literal '&#x27;' in plain-text viewers; <, > and & are
+    # still escaped so that user-given names cannot inject HTML into a rendered report
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(res: Any) -> str:
@@ -391,8 +485,16 @@ def markdown(res: Any) -> str:
         "",
         "## Reproduce",
         "",
+        "A new run with the same settings (NEW_DIR: a folder that does not exist yet):",
+        "",
         "```",
-        res.command,
+        reproduce_command(res),
+        "```",
+        "",
+        "Finish or extend this run where it is:",
+        "",
+        "```",
+        resume_command(res),
         "```",
         "",
         f"Data fingerprint: `{res.fingerprint}`. Versions: "
@@ -444,10 +546,19 @@ def _table(rows: Sequence[dict[str, Any]], best_key: str | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _img(fig: Figure | None, alt: str) -> str:
-    if fig is None:
-        return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
-    return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
+    """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
+    of stopping the report (the numbers are stored; the report must render whatever they are)."""
+    try:
+        fig = draw(res)
+        if fig is None:
+            return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
+        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+    except Exception as err:  # a figure must never cost the report
+        return (
+            f"<p class='muted'>({esc(alt)}: could not be drawn from these numbers: "
+            f"{esc(type(err).__name__)}: {esc(err)})</p>"
+        )
 
 
 def _model_rows(res: Any) -> list[dict[str, Any]]:
@@ -512,17 +623,17 @@ def html_page(res: Any) -> str:
         f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
         "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>",
-        _img(fig_per_seed(res), "final metric per seed"),
+        _img(fig_per_seed, res, "final metric per seed"),
         "<h2>Learning curves</h2>",
-        _img(fig_learning_curves(res), "learning curves"),
+        _img(fig_learning_curves, res, "learning curves"),
         "<h2>Gradient flow</h2>",
         "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, log "
         "scale: a line falling towards the input is a vanishing gradient.</p>",
-        _img(fig_grad_norms(res), "gradient norms per layer"),
+        _img(fig_grad_norms, res, "gradient norms per layer"),
         "<h2>Dead and saturated units</h2>",
-        _img(fig_unit_health(res), "dead and saturated fractions"),
+        _img(fig_unit_health, res, "dead and saturated fractions"),
         "<h2>The activation functions</h2>",
-        _img(fig_activations(res), "activation functions"),
+        _img(fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
         _table(
             [
@@ -535,7 +646,10 @@ def html_page(res: Any) -> str:
             ]
         ),
         "<h2>Reproduce</h2>",
-        f"<pre>{esc(res.command)}</pre>",
+        "<p>A new run with the same settings (NEW_DIR: a folder that does not exist yet):</p>",
+        f"<pre>{esc(reproduce_command(res))}</pre>",
+        "<p>Finish or extend this run where it is:</p>",
+        f"<pre>{esc(resume_command(res))}</pre>",
         _table(config_rows),
         f"<p class='muted'>Data fingerprint (sha256 of the split): <code>{esc(res.fingerprint)}"
         "</code></p>",
@@ -555,6 +669,14 @@ def write(res: Any) -> dict[str, Path]:
     directory = Path(res.directory)
     md = directory / "report.md"
     page = directory / "report.html"
-    md.write_text(markdown(res), encoding="utf-8")
-    page.write_text(html_page(res), encoding="utf-8")
+    for path, text in ((md, markdown(res)), (page, html_page(res))):
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise cannot_write(
+                path,
+                err,
+                "the results in results.sqlite are intact; copy the run folder somewhere "
+                f"writable (cp -r {directory} NEW) and run 'actlab report NEW'",
+            ) from None
     return {"markdown": md, "html": page}

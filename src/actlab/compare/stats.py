@@ -198,6 +198,13 @@ def summarize(
         r.rank = i
     n_seeds = max((len(r.values) for r in rows), default=0)
     summary = Summary(metric, higher_is_better, rows, None, "", n_seeds, alpha)
+    summary.method = method_text(n_seeds)
+    if rows and all(r.values and r.n_failed == len(r.values) for r in rows):
+        summary.headline = (
+            "Every model diverged (its loss became NaN or infinite): nothing to compare; "
+            "lower the learning rate (--lr) and run again."
+        )
+        return summary
     if not rows or rows[0].mean is None:
         summary.headline = "No results yet: no model finished an epoch."
         return summary
@@ -234,6 +241,28 @@ def summarize(
         else None
     )
     return summary
+
+
+def method_text(n_seeds: int) -> str:
+    """The method note, with the run's own number of seeds (it used to say 5 whatever it was)."""
+    base = (
+        "paired t-test (scipy.stats.ttest_rel) against the best activation across the same seeds, "
+        "Holm-corrected"
+    )
+    if n_seeds < 2:
+        return base
+    smallest = 2.0 ** (1 - n_seeds)  # exact signed-rank test: all differences of one sign
+    if smallest >= 0.05:
+        why = (
+            f"with {n_seeds} seeds its smallest two-sided p-value is {smallest:.3g}, so it could "
+            "never reach 0.05"
+        )
+    else:
+        why = (
+            f"its smallest two-sided p-value with {n_seeds} seeds is {smallest:.3g}; the t-test "
+            "is kept for one method at every number of seeds"
+        )
+    return f"{base}; Wilcoxon's signed-rank test is not used because {why}"
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
