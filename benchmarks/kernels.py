@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/kernels.py            # 10M float32 elements, median of 9 runs
     .venv/bin/python benchmarks/kernels.py --n 1000000 --repeats 5 --only sigmoid,elu
+    .venv/bin/python benchmarks/kernels.py --cpu-features avx2   # as on an AVX2-only machine
 
 Every row is one activation on the same float32 array (standard normal * 3; softmax rows are
 10_000 x 1_000 for the 10M default, softmax-1d is one vector). Columns: actlab forward, the
@@ -12,20 +13,50 @@ are not identical work: PyTorch's backward also multiplies by the incoming gradi
 
 Goals (issue 2): actlab forward <= 1.5x PyTorch ("torch ok"), and >= 2x faster than the naive
 formula wherever that formula calls exp ("naive ok").
+
+--cpu-features avx2 re-runs the whole table in a fresh interpreter with NumPy's AVX-512 dispatch
+targets disabled (NPY_DISABLE_CPU_FEATURES) and PyTorch held to AVX2 (ATEN_CPU_CAPABILITY), so the
+AVX2 figures can be measured on an AVX-512 machine (both libraries read these at import time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 
-from actlab import kernels as K
+def _reexec_avx2() -> int:
+    """Run this script again with NumPy and PyTorch limited to AVX2."""
+    from numpy._core import _multiarray_umath as umath
+
+    # numpy >= 2.4 names the levels X86_V3 (AVX2) / X86_V4 (AVX-512), older ones AVX512F, ...
+    avx512 = [f for f in umath.__cpu_dispatch__ if f.startswith("AVX512") or f == "X86_V4"]
+    env = {
+        **os.environ,
+        "NPY_DISABLE_CPU_FEATURES": " ".join(avx512),
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ACTLAB_BENCH_CPU": "avx2",
+    }
+    return subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env)
+
+
+if __name__ == "__main__" and "ACTLAB_BENCH_CPU" not in os.environ:
+    wanted = argparse.ArgumentParser(add_help=False)
+    wanted.add_argument("--cpu-features", choices=("avx2",))
+    if wanted.parse_known_args()[0].cpu_features == "avx2":
+        sys.exit(_reexec_avx2())
+
+import numpy as np  # noqa: E402  (after the re-exec: the environment must be set before import)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from _machine import summary  # noqa: E402
+
+from actlab import kernels as K  # noqa: E402
 
 aten = torch.ops.aten
 
@@ -244,6 +275,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9, help="timed runs per cell (median)")
     ap.add_argument("--torch-threads", type=int, default=None, help="default: PyTorch's own")
     ap.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    ap.add_argument("--cpu-features", choices=("avx2",), help="emulate an AVX2-only machine")
     args = ap.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
@@ -253,6 +285,15 @@ def main() -> None:
     x = (np.random.default_rng(0).standard_normal(args.n, dtype=np.float32) * 3).astype(np.float32)
     naive_fns = naive(x)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
+    from numpy._core import _multiarray_umath as umath
+
+    simd = [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]
+    print(summary())
+    print(
+        f"numpy dispatches to {', '.join(simd) or 'baseline only'}; torch CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}"
+        + (" (AVX2 emulated: --cpu-features avx2)" if os.environ.get("ACTLAB_BENCH_CPU") else "")
+    )
     print(
         f"{args.n:,} float32 elements, median of {args.repeats}; actlab threads "
         f"{K.get_num_threads()}, torch threads {torch.get_num_threads()}, numpy {np.__version__}, "
@@ -264,6 +305,8 @@ def main() -> None:
     )
     print(head)
     print("-" * len(head))
+    missed_torch: list[str] = []
+    missed_naive: list[str] = []
     with np.errstate(all="ignore"):  # the naive formulas are allowed to warn; we time them only
         for row, fwd, der, tfwd, tbwd in cases(x):
             if only and row not in only and row.split(" ")[0] not in only:
@@ -274,8 +317,12 @@ def main() -> None:
             assert ms is not None and tms is not None and dms is not None
             torch_ok = ms <= 1.5 * tms
             goals = "torch ok" if torch_ok else "torch MISSED"
+            if not torch_ok:
+                missed_torch.append(f"{row} {ms / tms:.2f}")
             if nv and nv[1]:
                 goals += " naive ok" if nms >= 2 * ms else " naive MISSED"
+                if nms < 2 * ms:
+                    missed_naive.append(f"{row} {nms / ms:.2f}")
             print(
                 f"{row:<19}{ms:9.2f}{(f'{nms:9.2f}' if nms else ' ' * 9)}{tms:9.2f}"
                 f"{ms / tms:8.2f}{(f'{nms / ms:8.2f}' if nms else ' ' * 8)}  {goals:<18}"
@@ -283,6 +330,17 @@ def main() -> None:
                 f"{(f'{dms / tdms:8.2f}' if tdms else '')}"
             )
     print("times in ms; /torch = actlab / torch (<= 1.5 wanted); naive/ = naive / actlab (>= 2)")
+    level = "AVX2 (emulated)" if os.environ.get("ACTLAB_BENCH_CPU") else "this CPU's own level"
+    print(
+        f"goal forward <= 1.5x PyTorch on every row ({level}): "
+        + ("MET" if not missed_torch else f"MISSED for {', '.join(missed_torch)}")
+    )
+    print(
+        "goal >= 2x faster than the naive exp formulas: "
+        + ("MET" if not missed_naive else f"MISSED for {', '.join(missed_naive)}")
+    )
+    if K._torch_module() is None:
+        print("note: actlab's PyTorch route is off (ACTLAB_KERNELS_TORCH=0): NumPy figures")
 
 
 if __name__ == "__main__":

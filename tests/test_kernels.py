@@ -27,6 +27,17 @@ from actlab import catalog
 from actlab import kernels as K
 from actlab.errors import ActlabError
 
+
+@pytest.fixture(autouse=True, scope="module", params=["numpy", "torch"])
+def kernel_path(request: pytest.FixtureRequest) -> Any:
+    """Every test here runs on both routes of the float32 kernels: NumPy alone, and PyTorch's
+    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch)."""
+    before = K._torch_mode
+    K._torch_mode = "0" if request.param == "numpy" else "1"
+    yield request.param
+    K._torch_mode = before
+
+
 INF, NAN = math.inf, math.nan
 SELU_A, SELU_S = 1.6732632423543772, 1.0507009873554805
 

@@ -9,12 +9,18 @@ only) that every model of a comparison shares.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import io
+import itertools
 import math
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +53,9 @@ MAX_INTEGER_CLASSES = 20
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Raw data: ``X`` float64 (rows, features); ``y`` int64 class ids or float64 targets."""
+    """Raw data: ``X`` float64 (rows, features); ``y`` int64 class ids or float64 targets.
+
+    A CSV's ``X`` is column-major (filled one column at a time to keep the peak memory low)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -57,6 +65,8 @@ class Dataset:
     name: str
     target: str = "target"
     source: str = "builtin"  # "builtin", "synthetic" or the CSV path
+    task_note: str = ""  # CSV: why this task was inferred and how to override it ("" when given)
+    dropped_rows: int = 0  # CSV with drop_missing: incomplete rows left out
 
     @property
     def n_classes(self) -> int:
@@ -178,6 +188,22 @@ def _synthetic(name: str, noise: float, seed: int) -> Dataset:
 
 # --------------------------------------------------------------------------------------------------
 # -- CSV
+#
+# The reader is pyarrow's streaming CSV reader (a core dependency). Measured on a 93 MB, 200k x 50
+# file (45 float, 4 text, 1 integer column) on the shared, loaded 2-core machine: the old hand
+# parser (csv module into lists of str) took 12 s and 1.0 GB (issue 14's figures);
+# pandas.read_csv(engine="pyarrow") 1.7 s and 437 MB peak RSS (plus 0.55 s to import pandas);
+# pyarrow.csv.read_csv 0.6-1.1 s but 306 MB, as it keeps many parsed blocks in flight;
+# pyarrow.csv.open_csv (one block at a time) 0.96 s and 182 MB. So: open_csv, each block's
+# numeric columns copied out as float64 pieces and the block dropped, text columns kept as Arrow
+# strings and encoded once at the end (pyarrow.compute unique/index_in: a dictionary encoding;
+# the one-hot block is then one fancy assignment). The whole load_csv: 1.1-1.4 s, 245 MB peak
+# RSS including the 60 MB interpreter (benchmarks/load_csv.py).
+#
+# Behaviour is the old reader's, which stays as ``_read_rows``: it is the reference the tests
+# compare the fast path against, and it produces the exact message (row number, field counts,
+# UTF-8 reason) whenever pyarrow refuses a file; a file pyarrow refuses but the csv module
+# accepts (a quoted newline, say) is loaded from its rows through the same encoding steps.
 
 
 def _is_missing(value: str) -> bool:
@@ -191,13 +217,18 @@ def _as_float(value: str) -> float | None:
         return None
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise ActlabError(
             f"CSV file '{path}' does not exist; check the path (relative to {Path.cwd()})"
         )
     if path.is_dir():
         raise ActlabError(f"'{path}' is a directory; --csv needs a CSV file")
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """The plain-Python reader: header and rows of str (the reference, and the error path)."""
+    _check_path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -208,29 +239,15 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         raise ActlabError(f"cannot read CSV file '{path}': {exc.strerror}") from None
     if not text.strip():
         raise ActlabError(f"CSV file '{path}' is empty; it needs a header row and data rows")
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text[:65536], delimiters=",;\t"
-        )
-    except csv.Error:
-        dialect = csv.excel
     rows = [
-        row for row in csv.reader(text.splitlines(), dialect) if any(cell.strip() for cell in row)
+        row for row in csv.reader(io.StringIO(text), _sniff(text[:65536]))
+        if any(cell.strip() for cell in row)
     ]
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
     if not body:
         raise ActlabError(f"CSV file '{path}' has a header but no data rows")
-    for i, h in enumerate(header):
-        if not h:
-            raise ActlabError(
-                f"CSV file '{path}': column {i + 1} has an empty name; give every column a header"
-            )
-    dupes = [h for h, c in Counter(header).items() if c > 1]
-    if dupes:
-        raise ActlabError(
-            f"CSV file '{path}': column name {dupes[0]!r} appears more than once; rename it"
-        )
+    _check_header(path, header)
     for line, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise ActlabError(
@@ -241,17 +258,288 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def load_csv(path: str | os.PathLike[str], target: str, *, task: str | None = None) -> Dataset:
+def _sniff(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    for i, h in enumerate(header):
+        if not h:
+            raise ActlabError(
+                f"CSV file '{path}': column {i + 1} has an empty name; give every column a header"
+            )
+    dupes = [h for h, c in Counter(header).items() if c > 1]
+    if dupes:
+        raise ActlabError(
+            f"CSV file '{path}': column name {dupes[0]!r} appears more than once; rename it"
+        )
+
+
+def _case_variants(word: str) -> list[str]:
+    cases = ({c.lower(), c.upper()} for c in word)
+    return sorted({"".join(spelling) for spelling in itertools.product(*cases)})
+
+
+# MISSING spelled in every letter case, for the reader's exact-match null test. "" is left out on
+# purpose: an empty cell makes the column text, so the whitespace rules below decide (a row of
+# empty cells is skipped, as the plain reader does).
+_NULL_SPELLINGS = sorted({v for m in MISSING if m for v in _case_variants(m)})
+
+
+class _Column:
+    """One column: ``numbers`` (float64 pieces in row order, NaN where missing; kept in the
+    reader's blocks so that no concatenated copy ever exists) or text ``levels`` + ``codes``."""
+
+    __slots__ = ("codes", "levels", "missing", "numbers")
+
+    def __init__(self) -> None:
+        self.numbers: list[np.ndarray] | None = None
+        self.levels: list[str] = []
+        self.codes: np.ndarray | None = None
+        self.missing: np.ndarray | None = None  # bool mask, None when nothing is missing
+
+    def take(self, keep: np.ndarray) -> None:
+        """Keep the rows where ``keep`` is True (text levels no longer used are forgotten)."""
+        if self.numbers is not None:
+            self.numbers = [np.concatenate(self.numbers)[keep]]
+        else:
+            assert self.codes is not None
+            self.levels, self.codes = _compact(self.levels, self.codes[keep])
+        self.missing = None
+
+
+def _text_column(levels: list[str], codes: np.ndarray, *, keep_text: bool = False) -> _Column:
+    """Classify a text column the way the plain reader does: a column whose every non-missing
+    value parses with float() is numeric; otherwise (or with ``keep_text``: the target) text."""
+    col = _Column()
+    stripped = [v.strip() for v in levels]
+    if len(set(stripped)) < len(stripped):  # " a" and "a" are one value, as the plain reader has it
+        stripped, merge = _encode(stripped)
+        codes = merge[codes]
+    miss = np.array([v.lower() in MISSING for v in stripped], dtype=bool)
+    if miss.any():
+        col.missing = miss[codes]
+        if not col.missing.any():
+            col.missing = None
+    numbers = [None if m else _as_float(v) for v, m in zip(stripped, miss, strict=True)]
+    if keep_text:
+        pass
+    elif all(x is not None for x, m in zip(numbers, miss, strict=True) if not m) and not miss.all():
+        table = np.array([math.nan if x is None else x for x in numbers], dtype=np.float64)
+        col.numbers = [table[codes]]
+        return col
+    col.levels, col.codes = stripped, np.asarray(codes, dtype=np.int64)
+    return col
+
+
+def _read_columns(path: Path, target: str) -> tuple[list[str], list[_Column]]:
+    """Header (stripped names) and one ``_Column`` per column, read with pyarrow."""
+    import pyarrow as pa  # not pyarrow.compute: importing it alone takes 0.3-0.75 s
+    import pyarrow.csv as pacsv
+
+    _check_path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError as exc:
+        raise ActlabError(f"cannot read CSV file '{path}': {exc.strerror}") from None
+    dialect = _sniff(head.decode("utf-8-sig", errors="replace"))
+
+    def skip_blank(row: Any) -> str:  # a line of spaces only: the plain reader skips it too
+        return "skip" if not row.text.strip() else "error"
+
+    parse = pacsv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quotechar or False,
+        double_quote=bool(dialect.doublequote),
+        escape_char=dialect.escapechar or False,
+        invalid_row_handler=skip_blank,
+    )
+
+    def is_number(t: Any) -> bool:
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+    as_text: dict[str, Any] = {}
+    while True:  # each pass turns at least one more column into text: ends within the width
+        convert = pacsv.ConvertOptions(
+            null_values=_NULL_SPELLINGS, strings_can_be_null=False, column_types=as_text
+        )
+        fields: list[Any] = []
+        try:
+            reader = pacsv.open_csv(path, parse_options=parse, convert_options=convert)
+            fields = list(reader.schema)
+            names = [f.name.strip() for f in fields]
+            if not all(names) or len(set(names)) < len(names):
+                raise pa.ArrowInvalid("header")  # the plain reader names the problem
+            # Numbers and plain strings are taken as typed; dates, booleans and the target are
+            # re-read as text (the target's spelling matters: '1' and '1.0' are two labels), and
+            # undecodable bytes go to the plain reader for its UTF-8 message.
+            if any(pa.types.is_binary(f.type) for f in fields):
+                raise pa.ArrowInvalid("not UTF-8")
+            retype = {
+                f.name: pa.string() for f, h in zip(fields, names, strict=True)
+                if f.name not in as_text
+                and (h == target or not (pa.types.is_string(f.type) or is_number(f.type)))
+            }
+            if retype:
+                as_text.update(retype)
+                continue
+            numeric = [is_number(f.type) for f in fields]
+            chunks: list[list[Any]] = [[] for _ in fields]
+            for batch in reader:  # one block at a time: the numbers leave Arrow as they come
+                for i, arr in enumerate(batch.columns):
+                    if numeric[i]:
+                        chunks[i].append(_numbers(arr))
+                    else:
+                        chunks[i].append(arr)
+                del batch
+            break
+        except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+            failed = re.search(r"In CSV column #(\d+): CSV conversion error", str(exc))
+            at = int(failed.group(1)) if failed else len(fields)
+            column = fields[at].name if at < len(fields) else None
+            if column is not None and column not in as_text:  # text further down the file
+                as_text[column] = pa.string()
+                continue
+            return _plain_columns(path, target)  # its message, or the file read by it
+    del reader
+    n = sum(len(c[0]) if numeric[0] else len(c) for c in chunks[0])
+    if n == 0:
+        raise ActlabError(f"CSV file '{path}' has a header but no data rows")
+    texts: dict[int, tuple[list[str], np.ndarray]] = {}
+    for i in range(len(fields)):
+        if not numeric[i]:
+            texts[i] = _dictionary(pa.chunked_array(chunks[i], type=pa.string()))
+            chunks[i] = []
+    if len(texts) == len(fields):  # rows of empty cells only are skipped, as by the plain reader
+        blank = np.logical_and.reduce(
+            [np.array([not v.strip() for v in lv], dtype=bool)[cd] for lv, cd in texts.values()]
+        )
+        if blank.all():
+            raise ActlabError(f"CSV file '{path}' has a header but no data rows")
+        if blank.any():
+            keep = ~blank
+            texts = {i: _compact(lv, cd[keep]) for i, (lv, cd) in texts.items()}
+    columns: list[_Column] = []
+    for i in range(len(fields)):
+        if i in texts:
+            columns.append(_text_column(*texts.pop(i), keep_text=names[i] == target))
+            continue
+        col = _Column()
+        col.numbers = [values for values, _ in chunks[i]]
+        if any(nulls is not None for _, nulls in chunks[i]):
+            col.missing = np.concatenate([
+                np.zeros(len(values), bool) if nulls is None else nulls
+                for values, nulls in chunks[i]
+            ])
+        chunks[i] = []
+        columns.append(col)
+    return names, columns
+
+
+def _plain_columns(path: Path, target: str) -> tuple[list[str], list[_Column]]:
+    """``_read_columns`` done by the plain reader (slow; exact messages for malformed files)."""
+    header, body = _read_rows(path)
+    raw = [_encode([row[i] for row in body]) for i in range(len(header))]
+    return header, [
+        _text_column(levels, codes, keep_text=h == target)
+        for h, (levels, codes) in zip(header, raw, strict=True)
+    ]
+
+
+def _numbers(arr: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """An Arrow integer or float array as float64 (a copy, so the block can go) and its null
+    mask (None without nulls). Read from the buffers: Array.to_numpy imports pandas (0.5-1.5 s)."""
+    n, offset = len(arr), arr.offset
+    code = _ARROW_NUMBERS.get(str(arr.type))
+    if code is None:  # pragma: no cover - the CSV reader infers int64 or double
+        values = np.array(arr.to_pylist(), dtype=np.float64)
+    else:
+        dtype = np.dtype(code)
+        values = np.frombuffer(arr.buffers()[1], dtype, count=n, offset=offset * dtype.itemsize)
+        values = values.astype(np.float64)
+    if not arr.null_count:
+        return values, None
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[0], np.uint8), bitorder="little")
+    nulls = bits[offset : offset + n] == 0
+    values[nulls] = math.nan
+    return values, nulls
+
+
+_ARROW_NUMBERS = {"int8": "<i1", "int16": "<i2", "int32": "<i4", "int64": "<i8", "uint8": "<u1",
+                  "uint16": "<u2", "uint32": "<u4", "uint64": "<u8", "float": "<f4",
+                  "double": "<f8", "halffloat": "<f2"}
+
+
+def _dictionary(text: Any) -> tuple[list[str], np.ndarray]:
+    """Distinct values and each row's index into them (Arrow's dictionary encoding)."""
+    encoded = text.dictionary_encode().chunks
+    if not encoded:
+        return [], np.zeros(0, np.int64)
+    levels = encoded[0].dictionary.to_pylist()
+    if all(c.dictionary.equals(encoded[0].dictionary) for c in encoded[1:]):  # one shared table
+        return levels, np.concatenate([_numbers(c.indices)[0] for c in encoded]).astype(np.int64)
+    return _encode(text.to_pylist())  # pragma: no cover - pyarrow shares one dictionary today
+
+
+def _compact(levels: list[str], codes: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Forget the levels that ``codes`` no longer uses."""
+    used, codes = np.unique(codes, return_inverse=True)
+    return [levels[i] for i in used], codes.reshape(-1)
+
+
+def _encode(values: list[str]) -> tuple[list[str], np.ndarray]:
+    levels, codes = np.unique(np.array([v.strip() for v in values], dtype=object),
+                              return_inverse=True)
+    return [str(v) for v in levels], codes.reshape(-1)
+def _malloc_trim() -> Callable[[], Any]:
+    """glibc's malloc_trim(0), or a no-op elsewhere. The parsed numbers live in many small
+    blocks that glibc keeps after they are freed; handing them back while X fills lowered the peak
+    RSS of loading the 93 MB benchmark file from 314 MB to 245 MB."""
+    try:
+        import ctypes
+
+        return functools.partial(ctypes.CDLL("libc.so.6").malloc_trim, 0)
+    except (OSError, AttributeError):
+        return lambda: None
+
+
+def notes(task_note: str, dropped_rows: int) -> list[str]:
+    """The loader's decisions in words, for the console and the reports."""
+    out = [task_note] if task_note else []
+    if dropped_rows:
+        out.append(f"{dropped_rows} row(s) with missing values left out (--drop-missing)")
+    return out
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    """'3, 4, 9 ...': the first five row numbers of the file (header = row 1)."""
+    first = ", ".join(str(int(r) + 2) for r in rows[:5])
+    return first + (" ..." if len(rows) > 5 else "")
+
+
+def load_csv(
+    path: str | os.PathLike[str],
+    target: str,
+    *,
+    task: str | None = None,
+    drop_missing: bool = False,
+) -> Dataset:
     """Read a CSV file: ``target`` is the column to predict, every other column is a feature.
 
     Numeric columns are used as they are; text columns are one-hot encoded (``column=value``). The
     task is inferred from the target unless given: text, or few distinct integers (at most 20),
-    means classification.
+    means classification; ``Dataset.task_note`` says which rule decided. Missing values (see
+    ``MISSING``) are an error naming every affected column, unless ``drop_missing``: then the
+    incomplete rows are dropped and counted in ``Dataset.dropped_rows``.
     """
     if task is not None and task not in TASKS:
         raise ActlabError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     p = Path(path)
-    header, body = _read_rows(p)
+    header, columns = _read_columns(p, target)
     if target not in header:
         by_lower = {h.lower(): h for h in header}
         hint = (
@@ -263,88 +551,144 @@ def load_csv(path: str | os.PathLike[str], target: str, *, task: str | None = No
             f"target column '{target}' is not in CSV file '{p}'{hint} (columns: "
             f"{', '.join(header)})"
         )
-    columns = {h: [row[i].strip() for row in body] for i, h in enumerate(header)}
-    for h, values in columns.items():
-        bad = [i + 2 for i, v in enumerate(values) if _is_missing(v)]
-        if bad:
-            rows = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+    gaps = [(h, np.flatnonzero(c.missing)) for h, c in zip(header, columns, strict=True)
+            if c.missing is not None]
+    dropped = 0
+    if gaps:
+        incomplete = np.logical_or.reduce([c.missing for c in columns if c.missing is not None])
+        dropped = int(incomplete.sum())
+        if not drop_missing:
+            parts = [f"column '{h}' has {len(rows)} missing value(s) (rows {_rows_text(rows)}"
+                     for h, rows in gaps]
+            if len(gaps) == 1:
+                where = f"{parts[0]} of '{p}')"
+            else:
+                where = (f"{len(gaps)} columns have missing values in '{p}': "
+                         + ", ".join(part + ")" for part in parts))
             raise ActlabError(
-                f"column '{h}' has {len(bad)} missing value(s) (rows {rows} of '{p}'); actlab "
-                "does not guess "
-                "values: fill them in or drop those rows (or drop the column)"
+                f"{where}; actlab does not guess values: fill them in, drop the column, or drop "
+                f"the {dropped} incomplete row(s) with --drop-missing"
             )
-    y, y_task, classes = _target(columns.pop(target), target, task)
+        if dropped == len(incomplete):
+            raise ActlabError(
+                f"every row of '{p}' has a missing value (columns "
+                f"{', '.join(repr(h) for h, _ in gaps)}), so --drop-missing leaves nothing: "
+                "drop the emptiest columns from the file instead"
+            )
+        for c in columns:
+            c.take(~incomplete)
+    index = header.index(target)
+    y_col = columns.pop(index)
+    features = header[:index] + header[index + 1:]
+    assert y_col.codes is not None or y_col.numbers is not None
+    y, y_task, classes, note = _target(y_col, target, task)
     if not columns:
         raise ActlabError(f"CSV file '{p}' has no feature columns besides the target '{target}'")
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
-    for h, values in columns.items():
-        numbers = [_as_float(v) for v in values]
-        if all(x is not None for x in numbers):
-            arr = np.array(numbers, dtype=np.float64)
-            if not np.isfinite(arr).all():
+    n = len(y)
+    widths: list[int] = []
+    for h, c in zip(features, columns, strict=True):
+        if c.numbers is not None:
+            if not all(np.isfinite(piece).all() for piece in c.numbers):
                 raise ActlabError(
                     f"column '{h}' contains inf or NaN; replace those values with numbers"
                 )
-            blocks.append(arr[:, None])
-            names.append(h)
+            widths.append(1)
             continue
-        levels = sorted(set(values))
-        if len(levels) > 100 and len(levels) > len(values) // 2:
+        if len(c.levels) > 100 and len(c.levels) > n // 2:
             raise ActlabError(
-                f"column '{h}' is text with {len(levels)} distinct values in {len(values)} rows "
+                f"column '{h}' is text with {len(c.levels)} distinct values in {n} rows "
                 "(an identifier?); "
                 "one-hot encoding it would not generalise: drop the column"
             )
-        index = {v: i for i, v in enumerate(levels)}
-        onehot = np.zeros((len(values), len(levels)), dtype=np.float64)
-        onehot[np.arange(len(values)), [index[v] for v in values]] = 1.0
-        blocks.append(onehot)
-        names.extend(f"{h}={v}" for v in levels)
-    X = np.concatenate(blocks, axis=1)
-    return Dataset(X, y, y_task, tuple(names), classes, p.stem, target, str(p))
+        widths.append(len(c.levels))
+    # Column-major, filled one column at a time and each source freed as it is copied: the peak
+    # holds the parsed columns plus X, never a third copy.
+    X = np.zeros((n, sum(widths)), dtype=np.float64, order="F")
+    names: list[str] = []
+    at = 0
+    trim = _malloc_trim()
+    trim()
+    for j, (h, c, width) in enumerate(zip(features, columns, widths, strict=True)):
+        if j % 8 == 7:
+            trim()
+        if c.numbers is not None:
+            row = 0
+            while c.numbers:
+                piece = c.numbers.pop(0)
+                X[row : row + len(piece), at] = piece
+                row += len(piece)
+            names.append(h)
+        else:
+            assert c.codes is not None
+            order = sorted(range(width), key=c.levels.__getitem__)
+            rank = np.empty(width, dtype=np.int64)
+            rank[order] = np.arange(width)
+            X[np.arange(n), at + rank[c.codes]] = 1.0
+            names.extend(f"{h}={c.levels[i]}" for i in order)
+        c.numbers = c.codes = None
+        at += width
+    return Dataset(X, y, y_task, tuple(names), classes, p.stem, target, str(p),
+                   task_note=note, dropped_rows=dropped)
 
 
 def _target(
-    values: list[str], name: str, task: str | None
-) -> tuple[np.ndarray, str, tuple[str, ...]]:
-    distinct = set(values)
+    col: _Column, name: str, task: str | None
+) -> tuple[np.ndarray, str, tuple[str, ...], str]:
+    """Class ids or values, the task, class names, and why that task (empty if given)."""
+    assert col.codes is not None  # the target is always read as text
+    distinct = col.levels
     if len(distinct) < 2:
         raise ActlabError(
-            f"target column '{name}' has the same value {values[0]!r} in every row; there is "
+            f"target column '{name}' has the same value {distinct[0]!r} in every row; there is "
             "nothing to learn: "
             "choose another --target or add rows with other values"
         )
-    numbers = [_as_float(v) for v in values]
+    numbers = [_as_float(v) for v in distinct]
     numeric = all(x is not None and math.isfinite(x) for x in numbers)
+    note = ""
     if task is None:
         integral = numeric and all(float(x).is_integer() for x in numbers)  # type: ignore[arg-type]
-        task = (
-            "classification"
-            if not numeric or (integral and len(distinct) <= MAX_INTEGER_CLASSES)
-            else "regression"
-        )
+        k = len(distinct)
+        if not numeric:
+            example = next(v for v, x in zip(distinct, numbers, strict=True)
+                           if x is None or not math.isfinite(x))
+            task, why = "classification", f"its values are not all numbers (e.g. {example!r})"
+        elif integral and k <= MAX_INTEGER_CLASSES:
+            task = "classification"
+            why = (f"it holds {k} distinct whole numbers (at most {MAX_INTEGER_CLASSES} are "
+                   "read as class labels)")
+        elif integral:
+            task = "regression"
+            why = (f"it holds {k} distinct whole numbers (more than {MAX_INTEGER_CLASSES} are "
+                   "read as a quantity)")
+        else:
+            task, why = "regression", "it holds numbers with fractions"
+        other = "regression" if task == "classification" else "classification"
+        note = (f"task inferred from target '{name}': {task}, because {why}; "
+                f"pass --task {other} to override")
     if task == "regression":
         if not numeric:
             example = next(
-                v for v, x in zip(values, numbers, strict=True) if x is None or not math.isfinite(x)
+                v for v, x in zip(distinct, numbers, strict=True)
+                if x is None or not math.isfinite(x)
             )
             raise ActlabError(
                 f"target column '{name}' has the non-numeric value {example!r}, so it cannot be "
                 "a regression "
                 "target; use --task classification or pick a numeric column"
             )
-        return np.array(numbers, dtype=np.float64), "regression", ()
+        table = np.array(numbers, dtype=np.float64)
+        return table[col.codes], "regression", (), note
     if numeric:  # "1" and "1.0" are one class; sort numerically and label as "1" rather than "1.0"
-        keys = sorted({float(v) for v in values})
+        keys = sorted({float(v) for v in distinct})
         pos = {k: i for i, k in enumerate(keys)}
-        y = np.array([pos[float(v)] for v in values], dtype=np.int64)
+        table = np.array([pos[float(v)] for v in distinct], dtype=np.int64)
         labels = tuple(str(int(k)) if k.is_integer() else repr(k) for k in keys)
-        return y, "classification", labels
+        return table[col.codes], "classification", labels, note
     order = sorted(distinct)
     index = {v: i for i, v in enumerate(order)}
-    y = np.array([index[v] for v in values], dtype=np.int64)
-    return y, "classification", tuple(order)
+    table = np.array([index[v] for v in distinct], dtype=np.int64)
+    return table[col.codes], "classification", tuple(order), note
 
 
 # --------------------------------------------------------------------------------------------------

@@ -84,6 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
     data.add_argument("--task", choices=("classification", "regression"), help="override inference")
     data.add_argument(
+        "--drop-missing", action="store_true",
+        help="leave out the CSV rows with a missing value (they are counted in the report)",
+    )  # fmt: skip
+    data.add_argument(
         "--noise", type=_number(0.0, open_low=False), metavar="X",
         help="noise level of the synthetic datasets (moons, circles, spirals, xor)",
     )  # fmt: skip
@@ -273,6 +277,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     activations = split_specs(args.activations) if args.activations else None
     settings = {
         "csv": args.csv, "target": args.target, "task": args.task, "noise": args.noise,
+        "drop_missing": True if args.drop_missing else None,
         "activations": activations, "seeds": args.seeds, "depth": args.depth,
         "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
         "optimizer": args.optimizer, "weight_decay": args.weight_decay, "init": args.init,

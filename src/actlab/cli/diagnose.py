@@ -12,7 +12,7 @@ from actlab.errors import ActlabError, cannot_write
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
 DEMO_ONLY = ("activations", "depth", "width", "epochs", "bias")
-MODEL_ONLY = ("dataset", "csv", "target", "task", "batches", "activation")
+MODEL_ONLY = ("dataset", "csv", "target", "task", "drop_missing", "batches", "activation")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--task", choices=("classification", "regression"), help="override the CSV task"
     )
+    model.add_argument(
+        "--drop-missing", action="store_true", default=None,
+        help="leave out the CSV rows with a missing value (and say how many)",
+    )  # fmt: skip
     model.add_argument("--batches", type=int, help="training steps to watch (default 50)")
     model.add_argument(
         "--activation",
@@ -103,6 +107,10 @@ def _check(args: argparse.Namespace) -> None:
             raise ActlabError(
                 "--task only applies to --csv data (built-in datasets know their task)"
             )
+        if args.drop_missing and args.csv is None:
+            raise ActlabError(
+                "--drop-missing applies to --csv data (built-in datasets have no gaps)"
+            )
 
 
 def _plot_dir(directory: str | None, names: tuple[str, ...], force: bool) -> list[Path]:
@@ -147,7 +155,9 @@ def handler(args: argparse.Namespace) -> int:
 
         paths = _plot_dir(args.plot, ("gradient_flow", "activations"), args.force)
         if args.csv is not None:
-            dataset = data.load_csv(args.csv, args.target, task=args.task)
+            dataset = data.load_csv(
+                args.csv, args.target, task=args.task, drop_missing=bool(args.drop_missing)
+            )
         else:
             dataset = data.load(args.dataset or "digits")
         split = data.split(dataset, seed=args.seed)
@@ -156,6 +166,9 @@ def handler(args: argparse.Namespace) -> int:
             model, split, batches=50 if args.batches is None else args.batches, **options
         )
         body = result.to_dict(histograms=False)
+        notes = data.notes(dataset.task_note, dataset.dropped_rows)
+        if notes:
+            body["data_notes"] = notes
         figures = {
             "gradient_flow": result.plot_gradient_flow(),
             "activations": result.plot_histograms(),
@@ -166,6 +179,8 @@ def handler(args: argparse.Namespace) -> int:
     else:
         title = None if args.demo else f"{args.model} on {split.name}: {result.forwards} batches"
         console.print(result.render() if args.demo else result.render(title))
+        for note in body.get("data_notes", []) if isinstance(body, dict) else []:
+            console.print(note, style="yellow", markup=False)
     for path in paths:
         figures[path.stem].savefig(path, dpi=120)
         if not args.json:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from actlab import plot
 from actlab.catalog import split_specs
 from actlab.cli._common import console, output_path
 from actlab.errors import ActlabError
@@ -89,10 +88,14 @@ def _pyplot_axes():  # pragma: no cover - needs a display
             f"--show needs a display, but matplotlib's backend is '{backend}' (no window "
             f"possible here); save the picture with -o FILE.png instead"
         )
+    from actlab import plot
+
     return plt, plt.figure(figsize=plot.FIGSIZE, layout="constrained").add_subplot()
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from actlab import plot  # matplotlib: only the commands that draw pay for it
+
     specs = split_specs(args.specs)
     if not specs:
         raise ActlabError("no activation given; e.g. actlab plot sigmoid")
@@ -120,6 +123,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
+    from actlab import plot
+
     index = plot.gallery(Path(args.output), lang=args.lang, force=args.force)
     console.print(f"wrote {index} (open it in a browser)")
     return 0

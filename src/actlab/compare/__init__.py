@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "csv": None,
     "target": None,
     "task": None,
+    "drop_missing": False,
     "noise": None,
     "val_fraction": 0.2,
     "split_seed": 0,
@@ -49,7 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "init": "auto",
     "model": None,
 }
-DATA_KEYS = ("dataset", "csv", "target", "task", "noise", "val_fraction", "split_seed")
+DATA_KEYS = (
+    "dataset", "csv", "target", "task", "drop_missing", "noise", "val_fraction", "split_seed",
+)
 TRAIN_KEYS = (
     "depth",
     "width",
@@ -65,7 +68,7 @@ OPTIMIZERS = ("adam", "sgd")
 INITS = ("auto", "he", "glorot", "lecun", "torch")
 CLI_FLAGS = {  # config key -> CLI flag, for the command that reproduces a run
     "dataset": "--dataset", "csv": "--csv", "target": "--target", "task": "--task",
-    "noise": "--noise",
+    "drop_missing": "--drop-missing", "noise": "--noise",
     "activations": "--activations", "seeds": "--seeds", "depth": "--depth", "width": "--width",
     "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
     "weight_decay": "--weight-decay", "init": "--init", "val_fraction": "--val-fraction",
@@ -142,6 +145,9 @@ def _validate(cfg: dict[str, Any]) -> dict[str, Any]:
             c["noise"] = data._check_noise(c["noise"])
     if c["task"] is not None:
         c["task"] = _choice("task", c["task"], data.TASKS)
+    c["drop_missing"] = bool(c.get("drop_missing"))  # runs stored before it existed: False
+    if c["drop_missing"] and c["csv"] is None:
+        raise ActlabError("--drop-missing applies to --csv data (built-in datasets have no gaps)")
     c["val_fraction"] = _float("val_fraction", c["val_fraction"], 0.0, 1.0, open_low=True)
     c["split_seed"] = _int("split_seed", c["split_seed"], 0)
     acts = c["activations"]
@@ -193,7 +199,9 @@ def command_for(config: dict[str, Any], out: str | Path) -> str:
         value = c.get(key)
         if value is None:
             continue
-        if key == "activations":
+        if isinstance(value, bool):  # a switch: present or not
+            parts += [flag] if value else []
+        elif key == "activations":
             parts += [flag, *value]
         else:
             parts += [flag, repr(value) if isinstance(value, float) else str(value)]
@@ -208,7 +216,7 @@ def _dataset(c: dict[str, Any]) -> Any:
     from actlab import data
 
     if c["csv"] is not None:
-        ds = data.load_csv(c["csv"], c["target"], task=c["task"])
+        ds = data.load_csv(c["csv"], c["target"], task=c["task"], drop_missing=c["drop_missing"])
     else:
         ds = data.load(c["dataset"], noise=c["noise"])
         if c["task"] is not None and c["task"] != ds.task:
@@ -219,8 +227,10 @@ def _dataset(c: dict[str, Any]) -> Any:
     return ds
 
 
-def _data_info(split: Any) -> dict[str, Any]:
+def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
     return {
+        "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
+        "dropped_rows": dataset.dropped_rows,  # --drop-missing
         "name": split.name,
         "task": split.task,
         "target": split.target,
@@ -478,7 +488,7 @@ def resolve(
         base["csv"] = None
         base["target"] = given.get("target")
     c = _validate(base)
-    as_flags = lambda cfg: {CLI_FLAGS[k]: cfg[k] for k in CLI_FLAGS}  # noqa: E731
+    as_flags = lambda cfg: {CLI_FLAGS[k]: cfg.get(k) for k in CLI_FLAGS}  # noqa: E731
     diff = config_differences(as_flags(_validate(stored)), as_flags(c))
     if diff:
         raise ActlabError(
@@ -586,6 +596,7 @@ def run(
     csv: str | Path | None = None,
     target: str | None = None,
     task: str | None = None,
+    drop_missing: bool | None = None,
     noise: float | None = None,
     activations: Iterable[str] | str | None = None,
     seeds: int | None = None,
@@ -626,7 +637,8 @@ def run(
 
     settings = {
         "dataset": dataset, "csv": str(csv) if csv is not None else None, "target": target,
-        "task": task, "noise": noise, "activations": activations, "seeds": seeds, "depth": depth,
+        "task": task, "drop_missing": drop_missing, "noise": noise, "activations": activations,
+        "seeds": seeds, "depth": depth,
         "width": width, "epochs": epochs, "batch_size": batch_size, "lr": lr,
         "optimizer": optimizer, "weight_decay": weight_decay, "init": init,
         "val_fraction": val_fraction, "split_seed": split_seed, "model": model,
@@ -635,7 +647,8 @@ def run(
     if time_budget is not None:
         deadline = time.monotonic() + _float("time_budget", time_budget, 0.0, open_low=True)
     c, directory, new = resolve(settings, out, resume)
-    split = data.split(_dataset(c), val_fraction=c["val_fraction"], seed=c["split_seed"])
+    dataset = _dataset(c)
+    split = data.split(dataset, val_fraction=c["val_fraction"], seed=c["split_seed"])
     config = _nest(c)
     jobs = [(a, s) for a in c["activations"] for s in range(c["seeds"])]
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
@@ -651,7 +664,7 @@ def run(
             directory,
             config=config,
             fingerprint=split.fingerprint,
-            data=_data_info(split),
+            data=_data_info(split, dataset),
             jobs=jobs,
             command=command_for(config, directory),
             extra={"model_signature": signature} if signature else None,

@@ -168,6 +168,15 @@ def terminal(res: Any, console: Any) -> None:
     console.print(Text(res.headline, style="bold"))
     for note in res.stats.notes:
         console.print(Text(note, style="yellow"))
+    for note in data_notes(res.data):
+        console.print(Text(note, style="yellow"))
+
+
+def data_notes(d: dict[str, Any]) -> list[str]:
+    """What the data loader decided for the user: an inferred task, rows left out."""
+    from actlab import data
+
+    return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0))
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -481,6 +490,7 @@ def markdown(res: Any) -> str:
     ]
     if d.get("class_names"):
         lines.append(f"- classes: {_md_cell(', '.join(map(str, d['class_names'])))}")
+    lines += [f"- note: {_md_cell(note)}" for note in data_notes(d)]
     lines += [
         "",
         "## Reproduce",
@@ -643,6 +653,7 @@ def html_page(res: Any) -> str:
                 {"": "rows", "value": f"{d['n_train']} training, {d['n_val']} validation"},
                 {"": "features", "value": f"{d['n_features']}: {shown}"},
                 *([{"": "classes", "value": classes}] if classes else []),
+                *({"": "note", "value": note} for note in data_notes(d)),
             ]
         ),
         "<h2>Reproduce</h2>",
