@@ -11,7 +11,7 @@ each engine run and again at the end); the engine's training FLOPs (matmuls of f
 backward) and its utilisation of that rate; the same models one at a time in a plain PyTorch loop
 (a few epochs per activation, timed with torch's threads and with 1 thread, extrapolated; the
 faster is the baseline); scikit-learn's MLPClassifier for its activations (per-model time, same
-network, epochs and batch size). Last, the main job end to end: the real ``actlab compare`` for
+network, epochs and batch size). Then the main job end to end: the real ``actlab compare`` for
 the same sweep in a fresh interpreter (``--skip-e2e`` leaves it out), its wall time against the
 engine's training time measured above (goal: within 1.3x).
 
@@ -23,6 +23,12 @@ trained by the local backend (one group after another) and by Ray on a local ins
 CPUs as the machine (each group asks for as many CPUs as the local backend's threads, so that it
 stacks its models the same way and gives the same numbers), both in this run; the ratio is Ray's
 wall time over the local one, without and with starting Ray.
+
+Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
+seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
+per factor cell, :func:`actlab.compare.groups`), with the 20% test part scored after the last epoch.
+Printed: wall time, training FLOPs over every group, utilisation of the large-matmul rate measured
+right after it, next to the single-shape run's utilisation from the same process; and peak RSS.
 """
 
 from __future__ import annotations
@@ -191,9 +197,11 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
     src = str(Path(__file__).resolve().parents[1] / "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     with tempfile.TemporaryDirectory(prefix="actlab-e2e-") as tmp:
+        # --test-fraction 0: the same 80/20 rows as the engine run above (compare holds out a
+        # test part by default, which would shorten its epochs and flatter the ratio)
         argv = [sys.executable, "-m", "actlab", "compare", "--epochs", str(epochs),
-                "--activations", *ACTIVATIONS, "--seeds", str(SEEDS), "--out",
-                str(Path(tmp) / "run"), "--device", str(device), "--json"]  # fmt: skip
+                "--activations", *ACTIVATIONS, "--seeds", str(SEEDS), "--test-fraction", "0",
+                "--out", str(Path(tmp) / "run"), "--device", str(device), "--json"]  # fmt: skip
         t = time.perf_counter()
         res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t
@@ -223,6 +231,7 @@ def main() -> None:
         "--backend", choices=("local", "ray"), default="local",
         help="ray: also time the 4-group grid on a local Ray instance against the local backend",
     )  # fmt: skip
+    parser.add_argument("--skip-grid", action="store_true", help="leave out the grid case")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the end-to-end row")
     args = parser.parse_args()
     try:
@@ -317,6 +326,8 @@ def main() -> None:
             say(f"  {act}", f"{s:6.2f} s ({clf.n_iter_} epochs), val accuracy {acc:.4f}; "
                             f"{ratio:.0f}x the engine's per-model time")  # fmt: skip
 
+    if not args.skip_grid:
+        grid(args.epochs, device)
     if not args.skip_e2e:
         end_to_end(args.epochs, engine_s, device)
     if args.backend == "ray":
@@ -326,6 +337,67 @@ def main() -> None:
     print(f"\nlarge-matmul rate at the end: {rate_end:.1f} GFLOP/s (shared machine: rates drift); "
           f"utilisation vs the higher: {100 * achieved / max(rate, rate_end):.0f}%; load average "
           f"now {os.getloadavg()[0]:.1f} (busy CPUs slow every figure)")  # fmt: skip
+
+
+GRID_ACTIVATIONS = ("sigmoid", "tanh", "relu", "silu")
+GRID = {"depth": [2, 8], "lr": [1e-3, 3e-3, 1e-2]}
+
+
+def _utilisation(
+    jobs: list[Job], split, config: TrainConfig, device: torch.device | None = None
+) -> tuple[float, float, float]:
+    """(wall s, GFLOP, utilisation) of one engine call against the matmul rate measured right
+    before and right after it (their mean: the shared machine's rate drifts by minutes)."""
+    before = matmul_rate(device=device)
+    t = time.perf_counter()
+    train(jobs, split, config, device=device or "cpu")
+    wall = time.perf_counter() - t
+    rate = (before + matmul_rate(device=device)) / 2
+    sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
+    flops = training_flops(sizes, len(split.X_train), config.epochs, len(jobs))
+    return wall, flops / 1e9, flops / wall / 1e9 / rate
+
+
+def grid(epochs: int, device: torch.device | None = None) -> None:
+    """The grid case: every group of a compare grid through the engine, as compare trains them."""
+    from actlab.compare import CompareConfig, _grid, groups
+
+    c = CompareConfig.from_settings(
+        dataset="digits", activations=GRID_ACTIVATIONS, seeds=SEEDS, epochs=epochs, **GRID
+    )
+    split = data.split(data.load("digits"), test_fraction=0.2)
+    models = [{"id": i, "activation": a, "seed": s, "cell": cell, "group": key}
+              for i, (a, s, cell, key) in enumerate(_grid(c))]  # fmt: skip
+    todo = groups(c, models)
+    # the single-shape reference again, on this split, timed the same way as each group
+    ref = _utilisation([Job(a, s) for a in ACTIVATIONS for s in range(SEEDS)], split,
+                       TrainConfig(epochs=epochs), device)  # fmt: skip
+    single_utilisation = ref[2]
+    wall = flops = weighted = 0.0
+    print("\n== grid groups (each against the matmul rate around it) ==")
+    for g in todo:
+        w, f, u = _utilisation(list(g.jobs), split, g.config, device)
+        wall, flops, weighted = wall + w, flops + f, weighted + u * w
+        say(f"  depth {g.config.depth} lr {g.config.lr:g}",
+            f"{w:6.2f} s, {f:7.1f} GFLOP, {100 * u:3.0f}% of the matmul rate")  # fmt: skip
+    util = weighted / wall  # time-weighted: the grid's utilisation as a whole
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    achieved = flops / wall
+    rate = achieved / util
+    print(
+        f"\n== grid: {len(GRID_ACTIVATIONS)} activations x depth {GRID['depth']} x lr "
+        f"{GRID['lr']} x {SEEDS} seeds = {len(models)} models in {len(todo)} groups =="
+    )
+    say("wall time", f"{wall:8.2f} s ({len(split.X_train)} train rows, {epochs} epochs; test "
+                     "part scored once per model)")  # fmt: skip
+    say("training FLOPs", f"{flops:8.1f} GFLOP (matmuls, forward + backward)")
+    say("large-matmul rate", f"{rate:8.1f} GFLOP/s (time-weighted, measured around each group)")
+    gap = 100 * (util - single_utilisation)
+    say("engine achieves", f"{achieved:8.1f} GFLOP/s = {100 * util:.0f}% of that rate; "
+                           f"single-shape run (35 models, 2x128, this split, timed "
+                           f"the same way): {100 * single_utilisation:.0f}% "
+                           f"({gap:+.0f} points; goal: within 10)")  # fmt: skip
+    say("peak RSS", f"{rss:8.0f} MiB (whole process, every case so far; goal: < 1536 MiB)")
 
 
 if __name__ == "__main__":

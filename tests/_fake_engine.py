@@ -30,6 +30,11 @@ class Behaviour:
     quality: dict[str, float] = field(default_factory=dict)
     diverge: dict[tuple[str, int], int] = field(default_factory=dict)
     calls: list[dict] = field(default_factory=list)
+    best_lr: dict[str, float] = field(default_factory=dict)  # activation -> its best lr
+
+    def lr_effect(self, activation: str, lr: float) -> float:
+        best = self.best_lr.get(activation)
+        return 1.0 if best is None else 1.0 - 0.05 * abs(math.log10(lr / best))
 
 
 BEHAVIOUR = Behaviour()
@@ -52,7 +57,8 @@ def train(
     device: object = "cpu",  # the real engine's; the stand-in computes nothing
 ):
     start = 0 if resume_from is None else json.loads(resume_from)["epoch"]
-    BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start})
+    BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start, "config": config,
+                            "split": split.fingerprint})
     frozen = set() if resume_from is None else set(json.loads(resume_from)["frozen"])
     out: list[list[ModelEpoch]] = [[] for _ in jobs]
     for epoch in range(start + 1, config.epochs + 1):
@@ -62,7 +68,9 @@ def train(
         for i, job in enumerate(jobs):
             if i in frozen:
                 continue
-            q = BEHAVIOUR.quality.get(job.activation, 0.8)
+            q = BEHAVIOUR.quality.get(job.activation, 0.8) * BEHAVIOUR.lr_effect(
+                job.activation, config.lr
+            )
             diverged = BEHAVIOUR.diverge.get((job.activation, job.seed)) == epoch
             acc = min(1.0, q * (1 - 0.5**epoch) + 0.01 * _noise(job.activation, job.seed, epoch))
             loss = math.nan if diverged else 1.0 - acc + 0.01
@@ -71,6 +79,12 @@ def train(
                 if split.task == "classification"
                 else {"val_rmse": loss * split.target_scale, "val_r2": acc}  # target units
             )
+            has_test = getattr(split, "X_test", None) is not None and len(split.X_test) > 0
+            if epoch == config.epochs and has_test and not diverged:
+                # like the engine: the test part is scored once, after the last epoch (a score a
+                # little off the validation one, so that tests can tell which one is used)
+                metrics.update({k.replace("val_", "test_"): v - 0.001 for k, v in metrics.items()})
+                metrics["test_loss"] = loss
             layers = config.depth
             records.append(
                 ModelEpoch(

@@ -155,6 +155,16 @@ def test_ray_gives_the_same_store_as_local(
     assert session["backend"].startswith("Ray (2 CPUs") and session["device"].startswith("cpu (")
 
 
+def test_a_grid_on_ray_gives_the_same_store_as_local(ray_local: Any, tmp_path: Path) -> None:
+    grid = {**TINY, "lr": [1e-3, 1e-2], "depth": [1, 2], "epochs": 2}  # 4 groups
+    local = compare.run("iris", out=tmp_path / "local", **grid)
+    remote = compare.run("iris", out=tmp_path / "ray", backend="ray", **grid)
+    with Store.open(tmp_path / "ray") as store:
+        assert len({m["group"] for m in store.models()}) == 4
+    assert _store_rows(tmp_path / "ray") == _store_rows(tmp_path / "local")
+    assert remote.summary == local.summary and remote.headline == local.headline
+
+
 def test_ray_groups_equal_local_groups_and_share_the_work(ray_local: Any) -> None:
     iris = data.load("iris")
     splits = {0: data.split(iris), "other": data.split(iris, seed=1)}
@@ -217,7 +227,8 @@ def test_interrupting_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_pa
     with pytest.raises(KeyboardInterrupt):
         compare.run("iris", out=tmp_path / "ray", backend=_Hooked(interrupt), **TINY)
     with Store.open(tmp_path / "ray") as store:
-        assert store.checkpoint()[0] == 2
+        (key,) = {m["group"] for m in store.models()}  # one group: one checkpoint
+        assert store.checkpoint(key)[0] == 2
         assert {m["epochs_done"] for m in store.models()} == {2}
         assert store.sessions()[-1]["outcome"] == "interrupted"
     resumed = compare.run(out=tmp_path / "ray", resume=True, backend="ray", report=False)
@@ -296,7 +307,8 @@ def test_sigterm_on_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_path
     with Store.open(out) as store:
         models = store.models()
         epochs = {m["epochs_done"] for m in models}
-        assert len(epochs) == 1 and store.checkpoint()[0] == epochs.pop() >= 2
+        (key,) = {m["group"] for m in models}
+        assert len(epochs) == 1 and store.checkpoint(key)[0] == epochs.pop() >= 2
         assert store.sessions()[-1]["outcome"] == "interrupted"
 
 

@@ -175,7 +175,7 @@ def test_run_stores_everything(tmp_path: Path, engine: fake.Behaviour) -> None:
         assert db.execute("SELECT COUNT(*) FROM checkpoint").fetchone()[0] == 0  # dropped when done
     assert statuses == {"done"}
     assert {"python", "numpy", "torch", "actlab"} <= set(versions)
-    assert res.config["train"]["epochs"] == 4 and res.config["data"]["dataset"] == "iris"
+    assert res.config.model.epochs == 4 and res.config.data.dataset == "iris"
     assert re.search(r"actlab compare --dataset iris .*--epochs 4 .*--out ", res.command)
 
 
@@ -198,7 +198,7 @@ def test_interrupted_run_resumes_to_the_same_table(
     monkeypatch.setattr(Store, "save_epoch", real_save)
     partial = compare.load(tmp_path / "cut")
     assert not partial.complete and partial.final_epoch == 2
-    assert "unfinished" in " ".join(partial.stats.notes)
+    assert "unfinished" in " ".join(partial.notes)
 
     resumed = compare.run(out=tmp_path / "cut", resume=True)  # settings come from the store
     assert engine.calls[-1]["start"] == 2  # continued from the checkpoint, not from scratch
@@ -346,15 +346,15 @@ def test_regression_report_uses_rmse_in_target_units(
     tmp_path: Path, engine: fake.Behaviour
 ) -> None:
     res = compare.run("diabetes", out=tmp_path / "r", **SMALL)
-    assert res.metric == "val_rmse" and not res.stats.higher_is_better
+    assert res.metric == "test_rmse" and not res.stats.higher_is_better
     scale = res.data["target_scale"]
     assert scale > 10  # diabetes progression is in the tens to hundreds
     with Store.open(tmp_path / "r") as store:
         raw = {
-            (r["activation"], r["seed"]): r["val_rmse"] for r in store.epochs() if r["epoch"] == 4
+            (r["activation"], r["seed"]): r["test_rmse"] for r in store.epochs() if r["epoch"] == 4
         }
     row = res.table[0]  # the engine reports RMSE in target units: shown as stored, not rescaled
-    assert row["val_rmse"] == raw[(row["activation"], row["seed"])]
+    assert row["test_rmse"] == raw[(row["activation"], row["seed"])]
     assert res.stats.rows[0].mean > 1.0
 
 
@@ -436,7 +436,7 @@ def test_cli_compare_json_and_report(
     assert (
         doc["winner"] == "elu"
         and doc["complete"]
-        and doc["config"]["activations"] == ["relu", "tanh", "elu"]
+        and doc["config"]["study"]["activations"] == ["relu", "tanh", "elu"]
     )
     assert f"Writing results to {out}" in err
     (out / "report.html").unlink()

@@ -191,7 +191,7 @@ def test_sessions_record_the_device_and_a_resume_elsewhere_is_reported(tmp_path:
     session = res.sessions[0]["versions"]
     assert session["device"] == label and session["backend"] == "local (this process)"
     assert "torch" in session and "PyTorch" in label
-    assert not any("more than one device" in n for n in res.stats.notes)
+    assert not any("more than one device" in n for n in res.notes)
     # a second session on a GPU (written as a resumed run on another machine would)
     gpu = {**session, "device": "cuda:0 (NVIDIA H200, PyTorch 2.13.0 with CUDA 12.8)"}
     with sqlite3.connect(Store.path(tmp_path / "r")) as conn:
@@ -200,7 +200,7 @@ def test_sessions_record_the_device_and_a_resume_elsewhere_is_reported(tmp_path:
             (time.time(), time.time(), "complete", json.dumps(gpu)),
         )
     res = compare.load(tmp_path / "r")
-    note = next(n for n in res.stats.notes if "more than one device" in n)
+    note = next(n for n in res.notes if "more than one device" in n)
     assert label in note and "NVIDIA H200" in note
     from actlab.compare import report
 

@@ -7,124 +7,54 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actlab.cli._common import console, err_console, print_json, split_specs
+from actlab.cli._common import console, err_console, output_path, print_json, split_specs
 
 EXAMPLES = """examples:
   actlab compare                                   # digits, 7 activations x 5 seeds
   actlab compare --dataset moons --noise 0.3 --activations relu,tanh --seeds 10
   actlab compare --csv data.csv --target price --task regression
+  actlab compare --dataset spirals --activations sigmoid,tanh,relu,silu --depth 2,8 \
+      --lr 1e-3,1e-2 --seeds 5                     # a grid: lr tuned per activation, depth studied
   actlab compare --out actlab-runs/mine --resume   # finish an interrupted run
   actlab compare --device cuda                     # on a GPU
   actlab compare --backend ray --ray-address HOST:6379   # groups as tasks on a Ray cluster
   actlab report actlab-runs/mine                   # re-render its report
+  actlab report actlab-runs/mine --csv rows.csv    # one tidy row per model x epoch
 """
 
 
-def _whole(low: int) -> Callable[[str], int]:
-    """argparse type: a whole number >= low."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int, _nonneg_int = _whole(1), _whole(0)
-
-
-def _number(low: float, high: float = math.inf, *, open_low: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        ok = math.isfinite(value) and (value > low if open_low else value >= low) and value < high
-        if not ok:
-            bound = f"{'>' if open_low else '>='} {low:g}"
-            if high < math.inf:
-                bound += f" and < {high:g}"
-            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text}")
-        return value
-
-    return parse
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from actlab.compare import config
+
     p = sub.add_parser(
         "compare",
-        help="train one network with several activations x seeds and compare them honestly",
+        help="train one network with several activations x factor values x seeds and compare "
+        "them honestly",
         description=(
-            "Train the same network with each activation and several seeds (all models at once), "
-            "store every epoch in OUT/results.sqlite, and report which activation is better, "
-            "with confidence intervals and paired tests. Unset options take the defaults (or, "
-            "with --resume, the stored run's settings)."
+            "Train the same network with each activation, each value of the listed factors and "
+            "several seeds (models sharing a shape train at once), store every epoch in "
+            "OUT/results.sqlite, choose each activation's tuned factors on validation data, and "
+            "report the chosen settings' test scores with confidence intervals and paired tests. "
+            "Unset options take the defaults (or, with --resume, the stored run's settings)."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    data = p.add_argument_group("data")
-    src = data.add_mutually_exclusive_group()
-    src.add_argument(
-        "--dataset",
-        metavar="NAME",
-        help="built-in dataset: digits (default), iris, wine, breast_cancer, diabetes, moons, "
-        "circles, spirals, xor",
-    )
-    src.add_argument("--csv", metavar="PATH", help="a CSV file with a header row (use --target)")
-    data.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
-    data.add_argument("--task", choices=("classification", "regression"), help="override inference")
-    data.add_argument(
-        "--drop-missing", action="store_true",
-        help="leave out the CSV rows with a missing value (they are counted in the report)",
-    )  # fmt: skip
-    data.add_argument(
-        "--noise", type=_number(0.0, open_low=False), metavar="X",
-        help="noise level of the synthetic datasets (moons, circles, spirals, xor)",
-    )  # fmt: skip
-    data.add_argument(
-        "--val-fraction", type=_number(0.0, 1.0, open_low=True), metavar="F",
-        help="share of rows held out for validation, 0 < F < 1 (default 0.2)",
-    )  # fmt: skip
-    data.add_argument(
-        "--split-seed", type=_nonneg_int, metavar="N", help="seed of the split (default 0)"
-    )
-    model = p.add_argument_group("models")
-    model.add_argument(
-        "--activations", nargs="+", metavar="SPEC",
-        help="activations, space- or comma-separated (default: sigmoid tanh relu leaky_relu elu "
-        "silu gelu); parameters as in leaky_relu:alpha=0.1",
-    )  # fmt: skip
-    model.add_argument("--seeds", type=_positive_int, metavar="N", help="seeds per activation (5)")
-    model.add_argument("--depth", type=_positive_int, metavar="N", help="hidden layers (2)")
-    model.add_argument("--width", type=_positive_int, metavar="N", help="units per layer (128)")
-    model.add_argument(
-        "--model", metavar="MODULE:FUNCTION",
-        help="your own network: FUNCTION(activation_spec) -> torch.nn.Module",
-    )  # fmt: skip
-    train = p.add_argument_group("training")
-    train.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (30)")
-    train.add_argument("--batch-size", type=_positive_int, metavar="N", help="batch size (64)")
-    train.add_argument(
-        "--lr", type=_number(0.0, open_low=True), metavar="X", help="learning rate (1e-3)"
-    )
-    train.add_argument("--optimizer", choices=("adam", "sgd"), help="optimizer (adam)")
-    train.add_argument(
-        "--weight-decay", type=_number(0.0, open_low=False), metavar="X", help="weight decay (0)"
-    )
-    train.add_argument(
-        "--init", choices=("auto", "he", "glorot", "lecun", "torch"),
-        help="weight init; auto = He for ReLU-like, Glorot for sigmoid/tanh, LeCun for SELU",
-    )  # fmt: skip
+    config.add_arguments(p)  # every setting, generated from actlab.compare.config
     run = p.add_argument_group("run")
     run.add_argument(
         "--out", metavar="DIR", help="run folder (default: a new actlab-runs/<dataset>-<time>)"
@@ -133,35 +63,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="finish the run in --out (only what is missing)"
     )
     run.add_argument(
-        "--time-budget", type=_number(0.0, open_low=True), metavar="SECONDS",
+        "--time-budget", type=_seconds, metavar="SECONDS",
         help="stop cleanly at the first epoch boundary after this many seconds",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the results as JSON")
-    where = p.add_argument_group("where to train")
-    where.add_argument(
-        "--device", metavar="DEVICE", default="auto",
-        help="auto (CUDA, then MPS, then the CPU; default), cpu, cuda, cuda:N or mps",
-    )  # fmt: skip
-    where.add_argument(
-        "--backend", choices=("local", "ray"), default="local",
-        help="local: this process (default); ray: each group of models as a Ray task "
-        '(pip install "actlab[ray]")',
-    )  # fmt: skip
-    where.add_argument(
-        "--ray-address", metavar="ADDRESS",
-        help="the Ray cluster to use ('ray start --head' prints it); default: a Ray instance "
-        "started on this machine, or a new one",
-    )  # fmt: skip
+    config.add_arguments(p, config.COMPUTE)  # --device, --backend, --ray-address
     p.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
         "report",
-        help="re-render a compare run's report from its stored results",
+        help="re-render a compare run's report from its stored results; export its rows",
         description="Recompute the statistics and rewrite DIR/report.md and DIR/report.html "
-        "from DIR/results.sqlite alone (no training).",
+        "from DIR/results.sqlite alone (no training). --csv / --json FILE export one tidy row per "
+        "model and epoch (every factor, seed, split and metric) for pandas and friends.",
     )
     r.add_argument("directory", metavar="DIR", help="a folder written by 'actlab compare'")
-    r.add_argument("--json", action="store_true", help="print the results as JSON")
+    r.add_argument(
+        "--json", nargs="?", const="-", metavar="FILE",
+        help="without FILE: print the results as JSON; with FILE (.json): write the tidy rows",
+    )  # fmt: skip
+    r.add_argument("--csv", metavar="FILE", help="write the tidy rows as CSV (.csv)")
+    r.add_argument("--force", action="store_true", help="overwrite an existing --csv/--json FILE")
     r.set_defaults(func=cmd_report)
 
 
@@ -177,11 +99,16 @@ def results_json(res: Any) -> dict[str, Any]:
         "epoch": res.final_epoch,
         "winner": res.winner,
         "headline": res.headline,
-        "notes": res.stats.notes,
+        "notes": [*res.notes, *(n for c in res.studies for n in c.summary.notes)],
         "method": res.stats.method,
+        "selection": res.analysis.selection,
+        "tuned": list(res.analysis.tuned),
+        "studied": list(res.analysis.studied),
+        "chosen": [{"values": c.values, "chosen": c.chosen} for c in res.studies],
+        "effects": [e.__dict__ for e in res.analysis.effects],
         "summary": res.summary,
         "models": res.table,
-        "config": res.config,
+        "config": res.config.to_dict(),
         "command": res.command,
         "reports": {k: str(v) for k, v in res.report_files.items()},
     }
@@ -220,7 +147,7 @@ class _Bar:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            TextColumn("[bold]{task.fields[epoch]}"),
             BarColumn(),
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("best {task.fields[best]}"),
@@ -254,7 +181,10 @@ class _Bar:
             if eta is None or not math.isfinite(eta)
             else time.strftime("%M:%S" if eta < 3600 else "%H:%M:%S", time.gmtime(max(eta, 0)))
         )
-        fields = {"epoch": f"{epoch}/{epochs}", "best": best_text, "eta": eta_text}
+        where = f"epoch {epoch}/{epochs}"
+        if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
+            where = f"group {info['group']}/{info['groups']} · {where}"
+        fields = {"epoch": where, "best": best_text, "eta": eta_text}
         if self.task is None:
             self.task = self.progress.add_task("train", total=epochs, **fields)
         self.progress.update(self.task, completed=done, total=epochs, **fields)
@@ -262,9 +192,10 @@ class _Bar:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from actlab import compare
-    from actlab.compare import backends
+    from actlab.compare import backends, config
 
-    backend = backends.make(args.backend, ray_address=args.ray_address)
+    compute = config.compute_from_namespace(args)
+    backend = backends.make(compute.backend, ray_address=compute.ray_address)
     quiet = args.json or not console.is_terminal
     status = err_console if args.json else console
     where: dict[str, Path] = {}
@@ -274,22 +205,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         verb = "Writing results to" if new else "Resuming the run in"
         status.print(f"{verb} {directory}", soft_wrap=True, markup=False)
 
-    activations = split_specs(args.activations) if args.activations else None
-    settings = {
-        "csv": args.csv, "target": args.target, "task": args.task, "noise": args.noise,
-        "drop_missing": True if args.drop_missing else None,
-        "activations": activations, "seeds": args.seeds, "depth": args.depth,
-        "width": args.width, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "optimizer": args.optimizer, "weight_decay": args.weight_decay, "init": args.init,
-        "val_fraction": args.val_fraction, "split_seed": args.split_seed, "model": args.model,
-        "out": args.out, "resume": args.resume, "time_budget": args.time_budget,
-        "device": args.device, "backend": backend,
-    }  # fmt: skip
+    settings = config.from_namespace(args)  # the declared settings that were given
+    if args.activations:
+        settings["activations"] = split_specs(args.activations)
     bar = contextlib.nullcontext(None) if quiet else _Bar()
     start = time.perf_counter()
     try:
         with _sigterm_as_interrupt(), bar as progress:
-            res = compare.run(args.dataset, progress=progress, on_start=on_start, **settings)
+            res = compare.run(
+                out=args.out, resume=args.resume, time_budget=args.time_budget,
+                progress=progress, on_start=on_start, device=compute.device, backend=backend,
+                **settings,
+            )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:
             raise
@@ -307,7 +234,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     _show(res)
     if not res.complete:
         console.print(
-            f"Stopped at epoch {res.final_epoch} of {res.config['train']['epochs']} "
+            f"Stopped at epoch {res.final_epoch} of {res.config.model.epochs} "
             f"(--time-budget). Finish with: actlab compare --out {res.directory} --resume",
             soft_wrap=True,
             markup=False,
@@ -318,12 +245,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from actlab import compare
-    from actlab.compare import report
+    from actlab.compare import export, report
 
+    # check the export paths before any work: a typo must not cost a re-render
+    csv_path = output_path(args.csv, [".csv"], args.force) if args.csv else None
+    json_file = args.json if args.json not in (None, "-") else None
+    json_path = output_path(json_file, [".json"], args.force) if json_file else None
     res = compare.load(args.directory)
     res.report_files = report.write(res)
-    if args.json:
+    if csv_path is not None:
+        export.write_csv(res, csv_path)
+        err_console.print(f"wrote {len(res.history)} rows to {csv_path}", markup=False)
+    if json_path is not None:
+        export.write_json(res, json_path)
+        err_console.print(f"wrote {len(res.history)} rows to {json_path}", markup=False)
+    if args.json == "-":
         print_json(results_json(res))
-    else:
+    elif csv_path is None and json_path is None:
         _show(res)
     return 0

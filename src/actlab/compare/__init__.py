@@ -1,312 +1,410 @@
-"""Compare activations honestly: the same network, several activations x seeds, one batched run.
+"""Compare activations honestly: a grid of activations x factor values x seeds, a fair study.
 
 >>> from actlab import compare
 >>> res = compare.run("iris", activations=["relu", "tanh"], seeds=3, epochs=5)  # doctest: +SKIP
+>>> res = compare.run("spirals", lr=[1e-3, 1e-2], depth=[2, 8])  # a grid  # doctest: +SKIP
 >>> res.headline, res.winner  # doctest: +SKIP
->>> res.table[0]  # one row per model  # doctest: +SKIP
+>>> res.rows()[0]  # one tidy row per model and epoch  # doctest: +SKIP
 
-``run`` trains (through :mod:`actlab.compare.engine`), stores every epoch in ``DIR/results.sqlite``
-as it is produced, computes the statistics (:mod:`~actlab.compare.stats`) and writes
+``run`` trains (through :mod:`actlab.compare.engine`; models that share every factor value train in
+one batched call, a :class:`Group`), stores every epoch in ``DIR/results.sqlite`` as it is
+produced, selects each activation's tuned factors on validation data, scores the chosen settings on
+the held-out test part (:mod:`~actlab.compare.analysis`, :mod:`~actlab.compare.stats`) and writes
 ``DIR/report.md`` and ``DIR/report.html``. ``load(DIR)`` gives the same results object back from the
-store alone.
+store alone. The settings are declared once, in :mod:`actlab.compare.config`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-import shlex
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from actlab.compare.config import (
+    DEFAULT_ACTIVATIONS,
+    FACTORS,
+    INITS,
+    OPTIMIZERS,
+    CompareConfig,
+    flat_from_stored,
+)
 from actlab.errors import ActlabError
 
-__all__ = ["DEFAULTS", "DEFAULT_ACTIVATIONS", "Results", "load", "run"]
-
-DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu")
-DEFAULTS: dict[str, Any] = {
-    "dataset": "digits",
-    "csv": None,
-    "target": None,
-    "task": None,
-    "drop_missing": False,
-    "noise": None,
-    "val_fraction": 0.2,
-    "split_seed": 0,
-    "activations": list(DEFAULT_ACTIVATIONS),
-    "seeds": 5,
-    "depth": 2,
-    "width": 128,
-    "epochs": 30,
-    "batch_size": 64,
-    "lr": 1e-3,
-    "optimizer": "adam",
-    "weight_decay": 0.0,
-    "init": "auto",
-    "model": None,
-}
-DATA_KEYS = (
-    "dataset", "csv", "target", "task", "drop_missing", "noise", "val_fraction", "split_seed",
-)
-TRAIN_KEYS = (
-    "depth",
-    "width",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "weight_decay",
-    "init",
-    "model",
-)
-OPTIMIZERS = ("adam", "sgd")
-INITS = ("auto", "he", "glorot", "lecun", "torch")
-CLI_FLAGS = {  # config key -> CLI flag, for the command that reproduces a run
-    "dataset": "--dataset", "csv": "--csv", "target": "--target", "task": "--task",
-    "drop_missing": "--drop-missing", "noise": "--noise",
-    "activations": "--activations", "seeds": "--seeds", "depth": "--depth", "width": "--width",
-    "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "optimizer": "--optimizer",
-    "weight_decay": "--weight-decay", "init": "--init", "val_fraction": "--val-fraction",
-    "split_seed": "--split-seed", "model": "--model",
-}  # fmt: skip
+__all__ = [
+    "DEFAULT_ACTIVATIONS",
+    "FACTORS",
+    "INITS",
+    "OPTIMIZERS",
+    "CompareConfig",
+    "Group",
+    "GroupRun",
+    "Results",
+    "load",
+    "run",
+]
 
 
-# ------------------------------------------------------------------------------------------
-# validation
-
-
-def _int(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                value = int(value)
-            else:
-                raise ValueError
-        except ValueError:
-            raise ActlabError(f"{name} must be a whole number >= {low}, got {value!r}") from None
-    if value < low:
-        raise ActlabError(f"{name} must be a whole number >= {low}, got {value}")
-    return int(value)
-
-
-def _float(name: str, value: Any, low: float, high: float = math.inf, *, open_low: bool) -> float:
+def _positive(name: str, value: Any) -> float:
     try:
         x = float(value)
         if isinstance(value, bool):
             raise ValueError
     except (TypeError, ValueError):
         raise ActlabError(f"{name} must be a number, got {value!r}") from None
-    ok = math.isfinite(x) and (x > low if open_low else x >= low) and x < high
-    if not ok:
-        rng = f"{'>' if open_low else '>='} {low:g}" + (
-            f" and < {high:g}" if high < math.inf else ""
-        )
-        raise ActlabError(f"{name} must be a finite number {rng}, got {value}")
+    if not (math.isfinite(x) and x > 0):
+        raise ActlabError(f"{name} must be a finite number > 0 (seconds), got {value}")
     return x
-
-
-def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    v = str(value).strip().lower()
-    if v not in allowed:
-        raise ActlabError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return v
-
-
-def _validate(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Check and normalise every setting; messages name the setting and what is allowed."""
-    from actlab import catalog, data
-
-    c = dict(cfg)
-    if c["csv"] is not None:
-        c["dataset"] = None
-        if not c["target"]:
-            raise ActlabError("a CSV file needs a target column: add --target COLUMN")
-        c["csv"] = str(Path(c["csv"]).expanduser().resolve())
-        if c["noise"] is not None:
-            raise ActlabError("noise applies only to the synthetic datasets, not to a CSV file")
-    else:
-        if c["target"] is not None:
-            raise ActlabError("--target goes with --csv PATH (built-in datasets have their target)")
-        name = data._canonical_name(c["dataset"] or "digits")
-        if name not in data.DATASETS:
-            data.load(name)  # raises the "unknown dataset ... did you mean" error
-        c["dataset"] = name
-        if c["noise"] is not None:
-            if name not in data.SYNTHETIC:
-                raise ActlabError(
-                    f"noise applies only to the synthetic datasets ({', '.join(data.SYNTHETIC)}), "
-                    f"not to '{name}'"
-                )
-            c["noise"] = data._check_noise(c["noise"])
-    if c["task"] is not None:
-        c["task"] = _choice("task", c["task"], data.TASKS)
-    c["drop_missing"] = bool(c.get("drop_missing"))  # runs stored before it existed: False
-    if c["drop_missing"] and c["csv"] is None:
-        raise ActlabError("--drop-missing applies to --csv data (built-in datasets have no gaps)")
-    c["val_fraction"] = _float("val_fraction", c["val_fraction"], 0.0, 1.0, open_low=True)
-    c["split_seed"] = _int("split_seed", c["split_seed"], 0)
-    acts = c["activations"]
-    if isinstance(acts, str):
-        acts = [acts]
-    c["activations"] = [str(a) for a in catalog.parse_many([str(a) for a in acts])]
-    c["seeds"] = _int("seeds", c["seeds"], 1)
-    c["depth"] = _int("depth", c["depth"], 1)
-    c["width"] = _int("width", c["width"], 1)
-    c["epochs"] = _int("epochs", c["epochs"], 1)
-    c["batch_size"] = _int("batch_size", c["batch_size"], 1)
-    c["lr"] = _float("lr", c["lr"], 0.0, open_low=True)
-    c["optimizer"] = _choice("optimizer", c["optimizer"], OPTIMIZERS)
-    c["weight_decay"] = _float("weight_decay", c["weight_decay"], 0.0, open_low=False)
-    c["init"] = _choice("init", c["init"], INITS)
-    if c["model"] is not None:
-        module, _, func = str(c["model"]).partition(":")
-        if not module or not func or ":" in func:
-            raise ActlabError(
-                f"model must look like 'module:function' (e.g. 'mynets:build'), got {c['model']!r}"
-            )
-        c["model"] = f"{module.strip()}:{func.strip()}"
-    return c
-
-
-def _nest(c: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "data": {k: c[k] for k in DATA_KEYS},
-        "activations": list(c["activations"]),
-        "seeds": c["seeds"],
-        "train": {k: c[k] for k in TRAIN_KEYS},
-    }
-
-
-def _flat(nested: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **nested["data"],
-        "activations": list(nested["activations"]),
-        "seeds": nested["seeds"],
-        **nested["train"],
-    }
-
-
-def command_for(config: dict[str, Any], out: str | Path) -> str:
-    """The ``actlab compare`` command line that reproduces a stored configuration."""
-    c = _flat(config)
-    parts = ["actlab", "compare"]
-    for key, flag in CLI_FLAGS.items():
-        value = c.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool):  # a switch: present or not
-            parts += [flag] if value else []
-        elif key == "activations":
-            parts += [flag, *value]
-        else:
-            parts += [flag, repr(value) if isinstance(value, float) else str(value)]
-    parts += ["--out", str(out)]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 # ------------------------------------------------------------------------------------------ data
 
 
-def _dataset(c: dict[str, Any]) -> Any:
+def _dataset(c: CompareConfig) -> Any:
     from actlab import data
 
-    if c["csv"] is not None:
-        ds = data.load_csv(c["csv"], c["target"], task=c["task"], drop_missing=c["drop_missing"])
+    d = c.data
+    if d.csv is not None:
+        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
     else:
-        ds = data.load(c["dataset"], noise=c["noise"])
-        if c["task"] is not None and c["task"] != ds.task:
+        ds = data.load(d.dataset or "digits", noise=d.noise)
+        if d.task is not None and d.task != ds.task:
             raise ActlabError(
-                f"dataset '{ds.name}' is a {ds.task} dataset; task {c['task']!r} does not apply "
+                f"dataset '{ds.name}' is a {ds.task} dataset; task {d.task!r} does not apply "
                 "(drop --task)"
             )
     return ds
 
 
-def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
+def _splits(c: CompareConfig, ds: Any) -> dict[int, Any]:
+    """Split seed -> Split: one for the run, or one per seed with ``resample_split``."""
+    from actlab import data
+
+    seeds = sorted({c.data.split_seed_for(s) for s in range(c.study.seeds)})
     return {
-        "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
-        "dropped_rows": dataset.dropped_rows,  # --drop-missing
+        ss: data.split(
+            ds, val_fraction=c.data.val_fraction, seed=ss, test_fraction=c.data.test_fraction
+        )
+        for ss in seeds
+    }
+
+
+def _fingerprint(splits: dict[int, Any]) -> str:
+    """The data's fingerprint: the split's own, or a digest of every seed's split."""
+    if len(splits) == 1:
+        return next(iter(splits.values())).fingerprint
+    import hashlib
+
+    text = "|".join(f"{k}:{v.fingerprint}" for k, v in sorted(splits.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
+    n_test = 0 if split.y_test is None else len(split.y_test)
+    return {
         "name": split.name,
         "task": split.task,
         "target": split.target,
         "n_train": len(split.y_train),
         "n_val": len(split.y_val),
+        "n_test": n_test,
         "n_features": int(split.X_train.shape[1]),
         "feature_names": list(split.feature_names),
         "class_names": list(split.class_names),
         "n_classes": int(split.n_classes),
         "target_mean": float(split.target_mean),
         "target_scale": float(split.target_scale),
+        "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
+        "dropped_rows": dataset.dropped_rows,  # --drop-missing
     }
+
+
+# ------------------------------------------------------------------------------------------ grid
+
+
+@dataclass(frozen=True)
+class Group:
+    """One engine call: models sharing every factor value (and split) train in one batch.
+
+    ``key`` names the group in the store (its checkpoint row); ``jobs`` are engine ``Job``s, in
+    the order of ``model_ids`` (their store ids); ``config`` is the engine's ``TrainConfig``;
+    ``split_seed`` selects the split its models use. A backend trains a group with
+    :func:`train_group`.
+    """
+
+    key: str
+    jobs: tuple[Any, ...]
+    config: Any  # engine.TrainConfig
+    split_seed: int
+    model_ids: tuple[int, ...]
+    cell: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def _grid(c: CompareConfig) -> list[tuple[str, int, dict[str, Any], str]]:
+    """Every model of the run, in store order: (activation, seed, cell, group key).
+
+    Order: factor cells (declaration order), then (with ``resample_split``) seeds, then
+    activations x seeds, so the models of one group are contiguous.
+    """
+    out = []
+    for cell in c.model.cells():
+        key = json.dumps(cell, sort_keys=True)
+        if c.data.resample_split:
+            for s in range(c.study.seeds):
+                grp = json.dumps({**cell, "split_seed": c.data.split_seed_for(s)}, sort_keys=True)
+                out += [(a, s, cell, grp) for a in c.study.activations]
+        else:
+            out += [(a, s, cell, key) for a in c.study.activations for s in range(c.study.seeds)]
+    return out
+
+
+def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
+    """The run's groups from its stored models (in store order)."""
+    from actlab.compare import engine
+
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for m in models:
+        by_group.setdefault(m["group"], []).append(m)
+    out = []
+    for key, ms in by_group.items():
+        cell = ms[0]["cell"]
+        cfg = engine.TrainConfig(
+            depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
+            batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
+            optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
+            init=c.model.init, model=c.model.model,
+        )  # fmt: skip
+        out.append(
+            Group(
+                key=key,
+                jobs=tuple(engine.Job(m["activation"], int(m["seed"])) for m in ms),
+                config=cfg,
+                split_seed=c.data.split_seed_for(int(ms[0]["seed"])),
+                model_ids=tuple(int(m["id"]) for m in ms),
+                cell=dict(cell),
+            )
+        )
+    return out
+
+
+class GroupRun:
+    """One group's bookkeeping around an engine call (or a backend's task for it).
+
+    ``jobs`` / ``resume_from``: what to train and from which checkpoint: with a stored checkpoint
+    every model of the group resumes together from it; without one, only the unfinished models
+    start from scratch (their partial records are dropped). ``on_epoch(epoch, records,
+    checkpoint)`` commits one epoch (records indexed by ``jobs``) with the group's checkpoint, in
+    one transaction. ``finished``: whether every model of the group is done or diverged.
+    """
+
+    def __init__(self, group: Group, store: Any) -> None:
+        self.group, self.store = group, store
+        by_id = {m["id"]: m for m in store.models() if m["group"] == group.key}
+        todo = [i for i in group.model_ids if by_id[i]["status"] == "running"]
+        self.running = set(todo)
+        self.ids: list[int] = []
+        self.resume_from: bytes | None = None
+        if todo:
+            ckpt = store.checkpoint(group.key)
+            if ckpt is not None:
+                self.ids, self.resume_from = list(group.model_ids), ckpt[1]
+            else:
+                self.ids = todo
+                store.reset_models(todo)
+        position = {i: k for k, i in enumerate(group.model_ids)}
+        self.jobs = [group.jobs[position[i]] for i in self.ids]
+
+    @property
+    def finished(self) -> bool:
+        return not self.running
+
+    def on_epoch(self, epoch: int, records: list, checkpoint: Callable[[], bytes | None]) -> None:
+        total = self.group.config.epochs
+        for r in records:
+            if r.diverged or r.epoch >= total:
+                self.running.discard(self.ids[r.job])
+        # serialise before writing: an interrupt here leaves the last epoch's state intact;
+        # once every model has finished there is nothing left to resume
+        blob = checkpoint() if self.running else None
+        self.store.save_epoch(epoch, records, self.ids, total, blob, group=self.group.key)
+
+
+def train_groups(
+    todo: Sequence[Group],
+    splits: dict[int, Any],
+    store: Any,
+    *,
+    backend: Any = None,
+    device: str = "auto",
+    deadline: float | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> bool:
+    """Train what is missing of each group through ``backend`` (default: this process, one group
+    after another), committing every epoch to ``store`` in the caller's thread: whatever the
+    backend, this process is the store's only writer. Returns whether every group is finished.
+
+    ``splits`` maps ``Group.split_seed`` to its split. Finished models are not retrained; a group
+    with a checkpoint continues from it (bit-identical to an uninterrupted run on one device).
+    """
+    from actlab.compare import backends
+
+    runs = [r for r in (GroupRun(g, store) for g in todo) if not r.finished]
+    tasks = [backends.GroupTask(tuple(r.jobs), r.group.config, r.resume_from,
+                                split=r.group.split_seed) for r in runs]  # fmt: skip
+    used: dict[str, None] = {}  # the devices the epochs came from (Ray workers may differ)
+
+    def on_epoch(update: backends.GroupEpoch) -> None:
+        if update.device not in used:
+            used[update.device] = None
+            store.update_session({"device": "; ".join(used)})
+        runs[update.group].on_epoch(update.epoch, update.records, update.checkpoint)
+
+    if tasks:
+        (backend or backends.LocalBackend()).train(
+            tasks, splits, on_epoch=on_epoch, device=device, deadline=deadline, progress=progress
+        )
+    return all(r.finished for r in runs)
+
+
+def train_group(
+    group: Group,
+    split: Any,
+    store: Any,
+    *,
+    deadline: float | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> bool:
+    """Train what is missing of one group in this process (:func:`train_groups` for one group
+    and its split). Returns whether every model of the group is finished."""
+    return train_groups([group], {group.split_seed: split}, store, device="cpu",
+                        deadline=deadline, progress=progress)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ results
 
 
-def primary_metric(task: str) -> tuple[str, bool]:
-    """The metric the comparison ranks by and whether higher is better."""
-    return ("val_accuracy", True) if task == "classification" else ("val_rmse", False)
+def primary_metric(task: str, part: str = "test") -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better."""
+    name = "accuracy" if task == "classification" else "rmse"
+    return f"{part}_{name}", task == "classification"
 
 
 @dataclass
 class Results:
     """What a comparison produced, read from its store.
 
-    ``table``: one dict per model (activation, seed, status, final-epoch metrics); ``history``: one
-    dict per model and epoch; ``summary``: one dict per activation with the statistics; ``headline``
-    and ``winner`` (``None`` when the data do not support naming one).
+    ``config``: the :class:`CompareConfig`; ``studies``: one :class:`~actlab.compare.analysis.Cell`
+    per value of the studied factors (its ranking on test metrics of each activation's chosen
+    setting, and those choices); ``stats``: the first (often only) one's statistics; ``table``: one
+    dict per model at the compared epoch; ``history``: one dict per model and epoch; ``rows()``:
+    tidy export rows.
     """
 
     directory: Path
-    config: dict[str, Any]
+    config: CompareConfig
     data: dict[str, Any]
     models: list[dict[str, Any]]
     history: list[dict[str, Any]]
-    stats: Any  # stats.Summary
+    analysis: Any  # analysis.Analysis
     complete: bool
     final_epoch: int
     command: str
     versions: dict[str, str]
     sessions: list[dict[str, Any]]
     fingerprint: str
+    schema_version: int = 2
     table: list[dict[str, Any]] = field(default_factory=list)
     report_files: dict[str, Path] = field(default_factory=dict)
 
     @property
+    def stats(self) -> Any:
+        return self.analysis.cells[0].summary
+
+    @property
+    def studies(self) -> list[Any]:
+        return self.analysis.cells
+
+    @property
     def metric(self) -> str:
-        return self.stats.metric
+        return self.analysis.metric
 
     @property
     def headline(self) -> str:
-        return self.stats.headline
+        return self.analysis.headline
 
     @property
     def winner(self) -> str | None:
-        return self.stats.winner
+        return self.analysis.winner
+
+    @property
+    def notes(self) -> list[str]:
+        return self.analysis.notes
 
     @property
     def summary(self) -> list[dict[str, Any]]:
-        return [r.as_dict() for r in self.stats.rows]
+        return [
+            {**cell.values, **r.as_dict()}
+            for cell in self.analysis.cells
+            for r in cell.summary.rows
+        ]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One tidy row per model and epoch: every factor, the seed, the split and the metrics."""
+        from actlab.compare import export
+
+        return export.rows(self)
+
+    def to_pandas(self) -> Any:
+        """``rows()`` as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ActlabError(
+                "to_pandas() needs pandas, which actlab does not require; pip install pandas, or "
+                "use .rows() (a list of dicts)"
+            ) from None
+        return pd.DataFrame(self.rows())
 
     def to_frame(self, which: str = "models") -> Any:
-        """A pandas DataFrame of ``table`` ("models"), ``history`` or ``summary`` (needs pandas)."""
+        """A pandas DataFrame of ``table`` ("models"), ``history``, ``summary`` or ``rows``."""
+        if which == "rows":
+            return self.to_pandas()
         try:
             import pandas as pd
         except ImportError:
             raise ActlabError(
                 "to_frame() needs pandas, which actlab does not require; pip install pandas, or "
-                "use "
-                ".table / .history / .summary (lists of dicts)"
+                "use .table / .history / .summary (lists of dicts)"
             ) from None
         rows = {"models": self.table, "history": self.history, "summary": self.summary}
         if which not in rows:
-            raise ActlabError(f"which must be one of {', '.join(rows)}, got {which!r}")
+            raise ActlabError(f"which must be one of {', '.join(rows)}, rows, got {which!r}")
         return pd.DataFrame(rows[which])
+
+
+def _stored_config(stored: dict[str, Any]) -> CompareConfig:
+    return CompareConfig.from_settings(flat_from_stored(stored))
+
+
+def all_diverged_headline(models: Sequence[dict[str, Any]], config: CompareConfig) -> str:
+    """The headline of a run in which every model diverged: when it happened and what to try."""
+    when: dict[int, int] = {}
+    for m in models:
+        epoch = int(m["diverged_epoch"] or m["epochs_done"] or 1)
+        when[epoch] = when.get(epoch, 0) + 1
+    epochs = ", ".join(f"{n} in epoch {e}" for e, n in sorted(when.items()))
+    lr = min(config.model.lr)  # of a list: even the smallest was too high
+    return (
+        f"Every model diverged (its loss became NaN or infinite): {epochs}. Nothing to compare. "
+        f"The learning rate {lr:g} is too high for this network: try --lr {lr / 100:g} "
+        "(in a new --out)."
+    )
 
 
 def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
@@ -319,30 +417,16 @@ def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def all_diverged_headline(models: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
-    """The headline of a run in which every model diverged: when it happened and what to try."""
-    when: dict[int, int] = {}
-    for m in models:
-        epoch = int(m["diverged_epoch"] or m["epochs_done"] or 1)
-        when[epoch] = when.get(epoch, 0) + 1
-    epochs = ", ".join(
-        f"{n} in epoch {e}" for e, n in sorted(when.items())
-    )
-    lr = float(config["train"]["lr"])
-    return (
-        f"Every model diverged (its loss became NaN or infinite): {epochs}. Nothing to compare. "
-        f"The learning rate {lr:g} is too high for this network: try --lr {lr / 100:g} "
-        "(in a new --out)."
-    )
-
-
 def load(directory: str | Path) -> Results:
-    """Read a run directory's stored results (finished or not) and compute the statistics."""
-    from actlab.compare import stats
+    """Read a run directory's stored results (finished or not) and compute the statistics.
+
+    Reads stores of this version and of actlab 0.1.0 (store schema 1: one cell, no test part).
+    """
+    from actlab.compare import analysis
     from actlab.compare.store import Store
 
     with Store.open(directory) as store:
-        config = store.config
+        config = _stored_config(store.config)
         data = store.meta("data")
         models = store.models()
         history = store.epochs()
@@ -350,23 +434,27 @@ def load(directory: str | Path) -> Results:
         versions = store.meta("versions")
         sessions = store.sessions()
         fingerprint = store.meta("fingerprint")
-    epochs_total = int(config["train"]["epochs"])
-    metric, higher = primary_metric(data["task"])
-    last: dict[int, dict[str, Any]] = {}
-    for row in history:
-        last[row["model"]] = row
+        version = store.version
+    for m in models + history:  # 0.1.0 stores: the one cell is the configuration's
+        if not m["cell"]:
+            m["cell"] = config.model.cells()[0]
     # compare every model at the same epoch: the last one every still-training model reached
     alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
     final_epoch = min((m["epochs_done"] for m in alive), default=0)
-    at_final = {(r["model"], r["epoch"]): r for r in history if r["epoch"] == final_epoch}
-    table, scores = [], {a: {} for a in config["activations"]}
+    last: dict[int, dict[str, Any]] = {}
+    at_final: dict[int, dict[str, Any]] = {}
+    for row in history:
+        last[row["model"]] = row
+        if row["epoch"] == final_epoch:
+            at_final[row["model"]] = row
+    table = []
     for m in models:
-        rec = (
-            at_final.get((m["id"], final_epoch)) if m["status"] != "diverged" else last.get(m["id"])
-        )
+        rec = at_final.get(m["id"]) if m["status"] != "diverged" else last.get(m["id"])
         row = {
+            "model": m["id"],
             "activation": m["activation"],
             "seed": m["seed"],
+            **m["cell"],
             "status": m["status"],
             "epochs": m["epochs_done"],
             "diverged_epoch": m["diverged_epoch"],
@@ -374,32 +462,32 @@ def load(directory: str | Path) -> Results:
         if rec is not None:
             for k, v in rec.items():
                 if k not in row and k not in (
-                    "model",
-                    "grad_norms",
-                    "dead_fraction",
-                    "saturated_fraction",
-                ):
+                    "cell", "group", "grad_norms", "dead_fraction", "saturated_fraction",
+                ):  # fmt: skip
                     row[k] = v
         table.append(row)
-        if m["status"] == "diverged":
-            scores[m["activation"]][m["seed"]] = None
-        elif rec is not None:
-            scores[m["activation"]][m["seed"]] = float(rec[metric])
-    summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
-    if models and all(m["status"] == "diverged" for m in models):
-        summary.headline = all_diverged_headline(models, config)
     complete = all(m["status"] in ("done", "diverged") for m in models)
+    result = analysis.analyse(config, data["task"], table, complete=complete)
+    if models and all(m["status"] == "diverged" for m in models):
+        result.headline = all_diverged_headline(models, config)
+        for cell in result.cells:
+            cell.summary.headline = result.headline
+    if not complete:
+        result.notes.append(
+            f"The run is unfinished: models are compared at epoch {final_epoch} of "
+            f"{config.model.epochs}; finish it with --resume."
+        )
     used = _session_devices(sessions)
     if len(used) > 1:
-        summary.notes.append(
+        result.notes.append(
             f"The run was trained on more than one device ({'; '.join(used)}): resumed "
             "elsewhere, or Ray workers of several kinds. Devices differ in the last bits, so a "
             "rerun matches bit for bit only on the same devices."
         )
-    if not complete:
-        summary.notes.append(
-            f"The run is unfinished: models are compared at epoch {final_epoch} of {epochs_total}; "
-            "finish it with --resume."
+    if version < 2:
+        result.notes.append(
+            "This run was made by actlab 0.1.0: it has no test part, so the reported numbers are "
+            "validation scores."
         )
     return Results(
         directory=Path(directory),
@@ -407,13 +495,14 @@ def load(directory: str | Path) -> Results:
         data=data,
         models=models,
         history=history,
-        stats=summary,
+        analysis=result,
         complete=complete,
         final_epoch=final_epoch,
         command=command,
         versions=versions,
         sessions=sessions,
         fingerprint=fingerprint,
+        schema_version=version,
         table=table,
     )
 
@@ -421,8 +510,8 @@ def load(directory: str | Path) -> Results:
 # ------------------------------------------------------------------------------------------ run
 
 
-def _default_out(c: dict[str, Any]) -> Path:
-    name = c["dataset"] or Path(c["csv"]).stem
+def _default_out(c: CompareConfig) -> Path:
+    name = c.data.dataset or Path(c.data.csv or "data").stem
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "data"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path("actlab-runs") / f"{safe}-{stamp}"
@@ -435,18 +524,17 @@ def _default_out(c: dict[str, Any]) -> Path:
 
 def resolve(
     settings: dict[str, Any], out: str | Path | None, resume: bool
-) -> tuple[dict[str, Any], Path, bool]:
+) -> tuple[CompareConfig, Path, bool]:
     """Validated configuration, output directory and whether it is a new run.
 
     On ``resume``, settings left as ``None`` come from the stored run; given ones must match it.
     Refuses to mix results: a stored run with another configuration, or an existing run without
     resume.
     """
-    from actlab.compare.store import Store, config_differences
+    from actlab.compare.config import differences
+    from actlab.compare.store import Store
 
     given = {k: v for k, v in settings.items() if v is not None}
-    if "csv" in given and "dataset" not in given:
-        given["dataset"] = None
     directory = Path(out).expanduser() if out is not None else None
     if directory is not None and directory.exists() and not directory.is_dir():
         raise ActlabError(f"--out '{directory}' is a file, not a folder; choose a folder name")
@@ -457,7 +545,7 @@ def resolve(
                 f"nothing to resume in {where}: no {Store.path('.').name} there; "
                 "give the --out folder of the run to finish"
             )
-        c = _validate({**DEFAULTS, **given})
+        c = CompareConfig.from_settings(given)
         if directory is None:
             directory = _default_out(c)
         elif directory.is_dir() and any(p.name != ".lock" for p in directory.iterdir()):
@@ -468,8 +556,9 @@ def resolve(
             )
         return c, directory, True
     with Store.open(directory) as store:
-        stored = _flat(store.config)
+        stored_flat = flat_from_stored(store.config)
         models = store.models()
+        version = store.version
     finished = all(m["status"] in ("done", "diverged") for m in models)
     if not resume:
         if finished:
@@ -478,18 +567,24 @@ def resolve(
                 "(nothing is retrained) or choose a new --out"
             )
         done = sum(m["epochs_done"] for m in models)
-        total = len(models) * int(stored["epochs"])
+        total = len(models) * int(stored_flat["epochs"])
         raise ActlabError(
             f"'{directory}' holds an unfinished comparison ({done} of {total} model-epochs done); "
             "add --resume to finish it, or choose a new --out"
         )
-    base = {**DEFAULTS, **stored, **given}
+    if version < 2:
+        raise ActlabError(
+            f"'{directory}' was written by actlab 0.1.0 (store schema {version}): 'actlab report' "
+            "reads it, but resuming it needs actlab 0.1.0; or start a new run with a new --out"
+        )
+    base = {**stored_flat, **given}
+    if "csv" in given and "dataset" not in given:
+        base["dataset"] = None
     if given.get("csv") is None and "dataset" in given:
         base["csv"] = None
         base["target"] = given.get("target")
-    c = _validate(base)
-    as_flags = lambda cfg: {CLI_FLAGS[k]: cfg.get(k) for k in CLI_FLAGS}  # noqa: E731
-    diff = config_differences(as_flags(_validate(stored)), as_flags(c))
+    c = CompareConfig.from_settings(base)
+    diff = differences(CompareConfig.from_settings(stored_flat), c)
     if diff:
         raise ActlabError(
             f"'{directory}' holds a comparison with other settings; refusing to mix results. "
@@ -593,24 +688,6 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
 def run(
     dataset: str | None = None,
     *,
-    csv: str | Path | None = None,
-    target: str | None = None,
-    task: str | None = None,
-    drop_missing: bool | None = None,
-    noise: float | None = None,
-    activations: Iterable[str] | str | None = None,
-    seeds: int | None = None,
-    depth: int | None = None,
-    width: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    optimizer: str | None = None,
-    weight_decay: float | None = None,
-    init: str | None = None,
-    val_fraction: float | None = None,
-    split_seed: int | None = None,
-    model: str | None = None,
     out: str | Path | None = None,
     resume: bool = False,
     time_budget: float | None = None,
@@ -619,65 +696,71 @@ def run(
     report: bool = True,
     device: str = "auto",
     backend: str | Any = "local",
+    **settings: Any,
 ) -> Results:
-    """Train every (activation x seed) model, store everything, compute the statistics, write
-    reports.
+    """Train the grid activations x factor values x seeds, store everything, compute the
+    statistics, write reports.
 
-    Settings left as ``None`` take the defaults (``DEFAULTS``) or, with ``resume=True``, the stored
-    run's. ``out`` defaults to a fresh ``actlab-runs/<dataset>-<timestamp>``. ``time_budget``
-    (seconds) stops cleanly at an epoch boundary; the run can be finished later with
-    ``resume=True``. ``progress`` receives the engine's progress dicts; ``on_start(directory, new)``
-    is called before training. ``device``: "auto" (CUDA, then MPS, then the CPU), "cpu", "cuda",
-    "cuda:N" or "mps"; a run may be resumed on another device (the report says so). ``backend``:
-    "local", "ray" or a :mod:`~actlab.compare.backends` object (``RayBackend(address)``).
+    ``settings`` are the fields of :class:`~actlab.compare.config.CompareConfig` (``csv``,
+    ``activations``, ``seeds``, ``lr=[1e-3, 1e-2]``, ``depth=[2, 8]``, ``tune``, ...; the factors
+    take one value or a list). Settings left as ``None`` take the defaults or, with
+    ``resume=True``, the stored run's. ``out`` defaults to a fresh
+    ``actlab-runs/<dataset>-<timestamp>``. ``time_budget`` (seconds) stops cleanly at an epoch
+    boundary; the run can be finished later with ``resume=True``. ``progress`` receives the
+    engine's progress dicts plus ``group`` / ``groups``; ``on_start(directory, new)`` is called
+    before training.
+    ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
+    ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
+    ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
+    run may be resumed elsewhere; the report says so).
     """
-    from actlab import data
     from actlab.compare import backends, engine
+    from actlab.compare.config import command
     from actlab.compare.store import Store
 
-    settings = {
-        "dataset": dataset, "csv": str(csv) if csv is not None else None, "target": target,
-        "task": task, "drop_missing": drop_missing, "noise": noise, "activations": activations,
-        "seeds": seeds, "depth": depth,
-        "width": width, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "optimizer": optimizer, "weight_decay": weight_decay, "init": init,
-        "val_fraction": val_fraction, "split_seed": split_seed, "model": model,
-    }  # fmt: skip
+    if dataset is not None:
+        settings["dataset"] = dataset
+    if settings.get("csv") is not None:
+        settings["csv"] = str(settings["csv"])
     deadline = None
     if time_budget is not None:
-        deadline = time.monotonic() + _float("time_budget", time_budget, 0.0, open_low=True)
+        deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
     dataset = _dataset(c)
-    split = data.split(dataset, val_fraction=c["val_fraction"], seed=c["split_seed"])
-    config = _nest(c)
-    jobs = [(a, s) for a in c["activations"] for s in range(c["seeds"])]
+    splits = _splits(c, dataset)
+    fingerprint = _fingerprint(splits)
+    grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
-    engine.check_jobs([engine.Job(a, s) for a, s in jobs])
-    train_config = engine.TrainConfig(**{k: c[k] for k in TRAIN_KEYS})
-    # builds the user's --model once per activation: a rejected model stops here, before any folder
-    signature = engine.model_signature([engine.Job(a, s) for a, s in jobs], split, train_config)
+    engine.check_jobs([engine.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, _, _ in grid)])
     # a missing device or an unreachable cluster must not leave a run folder behind either
     trainer = backends.make(backend) if isinstance(backend, str) else backend
     where = trainer.prepare(device)
+    # builds the user's --model once per activation: a rejected model stops here, before any folder
+    planned = groups(
+        c,
+        [{"id": i, "activation": a, "seed": s, "cell": cell, "group": key}
+         for i, (a, s, cell, key) in enumerate(grid)],
+    )  # fmt: skip
+    first = planned[0]
+    signature = engine.model_signature(list(first.jobs), splits[first.split_seed], first.config)
     if new:
         store = _create_locked(
             directory,
-            config=config,
-            fingerprint=split.fingerprint,
-            data=_data_info(split, dataset),
-            jobs=jobs,
-            command=command_for(config, directory),
+            config=c.to_dict(),
+            fingerprint=fingerprint,
+            data=_data_info(splits[min(splits)], dataset),
+            jobs=grid,
+            command=command(c, directory),
             extra={"model_signature": signature} if signature else None,
         )
     else:
         store = Store.open(directory)
         _check_model_unchanged(store, signature)
-        if store.meta("fingerprint") != split.fingerprint:
+        if store.meta("fingerprint") != fingerprint:
             store.close()
             raise ActlabError(
                 f"the data differ from those of the run in '{directory}' (fingerprint "
-                f"{split.fingerprint[:12]} vs stored {store.meta('fingerprint')[:12]}): the CSV "
-                "file "
+                f"{fingerprint[:12]} vs stored {store.meta('fingerprint')[:12]}): the CSV file "
                 "or the library that loads it changed; start a new run with a new --out"
             )
     outcome = "failed"
@@ -686,46 +769,12 @@ def run(
         if on_start is not None:
             on_start(directory, new)
         models = store.models()
-        todo = [m for m in models if m["status"] == "running"]
+        todo = [g for g in groups(c, models) if any(
+            m["status"] == "running" for m in models if m["group"] == g.key)]  # fmt: skip
         if todo:
             store.begin_session({"backend": where, "device": str(device)})
-            ckpt = store.checkpoint()
-            if (
-                ckpt is not None
-            ):  # the checkpoint holds every model's state: resume them all together
-                ids = [m["id"] for m in models]
-                blob: bytes | None = ckpt[1]
-            else:  # nothing trained yet (or only finished models): start the rest from scratch
-                ids = [m["id"] for m in todo]
-                store.reset_models(ids)
-                blob = None
-            by_id = {m["id"]: m for m in models}
-            job_list = [engine.Job(by_id[i]["activation"], int(by_id[i]["seed"])) for i in ids]
-            total = c["epochs"]
-
-            running = {m["id"] for m in todo}
-            used: dict[str, None] = {}  # the devices the epochs came from (workers may differ)
-
-            def on_epoch(update: backends.GroupEpoch) -> None:
-                if update.device not in used:
-                    used[update.device] = None
-                    store.update_session({"device": "; ".join(used)})
-                for r in update.records:
-                    if r.diverged or r.epoch >= total:
-                        running.discard(ids[r.job])
-                # serialise before writing: an interrupt here leaves the last epoch's state intact;
-                # once every model has finished there is nothing left to resume
-                saved = update.checkpoint() if running else None
-                store.save_epoch(update.epoch, update.records, ids, total, saved)
-
-            trainer.train(
-                [backends.GroupTask(tuple(job_list), train_config, blob)],
-                split,
-                on_epoch=on_epoch,
-                device=device,
-                deadline=deadline,
-                progress=progress,
-            )
+            train_groups(todo, splits, store, backend=trainer, device=device, deadline=deadline,
+                         progress=progress)  # fmt: skip
             finished = all(m["status"] != "running" for m in store.models())
             if finished:
                 store.drop_checkpoint()

@@ -220,19 +220,22 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.
     return (f1.sum(-1) / present.sum(-1)).to(torch.float32)
 
 
-def _val_metrics(out_t: torch.Tensor, data: _Data) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Validation loss and metrics, each (M,), for transposed outputs ``(M, n_out, n_val)``.
+def _val_metrics(
+    out_t: torch.Tensor, data: _Data, part: str = "val"
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and metrics, each (M,), for transposed outputs ``(M, n_out, n_rows)`` of ``part``.
 
-    Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run along
+    ``part`` is "val" (every epoch) or "test" (the final epoch only); metric names carry it as a
+    prefix. Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run along
     contiguous rows of n_val values, ~10x faster than over a last dimension of ~10 classes.
     """
-    y = data.y_val
+    y = data.y_test if part == "test" else data.y_val
     if data.classification:
         logp = torch.log_softmax(out_t, 1)
         loss = -logp.gather(1, y.expand(out_t.shape[0], 1, -1)).mean((1, 2))
         pred = out_t.max(1).indices  # = argmax(1) (first maximum), ~10x faster along dim 1
         acc = (pred == y).to(torch.float32).mean(-1)
-        return loss, {"val_accuracy": acc, "val_macro_f1": macro_f1(pred, y, data.n_out)}
+        return loss, {f"{part}_accuracy": acc, f"{part}_macro_f1": macro_f1(pred, y, data.n_out)}
     out = out_t.transpose(1, 2)
     err = (out - y).square()
     loss = err.mean((-2, -1))
@@ -245,7 +248,7 @@ def _val_metrics(out_t: torch.Tensor, data: _Data) -> tuple[torch.Tensor, dict[s
         1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float32).tiny),
         (ss_res == 0).to(torch.float32),
     ).mean(-1)
-    return loss, {"val_rmse": rmse, "val_r2": r2}
+    return loss, {f"{part}_rmse": rmse, f"{part}_r2": r2}
 
 
 # ------------------------------------------------------------ data
@@ -299,6 +302,19 @@ class _Data:
                 raise ActlabError("split: the regression target contains NaN or inf")
             self.n_out = int(self.y_train.shape[1])
             self.target_scale = float(getattr(split, "target_scale", 1.0))
+        # the held-out test part (optional): scored once, after the final epoch
+        X_test, y_test = getattr(split, "X_test", None), getattr(split, "y_test", None)
+        self.X_test = self.y_test = None
+        if X_test is not None and y_test is not None and len(X_test) > 0:
+            self.X_test = torch.as_tensor(np.asarray(X_test, dtype=np.float32))
+            ydt = np.int64 if self.classification else np.float32
+            self.y_test = torch.as_tensor(np.asarray(y_test, dtype=ydt))
+            if not self.classification and self.y_test.ndim == 1:
+                self.y_test = self.y_test[:, None]
+            if self.X_test.shape[1:] != self.X_train.shape[1:] or len(self.y_test) != len(
+                self.X_test
+            ):
+                raise ActlabError("split.X_test / y_test must match X_train's columns and rows")
         self.fingerprint = str(getattr(split, "fingerprint", "")) or _digest(
             self.X_train, self.y_train, self.X_val, self.y_val
         )
@@ -307,6 +323,8 @@ class _Data:
             self.X_train, self.y_train, self.X_val, self.y_val = (
                 t.to(self.device) for t in (self.X_train, self.y_train, self.X_val, self.y_val)
             )
+            if self.X_test is not None and self.y_test is not None:
+                self.X_test, self.y_test = self.X_test.to(self.device), self.y_test.to(self.device)
 
     @property
     def n_train(self) -> int:
@@ -788,6 +806,20 @@ class _MLP:
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
         return out, torch.stack(dead, 1), torch.stack(sat, 1)
 
+    @torch.no_grad()
+    def outputs(self, X: torch.Tensor) -> torch.Tensor:
+        """Outputs (M, n_out, rows) on ``X`` (the test part): forward only, no unit health."""
+        m = len(self.mask)
+        outs = []
+        for c0 in range(0, len(X), _EVAL_ROWS):
+            x = X[c0 : c0 + _EVAL_ROWS]
+            p = self._plan("e", len(x))
+            torch.baddbmm(self.b[0], x.expand(m, -1, -1), self.W[0], out=p.z[0])
+            for call in p.forward:
+                call()
+            outs.append(p.out.clone())
+        return outs[0] if len(outs) == 1 else torch.cat(outs, 2)
+
     def freeze(self, rows: torch.Tensor) -> None:
         """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
         with torch.no_grad():
@@ -996,10 +1028,17 @@ class _Vmapped:
         return loss_sum / steps, norm_sum / steps
 
     @torch.no_grad()
+    def outputs(self, X: torch.Tensor, transpose: bool = True) -> torch.Tensor:
+        """Outputs (M, n_out, rows) on ``X`` (the test part), or (M, rows, n_out) untransposed."""
+        self.base.eval()
+        out = self.call_shared(self.params, self.buffers, X)
+        return out.transpose(1, 2) if transpose else out
+
+    @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
         """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
         self.base.eval()
-        out = self.call_shared(self.params, self.buffers, self.data.X_val)
+        out = self.outputs(self.data.X_val, transpose=False)
         dead, sat = [], []
         probe = _Health(self.base)
         try:
@@ -1113,6 +1152,15 @@ class _OneByOne:
                     self.device_rng[k] = self.dev_rng[0]()
                     self.dev_rng[1](saved)
         return loss_sum / steps, norm_sum / steps
+
+    @torch.no_grad()
+    def outputs(self, X: torch.Tensor) -> torch.Tensor:
+        """Outputs (M, n_out, rows) on ``X`` (the test part)."""
+        outs = []
+        for net in self.nets:
+            net.eval()
+            outs.append(net(X))
+        return torch.stack(outs).transpose(1, 2)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
@@ -1457,7 +1505,7 @@ def train(
         progress({"epoch": epoch, "epochs": config.epochs, "step": min(step, steps), "steps": steps,
                   "best": best[0], "eta_s": eta})  # fmt: skip
 
-    def work(trainer: Any, rows: list[int]) -> tuple[Any, ...]:
+    def work(trainer: Any, rows: list[int], final: bool) -> tuple[Any, ...]:
         # each worker draws its own models' row orders (each job has its own generator)
         # drawn on the CPU (the order is the seed's whatever the device), then moved once
         perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
@@ -1465,6 +1513,9 @@ def train(
         out, dead, sat = trainer.evaluate()
         with torch.no_grad():
             val_loss, metrics = _val_metrics(out, data)
+            if final and data.X_test is not None:  # the test part, once: after the last epoch
+                test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
+                metrics = {**metrics, "test_loss": test_loss, **test_metrics}
         loss, val_loss = loss.cpu(), val_loss.cpu()
         bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
         # plain lists: the main thread builds the records while the workers wait
@@ -1483,7 +1534,8 @@ def train(
             t0 = time.perf_counter()
             first = count[0]
             trained = active.clone()
-            futures = [pool.submit(work, trainer, rows) for trainer, rows in trainers]
+            final = epoch == config.epochs
+            futures = [pool.submit(work, trainer, rows, final) for trainer, rows in trainers]
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.25)
                 report(epoch, count[0] - first)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab.compare.config import FACTORS
 from actlab.compare.stats import fmt
 from actlab.errors import ActlabError, cannot_write
 
@@ -61,14 +62,29 @@ def _seeds_needed(r: Any) -> str:
     return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
 
 
-def summary_rows(res: Any) -> list[dict[str, str]]:
-    """The results table as text cells (shared by all three formats)."""
+def _values(values: dict[str, Any], short: bool = False) -> str:
+    from actlab.compare.analysis import _name
+
+    name = (lambda k: k) if short else _name
+    return ", ".join(f"{name(k)} {v:g}" if isinstance(v, float) else f"{name(k)} {v}"
+                     for k, v in values.items())  # fmt: skip
+
+
+def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
+    """The results table of one studied cell as text cells (shared by all three formats)."""
+    cell = cell if cell is not None else res.studies[0]
     rows = []
-    for r in res.stats.rows:
+    for r in cell.summary.rows:
+        chosen = (
+            {"chosen": _values(cell.chosen.get(r.activation, {}), short=True)}
+            if res.analysis.tuned
+            else {}
+        )
         rows.append(
             {
                 "#": str(r.rank),
                 "activation": r.activation,
+                **chosen,
                 "mean ± sd": _mean_std(r),
                 "95% CI": _ci(r),
                 "vs best": r.verdict,
@@ -85,6 +101,9 @@ def summary_rows(res: Any) -> list[dict[str, str]]:
 
 
 DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
+# word columns wrap, but not below these widths: "activation" is the header, "distinguishable"
+# the longest word of a verdict (narrower, rich cuts words in the middle)
+WORD_WIDTH = {"activation": 10, "vs best": 15}
 
 
 def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
@@ -101,7 +120,7 @@ def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
         total = 0
         for key in rows[0]:
             widest = max(len(key), *(len(r[key]) for r in rows))
-            total += (min(widest, 12) if key in ("activation", "vs best") else widest) + 2
+            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 2
         return total
 
     for key in DROPPABLE:
@@ -114,59 +133,84 @@ def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
     return dropped
 
 
-def terminal(res: Any, console: Any) -> None:
-    """Print the results table and headline with rich (names printed as plain text)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    rows = summary_rows(res)
+def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
+    rows = summary_rows(res, cell)
     for r in rows:  # the CI shows the spread; sd stays in the Markdown/HTML reports
+        if "chosen" in r:  # short factor names: the terminal is narrow
+            r["chosen"] = _values(cell.chosen.get(r["activation"], {}), short=True)
         r["mean ± sd"] = r["mean ± sd"].split(" ± ")[0]
         r["mean"] = r.pop("mean ± sd")
         r.update({k: r.pop(k) for k in ("95% CI", "vs best")})
         r["p"] = r.pop("p (Holm)")
         r["diverged"] = r.pop("diverged")
         r["seeds"] = r.pop("seeds needed")
-    if rows and all(
-        r["diverged"] == "0" for r in rows
-    ):  # said once below instead of a column of 0s
+    if rows and all(r["diverged"] == "0" for r in rows):  # said once below, not a column of 0s
         for r in rows:
             del r["diverged"]
     if rows and not any(r["seeds"] for r in rows):
         for r in rows:
             del r["seeds"]
-    dropped = _fit_columns(rows, console.width)
-    title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for key in rows[0] if rows else []:
-        widest = max(len(key), *(len(r[key]) for r in rows))
-        words = key in ("activation", "vs best")
-        table.add_column(
-            key,
-            justify="right" if key in ("#", "diverged") else "left",
-            # numbers are never cut: their columns keep their full width; words wrap
-            no_wrap=not words,
-            min_width=None if words else widest,
-            overflow="fold" if words else "ellipsis",
-        )
-    for row in rows:
-        style = "bold green" if row["vs best"] == "best" else None
-        # the headline says "at N seeds": keep the terminal column narrow
-        row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
-        table.add_row(*(Text(v) for v in row.values()), style=style)
-    console.print(table)
+    return rows
+
+
+def terminal(res: Any, console: Any) -> None:
+    """Print each studied cell's table, the effects and the headline with rich (plain text)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    any_diverged = any_seeds = False
+    dropped: list[str] = []
+    for cell in res.studies:
+        rows = _terminal_rows(res, cell)
+        dropped += [k for k in _fit_columns(rows, console.width) if k not in dropped]
+        where = f" — {cell.label}" if cell.label else ""
+        title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}{where}")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for key in rows[0] if rows else []:
+            widest = max(len(key), *(len(r[key]) for r in rows))
+            words = key in WORD_WIDTH
+            table.add_column(
+                key,
+                justify="right" if key in ("#", "diverged") else "left",
+                # numbers are never cut: their columns keep their full width; words wrap
+                no_wrap=not words,
+                min_width=min(widest, WORD_WIDTH[key]) if words else widest,
+                overflow="fold" if words else "ellipsis",
+            )
+        for row in rows:
+            style = "bold green" if row["vs best"] == "best" else None
+            # the headline says "at N seeds": keep the terminal column narrow
+            row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
+            table.add_row(*(Text(v) for v in row.values()), style=style)
+        console.print(table)
+        any_diverged |= bool(rows) and "diverged" in rows[0]
+        any_seeds |= bool(rows) and "seeds" in rows[0]
     legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
-    if rows and "seeds" in rows[0]:
+    if any_seeds:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
     if dropped:
         legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
     legend = legend.strip()
     console.print(Text(legend, style="dim"))
-    if rows and "diverged" not in rows[0]:
+    if not any_diverged:
         console.print("No model diverged.")
+    if res.analysis.effects:
+        table = Table(
+            title=Text(f"Studied factors: each value against the first ({res.metric})"),
+            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+        )  # fmt: skip
+        for row in effect_rows(res):
+            row["p"] = row.pop("p (Holm)")
+            row["verdict"] = row.pop("verdict").replace("significant", "signif.")
+            if not table.columns:
+                for key in row:
+                    table.add_column(key, no_wrap=True)
+            table.add_row(*(Text(v) for v in row.values()))
+        console.print(table)
+    console.print(Text(res.analysis.selection, style="dim"))
     console.print(Text(res.headline, style="bold"))
-    for note in res.stats.notes:
+    for note in [*res.notes, *(n for c in res.studies for n in c.summary.notes)]:
         console.print(Text(note, style="yellow"))
     for note in data_notes(res.data):
         console.print(Text(note, style="yellow"))
@@ -179,12 +223,77 @@ def data_notes(d: dict[str, Any]) -> list[str]:
     return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0))
 
 
+def effect_rows(res: Any) -> list[dict[str, str]]:
+    """The studied factors' effect table as text cells."""
+    from actlab.compare.analysis import _name
+
+    out = []
+    for e in res.analysis.effects:
+        others = f" ({_values(e.others)})" if e.others else ""
+        out.append(
+            {
+                "activation": e.activation,
+                "change": f"{_name(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
+                + others,
+                "mean": f"{fmt(e.mean_base)} → {fmt(e.mean_value)}",
+                "difference": "–" if e.mean_diff is None else f"{e.mean_diff:+.4f}",
+                "p (Holm)": fmt_p(e.p_holm),
+                "verdict": e.verdict,
+            }
+        )
+    return out
+
+
+def _fmt_value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def chosen_rows(res: Any) -> list[dict[str, str]]:
+    """Activation x studied cell -> the tuned values chosen on validation data."""
+    out = []
+    for act in res.config.study.activations:
+        row = {"activation": act}
+        for cell in res.studies:
+            cands = {json_key(c.values): c for c in cell.candidates[act]}
+            pick = cands[json_key(cell.chosen[act])]
+            row[cell.label or "chosen"] = f"{_values(cell.chosen[act])} (val {fmt(pick.mean)})"
+        out.append(row)
+    return out
+
+
+def json_key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True)
+
+
 # ------------------------------------------------------------------------------------------ data
 # for plots
 
 
+class View:
+    """What one studied cell's figures draw: the chosen models' history and that cell's stats."""
+
+    def __init__(self, res: Any, cell: Any) -> None:
+        self.activations = list(res.config.study.activations)
+        self.metric = res.metric  # the reported (test) metric
+        self.curve_metric = res.analysis.val_metric  # per epoch: validation only
+        self.final_epoch = res.final_epoch
+        self.stats = cell.summary
+        self.label = cell.label
+        wanted = {(a, *cell.values.values(), *cell.chosen[a].values()) for a in self.activations}
+        keys = [*cell.values, *res.analysis.tuned]
+        self.history = [
+            r for r in res.history
+            if (r["activation"], *(r["cell"][k] for k in keys)) in wanted
+        ]  # fmt: skip
+
+
+def _view(res: Any) -> View:
+    """A figure's input: a :class:`View` as given, or a whole run's first studied cell."""
+    return res if isinstance(res, View) else View(res, res.studies[0])
+
+
 def _by_activation(res: Any) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {a: [] for a in res.config["activations"]}
+    out: dict[str, list[dict[str, Any]]] = {a: [] for a in res.activations}
     for row in res.history:
         out.setdefault(row["activation"], []).append(row)
     return out
@@ -203,12 +312,17 @@ def _band(values: dict[int, list[float]]) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def _colors(res: Any) -> dict[str, str]:
     # same order as plot.compare, so an activation has one colour in every figure
-    return {a: f"C{i % 10}" for i, a in enumerate(res.config["activations"])}
+    acts = res.activations if isinstance(res, View) else res.config.study.activations
+    return {a: f"C{i % 10}" for i, a in enumerate(acts)}
 
 
 def _legend(ax: Any) -> None:
     if ax.get_legend_handles_labels()[0]:  # an empty legend would only warn
         ax.legend(fontsize="small", loc="best")
+
+
+def _at(v: Any) -> str:
+    return f" — {v.label}" if getattr(v, "label", "") else ""
 
 
 def _drawable_on_log(ax: Any) -> bool:
@@ -244,6 +358,7 @@ def _png(fig: Figure) -> str:
 
 
 def fig_learning_curves(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.2))
     ax_m, ax_l = fig.subplots(1, 2)
     colors = _colors(res)
@@ -253,7 +368,7 @@ def fig_learning_curves(res: Any) -> Figure:
         for r in rows:
             if r["diverged"]:
                 continue
-            metric.setdefault(r["epoch"], []).append(r.get(res.metric))
+            metric.setdefault(r["epoch"], []).append(r.get(res.curve_metric))
             loss.setdefault(r["epoch"], []).append(r["train_loss"])
         for ax, values in ((ax_m, metric), (ax_l, loss)):
             if not values:
@@ -261,7 +376,7 @@ def fig_learning_curves(res: Any) -> Figure:
             e, m, s = _band(values)
             ax.plot(e, m, color=colors[act], label=act, linewidth=1.8)
             ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
-    ax_m.set_title(f"{res.metric} (mean ± sd over seeds)")
+    ax_m.set_title(f"{res.curve_metric} (mean ± sd over seeds){_at(res)}")
     ax_l.set_title("training loss (mean ± sd over seeds)")
     _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
@@ -273,6 +388,7 @@ def fig_learning_curves(res: Any) -> Figure:
 
 
 def fig_per_seed(res: Any) -> Figure:
+    res = _view(res)
     rows = res.stats.rows
     fig = Figure(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.0))
     ax = fig.subplots()
@@ -295,8 +411,8 @@ def fig_per_seed(res: Any) -> Figure:
     ax.set_ylabel(res.metric)
     better = "higher" if res.stats.higher_is_better else "lower"
     ax.set_title(
-        f"final {res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
-        "red × = diverged"
+        f"{res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
+        f"red × = diverged{_at(res)}"
     )
     ax.grid(True, axis="y", alpha=0.4)
     fig.tight_layout()
@@ -317,6 +433,7 @@ def _layer_means(res: Any, key: str, which: str) -> dict[str, np.ndarray]:
 
 
 def fig_grad_norms(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.0))
     axes = fig.subplots(1, 2, sharey=True)
     colors = _colors(res)
@@ -326,7 +443,7 @@ def fig_grad_norms(res: Any) -> Figure:
             ax.plot(layers, norms, marker="o", color=colors[act], label=act)
             ax.set_xticks(layers)
         epoch = 1 if which == "first" else res.final_epoch
-        ax.set_title(f"gradient norm per layer, epoch {epoch}")
+        ax.set_title(f"gradient norm per layer, epoch {epoch}{_at(res)}")
         ax.set_xlabel("weight layer (input → output)")
         _log_or_say(
             ax,
@@ -341,10 +458,11 @@ def fig_grad_norms(res: Any) -> Figure:
 
 
 def fig_unit_health(res: Any) -> Figure:
+    res = _view(res)
     fig = Figure(figsize=(11, 4.0))
     axes = fig.subplots(1, 2)
     colors = _colors(res)
-    acts = list(res.config["activations"])
+    acts = list(res.activations)
     for ax, key, title in (
         (axes[0], "dead_fraction", "dead units (never active on validation data)"),
         (axes[1], "saturated_fraction", "saturated units (|f′| < 0.01 on most rows)"),
@@ -388,7 +506,7 @@ def fig_unit_health(res: Any) -> Figure:
             )
         ax.set_xticks(np.arange(1, n_layers + 1))
         ax.set_xlabel("hidden layer")
-        ax.set_title(f"{title}, epoch {res.final_epoch}", fontsize="medium")
+        ax.set_title(f"{title}, epoch {res.final_epoch}{_at(res)}", fontsize="medium")
         # zoom in when every fraction is small, so a few dead units are still visible
         top = max((float(np.nanmax(v)) for v in means.values()), default=0.0)
         ax.set_ylim(0, 1 if top > 0.45 else max(0.05, round(top * 1.25 + 0.005, 2)))
@@ -404,7 +522,7 @@ def fig_activations(res: Any) -> Figure | None:
     from actlab import catalog
 
     acts = []
-    for spec in res.config["activations"]:
+    for spec in res.config.study.activations:
         try:
             act = catalog.parse(spec)
         except ActlabError:  # a name from an older catalog: the report still renders without it
@@ -426,6 +544,107 @@ def fig_activations(res: Any) -> Figure | None:
     ax_d.set_title("derivative f′(x) (dotted: 0.01, the saturation threshold)")
     ax_d.set_xlabel("x")
     ax_d.grid(True, alpha=0.4)
+    fig.tight_layout()
+    return fig
+
+
+def fig_heatmap(res: Any, factor: str) -> Figure:
+    """Activation x value of a studied factor: mean reported metric, 95% CI in each cell."""
+    from actlab.compare.analysis import _name
+
+    a = res.analysis
+    others = [f for f in a.studied if f != factor]
+    panels: dict[str, dict[Any, Any]] = {}
+    for cell in a.cells:
+        key = _values({f: cell.values[f] for f in others})
+        panels.setdefault(key, {})[cell.values[factor]] = cell
+    acts = list(res.config.study.activations)
+    n = len(panels)
+    fig = Figure(figsize=(min(4.0 + 2.2 * max(len(v) for v in panels.values()), 11) * min(n, 2),
+                          1.2 + 0.55 * len(acts)))  # fmt: skip
+    axes = np.atleast_1d(fig.subplots(1, n, squeeze=False)[0])
+    all_means = [r.mean for c in a.cells for r in c.summary.rows if r.mean is not None]
+    lo, hi = (min(all_means), max(all_means)) if all_means else (0.0, 1.0)
+    cmap = "viridis" if a.higher_is_better else "viridis_r"
+    for ax, (title, by_value) in zip(axes, panels.items(), strict=True):
+        values = list(by_value)
+        grid = np.full((len(acts), len(values)), np.nan)
+        text = [["" for _ in values] for _ in acts]
+        for j, v in enumerate(values):
+            rows = {r.activation: r for r in by_value[v].summary.rows}
+            for i, act in enumerate(acts):
+                r = rows.get(act)
+                if r is None or r.mean is None:
+                    text[i][j] = "no score"
+                    continue
+                grid[i, j] = r.mean
+                ci = "" if r.ci_low is None else f"\n[{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+                failed = f"\n{r.n_failed} diverged" if r.n_failed else ""
+                mark = {"best": " (best)", "significantly worse": " (worse)"}.get(r.verdict, "")
+                text[i][j] = f"{fmt(r.mean)}{mark}{ci}{failed}"
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo,
+                          vmax=hi if hi > lo else lo + 1e-9, aspect="auto")  # fmt: skip
+        mid = (lo + hi) / 2
+        for i in range(len(acts)):
+            for j in range(len(values)):
+                light = not np.isfinite(grid[i, j]) or (
+                    (grid[i, j] < mid) == a.higher_is_better
+                )  # dark end of viridis: white text
+                ax.text(
+                    j,
+                    i,
+                    text[i][j],
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if light and np.isfinite(grid[i, j]) else "black",
+                )
+        ax.set_xticks(range(len(values)), [_fmt_value(v) for v in values])
+        ax.set_yticks(range(len(acts)), acts)
+        ax.set_xlabel(_name(factor))
+        ax.set_title(f"{res.metric}: mean, 95% CI" + (f" — {title}" if title else ""),
+                     fontsize="medium")  # fmt: skip
+        fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def fig_sensitivity(res: Any, factor: str) -> Figure:
+    """Validation metric vs one tuned factor, a line per activation with a ±sd band over seeds."""
+    from actlab.compare.analysis import _name, sensitivity
+
+    a = res.analysis
+    lines = sensitivity(res, factor)
+    n = len(lines)
+    fig = Figure(figsize=(min(5.5 * n, 11), 4.0))
+    axes = np.atleast_1d(fig.subplots(1, n, squeeze=False, sharey=True)[0])
+    colors = _colors(res)
+    values = list(getattr(res.config.model, factor))
+    log = all(isinstance(v, (int, float)) and v > 0 for v in values) and factor in (
+        "lr", "weight_decay", "batch_size"
+    )  # fmt: skip
+    for ax, (label, by_act) in zip(axes, lines.items(), strict=True):
+        cell = next(c for c in a.cells if c.label == label)
+        for act, (xs, means, sds) in by_act.items():
+            if not xs:
+                continue
+            m, sd = np.array(means), np.array(sds)
+            ax.plot(xs, m, marker="o", color=colors[act], label=act)
+            ax.fill_between(xs, m - sd, m + sd, color=colors[act], alpha=0.15, linewidth=0)
+            pick = cell.chosen[act][factor]
+            if pick in xs:
+                ax.scatter([pick], [means[xs.index(pick)]], marker="*", s=160,
+                           color=colors[act], edgecolor="black", zorder=5)  # fmt: skip
+        if log:
+            ax.set_xscale("log")
+        ax.set_xticks(values, [_fmt_value(v) for v in values])
+        ax.minorticks_off()
+        ax.set_xlabel(_name(factor))
+        ax.set_title(f"validation {a.val_metric.removeprefix('val_')} vs {_name(factor)}"
+                     + (f" — {label}" if label else ""), fontsize="medium")  # fmt: skip
+        ax.grid(True, alpha=0.4)
+    axes[0].set_ylabel(f"{a.val_metric} (mean ± sd over seeds)")
+    _legend(axes[0])
     fig.tight_layout()
     return fig
 
@@ -459,8 +678,30 @@ def _md_cell(value: Any) -> str:
     return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
+def _md_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["(no rows)"]
+    return [
+        "| " + " | ".join(_md_cell(k) for k in rows[0]) + " |",
+        "|" + "---|" * len(rows[0]),
+        *("| " + " | ".join(_md_cell(v) for v in row.values()) + " |" for row in rows),
+    ]
+
+
+def _scope(res: Any) -> str:
+    c = res.config
+    grid = [f"{len(c.study.activations)} activations"]
+    for f in ("depth", "width", "batch_size", "lr", "weight_decay"):
+        values = getattr(c.model, f)
+        if len(values) > 1:
+            grid.append(f"{len(values)} {f.replace('_', ' ')}s")
+    return (
+        f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} at "
+        f"epoch {res.final_epoch} of {c.model.epochs}"
+    )
+
+
 def markdown(res: Any) -> str:
-    rows = summary_rows(res)
     d = res.data
     lines = [
         f"# actlab compare: {_md_cell(d['name'])}",
@@ -468,24 +709,25 @@ def markdown(res: Any) -> str:
         f"**{_md_cell(res.headline)}**",
         "",
     ]
-    lines += [f"> {_md_cell(n)}" for n in res.stats.notes]
+    notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
+    lines += [f"> {_md_cell(n)}" for n in notes]
+    lines += ["", _md_cell(_scope(res)) + ".", "", _md_cell(res.analysis.selection), ""]
+    for cell in res.studies:
+        if cell.label:
+            lines += [f"## {_md_cell(cell.label)}", ""]
+        lines += [*_md_table(summary_rows(res, cell)), ""]
+    if res.analysis.tuned:
+        lines += ["## Chosen on validation data", "", *_md_table(chosen_rows(res)), ""]
+    if res.analysis.effects:
+        lines += ["## Studied factors", "", *_md_table(effect_rows(res)), ""]
     lines += [
-        f"{res.metric} at epoch {res.final_epoch} of {res.config['train']['epochs']}, "
-        f"{len(res.config['activations'])} activations × {res.config['seeds']} seeds.",
-        "",
-        "| " + " | ".join(rows[0]) + " |" if rows else "",
-        "|" + "---|" * (len(rows[0]) if rows else 0),
-    ]
-    lines += ["| " + " | ".join(_md_cell(v) for v in row.values()) + " |" for row in rows]
-    lines += [
-        "",
         f"Method: {_md_cell(res.stats.method)}. Seeds needed: for 80% power from the observed "
         "paired effect size (a rough estimate).",
         "",
         "## Data",
         "",
         f"- dataset: {_md_cell(d['name'])} ({_md_cell(d['task'])}, target {_md_cell(d['target'])})",
-        f"- rows: {d['n_train']} training, {d['n_val']} validation",
+        f"- rows: {_rows_text(res)}",
         f"- features ({d['n_features']}): {_md_cell(_names(d))}",
     ]
     if d.get("class_names"):
@@ -517,10 +759,19 @@ def markdown(res: Any) -> str:
             for i, s in enumerate(res.sessions, 1)
         ],
         "",
-        "The figures are in report.html.",
+        "The figures are in report.html. Every model and epoch: "
+        "`actlab report DIR --csv rows.csv`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _rows_text(res: Any) -> str:
+    d = res.data
+    text = f"{d['n_train']} training, {d['n_val']} validation, {d.get('n_test', 0)} test"
+    if res.config.data.resample_split:
+        text += f" (a new split for every seed: split seed {res.config.data.split_seed} + seed)"
+    return text
 
 
 # ------------------------------------------------------------------------------------------ html
@@ -533,6 +784,7 @@ h1{font-size:1.6em;margin:0 0 8px}
 h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .headline{background:#eef6ee;border-left:5px solid #2e7d32;padding:12px 16px;font-size:1.08em}
 .headline.tie{background:#fff6e5;border-color:#e69500}
+.headline p{margin:4px 0}
 .note{background:#fff3cd;padding:8px 12px;border-left:4px solid #e0a800;margin:8px 0}
 table{border-collapse:collapse;margin:12px 0;font-size:.92em;background:#fff}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
@@ -541,6 +793,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
 pre{background:#f0f3f6;padding:10px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
 .muted{color:#57606a;font-size:.9em}code{background:#f0f3f6;padding:1px 4px}
+.selection{background:#eef3fb;border-left:5px solid #3066be;padding:10px 14px}
 """
 
 
@@ -572,8 +825,10 @@ def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
 
 
 def _model_rows(res: Any) -> list[dict[str, Any]]:
-    keys = ["activation", "seed", "status", "epochs", "train_loss", "val_loss"]
-    extra = sorted({k for r in res.table for k in r if k.startswith("val_") and k != "val_loss"})
+    factors = [f for f in FACTORS if len(getattr(res.config.model, f)) > 1]
+    keys = ["activation", "seed", *factors, "status", "epochs", "train_loss", "val_loss"]
+    extra = sorted({k for r in res.table for k in r
+                    if k.startswith(("val_", "test_")) and k != "val_loss"})  # fmt: skip
     out = []
     for r in res.table:
         row = {}
@@ -590,21 +845,31 @@ def _names(d: dict[str, Any]) -> str:
     return ", ".join(names[:MAX_NAMES]) + more
 
 
+def _headline_html(res: Any, tie: str) -> str:
+    """The headline; with studied factors one line per value and one per factor's effect."""
+    from actlab.compare.analysis import effect_sentences
+
+    a = res.analysis
+    if len(a.cells) == 1 and not a.effects:
+        return f"<div class='headline{tie}'>{esc(res.headline)}</div>"
+    lines = [f"<p><b>{esc(c.label)}:</b> {esc(c.summary.headline)}</p>" for c in a.cells]
+    lines += [f"<p><b>{esc(s)}</b></p>" for s in effect_sentences(a.effects, a.metric)]
+    return f"<div class='headline{tie}'>{''.join(lines)}</div>"
+
+
 def html_page(res: Any) -> str:
+    from actlab.compare.analysis import _name
+
     d = res.data
     shown = _names(d)
     classes = ", ".join(map(str, d.get("class_names", [])))
     config_rows = [
         {
-            "setting": k,
+            "setting": f"{section}.{k}",
             "value": json.dumps(v) if isinstance(v, (list, dict)) else ("–" if v is None else v),
         }
-        for k, v in (
-            ("activations", res.config["activations"]),
-            ("seeds", res.config["seeds"]),
-            *res.config["train"].items(),
-            *res.config["data"].items(),
-        )
+        for section, values in res.config.to_dict().items()
+        for k, v in values.items()
     ]
     sessions = [
         {
@@ -617,31 +882,72 @@ def html_page(res: Any) -> str:
         for s in res.sessions
     ]
     tie = "" if res.winner else " tie"
-    notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in res.stats.notes)
+    all_notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
+    notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in all_notes)
+    a = res.analysis
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>actlab compare: {esc(d['name'])}</title><style>{CSS}</style></head><body><main>",
         f"<h1>actlab compare: {esc(d['name'])}</h1>",
-        f"<p class='muted'>{esc(d['task'])}, {len(res.config['activations'])} activations × "
-        f"{esc(res.config['seeds'])} seeds, {esc(res.metric)} at epoch {res.final_epoch} of "
-        f"{esc(res.config['train']['epochs'])}</p>",
-        f"<div class='headline{tie}'>{esc(res.headline)}</div>",
+        f"<p class='muted'>{esc(d['task'])}, {esc(_scope(res))}</p>",
+        _headline_html(res, tie),
         notes,
+        f"<p class='selection'>{esc(a.selection)}</p>",
         "<h2>Results</h2>",
-        _table(summary_rows(res), best_key="vs best"),
+    ]
+    for cell in res.studies:
+        if cell.label:
+            parts.append(f"<h3>{esc(cell.label)}</h3>")
+        parts += [
+            _table(summary_rows(res, cell), best_key="vs best"),
+            _img(fig_per_seed, View(res, cell), "final metric per seed"),
+        ]
+    parts.append(
         f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
-        "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>",
-        _img(fig_per_seed, res, "final metric per seed"),
-        "<h2>Learning curves</h2>",
-        _img(fig_learning_curves, res, "learning curves"),
-        "<h2>Gradient flow</h2>",
-        "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, log "
-        "scale: a line falling towards the input is a vanishing gradient.</p>",
-        _img(fig_grad_norms, res, "gradient norms per layer"),
-        "<h2>Dead and saturated units</h2>",
-        _img(fig_unit_health, res, "dead and saturated fractions"),
+        "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>"
+    )
+    for factor in a.studied:
+        parts += [
+            f"<h2>Studied factor: {esc(_name(factor))}</h2>",
+            "<p class='muted'>Each cell: the mean test score over seeds of the activation at its "
+            "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
+            "best activation at that value. The table pairs every value with the first by seed "
+            "(same data order and split), within each activation, Holm-corrected.</p>",
+            _img(lambda r, f=factor: fig_heatmap(r, f), res, f"heat map of {factor}"),
+            _table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
+        ]
+    if a.tuned:
+        parts += [
+            "<h2>Tuned on validation data</h2>",
+            "<p class='muted'>The value of each tuned factor that each activation got, chosen by "
+            "its mean validation score over seeds at the final epoch; in brackets that score.</p>",
+            _table(chosen_rows(res)),
+        ]
+        for factor in a.tuned:
+            parts.append(
+                _img(lambda r, f=factor: fig_sensitivity(r, f), res, f"sensitivity to {factor}")
+            )
+        parts.append(
+            "<p class='muted'>Sensitivity: the validation metric against each tuned factor, the "
+            "other tuned factors held at the chosen values; band: ± sd over seeds; star: the "
+            "chosen value. A steep line is an activation that is fragile to that factor.</p>"
+        )
+    for cell in res.studies:
+        v = View(res, cell)
+        at = f" — {esc(cell.label)}" if cell.label else ""
+        parts += [
+            f"<h2>Learning curves{at}</h2>",
+            _img(fig_learning_curves, v, "learning curves"),
+            f"<h2>Gradient flow{at}</h2>",
+            "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, "
+            "log scale: a line falling towards the input is a vanishing gradient.</p>",
+            _img(fig_grad_norms, v, "gradient norms per layer"),
+            f"<h2>Dead and saturated units{at}</h2>",
+            _img(fig_unit_health, v, "dead and saturated fractions"),
+        ]
+    parts += [
         "<h2>The activation functions</h2>",
         _img(fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
@@ -650,7 +956,7 @@ def html_page(res: Any) -> str:
                 {"": "dataset", "value": d["name"]},
                 {"": "task", "value": d["task"]},
                 {"": "target", "value": d["target"]},
-                {"": "rows", "value": f"{d['n_train']} training, {d['n_val']} validation"},
+                {"": "rows", "value": _rows_text(res)},
                 {"": "features", "value": f"{d['n_features']}: {shown}"},
                 *([{"": "classes", "value": classes}] if classes else []),
                 *({"": "note", "value": note} for note in data_notes(d)),

@@ -32,10 +32,14 @@ MAX_SEEDS = 10_000
 MIN_PAIRS = 3
 # Scores cannot leave these ranges, so neither may their confidence intervals.
 METRIC_RANGE = {
-    "val_accuracy": (0.0, 1.0),
-    "val_macro_f1": (0.0, 1.0),
-    "val_rmse": (0.0, math.inf),
-    "val_r2": (-math.inf, 1.0),
+    f"{part}_{name}": bounds
+    for part in ("val", "test")
+    for name, bounds in (
+        ("accuracy", (0.0, 1.0)),
+        ("macro_f1", (0.0, 1.0)),
+        ("rmse", (0.0, math.inf)),
+        ("r2", (-math.inf, 1.0)),
+    )
 }
 
 

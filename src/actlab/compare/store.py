@@ -5,6 +5,11 @@ Each epoch's records and the engine's checkpoint are written in one transaction,
 run (Ctrl-C, kill, power cut in WAL mode) loses at most the epoch in flight and ``--resume``
 continues from the last committed epoch. The stored configuration guards against mixing results of
 different comparisons.
+
+Schema versions (``meta.schema_version``): 1 = actlab 0.1.0 (one group of activation x seed models,
+one checkpoint); 2 = factor grids: every model has a ``cell`` (JSON of its factor values) and a
+``grp`` (the engine call it trains in), and each group has its own checkpoint row. Version 1 stores
+are read (``actlab report``) as a grid of one cell; resuming them needs actlab 0.1.0.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from actlab.errors import ActlabError
 
 FILENAME = "results.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +39,9 @@ CREATE TABLE IF NOT EXISTS models (
     status TEXT NOT NULL,              -- running | done | diverged
     epochs_done INTEGER NOT NULL DEFAULT 0,
     diverged_epoch INTEGER,
-    UNIQUE (activation, seed)
+    cell TEXT NOT NULL,                -- JSON object: the model's factor values (depth, lr, ...)
+    grp TEXT NOT NULL,                 -- the group (one engine call) it trains in
+    UNIQUE (activation, seed, cell)
 );
 CREATE TABLE IF NOT EXISTS epochs (
     model_id INTEGER NOT NULL REFERENCES models(id),
@@ -50,7 +57,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     PRIMARY KEY (model_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS checkpoint (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    grp TEXT PRIMARY KEY,              -- one per group still training
     epoch INTEGER NOT NULL,
     blob BLOB NOT NULL
 );
@@ -120,6 +127,7 @@ class Store:
         self.conn = conn
         self._session: int | None = None
         self._lock: Any = None
+        self.version = SCHEMA_VERSION
 
     # ------------------------------------------------------------------ opening
 
@@ -154,13 +162,15 @@ class Store:
         config: Mapping[str, Any],
         fingerprint: str,
         data: Mapping[str, Any],
-        jobs: Sequence[tuple[str, int]],
+        jobs: Sequence[tuple[Any, ...]],
         command: str,
         extra: Mapping[str, Any] | None = None,
         lock: Any = None,
     ) -> Store:
-        """A new run's database; ``extra``: more meta entries; ``lock``: a :func:`take_lock`
-        handle already held on ``directory`` (kept until :meth:`close`)."""
+        """A new run's database. ``jobs``: ``(activation, seed, cell, group)`` per model, in id
+        order (``(activation, seed)`` alone: one cell, one group, as actlab 0.1.0 wrote);
+        ``extra``: more meta entries; ``lock``: a :func:`take_lock` handle already held on
+        ``directory`` (kept until :meth:`close`)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         store = cls(d, cls._connect(d))
@@ -182,9 +192,11 @@ class Store:
                 [(k, _dumps(v)) for k, v in meta.items()],
             )
             store.conn.executemany(
-                "INSERT INTO models (id, activation, seed, status) VALUES (?, ?, ?, 'running')",
-                [(i, act, seed) for i, (act, seed) in enumerate(jobs)],
-            )
+                "INSERT INTO models (id, activation, seed, status, cell, grp) "
+                "VALUES (?, ?, ?, 'running', ?, ?)",
+                [(i, job[0], job[1], _dumps(dict(job[2] if len(job) > 2 else {})),
+                  job[3] if len(job) > 3 else "") for i, job in enumerate(jobs)],
+            )  # fmt: skip
         return store
 
     @classmethod
@@ -199,9 +211,16 @@ class Store:
         store = cls(d, cls._connect(d))
         try:
             store.meta("config")
-        except (sqlite3.DatabaseError, KeyError):
+            store.version = int(store.meta("schema_version"))
+        except (sqlite3.DatabaseError, KeyError, TypeError, ValueError):
             store.close()
             raise ActlabError(f"'{cls.path(d)}' is not an actlab results database") from None
+        if store.version > SCHEMA_VERSION:
+            store.close()
+            raise ActlabError(
+                f"'{cls.path(d)}' was written by a newer actlab (store schema {store.version}, "
+                f"this one reads up to {SCHEMA_VERSION}); upgrade actlab to read it"
+            )
         return store
 
     def close(self) -> None:
@@ -236,28 +255,39 @@ class Store:
     def config(self) -> dict[str, Any]:
         return self.meta("config")
 
+    def _cell_columns(self) -> str:
+        # schema 1 (actlab 0.1.0) had no grid: every model is in the one cell, the one group
+        return "m.cell, m.grp" if self.version >= 2 else "'{}', ''"
+
     def models(self) -> list[dict[str, Any]]:
+        """Every model: id, activation, seed, status, epochs_done, diverged_epoch, cell, group."""
         cur = self.conn.execute(
-            "SELECT id, activation, seed, status, epochs_done, diverged_epoch FROM models ORDER "
-            "BY id"
+            "SELECT m.id, m.activation, m.seed, m.status, m.epochs_done, m.diverged_epoch, "
+            f"{self._cell_columns()} FROM models m ORDER BY m.id"
         )
         keys = ("id", "activation", "seed", "status", "epochs_done", "diverged_epoch")
-        return [dict(zip(keys, row, strict=True)) for row in cur]
+        return [
+            {**dict(zip(keys, row[:6], strict=True)), "cell": json.loads(row[6]), "group": row[7]}
+            for row in cur
+        ]
 
     def epochs(self) -> list[dict[str, Any]]:
         """Every stored epoch record, joined with its model, ordered by model then epoch."""
         cur = self.conn.execute(
             "SELECT m.activation, m.seed, e.model_id, e.epoch, e.train_loss, e.val_loss, "
             "e.metrics, "
-            "e.grad_norms, e.dead_fraction, e.saturated_fraction, e.diverged, e.seconds "
+            "e.grad_norms, e.dead_fraction, e.saturated_fraction, e.diverged, e.seconds, "
+            f"{self._cell_columns()} "
             "FROM epochs e JOIN models m ON m.id = e.model_id ORDER BY e.model_id, e.epoch"
         )
         rows = []
-        for act, seed, mid, ep, tl, vl, metrics, gn, dead, sat, div, sec in cur:
+        for act, seed, mid, ep, tl, vl, metrics, gn, dead, sat, div, sec, cell, grp in cur:
             rows.append(
                 {
                     "activation": act,
                     "seed": seed,
+                    "cell": json.loads(cell),
+                    "group": grp,
                     "model": mid,
                     "epoch": ep,
                     "train_loss": math.nan if tl is None else tl,
@@ -272,9 +302,21 @@ class Store:
             )
         return rows
 
-    def checkpoint(self) -> tuple[int, bytes] | None:
-        row = self.conn.execute("SELECT epoch, blob FROM checkpoint WHERE id = 1").fetchone()
+    def checkpoint(self, group: str) -> tuple[int, bytes] | None:
+        """The last committed checkpoint of ``group`` (epoch, blob), or ``None``."""
+        self._writable()
+        row = self.conn.execute(
+            "SELECT epoch, blob FROM checkpoint WHERE grp = ?", (group,)
+        ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def _writable(self) -> None:
+        if self.version < SCHEMA_VERSION:
+            raise ActlabError(
+                f"'{self.directory}' was written by actlab 0.1.0 (store schema {self.version}): "
+                "'actlab report' reads it, but finishing it needs actlab 0.1.0; or start a new "
+                "run with a new --out"
+            )
 
     def sessions(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(
@@ -327,6 +369,7 @@ class Store:
         model_ids: Sequence[int],
         epochs_total: int,
         blob: bytes | None,
+        group: str = "",
     ) -> None:
         """Commit one epoch: its records (engine ``ModelEpoch``s) and the checkpoint, atomically.
 
@@ -370,12 +413,14 @@ class Store:
             self.conn.executemany("UPDATE models SET epochs_done = ? WHERE id = ?", running)
             if blob is not None:
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO checkpoint (id, epoch, blob) VALUES (1, ?, ?)",
-                    (int(epoch), sqlite3.Binary(blob)),
+                    "INSERT OR REPLACE INTO checkpoint (grp, epoch, blob) VALUES (?, ?, ?)",
+                    (group, int(epoch), sqlite3.Binary(blob)),
                 )
+            else:  # the group has finished: its checkpoint is no longer needed
+                self.conn.execute("DELETE FROM checkpoint WHERE grp = ?", (group,))
 
     def drop_checkpoint(self) -> None:
-        """Free the checkpoint once every model is finished (it is the bulk of the file)."""
+        """Free every checkpoint once every model is finished (they are the bulk of the file)."""
         with self.conn:
             self.conn.execute("DELETE FROM checkpoint")
         with contextlib.suppress(sqlite3.Error):

@@ -430,6 +430,7 @@ async def api_stream(request: Request) -> Response:
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
     """The compare run folders directly under ``root`` (those with results or a report)."""
+    from actlab.compare.config import flat_from_stored
     from actlab.compare.store import Store
 
     if not root.is_dir():
@@ -456,12 +457,12 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
             except Exception as exc:  # a damaged run must not hide the others
                 info["error"] = str(exc).splitlines()[0][:200]
             else:
-                data_cfg = cfg.get("data", {})
+                flat = flat_from_stored(cfg)  # this version's config or 0.1.0's
                 info.update(
-                    dataset=data_cfg.get("dataset") or Path(str(data_cfg.get("csv"))).name,
-                    activations=list(cfg.get("activations", [])),
-                    seeds=cfg.get("seeds"),
-                    epochs=cfg.get("train", {}).get("epochs"),
+                    dataset=flat.get("dataset") or Path(str(flat.get("csv"))).name,
+                    activations=list(flat.get("activations") or []),
+                    seeds=flat.get("seeds"),
+                    epochs=flat.get("epochs"),
                     models=len(models),
                     finished=sum(m["status"] != "running" for m in models),
                 )
