@@ -183,3 +183,4 @@ def test_compare_cli_drop_missing_and_inferred_task(
     assert main(["compare", "--dataset", "iris", "--drop-missing", "--out",
                  str(tmp_path / "x")]) == 2
     assert "--drop-missing applies to --csv data" in capsys.readouterr().err
+
