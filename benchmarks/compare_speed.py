@@ -1,6 +1,7 @@
 """How fast is ``actlab compare``'s batched engine? All figures come from one run of this script.
 
     .venv/bin/python benchmarks/compare_speed.py [--threads N] [--epochs 30] [--plain-epochs 3]
+        [--device cuda] [--backend ray]
 
 Default sweep: digits (80/20 split), sigmoid, tanh, relu, leaky_relu, elu, silu, gelu x 5 seeds, a
 2x128 MLP, batch 64, Adam lr 1e-3. Printed: the engine's wall time (two runs, the faster one used
@@ -13,6 +14,15 @@ faster is the baseline); scikit-learn's MLPClassifier for its activations (per-m
 network, epochs and batch size). Then the main job end to end: the real ``actlab compare`` for
 the same sweep in a fresh interpreter (``--skip-e2e`` leaves it out), its wall time against the
 engine's training time measured above (goal: within 1.3x).
+
+``--device cuda`` (or ``cuda:N``, ``mps``) runs the engine and the plain loop on that device and
+measures the large-matmul rate there (``torch.mm`` on the device, synchronised); without such a
+device the script stops with a one-line message (exit 2). ``--backend ray`` adds the Ray backend's
+overhead: a 4-group grid (the default sweep's models under 4 settings: lr 1e-3/1e-2 x depth 2/3)
+trained by the local backend (one group after another) and by Ray on a local instance with as many
+CPUs as the machine (each group asks for as many CPUs as the local backend's threads, so that it
+stacks its models the same way and gives the same numbers), both in this run; the ratio is Ray's
+wall time over the local one, without and with starting Ray.
 
 Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
 seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
@@ -40,23 +50,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from actlab import data
+from actlab import data, devices
 from actlab.compare.engine import Job, TrainConfig, train
+from actlab.errors import ActlabError
 from actlab.torch import build
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu")
 SEEDS = 5
 
 
-def matmul_rate(n: int = 2048, repeats: int = 7) -> float:
-    """Best-of-``repeats`` float32 GFLOP/s of an n x n x n torch.mm."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    c = torch.empty(n, n)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def matmul_rate(n: int = 2048, repeats: int = 7, device: torch.device | None = None) -> float:
+    """Best-of-``repeats`` float32 GFLOP/s of an n x n x n torch.mm (on ``device``, synced)."""
+    device = device or torch.device("cpu")
+    if device.type != "cpu":
+        n *= 4  # an accelerator needs a larger product to reach its rate
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    c = torch.empty(n, n, device=device)
     torch.mm(a, b, out=c)
+    _sync(device)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         torch.mm(a, b, out=c)
+        _sync(device)
         times.append(time.perf_counter() - t)
     return 2 * n**3 / min(times) / 1e9
 
@@ -70,8 +93,12 @@ def training_flops(sizes: list[int], n_train: int, epochs: int, models: int) -> 
     return total
 
 
-def plain_loop(split, activation: str, seed: int, config: TrainConfig, epochs: int) -> float:
+def plain_loop(
+    split, activation: str, seed: int, config: TrainConfig, epochs: int,
+    device: torch.device | None = None,
+) -> float:  # fmt: skip
     """Seconds to train one model the ordinary way (nn.Sequential, Adam, loss.backward())."""
+    device = device or torch.device("cpu")
     torch.manual_seed(seed)
     sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
     layers: list[nn.Module] = []
@@ -79,11 +106,12 @@ def plain_loop(split, activation: str, seed: int, config: TrainConfig, epochs: i
         layers.append(nn.Linear(i, o))
         if k < config.depth:
             layers.append(build(activation))
-    net = nn.Sequential(*layers)
+    net = nn.Sequential(*layers).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
-    X, y = torch.as_tensor(split.X_train), torch.as_tensor(split.y_train)
-    Xv = torch.as_tensor(split.X_val)
+    X = torch.as_tensor(split.X_train, device=device)
+    y = torch.as_tensor(split.y_train, device=device)
+    Xv = torch.as_tensor(split.X_val, device=device)
     order = torch.Generator().manual_seed(seed)
     t = time.perf_counter()
     for _ in range(epochs):
@@ -98,6 +126,7 @@ def plain_loop(split, activation: str, seed: int, config: TrainConfig, epochs: i
         net.eval()
         with torch.no_grad():
             net(Xv).argmax(1)
+    _sync(device)  # an accelerator works asynchronously: wait for it
     return time.perf_counter() - t
 
 
@@ -105,7 +134,64 @@ def say(label: str, text: str) -> None:
     print(f"{label:<21}{text}")
 
 
-def end_to_end(epochs: int, engine_s: float) -> None:
+def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
+    """The 4-group grid by the local backend and by Ray (local instance, all CPUs).
+
+    Both hand every epoch's checkpoint over, as ``compare.run`` asks for it. Ray is started first
+    and its workers warmed up by a tiny grid (import of torch and actlab): a cluster is normally
+    up already; that start is timed and printed too. Local and Ray runs alternate, twice each.
+    """
+    import logging
+
+    import ray
+
+    from actlab.compare.backends import GroupTask, LocalBackend, RayBackend
+
+    groups = [GroupTask(tuple(jobs), TrainConfig(epochs=epochs, lr=lr, depth=depth))
+              for lr in (1e-3, 1e-2) for depth in (2, 3)]  # fmt: skip
+    seen: dict[str, list] = {"local": [], "ray": []}
+
+    def keep(name: str):
+        def on_epoch(update) -> None:
+            update.checkpoint()  # serialised in the hand-over, as compare.run does
+            seen[name].append(update)
+
+        return on_epoch
+
+    t = time.perf_counter()
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+             log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
+    tiny = [GroupTask(tuple(jobs[:2]), TrainConfig(epochs=1, width=8))] * (os.cpu_count() or 1)
+    RayBackend().train(tiny, split, on_epoch=lambda u: None, device="cpu")
+    start_s = time.perf_counter() - t
+    # alternated, twice each: the machine is shared and its load drifts; the faster of each is used
+    runs: dict[str, list[float]] = {"local": [], "ray": []}
+    for _ in range(2):
+        for name, backend in (("local", LocalBackend()), ("ray", RayBackend())):
+            seen[name] = []
+            t = time.perf_counter()
+            backend.train(groups, split, on_epoch=keep(name), device="cpu")
+            runs[name].append(time.perf_counter() - t)
+    ray.shutdown()
+    local_s, ray_s = min(runs["local"]), min(runs["ray"])
+
+    def metrics(updates: list) -> dict:
+        return {(u.group, u.epoch): [r.metrics for r in u.records] for u in updates}
+
+    same = metrics(seen["local"]) == metrics(seen["ray"])
+    print(f"\n== Ray backend: 4-group grid ({len(jobs)} models x lr 1e-3/1e-2 x depth 2/3, "
+          f"{epochs} epochs) ==")  # fmt: skip
+    say("local backend", f"{local_s:8.2f} s wall (groups one after another, "
+                         f"{torch.get_num_threads()} threads each; runs: "
+                         f"{', '.join(f'{x:.2f}' for x in runs['local'])} s)")  # fmt: skip
+    say("Ray backend", f"{ray_s:8.2f} s wall ({os.cpu_count()} CPUs, {torch.get_num_threads()} "
+                       f"per group; runs: {', '.join(f'{x:.2f}' for x in runs['ray'])} s); "
+                       f"starting Ray and warming its workers: {start_s:.2f} s")  # fmt: skip
+    say("Ray / local", f"{ray_s / local_s:8.2f}x ({(ray_s + start_s) / local_s:.2f}x counting the "
+                       f"start; goal <= 1.3x); same metrics as local: {same}")  # fmt: skip
+
+
+def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
     """The real `actlab compare` (default sweep) in a fresh interpreter vs the engine's time."""
     print("\n== actlab compare end to end (same sweep, fresh interpreter) ==")
     src = str(Path(__file__).resolve().parents[1] / "src")
@@ -115,7 +201,7 @@ def end_to_end(epochs: int, engine_s: float) -> None:
         # test part by default, which would shorten its epochs and flatter the ratio)
         argv = [sys.executable, "-m", "actlab", "compare", "--epochs", str(epochs),
                 "--activations", *ACTIVATIONS, "--seeds", str(SEEDS), "--test-fraction", "0",
-                "--out", str(Path(tmp) / "run"), "--json"]  # fmt: skip
+                "--out", str(Path(tmp) / "run"), "--device", str(device), "--json"]  # fmt: skip
         t = time.perf_counter()
         res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t
@@ -138,9 +224,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--plain-epochs", type=int, default=3, help="epochs per plain-loop model")
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (default), cuda, cuda:N or mps: where to train"
+    )
+    parser.add_argument(
+        "--backend", choices=("local", "ray"), default="local",
+        help="ray: also time the 4-group grid on a local Ray instance against the local backend",
+    )  # fmt: skip
     parser.add_argument("--skip-grid", action="store_true", help="leave out the grid case")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the end-to-end row")
     args = parser.parse_args()
+    try:
+        device = devices.resolve(args.device)
+    except ActlabError as err:
+        parser.exit(2, f"compare_speed: {err}\n")
     if args.threads:
         torch.set_num_threads(args.threads)
     split = data.split(data.load("digits"))
@@ -149,19 +246,20 @@ def main() -> None:
     models = len(jobs)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; digits {len(split.X_train)} train / "
-          f"{len(split.X_val)} validation rows; {models} models\n{config}")  # fmt: skip
+          f"{len(split.X_val)} validation rows; {models} models\n{config}\n"
+          f"device: {devices.label(devices.describe(device))}")  # fmt: skip
 
     # warm-up on a tiny run (first-call costs of MKL and the allocator), then two real ones: the
     # machine is shared, so both are printed and the faster one is used for the ratios
-    train(jobs[:2], split, TrainConfig(epochs=1, width=8))
+    train(jobs[:2], split, TrainConfig(epochs=1, width=8), device=device)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     runs = []
     for _ in range(2):
         t = time.perf_counter()
-        history = train(jobs, split, config)
+        history = train(jobs, split, config, device=device)
         runs.append(time.perf_counter() - t)
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        rate = matmul_rate()  # right after each run: the same machine state
+        rate = matmul_rate(device=device)  # right after each run: the same machine state
         runs[-1] = (runs[-1], rate)
     engine_s, rate = min(runs)
     threads = torch.get_num_threads()
@@ -179,7 +277,8 @@ def main() -> None:
     say("peak RSS", f"{rss_mib:8.0f} MiB (whole process; {rss_before:.0f} MiB before the runs)")
     say("training FLOPs", f"{flops / 1e9:8.1f} GFLOP (matmuls, forward + backward; validation "
                           f"passes: {eval_flops / 1e9:.1f} GFLOP more, not counted)")  # fmt: skip
-    say("large-matmul rate", f"{rate:8.1f} GFLOP/s (float32, {threads} threads, best of 7)")
+    where = f"{threads} threads" if device.type == "cpu" else str(device)
+    say("large-matmul rate", f"{rate:8.1f} GFLOP/s (float32, {where}, best of 7)")
     share = 100 * achieved / rate
     say("engine achieves", f"{achieved:8.1f} GFLOP/s = {share:.0f}% of that rate   goal >= 50%: "
                            f"{'MET' if share >= 50 else 'MISSED'}")  # fmt: skip
@@ -195,8 +294,8 @@ def main() -> None:
     plain = {}
     for n_threads in sorted({threads, 1}, reverse=True):  # torch's threads and 1: fair baseline
         torch.set_num_threads(n_threads)
-        per_epoch = [plain_loop(split, act, 0, config, args.plain_epochs) / args.plain_epochs
-                     for act in ACTIVATIONS]  # fmt: skip
+        per_epoch = [plain_loop(split, act, 0, config, args.plain_epochs, device)
+                     / args.plain_epochs for act in ACTIVATIONS]  # fmt: skip
         plain[n_threads] = statistics.mean(per_epoch) * config.epochs * models
         say(f"{n_threads} thread(s)", f"{len(ACTIVATIONS)} models x {args.plain_epochs} epochs "
                                       f"timed: {statistics.mean(per_epoch):.4f} s per model-epoch "
@@ -228,11 +327,13 @@ def main() -> None:
                             f"{ratio:.0f}x the engine's per-model time")  # fmt: skip
 
     if not args.skip_grid:
-        grid(args.epochs)
+        grid(args.epochs, device)
     if not args.skip_e2e:
-        end_to_end(args.epochs, engine_s)
+        end_to_end(args.epochs, engine_s, device)
+    if args.backend == "ray":
+        ray_overhead(split, jobs, config.epochs)
 
-    rate_end = matmul_rate()
+    rate_end = matmul_rate(device=device)
     print(f"\nlarge-matmul rate at the end: {rate_end:.1f} GFLOP/s (shared machine: rates drift); "
           f"utilisation vs the higher: {100 * achieved / max(rate, rate_end):.0f}%; load average "
           f"now {os.getloadavg()[0]:.1f} (busy CPUs slow every figure)")  # fmt: skip
@@ -242,20 +343,22 @@ GRID_ACTIVATIONS = ("sigmoid", "tanh", "relu", "silu")
 GRID = {"depth": [2, 8], "lr": [1e-3, 3e-3, 1e-2]}
 
 
-def _utilisation(jobs: list[Job], split, config: TrainConfig) -> tuple[float, float, float]:
+def _utilisation(
+    jobs: list[Job], split, config: TrainConfig, device: torch.device | None = None
+) -> tuple[float, float, float]:
     """(wall s, GFLOP, utilisation) of one engine call against the matmul rate measured right
     before and right after it (their mean: the shared machine's rate drifts by minutes)."""
-    before = matmul_rate()
+    before = matmul_rate(device=device)
     t = time.perf_counter()
-    train(jobs, split, config)
+    train(jobs, split, config, device=device or "cpu")
     wall = time.perf_counter() - t
-    rate = (before + matmul_rate()) / 2
+    rate = (before + matmul_rate(device=device)) / 2
     sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
     flops = training_flops(sizes, len(split.X_train), config.epochs, len(jobs))
     return wall, flops / 1e9, flops / wall / 1e9 / rate
 
 
-def grid(epochs: int) -> None:
+def grid(epochs: int, device: torch.device | None = None) -> None:
     """The grid case: every group of a compare grid through the engine, as compare trains them."""
     from actlab.compare import CompareConfig, _grid, groups
 
@@ -268,12 +371,12 @@ def grid(epochs: int) -> None:
     todo = groups(c, models)
     # the single-shape reference again, on this split, timed the same way as each group
     ref = _utilisation([Job(a, s) for a in ACTIVATIONS for s in range(SEEDS)], split,
-                       TrainConfig(epochs=epochs))  # fmt: skip
+                       TrainConfig(epochs=epochs), device)  # fmt: skip
     single_utilisation = ref[2]
     wall = flops = weighted = 0.0
     print("\n== grid groups (each against the matmul rate around it) ==")
     for g in todo:
-        w, f, u = _utilisation(list(g.jobs), split, g.config)
+        w, f, u = _utilisation(list(g.jobs), split, g.config, device)
         wall, flops, weighted = wall + w, flops + f, weighted + u * w
         say(f"  depth {g.config.depth} lr {g.config.lr:g}",
             f"{w:6.2f} s, {f:7.1f} GFLOP, {100 * u:3.0f}% of the matmul rate")  # fmt: skip

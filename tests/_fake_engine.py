@@ -54,6 +54,7 @@ def train(
     on_epoch: Callable | None = None,
     deadline: float | None = None,
     progress: Callable | None = None,
+    device: object = "cpu",  # the real engine's; the stand-in computes nothing
 ):
     start = 0 if resume_from is None else json.loads(resume_from)["epoch"]
     BEHAVIOUR.calls.append({"jobs": list(jobs), "start": start, "config": config,

@@ -93,8 +93,10 @@ def test_every_compare_option_comes_from_the_dataclasses() -> None:
         )
     )
     assert set(declared) <= set(real)
+    compute = {"--" + f.name.replace("_", "-") for f in fields(cfg.ComputeConfig)}
+    assert compute == {"--device", "--backend", "--ray-address"}  # declared once, never stored
     assert set(real) - set(declared) == {"-h", "--help", "--out", "--resume", "--time-budget",
-                                         "--json"}  # fmt: skip
+                                         "--json", *compute}  # fmt: skip
     # factors take lists; the parsed values are what validation normalises
     ns = parser.parse_args(["--lr", "1e-3,1e-2", "--depth", "2,8", "--resample-split"])
     assert ns.lr == (1e-3, 1e-2) and ns.depth == (2, 8) and ns.resample_split is True

@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   actlab compare --dataset spirals --activations sigmoid,tanh,relu,silu --depth 2,8 \
       --lr 1e-3,1e-2 --seeds 5                     # a grid: lr tuned per activation, depth studied
   actlab compare --out actlab-runs/mine --resume   # finish an interrupted run
+  actlab compare --device cuda                     # on a GPU
+  actlab compare --backend ray --ray-address HOST:6379   # groups as tasks on a Ray cluster
   actlab report actlab-runs/mine                   # re-render its report
   actlab report actlab-runs/mine --csv rows.csv    # one tidy row per model x epoch
 """
@@ -65,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop cleanly at the first epoch boundary after this many seconds",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the results as JSON")
+    config.add_arguments(p, config.COMPUTE)  # --device, --backend, --ray-address
     p.set_defaults(func=cmd_compare)
 
     r = sub.add_parser(
@@ -189,8 +192,10 @@ class _Bar:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from actlab import compare
-    from actlab.compare import config
+    from actlab.compare import backends, config
 
+    compute = config.compute_from_namespace(args)
+    backend = backends.make(compute.backend, ray_address=compute.ray_address)
     quiet = args.json or not console.is_terminal
     status = err_console if args.json else console
     where: dict[str, Path] = {}
@@ -209,7 +214,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         with _sigterm_as_interrupt(), bar as progress:
             res = compare.run(
                 out=args.out, resume=args.resume, time_budget=args.time_budget,
-                progress=progress, on_start=on_start, **settings,
+                progress=progress, on_start=on_start, device=compute.device, backend=backend,
+                **settings,
             )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:

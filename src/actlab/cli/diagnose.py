@@ -75,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--plot", metavar="DIR", help="write the figures (PNG) into DIR")
     common.add_argument("--force", action="store_true", help="overwrite figures that exist")
     common.add_argument("--json", action="store_true", help="print the report as JSON")
+    common.add_argument(
+        "--device", metavar="DEVICE", default="auto",
+        help="auto (CUDA, then MPS, then the CPU; default), cpu, cuda, cuda:N or mps",
+    )  # fmt: skip
     p.set_defaults(func=handler)
 
 
@@ -127,7 +131,9 @@ def handler(args: argparse.Namespace) -> int:
     from actlab import diagnose
 
     _check(args)
-    options: dict[str, Any] = {"seed": args.seed, "batch_size": args.batch_size}
+    options: dict[str, Any] = {
+        "seed": args.seed, "batch_size": args.batch_size, "device": args.device,
+    }  # fmt: skip
     if args.lr is not None:
         options["lr"] = args.lr
     for name in ("depth", "width", "epochs", "bias"):

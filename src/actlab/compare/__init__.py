@@ -235,6 +235,43 @@ class GroupRun:
         self.store.save_epoch(epoch, records, self.ids, total, blob, group=self.group.key)
 
 
+def train_groups(
+    todo: Sequence[Group],
+    splits: dict[int, Any],
+    store: Any,
+    *,
+    backend: Any = None,
+    device: str = "auto",
+    deadline: float | None = None,
+    progress: Callable[[dict], None] | None = None,
+) -> bool:
+    """Train what is missing of each group through ``backend`` (default: this process, one group
+    after another), committing every epoch to ``store`` in the caller's thread: whatever the
+    backend, this process is the store's only writer. Returns whether every group is finished.
+
+    ``splits`` maps ``Group.split_seed`` to its split. Finished models are not retrained; a group
+    with a checkpoint continues from it (bit-identical to an uninterrupted run on one device).
+    """
+    from actlab.compare import backends
+
+    runs = [r for r in (GroupRun(g, store) for g in todo) if not r.finished]
+    tasks = [backends.GroupTask(tuple(r.jobs), r.group.config, r.resume_from,
+                                split=r.group.split_seed) for r in runs]  # fmt: skip
+    used: dict[str, None] = {}  # the devices the epochs came from (Ray workers may differ)
+
+    def on_epoch(update: backends.GroupEpoch) -> None:
+        if update.device not in used:
+            used[update.device] = None
+            store.update_session({"device": "; ".join(used)})
+        runs[update.group].on_epoch(update.epoch, update.records, update.checkpoint)
+
+    if tasks:
+        (backend or backends.LocalBackend()).train(
+            tasks, splits, on_epoch=on_epoch, device=device, deadline=deadline, progress=progress
+        )
+    return all(r.finished for r in runs)
+
+
 def train_group(
     group: Group,
     split: Any,
@@ -243,26 +280,10 @@ def train_group(
     deadline: float | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> bool:
-    """Train what is missing of one group in this process, committing every epoch to ``store``.
-
-    Finished models are not retrained; a group with a checkpoint continues from it (bit-identical
-    to an uninterrupted run). Returns whether every model of the group is finished.
-    """
-    from actlab.compare import engine
-
-    state = GroupRun(group, store)
-    if state.finished:
-        return True
-    engine.train(
-        state.jobs,
-        split,
-        group.config,
-        resume_from=state.resume_from,
-        on_epoch=state.on_epoch,
-        deadline=deadline,
-        progress=progress,
-    )
-    return state.finished
+    """Train what is missing of one group in this process (:func:`train_groups` for one group
+    and its split). Returns whether every model of the group is finished."""
+    return train_groups([group], {group.split_seed: split}, store, device="cpu",
+                        deadline=deadline, progress=progress)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -386,6 +407,16 @@ def all_diverged_headline(models: Sequence[dict[str, Any]], config: CompareConfi
     )
 
 
+def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
+    """The distinct devices the sessions trained on, in order of first use."""
+    seen: dict[str, None] = {}
+    for s in sessions:
+        for d in str(s["versions"].get("device") or "").split("; "):
+            if d and d != "auto":
+                seen.setdefault(d)
+    return list(seen)
+
+
 def load(directory: str | Path) -> Results:
     """Read a run directory's stored results (finished or not) and compute the statistics.
 
@@ -445,6 +476,13 @@ def load(directory: str | Path) -> Results:
         result.notes.append(
             f"The run is unfinished: models are compared at epoch {final_epoch} of "
             f"{config.model.epochs}; finish it with --resume."
+        )
+    used = _session_devices(sessions)
+    if len(used) > 1:
+        result.notes.append(
+            f"The run was trained on more than one device ({'; '.join(used)}): resumed "
+            "elsewhere, or Ray workers of several kinds. Devices differ in the last bits, so a "
+            "rerun matches bit for bit only on the same devices."
         )
     if version < 2:
         result.notes.append(
@@ -656,6 +694,8 @@ def run(
     progress: Callable[[dict], None] | None = None,
     on_start: Callable[[Path, bool], None] | None = None,
     report: bool = True,
+    device: str = "auto",
+    backend: str | Any = "local",
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -669,8 +709,12 @@ def run(
     boundary; the run can be finished later with ``resume=True``. ``progress`` receives the
     engine's progress dicts plus ``group`` / ``groups``; ``on_start(directory, new)`` is called
     before training.
+    ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
+    ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
+    ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
+    run may be resumed elsewhere; the report says so).
     """
-    from actlab.compare import engine
+    from actlab.compare import backends, engine
     from actlab.compare.config import command
     from actlab.compare.store import Store
 
@@ -688,6 +732,9 @@ def run(
     grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
     engine.check_jobs([engine.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, _, _ in grid)])
+    # a missing device or an unreachable cluster must not leave a run folder behind either
+    trainer = backends.make(backend) if isinstance(backend, str) else backend
+    where = trainer.prepare(device)
     # builds the user's --model once per activation: a rejected model stops here, before any folder
     planned = groups(
         c,
@@ -725,15 +772,9 @@ def run(
         todo = [g for g in groups(c, models) if any(
             m["status"] == "running" for m in models if m["group"] == g.key)]  # fmt: skip
         if todo:
-            store.begin_session()
-            for n, group in enumerate(todo, start=1):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                tagged = None
-                if progress is not None:
-                    tagged = lambda info, n=n: progress({**info, "group": n, "groups": len(todo)})  # noqa: E731
-                train_group(group, splits[group.split_seed], store, deadline=deadline,
-                            progress=tagged)  # fmt: skip
+            store.begin_session({"backend": where, "device": str(device)})
+            train_groups(todo, splits, store, backend=trainer, device=device, deadline=deadline,
+                         progress=progress)  # fmt: skip
             finished = all(m["status"] != "running" for m in store.models())
             if finished:
                 store.drop_checkpoint()

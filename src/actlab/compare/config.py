@@ -33,6 +33,7 @@ __all__ = [
     "INITS",
     "OPTIMIZERS",
     "CompareConfig",
+    "ComputeConfig",
     "DataConfig",
     "ModelConfig",
     "Setting",
@@ -347,6 +348,34 @@ SECTIONS = {"data": DataConfig, "study": StudyConfig, "model": ModelConfig}
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """Where the models train. Not part of the stored configuration: a run may be resumed on
+    another device or backend (the report says so), so these settings are neither saved nor
+    compared on ``--resume``."""
+
+    device: str = setting(
+        "auto", kind="str", metavar="DEVICE",
+        help="auto (CUDA, then MPS, then the CPU; default), cpu, cuda, cuda:N or mps",
+    )  # fmt: skip
+    backend: str = setting(
+        "local", kind="choice", choices=("local", "ray"),
+        help="local: this process (default); ray: each group of models as a Ray task "
+        '(pip install "actlab[ray]")',
+    )  # fmt: skip
+    ray_address: str | None = setting(
+        None, kind="str", metavar="ADDRESS",
+        help="the Ray cluster to use ('ray start --head' prints it); default: the Ray instance "
+        "running on this machine, or a new one",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        _validate_fields(self)  # the device itself and the address: checked by the backend
+
+
+COMPUTE = {"compute": ComputeConfig}  # options and checks like SECTIONS', never stored
+
+
+@dataclass(frozen=True)
 class CompareConfig:
     """A whole comparison; ``CompareConfig.from_settings(lr=[1e-3, 1e-2], depth=[2, 8])``."""
 
@@ -479,12 +508,16 @@ def _arg_type(s: Setting) -> Callable[[str], Any]:
     return parse
 
 
-_GROUPS = {"data": "data", "model": "models and training", "study": "comparison"}
+_GROUPS = {"data": "data", "model": "models and training", "study": "comparison",
+           "compute": "where to train"}  # fmt: skip
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one option per declared setting (defaults are ``None``: unset = default or stored)."""
-    for sec, typ in SECTIONS.items():
+def add_arguments(
+    parser: argparse.ArgumentParser, sections: Mapping[str, type] | None = None
+) -> None:
+    """Add one option per declared setting of ``sections`` (default: the stored ``SECTIONS``;
+    ``COMPUTE`` for where to train). Defaults are ``None``: unset = default or stored."""
+    for sec, typ in (SECTIONS if sections is None else sections).items():
         group = parser.add_argument_group(_GROUPS[sec])
         exclusive = group.add_mutually_exclusive_group() if sec == "data" else None
         for f in fields(typ):
@@ -512,6 +545,12 @@ def from_namespace(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             out[name] = value
     return out
+
+
+def compute_from_namespace(args: argparse.Namespace) -> ComputeConfig:
+    """Where to train, from the command line (unset options take ComputeConfig's defaults)."""
+    given = {f.name: getattr(args, f.name, None) for f in fields(ComputeConfig)}
+    return ComputeConfig(**{k: v for k, v in given.items() if v is not None})
 
 
 def command(config: CompareConfig, out: str | Path) -> str:

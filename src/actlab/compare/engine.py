@@ -209,8 +209,10 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.
     F1_c = 2 TP_c / (predicted_c + true_c); the mean runs over the classes that occur in the targets
     or the predictions (scikit-learn's ``f1_score(average="macro", zero_division=0)``).
     """
-    pred_oh = nn.functional.one_hot(pred, n_classes).to(torch.float64)
-    true_oh = nn.functional.one_hot(target, n_classes).to(torch.float64)
+    # counts are whole numbers, exact in float32 below 2**24 rows: MPS, which has no float64
+    dt = torch.float32 if pred.device.type == "mps" else torch.float64
+    pred_oh = nn.functional.one_hot(pred, n_classes).to(dt)
+    true_oh = nn.functional.one_hot(target, n_classes).to(dt)
     tp = (pred_oh * true_oh).sum(-2)
     denom = pred_oh.sum(-2) + true_oh.sum(-2)
     present = denom > 0
@@ -253,9 +255,9 @@ def _val_metrics(
 
 
 class _Data:
-    """The split as float32/int64 tensors."""
+    """The split as float32/int64 tensors on ``device`` (moved there once, after the checks)."""
 
-    def __init__(self, split: Any) -> None:
+    def __init__(self, split: Any, device: torch.device | str = "cpu") -> None:
         task = getattr(split, "task", None)
         if task not in ("classification", "regression"):
             raise ActlabError(f"split.task must be 'classification' or 'regression', got {task!r}")
@@ -316,6 +318,13 @@ class _Data:
         self.fingerprint = str(getattr(split, "fingerprint", "")) or _digest(
             self.X_train, self.y_train, self.X_val, self.y_val
         )
+        self.device = torch.device(device)
+        if self.device.type != "cpu":
+            self.X_train, self.y_train, self.X_val, self.y_val = (
+                t.to(self.device) for t in (self.X_train, self.y_train, self.X_val, self.y_val)
+            )
+            if self.X_test is not None and self.y_test is not None:
+                self.X_test, self.y_test = self.X_test.to(self.device), self.y_test.to(self.device)
 
     @property
     def n_train(self) -> int:
@@ -567,7 +576,8 @@ class _MLP:
         self.shapes.append((m, sizes[-1], sizes[-2]))
         self.shapes += [(m, 1, o) for o in sizes[1:-1]] + [(m, sizes[-1], 1)]
         self.n_weights = len(sizes) - 1
-        self.flat = torch.zeros(sum(math.prod(s) for s in self.shapes))
+        self.device = dev = data.device  # every tensor lives there; initialised on the CPU first
+        self.flat = torch.zeros(sum(math.prod(s) for s in self.shapes), device=dev)
         self.flat.grad = torch.zeros_like(self.flat)
         self.params = self._views(self.flat)
         self.W, self.b = self.params[: self.n_weights], self.params[self.n_weights :]
@@ -588,11 +598,11 @@ class _MLP:
                 self.groups.append(_Group(acts[start], start, k))
                 start = k
         self.optimizer = _optimizer([self.flat], config)
-        self.mask = torch.ones(m, 1, 1)
-        self.frozen = torch.zeros(m, dtype=torch.bool)
+        self.mask = torch.ones(m, 1, 1, device=dev)
+        self.frozen = torch.zeros(m, dtype=torch.bool)  # on the CPU: read every epoch
         # NaN marks "not measured": saturation only means something for bounded activations
         self.saturation_scale = torch.tensor(
-            [1.0 if measures_saturation(a) else math.nan for a in acts]
+            [1.0 if measures_saturation(a) else math.nan for a in acts], device=dev
         )
         self._plans: dict[tuple[str, int], SimpleNamespace] = {}
         self._blocks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -622,12 +632,12 @@ class _MLP:
         plan = self._plans.get((tag, rows))
         if plan is not None:
             return plan
-        m, depth = len(self.mask), self.n_weights - 1
+        m, depth, dev = len(self.mask), self.n_weights - 1, self.device
         W, b, gW, gb = self.W, self.b, self.gW, self.gb
         p = SimpleNamespace()
-        p.z = [torch.empty(m, rows, W[k].shape[2]) for k in range(depth)]
+        p.z = [torch.empty(m, rows, W[k].shape[2], device=dev) for k in range(depth)]
         p.h = [torch.empty_like(z) for z in p.z]
-        p.out = torch.empty(m, W[-1].shape[1], rows)
+        p.out = torch.empty(m, W[-1].shape[1], rows, device=dev)
         p.forward = []
         for k in range(depth):
             for gr, z, h in zip(self.groups, self._parts(p.z[k]), self._parts(p.h[k]), strict=True):
@@ -646,16 +656,16 @@ class _MLP:
         if tag == "e":
             # f'(z) = the backward of a gradient of ones, one layer at a time into one buffer
             p.d = torch.empty_like(p.z[0])
-            ones = torch.ones(1, 1, 1).expand(p.d.shape)
+            ones = torch.ones(1, 1, 1, device=dev).expand(p.d.shape)
             p.derivative = [act_backward(ones, k, p.d) for k in range(depth)]
             self._plans[tag, rows] = p
             return p
         p.g_t = torch.empty_like(p.out)
-        p.minus_one = torch.full((m, 1, rows), -1.0)
+        p.minus_one = torch.full((m, 1, rows), -1.0, device=dev)
         p.gh = [torch.empty_like(z) for z in p.z]  # d loss / d h
         p.gz = [torch.empty_like(z) for z in p.z]  # d loss / d z
-        p.loss = torch.empty(m)
-        p.norm = torch.empty(self.n_weights, m)  # per layer and model, this step's |grad W|
+        p.loss = torch.empty(m, device=dev)
+        p.norm = torch.empty(self.n_weights, m, device=dev)  # per layer and model: |grad W|
 
         def norm(k: int) -> Callable[[], Any]:  # right after gW[k] is written: still in cache
             return partial(torch.linalg.vector_norm, gW[k], dim=(1, 2), out=p.norm[k])
@@ -691,8 +701,8 @@ class _MLP:
         m = perms.shape[0]
         if hi - lo not in self._blocks:
             self._blocks[hi - lo] = (
-                torch.empty(m, hi - lo, X.shape[1]),
-                torch.empty(m, hi - lo, *Y.shape[1:], dtype=Y.dtype),
+                torch.empty(m, hi - lo, X.shape[1], device=X.device),
+                torch.empty(m, hi - lo, *Y.shape[1:], dtype=Y.dtype, device=X.device),
             )
         x, y = self._blocks[hi - lo]
         idx = perms[:, lo:hi].reshape(-1)
@@ -710,8 +720,8 @@ class _MLP:
         steps = math.ceil(n / bs)
         classification = self.data.classification
         frozen = bool(self.frozen.any())
-        loss_sum = torch.zeros(m)
-        norm_sum = torch.zeros(self.n_weights, m)
+        loss_sum = torch.zeros(m, device=self.device)
+        norm_sum = torch.zeros(self.n_weights, m, device=self.device)
         row_bytes = m * self.data.X_train.shape[1] * 4
         block = bs * max(1, _GATHER_BYTES // (row_bytes * bs))  # rows gathered at once
         for s in range(steps):
@@ -872,7 +882,7 @@ def _build_net(
         raise ActlabError(
             f"{where} returned {type(net).__name__}; it must return a torch.nn.Module"
         )
-    net = net.float()
+    net = net.float().cpu()  # initialised with a CPU generator, then moved to the device
     if config.init not in ("auto", "torch"):
         g = torch.Generator().manual_seed(seed)
         linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
@@ -880,6 +890,7 @@ def _build_net(
             for k, lin in enumerate(linears):
                 hidden = k < len(linears) - 1
                 _init_linear(lin.weight, lin.bias, config.init, act if hidden else None, g)
+    net = net.to(data.device)
     try:
         net.eval()
         with torch.no_grad():
@@ -960,7 +971,7 @@ class _Vmapped:
             p.grad = torch.zeros_like(p)
         self.optimizer = _optimizer(list(self.params.values()), config)
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
-        self.mask = torch.ones(len(nets))
+        self.mask = torch.ones(len(nets), device=data.device)
 
         def call(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
             return torch.func.functional_call(self.base, (p, b), (x,))
@@ -989,8 +1000,8 @@ class _Vmapped:
         n_models, n = perms.shape
         bs = self.config.batch_size
         steps = math.ceil(n / bs)
-        loss_sum = torch.zeros(n_models)
-        norm_sum = torch.zeros(n_models, self.n_weights)
+        loss_sum = torch.zeros(n_models, device=X.device)
+        norm_sum = torch.zeros(n_models, self.n_weights, device=X.device)
         plist = list(self.params.values())
         self.base.train()
         for s in range(steps):
@@ -1071,6 +1082,17 @@ class _Vmapped:
         self.mask.copy_((~self.frozen).to(torch.float32))
 
 
+def _device_rng(device: torch.device) -> tuple[Callable[[], Any], Callable[[Any], Any]] | None:
+    """Get/set of an accelerator's global generator (dropout on a GPU draws from it), or None."""
+    if device.type == "cuda":
+        return partial(torch.cuda.get_rng_state, device), partial(
+            torch.cuda.set_rng_state, device=device
+        )
+    if device.type == "mps":
+        return torch.mps.get_rng_state, torch.mps.set_rng_state
+    return None
+
+
 class _OneByOne:
     """User networks vmap cannot batch (dropout, in-place buffer updates...): a plain loop each."""
 
@@ -1079,12 +1101,18 @@ class _OneByOne:
         self.optimizers = [_optimizer(list(net.parameters()), config, fused=False) for net in nets]
         self.n_weights = len(_weight_names(nets[0]))
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
-        # each model's own global-RNG stream (dropout masks...), seeded like its initialisation
-        self.rng = []
+        # each model's own global-RNG stream (dropout masks...), seeded like its initialisation;
+        # on an accelerator also its generator's stream (the caller's streams are restored)
+        self.dev_rng = _device_rng(data.device)
+        self.rng, self.device_rng = [], []
         for net in nets:
+            saved = self.dev_rng[0]() if self.dev_rng else None
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(net._actlab_seed)  # type: ignore[attr-defined]
                 self.rng.append(torch.get_rng_state())
+                if self.dev_rng:
+                    self.device_rng.append(self.dev_rng[0]())
+                    self.dev_rng[1](saved)
 
     def run_epoch(
         self, perms: torch.Tensor, on_step: Callable[[], None]
@@ -1093,8 +1121,8 @@ class _OneByOne:
         n_models, n = perms.shape
         bs = self.config.batch_size
         steps = math.ceil(n / bs)
-        loss_sum = torch.zeros(n_models)
-        norm_sum = torch.zeros(n_models, self.n_weights)
+        loss_sum = torch.zeros(n_models, device=X.device)
+        norm_sum = torch.zeros(n_models, self.n_weights, device=X.device)
         for k, (net, opt) in enumerate(zip(self.nets, self.optimizers, strict=True)):
             if self.frozen[k]:
                 for _ in range(steps):
@@ -1102,8 +1130,11 @@ class _OneByOne:
                 continue
             weights = [dict(net.named_parameters())[w] for w in _weight_names(net)]
             net.train()
+            saved = self.dev_rng[0]() if self.dev_rng else None
             with torch.random.fork_rng(devices=[]):
                 torch.set_rng_state(self.rng[k])
+                if self.dev_rng:
+                    self.dev_rng[1](self.device_rng[k])
                 for s in range(steps):
                     idx = perms[k, s * bs : (s + 1) * bs]
                     loss = _batch_loss(net(X[idx]), Y[idx], self.data.classification)
@@ -1117,6 +1148,9 @@ class _OneByOne:
                     opt.step()
                     on_step()
                 self.rng[k] = torch.get_rng_state()
+                if self.dev_rng:
+                    self.device_rng[k] = self.dev_rng[0]()
+                    self.dev_rng[1](saved)
         return loss_sum / steps, norm_sum / steps
 
     @torch.no_grad()
@@ -1158,6 +1192,7 @@ class _OneByOne:
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "rng": [r.clone() for r in self.rng],
             "frozen": self.frozen.clone(),
+            **({"device_rng": [r.clone() for r in self.device_rng]} if self.dev_rng else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -1166,6 +1201,8 @@ class _OneByOne:
         for opt, sd in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
         self.rng = [r.clone() for r in state["rng"]]
+        if self.dev_rng and "device_rng" in state:  # absent when resumed from a CPU run
+            self.device_rng = [r.clone() for r in state["device_rng"]]
         self.frozen.copy_(state["frozen"])
 
 
@@ -1338,7 +1375,7 @@ def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Modu
                 lin.weight, lin.bias, _scheme(act, config.init), act if hidden else None, g
             )
         layers += [lin, build(act)] if hidden else [lin]
-    net = nn.Sequential(*layers)
+    net = nn.Sequential(*layers).to(data.device)
     net._actlab_seed = seed  # type: ignore[attr-defined]
     return net
 
@@ -1368,7 +1405,7 @@ def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
             f"resume_from must be the bytes of a checkpoint, got {type(blob).__name__}"
         )
     try:
-        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True)
+        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ActlabError(
             f"resume_from is not a readable actlab checkpoint ({type(err).__name__}); "
@@ -1395,6 +1432,7 @@ def train(
     on_epoch: Callable[[int, list[ModelEpoch], Callable[[], bytes]], None] | None = None,
     deadline: float | None = None,
     progress: Callable[[dict], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> list[list[ModelEpoch]]:
     """Train every job, all at once; return each job's epochs (this call's), in job order.
 
@@ -1411,15 +1449,24 @@ def train(
     count is set to 1 for the call and restored after). Independent stacks need no barrier per
     operation, which keeps a busy, shared machine from stalling every small op; the split is kept in
     checkpoints, so a resumed run splits the same way and stays bit-identical.
+
+    ``device`` (``actlab.devices.resolve``'s choices: "auto", "cpu", "cuda", "cuda:N", "mps"): the
+    data move there once and every trainer keeps its tensors there; on an accelerator the MLP's
+    models form one stack (one worker). Records are plain floats and checkpoints hold CPU tensors
+    whatever the device, so a run may resume on another device (bit-identical only on the same one).
     """
+    from actlab.devices import resolve
+
     if not isinstance(config, TrainConfig):
         raise ActlabError(f"config must be a TrainConfig, got {type(config).__name__}")
     acts = check_jobs(jobs)
-    data = _Data(split)
+    dev = resolve(device)
+    data = _Data(split, dev)
     fingerprint = _fingerprint(jobs, acts, data, config)
     state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
     threads = torch.get_num_threads()
-    parts = len(state["rows"]) - _n_generic(acts, config) if state is not None else threads
+    fresh_parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best
+    parts = len(state["rows"]) - _n_generic(acts, config) if state is not None else fresh_parts
     trainers = _trainers(jobs, acts, data, config, parts)
     workers = len(trainers) if config.model is None else 1
     orders = [torch.Generator().manual_seed(int(j.seed) + ORDER_SEED_OFFSET) for j in jobs]
@@ -1460,14 +1507,16 @@ def train(
 
     def work(trainer: Any, rows: list[int], final: bool) -> tuple[Any, ...]:
         # each worker draws its own models' row orders (each job has its own generator)
+        # drawn on the CPU (the order is the seed's whatever the device), then moved once
         perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
-        loss, norms = trainer.run_epoch(perms, on_step)
+        loss, norms = trainer.run_epoch(perms.to(data.device), on_step)
         out, dead, sat = trainer.evaluate()
         with torch.no_grad():
             val_loss, metrics = _val_metrics(out, data)
             if final and data.X_test is not None:  # the test part, once: after the last epoch
                 test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
                 metrics = {**metrics, "test_loss": test_loss, **test_metrics}
+        loss, val_loss = loss.cpu(), val_loss.cpu()
         bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
         # plain lists: the main thread builds the records while the workers wait
         lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
@@ -1534,7 +1583,8 @@ def train(
                 buf = io.BytesIO()
                 torch.save(
                     {"format": _FORMAT, "fingerprint": fingerprint, "epoch": epoch,
-                     "rows": [r for _, r in trainers], "trainers": [t.state() for t, _ in trainers],
+                     "rows": [r for _, r in trainers],
+                     "trainers": [_to_cpu(t.state()) for t, _ in trainers],
                      "orders": [g.get_state() for g in orders]},
                     buf,
                 )  # fmt: skip
@@ -1552,6 +1602,17 @@ def train(
     return history
 
 
+def _to_cpu(state: Any) -> Any:
+    """A trainer's state with every tensor on the CPU (checkpoints load on any machine)."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(v) for v in state)
+    return state
+
+
 class _Cancelled(Exception):
     """Raised inside a worker thread when the call is being abandoned."""
 
@@ -1567,7 +1628,7 @@ def state_dicts(blob: bytes) -> list[dict[str, torch.Tensor]]:
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         raise ActlabError(f"state_dicts needs the bytes of a checkpoint, got {type(blob).__name__}")
     try:
-        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True)
+        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ActlabError(f"not a readable actlab checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != _FORMAT:

@@ -753,6 +753,12 @@ def markdown(res: Any) -> str:
         + ", ".join(f"{k} {v}" for k, v in res.versions.items())
         + ".",
         "",
+        *[
+            f"- session {i}: {s['versions'].get('device', 'cpu')}, "
+            f"{s['versions'].get('backend', 'this process')}, {s['outcome'] or 'running or killed'}"
+            for i, s in enumerate(res.sessions, 1)
+        ],
+        "",
         "The figures are in report.html. Every model and epoch: "
         "`actlab report DIR --csv rows.csv`.",
         "",
@@ -870,6 +876,8 @@ def html_page(res: Any) -> str:
             "started": datetime.fromtimestamp(s["started"]).strftime("%Y-%m-%d %H:%M:%S"),
             "outcome": s["outcome"] or "running or killed",
             "seconds": fmt((s["finished"] or s["started"]) - s["started"], 1),
+            "device": s["versions"].get("device", "cpu"),
+            "backend": s["versions"].get("backend", "this process"),
         }
         for s in res.sessions
     ]

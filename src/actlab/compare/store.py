@@ -329,13 +329,28 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
-    def begin_session(self) -> None:
+    def begin_session(self, about: Mapping[str, str] | None = None) -> None:
+        """Start a training session; ``about`` (e.g. ``device``, ``backend``) is stored with the
+        session's library versions."""
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO sessions (started, versions) VALUES (?, ?)",
-                (time.time(), _dumps(library_versions())),
+                (time.time(), _dumps({**library_versions(), **dict(about or {})})),
             )
         self._session = cur.lastrowid
+
+    def update_session(self, about: Mapping[str, str]) -> None:
+        """Add to or change what the running session records (say, the devices workers used)."""
+        if self._session is None:
+            return
+        with self.conn:
+            row = self.conn.execute(
+                "SELECT versions FROM sessions WHERE id = ?", (self._session,)
+            ).fetchone()
+            self.conn.execute(
+                "UPDATE sessions SET versions = ? WHERE id = ?",
+                (_dumps({**json.loads(row[0]), **dict(about)}), self._session),
+            )
 
     def end_session(self, outcome: str) -> None:
         if self._session is None:

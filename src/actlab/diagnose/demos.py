@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
     DEAD,
@@ -100,7 +101,8 @@ def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     was = model.training
     model.eval()
     with torch.no_grad():
-        acc = float((model(X).argmax(dim=1) == y).double().mean())
+        # the count is exact; Python's division equals a float64 mean (and MPS has no float64)
+        acc = int((model(X).argmax(dim=1) == y).sum()) / len(y)
     model.train(was)
     return acc
 
@@ -348,13 +350,15 @@ def demo_vanishing(
     batches: int = 8,
     seed: int = 0,
     dataset: str = "digits",
+    device: str | torch.device = "auto",
 ) -> VanishingDemo:
     """Deep MLPs, one per activation: gradient norm per layer at initialisation and after training.
 
     ``init="paper"`` is Glorot & Bengio's (2010) comparison: sigmoid/tanh with the 'standard'
     U(±1/sqrt(fan_in)) initialisation (PyTorch's default), the ReLU family with He initialisation.
     Gradients are measured by forward + backward over the first ``batches`` training batches (no
-    update) before training and after ``epochs`` epochs of Adam.
+    update) before training and after ``epochs`` epochs of Adam. ``device``: see
+    :func:`actlab.devices.resolve` (networks are initialised on the CPU, then moved).
     """
     depth = _check_int("depth", depth, 1, 100)
     width = _check_int("width", width, 1, 4096)
@@ -365,10 +369,11 @@ def demo_vanishing(
     if init not in INITS:
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
+    dev = resolve_device(device)
     split = _digits(dataset, seed)
     if split.task != "classification":
         raise ActlabError(f"the vanishing demo needs a classification dataset, got {dataset!r}")
-    Xtr, ytr, Xva, yva = _tensors(split)
+    Xtr, ytr, Xva, yva = (t.to(dev) for t in _tensors(split))
     loss_fn = _loss(split.task)
     runs = []
     with torch.random.fork_rng(devices=[]):
@@ -376,7 +381,7 @@ def demo_vanishing(
             used = init
             if init == "paper":
                 used = "he" if act.spec.recommended_init == "he" else "standard"
-            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, used, seed)
+            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, used, seed).to(dev)
             rep = _gradient_report(model, Xtr, ytr, batch_size, batches, loss_fn)
             runs.append(VanishingRun(str(act), used, "init", 0, _accuracy(model, Xva, yva), rep))
             if epochs:
@@ -570,6 +575,7 @@ def demo_dying(
     batch_size: int = 64,
     seed: int = 0,
     dataset: str = "digits",
+    device: str | torch.device = "auto",
 ) -> DyingDemo:
     """Push ReLU networks into dying beside alternatives on the same setup.
 
@@ -589,10 +595,11 @@ def demo_dying(
     if optimizer not in ("sgd", "adam"):
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     acts = _activations(activations, ("relu", "leaky_relu", "elu"))
+    dev = resolve_device(device)
     split = _digits(dataset, seed)
     if split.task != "classification":
         raise ActlabError(f"the dying-ReLU demo needs a classification dataset, got {dataset!r}")
-    Xtr, ytr, Xva, yva = _tensors(split)
+    Xtr, ytr, Xva, yva = (t.to(dev) for t in _tensors(split))
     loss_fn = _loss(split.task)
     reports: dict[str, tuple[Report, ...]] = {}
     accs: dict[str, tuple[float, ...]] = {}
@@ -600,6 +607,7 @@ def demo_dying(
     with torch.random.fork_rng(devices=[]):
         for act in acts:
             model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, "he", seed, bias)
+            model = model.to(dev)
             opt: torch.optim.Optimizer = (
                 torch.optim.SGD(model.parameters(), lr=lr)
                 if optimizer == "sgd"
@@ -682,18 +690,22 @@ def diagnose_model(
     lr: float = 1e-3,
     seed: int = 0,
     monitor_options: Mapping[str, Any] | None = None,
+    device: str | torch.device | None = None,
 ) -> Report:
     """Train ``model`` for ``batches`` Adam steps on ``split`` (an :class:`actlab.data.Split`)
     under a Monitor and return its report; ``lr=0`` measures without changing the weights.
 
     Cross-entropy on logits for classification (the model must output one logit per class), MSE
-    for regression (one output).
+    for regression (one output). ``device`` (see :func:`actlab.devices.resolve`) moves the model
+    there first; ``None`` leaves it where it is (the data follow the model).
     """
     if not isinstance(model, nn.Module):
         raise ActlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     batches = _check_int("batches", batches, 1, 10_000_000)
     batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
     lr = _check_float("lr", lr, 0.0, 100.0)
+    if device is not None:
+        model = model.to(resolve_device(device))
     Xtr, ytr, _, _ = _tensors(split)
     ref = next((p for p in model.parameters() if p.is_floating_point()), None)
     if ref is not None:

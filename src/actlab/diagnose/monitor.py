@@ -60,7 +60,9 @@ class _History:
     """Histogram rows over time in a fixed buffer: when it is full, neighbouring rows merge."""
 
     def __init__(self, rows: int, bins: int, device: torch.device) -> None:
-        self.buf = torch.zeros(rows, bins, dtype=torch.float64, device=device)
+        # counts; MPS has no float64 (float32 counts are exact below 2**24 per bin)
+        dtype = torch.float32 if torch.device(device).type == "mps" else torch.float64
+        self.buf = torch.zeros(rows, bins, dtype=dtype, device=device)
         self.row, self.fill, self.stride = 0, 0, 1
 
     def add(self, counts: torch.Tensor) -> None:
