@@ -96,8 +96,10 @@ import torch
 from torch import nn
 
 from actlab.compare import INITS, OPTIMIZERS  # one list for the CLI, run() and the engine
-from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError, suggest
+from actlab.health import MAJORITY, SATURATION, measures_saturation, unit_health
+from actlab.nets import init_linear, init_scheme
+from actlab.torch import fast_path
 from actlab.usercode import load_function
 
 __all__ = [
@@ -116,8 +118,6 @@ ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 
 _FORMAT = "actlab.compare.engine checkpoint v2"  # v2: the MLP's optimiser state is one flat tensor
 _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk
 _GATHER_BYTES = 1 << 20  # training rows gathered at once per stack (or one step's; _MLP._gather)
-# diagnose.unit_health's defaults, which _MLP._health reproduces
-_SATURATION_THRESHOLD, _SATURATION_MAJORITY = 0.01, 0.5
 
 
 # ------------------------------------------------------------ types
@@ -370,90 +370,14 @@ def _loss_and_grad(
 
 _Fwd = Callable[[torch.Tensor, torch.Tensor], Any]
 _Bwd = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Any]
-_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def _fast_path(m: nn.Module) -> tuple[_Fwd, _Bwd] | None:
-    """ATen kernels behind a native activation module, writing into ``out``.
-
-    ``fwd(z, out)`` is what the module's forward calls; ``bwd(g, z, h, out)`` = g * f'(z) is the
-    kernel autograd itself runs for that module, so the batched backward matches ``loss.backward()``
-    of a plain loop.
-    """
-    a = torch.ops.aten
-    t = type(m)
-    if t is nn.ReLU:
-        return (
-            lambda z, o: a.clamp_min.out(z, 0, out=o),  # what relu runs, minus a copy
-            lambda g, z, h, o: a.threshold_backward.grad_input(g, h, 0.0, grad_input=o),
-        )
-    if t is nn.LeakyReLU:
-        s = m.negative_slope
-        return (
-            lambda z, o: a.leaky_relu.out(z, s, out=o),
-            lambda g, z, h, o: a.leaky_relu_backward.grad_input(g, z, s, False, grad_input=o),
-        )
-    if t in (nn.ELU, nn.CELU, nn.SELU):
-        alpha = _SELU_ALPHA if t is nn.SELU else m.alpha
-        scale = _SELU_SCALE if t is nn.SELU else 1.0
-        inner = 1.0 / m.alpha if t is nn.CELU else 1.0
-        return (
-            lambda z, o: a.elu.out(z, alpha, scale, inner, out=o),
-            lambda g, z, h, o: a.elu_backward.grad_input(
-                g, alpha, scale, inner, False, z, grad_input=o
-            ),
-        )
-    if t is nn.Sigmoid:
-        return (
-            lambda z, o: a.sigmoid.out(z, out=o),
-            lambda g, z, h, o: a.sigmoid_backward.grad_input(g, h, grad_input=o),
-        )
-    if t is nn.Tanh:
-        return (
-            lambda z, o: a.tanh.out(z, out=o),
-            lambda g, z, h, o: a.tanh_backward.grad_input(g, h, grad_input=o),
-        )
-    if t is nn.SiLU:
-        return (
-            lambda z, o: a.silu.out(z, out=o),
-            lambda g, z, h, o: a.silu_backward.grad_input(g, z, grad_input=o),
-        )
-    if t is nn.GELU:
-        ap = m.approximate
-        return (
-            lambda z, o: a.gelu.out(z, approximate=ap, out=o),
-            lambda g, z, h, o: a.gelu_backward.grad_input(g, z, approximate=ap, grad_input=o),
-        )
-    if t is nn.Softplus:
-        beta, thr = m.beta, m.threshold
-        return (
-            lambda z, o: a.softplus.out(z, beta, thr, out=o),
-            lambda g, z, h, o: a.softplus_backward.grad_input(g, z, beta, thr, grad_input=o),
-        )
-    if t is nn.Mish:
-        return (
-            lambda z, o: a.mish.out(z, out=o),
-            lambda g, z, h, o: o.copy_(a.mish_backward(g, z)),
-        )
-    if t in (nn.Hardtanh, nn.ReLU6):
-        lo, hi = m.min_val, m.max_val
-        return (
-            lambda z, o: a.hardtanh.out(z, lo, hi, out=o),
-            lambda g, z, h, o: a.hardtanh_backward.grad_input(g, z, lo, hi, grad_input=o),
-        )
-    if t is nn.Hardswish:
-        return (
-            lambda z, o: a.hardswish.out(z, out=o),
-            lambda g, z, h, o: a.hardswish_backward.out(g, z, out=o),
-        )
-    if t is nn.Hardsigmoid:
-        return (
-            lambda z, o: a.hardsigmoid.out(z, out=o),
-            lambda g, z, h, o: a.hardsigmoid_backward.grad_input(g, z, grad_input=o),
-        )
-    if t is nn.Identity:
-        return (lambda z, o: o.copy_(z), lambda g, z, h, o: o.copy_(g))
-    return None  # fmt: skip
+    """The ATen kernels behind a native activation module, writing into ``out``: its
+    definition's ``fast`` (actlab.activations). ``fwd(z, out)`` is what the module's forward
+    calls; ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd itself runs for that module, so
+    the batched backward matches ``loss.backward()`` of a plain loop. None: through autograd."""
+    return fast_path(m)
 
 
 class _Group:
@@ -511,38 +435,6 @@ def _check_activation(act: Any) -> None:
 # ------------------------------------------------------------ initialisation
 
 
-def _scheme(act: Any, init: str) -> str:
-    if init != "auto":
-        return init
-    rec = act.spec.recommended_init
-    return rec if rec in ("he", "glorot", "lecun") else "glorot"
-
-
-def _init_linear(
-    w: torch.Tensor, b: torch.Tensor | None, scheme: str, act: Any | None, g: torch.Generator
-) -> None:
-    """Initialise a Linear layer's weight ``(out, in)`` and bias in place (act None: output)."""
-    init = nn.init
-    if scheme == "torch":
-        init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-        if b is not None:
-            bound = 1 / math.sqrt(w.shape[1]) if w.shape[1] > 0 else 0.0
-            init.uniform_(b, -bound, bound, generator=g)
-        return
-    if scheme == "he" and act is not None:
-        if act.name == "leaky_relu":
-            slope = float(act.params["negative_slope"])
-            init.kaiming_normal_(w, a=slope, nonlinearity="leaky_relu", generator=g)
-        else:
-            init.kaiming_normal_(w, nonlinearity="relu", generator=g)
-    elif scheme == "glorot":
-        init.xavier_uniform_(w, generator=g)
-    else:  # lecun, and he for the linear output layer
-        init.kaiming_normal_(w, nonlinearity="linear", generator=g)
-    if b is not None:
-        b.zero_()
-
-
 # ------------------------------------------------------------ trainers
 
 
@@ -585,10 +477,10 @@ class _MLP:
         self.gW, self.gb = grads[: self.n_weights], grads[self.n_weights :]
         for k, (act, seed) in enumerate(zip(acts, seeds, strict=True)):
             g = torch.Generator().manual_seed(seed)
-            scheme = _scheme(act, config.init)
+            scheme = init_scheme(act, config.init)
             for layer, (i, o) in enumerate(itertools.pairwise(sizes)):
                 w, bias = torch.empty(o, i), torch.empty(o)
-                _init_linear(w, bias, scheme, act if layer < config.depth else None, g)
+                init_linear(w, bias, scheme, act if layer < config.depth else None, g)
                 self.W[layer][k] = w if layer == config.depth else w.T
                 self.b[layer][k] = bias.view(self.b[layer].shape[1:])
         self.groups: list[_Group] = []
@@ -779,8 +671,8 @@ class _MLP:
         """
         a = d.abs_()
         dead = a.amax(1) == 0
-        small = torch.lt(a, _SATURATION_THRESHOLD, out=work)
-        saturated = (small.sum(1) / a.shape[1] > _SATURATION_MAJORITY) & ~dead
+        small = torch.lt(a, SATURATION, out=work)
+        saturated = (small.sum(1) / a.shape[1] > MAJORITY) & ~dead
         return dead.to(torch.float32).mean(-1), saturated.to(torch.float32).mean(-1)
 
     @torch.no_grad()
@@ -889,7 +781,7 @@ def _build_net(
         with torch.no_grad():
             for k, lin in enumerate(linears):
                 hidden = k < len(linears) - 1
-                _init_linear(lin.weight, lin.bias, config.init, act if hidden else None, g)
+                init_linear(lin.weight, lin.bias, config.init, act if hidden else None, g)
     net = net.to(data.device)
     try:
         net.eval()
@@ -1371,8 +1263,8 @@ def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Modu
         lin = nn.Linear(i, o)
         hidden = layer < config.depth
         with torch.no_grad():
-            _init_linear(
-                lin.weight, lin.bias, _scheme(act, config.init), act if hidden else None, g
+            init_linear(
+                lin.weight, lin.bias, init_scheme(act, config.init), act if hidden else None, g
             )
         layers += [lin, build(act)] if hidden else [lin]
     net = nn.Sequential(*layers).to(data.device)
