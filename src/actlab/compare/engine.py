@@ -828,7 +828,7 @@ class _Health:
         self.saturation: dict[int, bool] = {}  # per module: is saturation meaningful for it?
         for m in net.modules():
             name = catalog_name(m)
-            if name is not None and name not in ("softmax", "log_softmax"):
+            if name is not None and parse(name).spec.elementwise:
                 # by name: the rule depends on the spec alone, and the base module of a vmapped
                 # network lives on the meta device (identify() would read its parameters)
                 self.saturation[id(m)] = measures_saturation(parse(name))
