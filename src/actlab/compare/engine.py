@@ -83,7 +83,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -678,15 +678,8 @@ class _MLP:
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Validation outputs (M, n_out, n_val) and dead / saturated fractions (M, depth)."""
-        X = self.data.X_val
-        m = len(self.mask)
         outs, dead, sat = [], [], []
-        for c0 in range(0, len(X), _EVAL_ROWS):
-            x = X[c0 : c0 + _EVAL_ROWS]
-            p = self._plan("e", len(x))
-            torch.baddbmm(self.b[0], x.expand(m, -1, -1), self.W[0], out=p.z[0])
-            for call in p.forward:
-                call()
+        for c0, p in self._forward_chunks(self.data.X_val):
             outs.append(p.out.clone())
             if c0 == 0:  # unit health from the first chunk
                 for z, calls in zip(p.z, p.derivative, strict=True):
@@ -701,16 +694,20 @@ class _MLP:
     @torch.no_grad()
     def outputs(self, X: torch.Tensor) -> torch.Tensor:
         """Outputs (M, n_out, rows) on ``X`` (the test part): forward only, no unit health."""
+        outs = [p.out.clone() for _, p in self._forward_chunks(X)]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, 2)
+
+    def _forward_chunks(self, X: torch.Tensor) -> Iterator[tuple[int, Any]]:
+        """(first row, plan) per chunk of ``_EVAL_ROWS`` rows of ``X``, after the forward pass;
+        the plan's buffers are reused by the next chunk."""
         m = len(self.mask)
-        outs = []
         for c0 in range(0, len(X), _EVAL_ROWS):
             x = X[c0 : c0 + _EVAL_ROWS]
             p = self._plan("e", len(x))
             torch.baddbmm(self.b[0], x.expand(m, -1, -1), self.W[0], out=p.z[0])
             for call in p.forward:
                 call()
-            outs.append(p.out.clone())
-        return outs[0] if len(outs) == 1 else torch.cat(outs, 2)
+            yield c0, p
 
     def freeze(self, rows: torch.Tensor) -> None:
         """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
