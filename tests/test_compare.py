@@ -31,15 +31,6 @@ import _fake_engine as fake
 HOSTILE = "<script>alert(1)</script>"
 
 
-@pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
-    behaviour = fake.Behaviour()
-    monkeypatch.setattr(fake, "BEHAVIOUR", behaviour)
-    monkeypatch.setitem(sys.modules, "actlab.compare.engine", fake)
-    monkeypatch.setattr(compare, "engine", fake, raising=False)
-    return behaviour
-
-
 SMALL = {
     "activations": ["relu", "tanh", "elu"],
     "seeds": 3,

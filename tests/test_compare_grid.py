@@ -31,15 +31,6 @@ import _fake_engine as fake
 FIXTURE_0_1_0 = Path(__file__).parent / "data" / "store-0.1.0.sql"
 
 
-@pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
-    behaviour = fake.Behaviour()
-    monkeypatch.setattr(fake, "BEHAVIOUR", behaviour)
-    monkeypatch.setitem(sys.modules, "actlab.compare.engine", fake)
-    monkeypatch.setattr(compare, "engine", fake, raising=False)
-    return behaviour
-
-
 GRID = {
     "activations": ["relu", "tanh", "elu"],
     "seeds": 3,
