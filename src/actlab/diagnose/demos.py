@@ -6,6 +6,7 @@ monitor (:mod:`actlab.diagnose.monitor`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from actlab import nets
 from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
@@ -31,41 +33,8 @@ from actlab.diagnose.report import (
     weight_label,
 )
 from actlab.errors import ActlabError
-from actlab.nets import init_linear
 
-# --- demos and user models ------------------------------------------------------------------------
-
-INITS = ("paper", "standard", "he", "glorot", "lecun")
-
-
-def _init_layer(layer: nn.Linear, init: str, act: Any, gen: torch.Generator, bias: float) -> None:
-    fan_in = layer.weight.shape[1]
-    if init == "paper":  # Glorot & Bengio's setting: He for the ReLU family, else 'standard'
-        init = "he" if act.spec.recommended_init == "he" else "standard"
-    with torch.no_grad():
-        if init == "standard":  # U(+-1/sqrt(fan_in)): PyTorch's default and the paper's "standard"
-            bound = 1.0 / math.sqrt(fan_in)
-            layer.weight.uniform_(-bound, bound, generator=gen)
-        else:  # he (with leaky_relu's slope, as compare), glorot, lecun: the one implementation
-            init_linear(layer.weight, None, init, act, gen)
-        layer.bias.fill_(bias)
-
-
-def _mlp(
-    n_in: int, n_out: int, depth: int, width: int, act: Any, init: str, seed: int, bias: float = 0.0
-) -> nn.Sequential:
-    from actlab.torch import build
-
-    gen = torch.Generator().manual_seed(seed)
-    mods: list[nn.Module] = []
-    for i in range(depth):
-        lin = nn.Linear(n_in if i == 0 else width, width)
-        _init_layer(lin, init, act, gen, bias)
-        mods += [lin, build(act)]
-    out = nn.Linear(width if depth else n_in, n_out)
-    _init_layer(out, init, act, gen, 0.0)
-    mods.append(out)
-    return nn.Sequential(*mods)
+INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -94,7 +63,7 @@ def _tensors(split: Any) -> tuple[torch.Tensor, ...]:
 
 
 def _loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
+    return functools.partial(nets.loss, classification=task == "classification")
 
 
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -378,10 +347,9 @@ def demo_vanishing(
     runs = []
     with torch.random.fork_rng(devices=[]):
         for act in acts:
-            used = init
-            if init == "paper":
-                used = "he" if act.spec.recommended_init == "he" else "standard"
-            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, used, seed).to(dev)
+            used = nets.init_scheme(act, init)
+            model = nets.mlp(Xtr.shape[1], width, split.n_classes, [act] * depth, used, seed=seed,
+                        output_act=act).to(dev)  # fmt: skip
             rep = _gradient_report(model, Xtr, ytr, batch_size, batches, loss_fn)
             runs.append(VanishingRun(str(act), used, "init", 0, _accuracy(model, Xva, yva), rep))
             if epochs:
@@ -606,8 +574,8 @@ def demo_dying(
     losses: dict[str, tuple[float, ...]] = {}
     with torch.random.fork_rng(devices=[]):
         for act in acts:
-            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, "he", seed, bias)
-            model = model.to(dev)
+            model = nets.mlp(Xtr.shape[1], width, split.n_classes, [act] * depth, "he", seed=seed,
+                        bias=bias, output_act=act).to(dev)  # fmt: skip
             opt: torch.optim.Optimizer = (
                 torch.optim.SGD(model.parameters(), lr=lr)
                 if optimizer == "sgd"
