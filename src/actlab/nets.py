@@ -62,12 +62,9 @@ def init_linear(
     if scheme == "standard":
         bound = 1.0 / math.sqrt(w.shape[1])
         w.uniform_(-bound, bound, generator=g)
-    elif scheme == "he" and act is not None:
-        if act.name == "leaky_relu":
-            slope = float(act.params["negative_slope"])
-            init.kaiming_normal_(w, a=slope, nonlinearity="leaky_relu", generator=g)
-        else:
-            init.kaiming_normal_(w, nonlinearity="relu", generator=g)
+    elif scheme == "he" and act is not None:  # the definition's gain (leaky_relu: its slope)
+        gain = act.spec.kaiming(act.params) if act.spec.kaiming else ("relu", 0.0)
+        init.kaiming_normal_(w, a=gain[1], nonlinearity=gain[0], generator=g)
     elif scheme == "glorot":
         init.xavier_uniform_(w, generator=g)
     else:  # lecun, and he for the linear output layer
