@@ -1,4 +1,4 @@
-"""nets: the one list of inits, initialisation, MLP and loss (compare, diagnose, explore, layers)."""
+"""nets: the one list of inits, the initialisation, MLP and loss (compare, diagnose, explore)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from actlab.catalog import parse
 from actlab import advice, compare, diagnose, layers, nets
+from actlab.catalog import parse
 from actlab.nets import init_linear, init_scheme
 
 PSERF = Path(__file__).resolve().parents[1] / "examples" / "pserf.py"
@@ -40,9 +40,9 @@ def test_he_keeps_the_leaky_slope_in_compare_and_in_diagnose() -> None:
 
 def test_one_list_of_inits_with_each_consumers_extras() -> None:
     assert layers.Linear.INITS == nets.INITS
-    assert compare.INITS == ("auto", *nets.INITS, "torch")
-    assert advice.INITS == (*nets.INITS, "torch")
-    assert diagnose.INITS == ("paper", "standard", *nets.INITS)
+    assert ("auto", *nets.INITS, "torch") == compare.INITS
+    assert (*nets.INITS, "torch") == advice.INITS
+    assert ("paper", "standard", *nets.INITS) == diagnose.INITS
 
 
 def test_mlp_layout_initialisation_and_output_layer() -> None:

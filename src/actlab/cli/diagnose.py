@@ -145,11 +145,11 @@ def handler(args: argparse.Namespace) -> int:
     if args.demo == "vanishing":
         paths = _plot_dir(args.plot, ("gradient_flow",), args.force)
         result: Any = diagnose.demo_vanishing(**options)
-        body, figures = result.to_dict(), result.figures()
+        body = result.to_dict()
     elif args.demo == "dying-relu":
         paths = _plot_dir(args.plot, ("dead_fraction",), args.force)
         result = diagnose.demo_dying(**options)
-        body, figures = result.to_dict(), result.figures()
+        body = result.to_dict()
     else:
         from actlab import data
 
@@ -169,18 +169,15 @@ def handler(args: argparse.Namespace) -> int:
         notes = data.notes(dataset.task_note, dataset.dropped_rows)
         if notes:
             body["data_notes"] = notes
-        figures = {
-            "gradient_flow": result.plot_gradient_flow(),
-            "activations": result.plot_histograms(),
-        }
 
     if args.json:
         print_json(body)
     else:
         title = None if args.demo else f"{args.model} on {split.name}: {result.forwards} batches"
-        console.print(result.render() if args.demo else result.render(title))
+        console.print(diagnose.table(result, title))
         for note in body.get("data_notes", []) if isinstance(body, dict) else []:
             console.print(note, style="yellow", markup=False)
+    figures = diagnose.figures(result) if paths else {}
     for path in paths:
         figures[path.stem].savefig(path, dpi=120)
         if not args.json:

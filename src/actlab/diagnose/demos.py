@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from actlab import nets
@@ -23,13 +22,8 @@ from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
     DEAD,
-    EXPLODING,
     THRESHOLDS,
-    VANISHING,
     Report,
-    _num,
-    _pct,
-    gradient_flow_figure,
     weight_label,
 )
 from actlab.errors import ActlabError
@@ -210,77 +204,6 @@ class VanishingDemo:
                 for r in self.runs
             },
         }
-
-    def render(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-
-        grid = Table(
-            title=f"Gradient norm per weight layer, {self.depth} hidden layers x {self.width}",
-            caption="first/last < 1e-2: vanishing; > 1e2: exploding",
-        )
-        grid.add_column("layer")
-        for r in self.runs:
-            grid.add_column(f"{r.activation}\n{r.init}\n{r.phase}", justify="right")
-        for i, name in enumerate(self.layers):
-            grid.add_row(name, *[_num(r.grad_norms[i], ".2e") for r in self.runs])
-        grid.add_row(
-            "[bold]first/last[/]",
-            *[_ratio_cell(r.ratio) for r in self.runs],
-        )
-        grid.add_row("val accuracy", *[f"{r.val_accuracy:.1%}" for r in self.runs])
-        summary = Table(
-            title="Verdicts",
-            caption="Glorot & Bengio (2010): through sigmoid layers with the standard init the "
-            "first layer's gradient is orders of magnitude below the last's; ReLU with He init "
-            "keeps it within an order of magnitude.",
-        )
-        for col in ("activation", "init", "phase", "first/last", "verdicts"):
-            summary.add_column(col)
-        for r in self.runs:
-            summary.add_row(
-                r.activation, r.init, r.phase, _ratio_cell(r.ratio), _verdict_summary(r.report)
-            )
-        return Group(grid, summary)
-
-    def figures(self) -> dict[str, Figure]:
-        series, styles = {}, {}
-        colours = {a: f"C{i}" for i, a in enumerate(dict.fromkeys(r.activation for r in self.runs))}
-        for r in self.runs:
-            key = f"{r.activation} ({r.init}), {r.phase}"
-            series[key] = r.grad_norms
-            styles[key] = {
-                "color": colours[r.activation],
-                "linestyle": "-" if r.phase == "init" else "--",
-                "marker": "o" if r.phase == "init" else "s",
-            }
-        fig = gradient_flow_figure(
-            series,
-            list(self.layers),
-            f"Gradient flow, {self.depth} hidden layers (Glorot & Bengio 2010)",
-            styles=styles,
-        )
-        return {"gradient_flow": fig}
-
-
-def _verdict_summary(report: Report) -> str:
-    """One cell: 'vanishing; dead: 13 (20%), 15 (14%)' or 'healthy'."""
-    parts = []
-    for problem in ("vanishing", "exploding", "dead", "saturated"):
-        vs = [v for v in report.verdicts if v.problem == problem]
-        if not vs:
-            continue
-        layers = [f"{v.layer} ({v.value:.0%})" for v in vs if v.layer is not None]
-        parts.append(f"[red]{problem}[/]" + (": " + ", ".join(layers) if layers else ""))
-    return "; ".join(parts) or "[green]healthy[/]"
-
-
-def _ratio_cell(r: float | None) -> str:
-    if r is None:
-        return "–"
-    text = f"{r:.2g}"
-    return f"[bold red]{text}[/]" if not VANISHING <= r <= EXPLODING else f"[green]{text}[/]"
-
 
 def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> list[Any]:
     from actlab.catalog import parse, parse_many
@@ -466,70 +389,6 @@ class DyingDemo:
             "better), or 'actlab compare' for an accuracy comparison"
         ]
         return lines
-
-    def render(self) -> Any:
-        from rich.console import Group
-        from rich.markup import escape
-        from rich.table import Table
-
-        from actlab.catalog import get as get_spec
-
-        epochs = len(next(iter(self.reports.values())))
-        table = Table(
-            title=(
-                f"Dead units per hidden layer over training ({self.optimizer}, lr {self.lr:g}, "
-                f"bias init {self.bias:g}); measured on the validation set"
-            ),
-            caption_justify="left",
-            caption=f"dead: f' = 0 on every validation sample (no gradient reaches the unit, so "
-            f"it cannot recover); verdict above {DEAD:.0%}"
-            + "".join(
-                f"\n[yellow]{act} diverged (loss inf/NaN) in epoch {e}[/]"
-                for act, losses in self.train_loss.items()
-                if (e := next((i for i, v in enumerate(losses) if i and not math.isfinite(v)), 0))
-            )
-            + "".join(
-                f"\n{act}: f' is exactly 0 only where it underflows (e.g. exp(x) = 0 in float32 "
-                "below x = -104): those units are pushed so far negative that they are stuck too"
-                for act in self.activations
-                if get_spec(act).family != "relu" and self.mean_dead(act) > 0
-            )
-            + "".join(f"\n[yellow]{escape(line)}[/]" for line in self.caveats()),
-        )
-        table.add_column("activation")
-        table.add_column("layer")
-        for e in range(epochs):
-            table.add_column("init" if e == 0 else f"ep {e}", justify="right")
-        for act, reps in self.reports.items():
-            for i in range(len(reps[0].activations)):
-                cells = [_pct(r.activations[i].dead_fraction, DEAD) for r in reps]
-                table.add_row(act if i == 0 else "", f"hidden {i + 1}", *cells)
-            table.add_row("", "val accuracy", *[f"{v:.0%}" for v in self.val_accuracy[act]])
-            table.add_section()
-        return Group(table)
-
-    def figures(self) -> dict[str, Figure]:
-        fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-        axes = fig.subplots(1, len(self.reports), sharey=True, squeeze=False)[0]
-        for ax, (act, reps) in zip(axes, self.reports.items(), strict=True):
-            for i in range(len(reps[0].activations)):
-                ys = [r.activations[i].dead_fraction for r in reps]
-                ax.plot(
-                    range(len(reps)),
-                    [np.nan if v is None else v for v in ys],
-                    marker="o",
-                    label=f"hidden {i + 1}",
-                )
-            ax.set_title(act)
-            ax.set_xlabel("epoch")
-            ax.axhline(DEAD, color="grey", linestyle=":", linewidth=1)
-            ax.grid(True, alpha=0.3)
-        axes[0].set_ylabel("dead fraction")
-        axes[0].set_ylim(-0.02, 1.02)
-        axes[-1].legend(fontsize="small")
-        fig.suptitle("Dying ReLU: dead units per layer over training")
-        return {"dead_fraction": fig}
-
 
 def demo_dying(
     activations: str | Iterable[Any] = ("relu", "leaky_relu", "elu"),
