@@ -358,6 +358,11 @@ def test_dying_demo_kills_relu_not_leaky_relu() -> None:
 def test_demo_arguments_are_checked() -> None:
     with pytest.raises(ActlabError, match="depth"):
         diagnose.demo_vanishing(depth=0)
+    for bad in (2.0, True, float("nan")):  # the Python API takes ints only
+        with pytest.raises(ActlabError, match="depth must be an integer from 1 to 100"):
+            diagnose.demo_vanishing(depth=bad)
+    with pytest.raises(ActlabError, match="lr must be a number from 0 to 10, got nan"):
+        diagnose.demo_vanishing(lr=float("nan"))
     with pytest.raises(ActlabError, match="init"):
         diagnose.demo_vanishing(init="xavier")
     with pytest.raises(ActlabError, match="did you mean"):

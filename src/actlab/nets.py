@@ -18,7 +18,7 @@ __all__ = ["ADVICE_INITS", "COMPARE_INITS", "DEMO_INITS", "INITS", "init_linear"
            "loss", "mlp"]  # fmt: skip
 
 # The schemes every network here can use (the NumPy layers offer only these): He (Kaiming)
-# normal for the ReLU family (leaky_relu's slope kept), Glorot (Xavier) uniform, LeCun normal.
+# normal with the definition's gain (leaky_relu: its slope), Glorot (Xavier) uniform, LeCun normal.
 INITS = ("he", "glorot", "lecun")
 # Each consumer's list, INITS with its extras:
 #   "torch":    nn.Linear's default (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in)))

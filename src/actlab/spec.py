@@ -240,21 +240,20 @@ class Activation:
     def name(self) -> str:
         return self.spec.name
 
-    def __str__(self) -> str:
-        extra = [
+    def _changed(self) -> list[str]:
+        """'name=value' for each parameter away from its default."""
+        return [
             f"{p.name}={format_value(self.params[p.name])}"
             for p in self.spec.params
             if self.params[p.name] != p.default
         ]
-        return ":".join([self.spec.name, *extra])
+
+    def __str__(self) -> str:
+        return ":".join([self.spec.name, *self._changed()])
 
     @property
     def label(self) -> str:
-        extra = [
-            f"{p.name}={format_value(self.params[p.name])}"
-            for p in self.spec.params
-            if self.params[p.name] != p.default
-        ]
+        extra = self._changed()
         return self.spec.display_name + (f" ({', '.join(extra)})" if extra else "")
 
     @property

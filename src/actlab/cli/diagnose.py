@@ -142,13 +142,11 @@ def handler(args: argparse.Namespace) -> int:
     if args.activations is not None:
         options["activations"] = ",".join(split_specs(args.activations))
 
-    if args.demo == "vanishing":
-        paths = _plot_dir(args.plot, ("gradient_flow",), args.force)
-        result: Any = diagnose.demo_vanishing(**options)
-        body = result.to_dict()
-    elif args.demo == "dying-relu":
-        paths = _plot_dir(args.plot, ("dead_fraction",), args.force)
-        result = diagnose.demo_dying(**options)
+    if args.demo:
+        vanishing = args.demo == "vanishing"
+        figure = "gradient_flow" if vanishing else "dead_fraction"
+        paths = _plot_dir(args.plot, (figure,), args.force)
+        result: Any = (diagnose.demo_vanishing if vanishing else diagnose.demo_dying)(**options)
         body = result.to_dict()
     else:
         from actlab import data

@@ -77,13 +77,8 @@ __all__ = [
     "weight_label",
 ]
 
-_DISPLAY = ("figures", "gradient_flow_figure", "histogram_figure", "table")
-
-
-def __getattr__(name: str) -> Any:
-    """The display's names on first use: computing a diagnosis imports neither rich nor
-    matplotlib."""
-    if name in _DISPLAY:
+def __getattr__(name: str) -> Any:  # the display's names on first use: no rich/matplotlib before
+    if name in ("figures", "gradient_flow_figure", "histogram_figure", "table"):
         from actlab.diagnose import display
 
         return getattr(display, name)

@@ -26,25 +26,9 @@ from actlab.diagnose.report import (
     Report,
     weight_label,
 )
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, check_number
 
 INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not low <= value <= high
-    ):
-        raise ActlabError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ActlabError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
 
 
 def _tensors(split: Any) -> tuple[torch.Tensor, ...]:
@@ -252,12 +236,12 @@ def demo_vanishing(
     update) before training and after ``epochs`` epochs of Adam. ``device``: see
     :func:`actlab.devices.resolve` (networks are initialised on the CPU, then moved).
     """
-    depth = _check_int("depth", depth, 1, 100)
-    width = _check_int("width", width, 1, 4096)
-    epochs = _check_int("epochs", epochs, 0, 1000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    batches = _check_int("batches", batches, 1, 100_000)
-    lr = _check_float("lr", lr, 0.0, 10.0)
+    depth = check_number("depth", depth, 1, 100, integer="strict")
+    width = check_number("width", width, 1, 4096, integer="strict")
+    epochs = check_number("epochs", epochs, 0, 1000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    batches = check_number("batches", batches, 1, 100_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 10.0)
     if init not in INITS:
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
@@ -413,12 +397,12 @@ def demo_dying(
     validation set (eval mode). Expect ReLU to lose most of its units for good while LeakyReLU
     keeps them all (its gradient is never 0); the learning rate still hurts everyone's accuracy.
     """
-    depth = _check_int("depth", depth, 1, 100)
-    width = _check_int("width", width, 1, 4096)
-    epochs = _check_int("epochs", epochs, 1, 1000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    lr = _check_float("lr", lr, 0.0, 100.0)
-    bias = _check_float("bias", bias, -100.0, 100.0)
+    depth = check_number("depth", depth, 1, 100, integer="strict")
+    width = check_number("width", width, 1, 4096, integer="strict")
+    epochs = check_number("epochs", epochs, 1, 1000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 100.0)
+    bias = check_number("bias", bias, -100.0, 100.0)
     if optimizer not in ("sgd", "adam"):
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     acts = _activations(activations, ("relu", "leaky_relu", "elu"))
@@ -528,9 +512,9 @@ def diagnose_model(
     """
     if not isinstance(model, nn.Module):
         raise ActlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    batches = _check_int("batches", batches, 1, 10_000_000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    lr = _check_float("lr", lr, 0.0, 100.0)
+    batches = check_number("batches", batches, 1, 10_000_000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 100.0)
     if device is not None:
         model = model.to(resolve_device(device))
     Xtr, ytr, _, _ = _tensors(split)

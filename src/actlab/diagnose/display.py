@@ -53,10 +53,11 @@ def figures(result: Report | VanishingDemo | DyingDemo) -> dict[str, Figure]:
         return {"gradient_flow": _vanishing_figure(result)}
     if isinstance(result, DyingDemo):
         return {"dead_fraction": _dying_figure(result)}
-    return {
-        "gradient_flow": _report_gradient_flow(result),
-        "activations": histogram_figure(result.activations),
-    }
+    ws = result.weights
+    last = next((w.grad_norm for w in reversed(ws) if w.grad_norm is not None), None)
+    labels = [weight_label(k, w.name) for k, w in enumerate(ws, start=1)]
+    flow = gradient_flow_figure({"": [w.grad_norm for w in ws]}, labels, reference=last)
+    return {"gradient_flow": flow, "activations": histogram_figure(result.activations)}
 
 
 # --- a report -------------------------------------------------------------------------------------
@@ -64,52 +65,20 @@ def figures(result: Report | VanishingDemo | DyingDemo) -> dict[str, Figure]:
 
 def _report_table(report: Report, title: str | None) -> Table:
     grid = Table(title=title, caption=_caption(report), caption_justify="left")
-    for col, just in (
-        ("layer", "left"),
-        ("type", "left"),
-        ("grad norm", "right"),
-        ("÷ last", "right"),
-        ("out mean", "right"),
-        ("out std", "right"),
-        ("dead", "right"),
-        ("saturated", "right"),
-    ):
-        grid.add_column(col, justify=just)  # type: ignore[arg-type]
-    weight_no = {id(w): k for k, w in enumerate(report.weights, start=1)}
-    act_no = {id(a): k for k, a in enumerate(report.activations, start=1)}
+    for col in ("layer", "type", "grad norm", "÷ last", "out mean", "out std", "dead", "saturated"):
+        grid.add_column(col, justify="left" if col in ("layer", "type") else "right")
+    number = {"weight": 0, "activation": 0}  # weight layers and activations, each from 1
     for x in report.layers:
+        number[x.kind] += 1
         if isinstance(x, WeightLayer):
-            grid.add_row(
-                weight_label(weight_no[id(x)], x.name),
-                x.type,
-                _num(x.grad_norm),
-                _num(x.ratio_to_last),
-                *([""] * 4),
-            )
-        else:
-            grid.add_row(
-                weight_label(act_no[id(x)], x.name, "act"),
-                x.activation,
-                "",
-                "",
-                _num(x.mean),
-                _num(x.std),
-                _pct(x.dead_fraction, DEAD),
-                _pct(x.saturated_fraction, SATURATED),
-                style="dim" if x.dead_fraction is None and x.saturated_fraction is None else "",
-            )
+            cells = [x.type, _num(x.grad_norm), _num(x.ratio_to_last), "", "", "", ""]
+            grid.add_row(weight_label(number[x.kind], x.name), *cells)
+            continue
+        cells = [x.activation, "", "", _num(x.mean), _num(x.std), _pct(x.dead_fraction, DEAD),
+                 _pct(x.saturated_fraction, SATURATED)]  # fmt: skip
+        dim = "dim" if x.dead_fraction is None and x.saturated_fraction is None else ""
+        grid.add_row(weight_label(number[x.kind], x.name, "act"), *cells, style=dim)
     return grid
-
-
-def _report_gradient_flow(report: Report) -> Figure:
-    ws = report.weights
-    last = next((w.grad_norm for w in reversed(ws) if w.grad_norm is not None), None)
-    return gradient_flow_figure(
-        {"": [w.grad_norm for w in ws]},
-        [weight_label(k, w.name) for k, w in enumerate(ws, start=1)],
-        "Gradient norm per weight layer",
-        reference=last,
-    )
 
 
 def _num(v: float | None, fmt: str = ".3g") -> str:

@@ -183,75 +183,34 @@ def weight_label(k: int, path: str, kind: str = "layer") -> str:
 
 
 def _verdicts(acts: list[ActivationLayer], weights: list[WeightLayer]) -> list[Verdict]:
-    out = []
+    out: list[Verdict] = []
+
+    def add(problem: str, layer: str | None, value: float, limit: float, message: str) -> None:
+        advice = ADVICE[problem], ADVICE_RULES[problem]  # the fix follows from the problem
+        out.append(Verdict(problem, layer, value, limit, message, *advice))
+
     measured = [w for w in weights if w.grad_norm is not None]
     bad = [w for w in measured if not math.isfinite(w.grad_norm)]  # type: ignore[arg-type]
     if bad:
-        out.append(
-            Verdict(
-                "exploding",
-                bad[0].name,
-                math.inf,
-                EXPLODING,
-                f"the gradient norm of {bad[0].name} became inf/NaN",
-                ADVICE["exploding"],
-                ADVICE_RULES["exploding"],
-            )
-        )
+        add("exploding", bad[0].name, math.inf, EXPLODING,
+            f"the gradient norm of {bad[0].name} became inf/NaN")  # fmt: skip
     elif len(measured) >= 2 and measured[0].ratio_to_last is not None:
         first, last = measured[0], measured[-1]
         ratio = first.ratio_to_last
+        what = f"the first layer's gradient ({first.name}) is {{}} x the last layer's ({last.name})"
         if ratio < VANISHING:
-            out.append(
-                Verdict(
-                    "vanishing",
-                    None,
-                    ratio,
-                    VANISHING,
-                    f"the first layer's gradient ({first.name}) is {ratio:.2g} x the last "
-                    f"layer's ({last.name}); threshold < {VANISHING:g}",
-                    ADVICE["vanishing"],
-                    ADVICE_RULES["vanishing"],
-                )
-            )
+            add("vanishing", None, ratio, VANISHING,
+                what.format(f"{ratio:.2g}") + f"; threshold < {VANISHING:g}")  # fmt: skip
         elif ratio > EXPLODING:
-            out.append(
-                Verdict(
-                    "exploding",
-                    None,
-                    ratio,
-                    EXPLODING,
-                    f"the first layer's gradient ({first.name}) is {ratio:.3g} x the last "
-                    f"layer's ({last.name}); threshold > {EXPLODING:g}",
-                    ADVICE["exploding"],
-                    ADVICE_RULES["exploding"],
-                )
-            )
+            add("exploding", None, ratio, EXPLODING,
+                what.format(f"{ratio:.3g}") + f"; threshold > {EXPLODING:g}")  # fmt: skip
     for a in acts:
         if a.dead_fraction is not None and a.dead_fraction > DEAD:
-            out.append(
-                Verdict(
-                    "dead",
-                    a.name,
-                    a.dead_fraction,
-                    DEAD,
-                    f"{a.dead_fraction:.0%} of {a.units} {a.activation} units never passed a "
-                    f"gradient on {a.samples} samples; threshold > {DEAD:.0%}",
-                    ADVICE["dead"],
-                    ADVICE_RULES["dead"],
-                )
-            )
+            add("dead", a.name, a.dead_fraction, DEAD,
+                f"{a.dead_fraction:.0%} of {a.units} {a.activation} units never passed a "
+                f"gradient on {a.samples} samples; threshold > {DEAD:.0%}")  # fmt: skip
         if a.saturated_fraction is not None and a.saturated_fraction > SATURATED:
-            out.append(
-                Verdict(
-                    "saturated",
-                    a.name,
-                    a.saturated_fraction,
-                    SATURATED,
-                    f"{a.saturated_fraction:.0%} of {a.units} {a.activation} units have "
-                    f"|f'| < {SATURATION:g} on most samples; threshold > {SATURATED:.0%}",
-                    ADVICE["saturated"],
-                    ADVICE_RULES["saturated"],
-                )
-            )
+            add("saturated", a.name, a.saturated_fraction, SATURATED,
+                f"{a.saturated_fraction:.0%} of {a.units} {a.activation} units have "
+                f"|f'| < {SATURATION:g} on most samples; threshold > {SATURATED:.0%}")  # fmt: skip
     return out

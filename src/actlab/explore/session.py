@@ -21,7 +21,7 @@ import torch
 
 from actlab import catalog, data
 from actlab.compare import OPTIMIZERS
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, check_number, suggest
 from actlab.health import derivative_fn, measures_saturation, unit_health
 from actlab.nets import loss, mlp
 
@@ -67,23 +67,11 @@ class PlaygroundConfig:
 
 
 def _int(body: dict[str, Any], key: str, default: int) -> int:
-    value = body.get(key, default)
-    lo, hi = LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ActlabError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
-    if not lo <= int(value) <= hi:
-        raise ActlabError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
-    return int(value)
+    return check_number(key, body.get(key, default), *LIMITS[key], integer="json")
 
 
 def _float(body: dict[str, Any], key: str, default: float) -> float:
-    value = body.get(key, default)
-    lo, hi = LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ActlabError(f"{key} must be a number from {lo:g} to {hi:g}, got {value!r}")
-    if not lo <= float(value) <= hi:
-        raise ActlabError(f"{key} must be a number from {lo:g} to {hi:g}, got {value!r}")
-    return float(value)
+    return check_number(key, body.get(key, default), *LIMITS[key])
 
 
 def validate(body: Any) -> PlaygroundConfig:
