@@ -198,7 +198,7 @@ def test_exploding_verdict_and_report_outputs() -> None:
     assert isinstance(figs["gradient_flow"], Figure)
     fig = figs["activations"]
     assert isinstance(fig, Figure) and len(fig.axes) >= 1
-    assert type(diagnose.table(rep, "t")).__name__ == "Table"
+    assert type(diagnose.render(rep, "t")).__name__ == "Table"
 
 
 def test_results_are_plain_data_without_rich_or_matplotlib() -> None:

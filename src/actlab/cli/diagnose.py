@@ -172,7 +172,7 @@ def handler(args: argparse.Namespace) -> int:
         print_json(body)
     else:
         title = None if args.demo else f"{args.model} on {split.name}: {result.forwards} batches"
-        console.print(diagnose.table(result, title))
+        console.print(diagnose.render(result, title))
         for note in body.get("data_notes", []) if isinstance(body, dict) else []:
             console.print(note, style="yellow", markup=False)
     figures = diagnose.figures(result) if paths else {}

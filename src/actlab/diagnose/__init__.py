@@ -8,7 +8,7 @@
 Three parts: :mod:`~actlab.diagnose.monitor` (the hooks and their running counts),
 :mod:`~actlab.diagnose.report` (records and verdicts against the thresholds, plain data),
 :mod:`~actlab.diagnose.demos` (the vanishing and dying-ReLU demonstrations, the user's model) and
-:mod:`~actlab.diagnose.display` (showing them: ``table(result)``, ``figures(result)``).
+:mod:`~actlab.diagnose.display` (showing them: ``render(result)``, ``figures(result)``).
 Unit health itself (dead, saturated) is :mod:`actlab.health`, shared with compare.
 """
 
@@ -72,13 +72,13 @@ __all__ = [
     "histogram_figure",
     "load_model",
     "measures_saturation",
-    "table",
+    "render",
     "unit_health",
     "weight_label",
 ]
 
 def __getattr__(name: str) -> Any:  # the display's names on first use: no rich/matplotlib before
-    if name in ("figures", "gradient_flow_figure", "histogram_figure", "table"):
+    if name in ("figures", "gradient_flow_figure", "histogram_figure", "render"):
         from actlab.diagnose import display
 
         return getattr(display, name)

@@ -2,7 +2,7 @@
 
 The results (:class:`~actlab.diagnose.report.Report`, the demos' :class:`VanishingDemo` and
 :class:`DyingDemo`) are plain data; as scikit-learn's ``*Display`` objects draw an estimator's
-results, this module draws them: :func:`table` gives a rich renderable, :func:`figures` the
+results, this module draws them: :func:`render` gives a rich renderable, :func:`figures` the
 matplotlib figures by name. Only here are rich and matplotlib imported.
 """
 
@@ -34,11 +34,12 @@ from actlab.diagnose.report import (
     weight_label,
 )
 
-__all__ = ["figures", "gradient_flow_figure", "histogram_figure", "table"]
+__all__ = ["figures", "gradient_flow_figure", "histogram_figure", "render"]
 
 
-def table(result: Report | VanishingDemo | DyingDemo, title: str | None = None) -> Any:
-    """A rich renderable of a report (``title`` above it) or a demo."""
+def render(result: Report | VanishingDemo | DyingDemo, title: str | None = None) -> Any:
+    """A rich renderable of a report (``title`` above it) or a demo (their ``table()`` methods
+    give the tidy rows)."""
     if isinstance(result, VanishingDemo):
         return _vanishing_table(result)
     if isinstance(result, DyingDemo):
