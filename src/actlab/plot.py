@@ -11,7 +11,6 @@ densely over the *visible* window instead of 1000 points over [-100, 100].
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from actlab import catalog, kernels
+from actlab import _html, catalog, kernels
+from actlab._html import esc, fields, items
 from actlab.errors import ActlabError, cannot_write, suggest
 from actlab.health import SATURATION
 
@@ -736,66 +736,39 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
     return fig
 
 
-def _html_list(items: Sequence[str]) -> str:
-    return "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in items) + "</ul>" if items else ""
-
-
 def _card(act: catalog.Activation, image: str, lang: str) -> str:
     text = _lang(lang)
     spec = act.spec
-    esc = html.escape
-    rows = []
-
-    def row(key: str, value: str) -> None:
-        if value:
-            rows.append(f"<tr><th>{esc(key)}</th><td>{value}</td></tr>")
-
-    row(text["formula"], f"<code>{esc(spec.formula)}</code>")
-    row(text["dformula"], f"<code>{esc(spec.derivative_formula)}</code>")
     drawn = ", ".join(
         f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in act.params.items()
     )
-    row(text["params"], esc(drawn))
-    rng = spec.range_text.replace("-inf", "−∞").replace("inf", "∞")
-    row(text["range"], esc(rng))
-    row(text["properties"], esc(_properties(spec.properties, lang)))
-    row(text["init"], esc(_INIT.get(spec.recommended_init, str(spec.recommended_init))))
-    row(text["family"], esc(str(spec.family)))
-    row(text["kink"], esc(str(spec.kink_convention or "")))
     ref = str(spec.reference or "").strip()
     if ref in ("", "-", "—"):
         ref = ""
-    row(text["introduced"], esc(f"{spec.year}: {ref}" if spec.year and ref else ref))
+    rows = [
+        (text["formula"], f"<code>{esc(spec.formula)}</code>"),
+        (text["dformula"], f"<code>{esc(spec.derivative_formula)}</code>"),
+        (text["params"], esc(drawn)),
+        (text["range"], esc(spec.range_text.replace("-inf", "−∞").replace("inf", "∞"))),
+        (text["properties"], esc(_properties(spec.properties, lang))),
+        (text["init"], esc(_INIT.get(spec.recommended_init, str(spec.recommended_init)))),
+        (text["family"], esc(str(spec.family))),
+        (text["kink"], esc(str(spec.kink_convention or ""))),
+        (text["introduced"], esc(f"{spec.year}: {ref}" if spec.year and ref else ref)),
+    ]
     lists = ""
     for key in ("pros", "cons", "use", "disagreements"):
-        items = [str(s) for s in (getattr(spec, key, ()) or ())]
-        if items:
-            lists += f"<h4>{esc(text[key])}</h4>{_html_list(items)}"
+        texts = [str(s) for s in (getattr(spec, key, ()) or ())]
+        if texts:
+            lists += f"<h4>{esc(text[key])}</h4>{items(texts)}"
     aliases = ", ".join(spec.aliases)
     sub = f"<code>{esc(spec.name)}</code>" + (f" ({esc(aliases)})" if aliases else "")
     return (
         f'<section class="card" id="{esc(spec.name)}">'
         f"<h2>{esc(spec.display_name)} <small>{sub}</small></h2>"
         f'<img src="{esc(image)}" alt="{esc(spec.display_name)}" loading="lazy">'
-        f"<table>{''.join(rows)}</table>{lists}</section>"
+        f"{fields(rows)}{lists}</section>"
     )
-
-
-_CSS = """
-body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{margin-bottom:.2em} .intro{font-size:1.05em;max-width:60em}
-nav a{margin-right:.8em;white-space:nowrap}
-img{max-width:100%;height:auto;border:1px solid #ddd;border-radius:4px;background:#fff}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1.5em}
-.card{border:1px solid #ccc;border-radius:8px;padding:1em;background:#fafafa}
-.card h2{margin-top:0} .card h2 small{font-weight:normal;color:#666;font-size:.6em}
-table{border-collapse:collapse;width:100%;margin:.6em 0;font-size:.95em}
-th{text-align:left;padding:.2em .6em .2em 0;vertical-align:top;color:#555;width:35%}
-td{padding:.2em 0} code{font-size:1.05em;background:#eef;padding:0 .2em;border-radius:3px}
-h4{margin:.6em 0 .2em} ul{margin:.2em 0 .4em 1.2em;padding:0}
-@media print{.card{break-inside:avoid}}
-"""
 
 
 def _gallery_activations() -> list[catalog.Activation]:
@@ -848,24 +821,19 @@ def gallery(
         dpi=dpi,
     )
 
-    esc = html.escape
     nav = " ".join(f'<a href="#{esc(a.name)}">{esc(a.spec.display_name)}</a>' for a in acts)
-    page = (
-        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(text['gallery'])}</title><style>{_CSS}</style></head><body>"
-        f'<h1>{esc(text["gallery"])}</h1><p class="intro">{esc(text["intro"])}</p>'
+    softmax = [(text["formula"], f"<code>{esc(catalog.get('softmax').formula)}</code>")]
+    body = [
+        f'<h1>{esc(text["gallery"])}</h1><p class="intro">{esc(text["intro"])}</p>',
         f"<nav><strong>{esc(text['contents'])}:</strong> {nav} "
-        f'<a href="#softmax">Softmax</a></nav>'
-        f'<p><img src="overview.png" alt="{esc(text["overview"])}"></p>'
-        f'<div class="cards">{"".join(cards)}</div>'
-        f'<section class="card" id="softmax" style="margin-top:1.5em"><h2>Softmax</h2>'
-        f"<p>{esc(text['softmax_note'])}</p>"
-        f"<table><tr><th>{esc(text['formula'])}</th>"
-        f"<td><code>{esc(catalog.get('softmax').formula)}</code></td></tr></table>"
-        f'<img src="softmax.png" alt="{esc(text["softmax"])}"></section>'
-        f"</body></html>\n"
-    )
+        f'<a href="#softmax">Softmax</a></nav>',
+        f'<p><img src="overview.png" alt="{esc(text["overview"])}"></p>',
+        f'<div class="cards">{"".join(cards)}</div>',
+        f'<section class="card" id="softmax"><h2>Softmax</h2>'
+        f"<p>{esc(text['softmax_note'])}</p>{fields(softmax)}"
+        f'<img src="softmax.png" alt="{esc(text["softmax"])}"></section>',
+    ]
+    page = _html.page(text["gallery"], body, lang)
     index = out / "index.html"
     try:
         index.write_text(page, encoding="utf-8")
