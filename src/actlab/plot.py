@@ -26,7 +26,7 @@ from matplotlib.patches import Patch
 
 from actlab import _html, catalog, kernels
 from actlab._html import esc, fields, items
-from actlab.errors import ActlabError, cannot_write, suggest
+from actlab.errors import ActlabError, cannot_write, output_path, suggest
 from actlab.health import SATURATION
 
 __all__ = [
@@ -645,27 +645,6 @@ def softmax_bars(
     return fig
 
 
-def _output_file(path: str | Path, force: bool) -> Path:
-    """Check an output path before drawing: known suffix, existing folder, no clobbering."""
-    p = Path(path).expanduser()
-    if p.suffix.lower() not in FORMATS:
-        raise ActlabError(
-            f"cannot write {str(p)!r}: unknown file type {p.suffix or '(none)'!r}; "
-            f"use one of {', '.join(FORMATS)}, e.g. {p.with_suffix('.png').name}"
-        )
-    if not p.parent.is_dir():
-        raise ActlabError(
-            f"cannot write {str(p)!r}: folder {str(p.parent)!r} does not exist; create it first"
-        )
-    if p.is_dir():
-        raise ActlabError(f"cannot write {str(p)!r}: it is a folder; give a file name")
-    if p.exists() and not force:
-        raise ActlabError(
-            f"{str(p)!r} already exists; pass force=True (CLI: --force) to overwrite it"
-        )
-    return p
-
-
 def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int = DPI) -> Path:
     """Write a figure to PNG, SVG or PDF (chosen by the suffix) and return the path.
 
@@ -675,7 +654,7 @@ def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int 
     figure = fig.figure if isinstance(fig, Axes) else fig
     if not isinstance(figure, Figure):
         raise ActlabError(f"save needs a matplotlib Figure or Axes, got {type(fig).__name__}")
-    p = _output_file(path, force)
+    p = output_path(path, FORMATS, force, force_hint="force=True (CLI: --force)")
     try:
         with _style():
             figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
