@@ -134,21 +134,19 @@ def handler(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "seed": args.seed, "batch_size": args.batch_size, "device": args.device,
     }  # fmt: skip
-    if args.lr is not None:
-        options["lr"] = args.lr
-    for name in ("depth", "width", "epochs", "bias"):
+    for name in ("lr", "depth", "width", "epochs", "bias"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.activations is not None:
         options["activations"] = ",".join(split_specs(args.activations))
 
-    if args.demo == "vanishing":
-        paths = _plot_dir(args.plot, ("gradient_flow",), args.force)
-        result: Any = diagnose.demo_vanishing(**options)
-        body, figures = result.to_dict(), result.figures()
-    elif args.demo == "dying-relu":
-        paths = _plot_dir(args.plot, ("dead_fraction",), args.force)
-        result = diagnose.demo_dying(**options)
+    if args.demo is not None:
+        demo, figure = {
+            "vanishing": (diagnose.demo_vanishing, "gradient_flow"),
+            "dying-relu": (diagnose.demo_dying, "dead_fraction"),
+        }[args.demo]
+        paths = _plot_dir(args.plot, (figure,), args.force)
+        result: Any = demo(**options)
         body, figures = result.to_dict(), result.figures()
     else:
         from actlab import data
