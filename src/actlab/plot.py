@@ -349,6 +349,18 @@ def _shade(ax: Axes, x: np.ndarray, dy: np.ndarray, text: dict[str, str], label:
             )
 
 
+def _frame(
+    ax: Axes, xlim: tuple[float, float], ylim: Sequence[float] | None, axis_width: float = 0.8
+) -> None:
+    """The window, a grid and the lines x = 0 and y = 0: what every curve panel shares."""
+    ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.5)
+    ax.axhline(0, color="0.3", linewidth=axis_width, zorder=1)
+    ax.axvline(0, color="0.3", linewidth=axis_width, zorder=1)
+
+
 def _spec_text(value: Any, lang: str) -> str:
     if isinstance(value, dict):
         return str(value.get(lang) or value.get("en") or "")
@@ -449,15 +461,10 @@ def curve(
             )
         if shade:
             _shade(ax, x, dy, text, label=True)
-        ax.set_xlim(*xlim_)
-        if ylim_ is not None:
-            ax.set_ylim(*ylim_)
         ax.set_xlabel(_spec_text(defaults.xlabel, lang) or "x")
         ax.set_ylabel(_spec_text(defaults.ylabel, lang) or f"{act.name}(x)")
         ax.set_title(title if title is not None else _spec_text(defaults.title, lang))
-        ax.grid(True, alpha=0.5)
-        ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-        ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
+        _frame(ax, xlim_, ylim_)
         if legend:
             _legend(ax)
     return ax
@@ -547,15 +554,10 @@ def compare(
                 title = text["params_title_d" if derivative else "params_title"].format(name=family)
             else:
                 title = text["compare_d" if derivative else "compare"]
-        ax.set_xlim(*xlim_)
-        if ylim_ is not None:
-            ax.set_ylim(*ylim_)
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")
         ax.set_title(title)
-        ax.grid(True, alpha=0.5)
-        ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-        ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
+        _frame(ax, xlim_, ylim_)
         _legend(ax)
     return ax
 
@@ -681,14 +683,9 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
             _shade(ax, x, dy, text, label=False)
             ax.plot(*breaks(x, catalog.forward(act, x)), color=F_COLOR, linewidth=2.0)
             ax.plot(*breaks(x, dy), color=DF_COLOR, linestyle="--", linewidth=1.5)
-            ax.set_xlim(*xlim)
-            if d.ylim is not None:
-                ax.set_ylim(*d.ylim)
             ax.set_title(act.label, fontsize="medium")
             ax.tick_params(labelsize="small")
-            ax.grid(True, alpha=0.5)
-            ax.axhline(0, color="0.3", linewidth=0.6, zorder=1)
-            ax.axvline(0, color="0.3", linewidth=0.6, zorder=1)
+            _frame(ax, xlim, d.ylim, axis_width=0.6)
         for ax in axes[len(acts) :]:
             ax.set_visible(False)
         handles = [
