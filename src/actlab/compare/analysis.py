@@ -210,15 +210,10 @@ def _effects(cells: list[Cell], studied: tuple[str, ...], values: dict[str, list
             for v in values[factor][1:]:
                 for r in cell_at(v).summary.rows:
                     b = base_rows[r.activation]
-                    common = sorted(s for s in r.values if r.values[s] is not None
-                                    and b.values.get(s) is not None)  # fmt: skip
-                    e = Effect(factor, r.activation, base, v, fixed, len(common), b.mean, r.mean,
-                               None, None)  # fmt: skip
-                    if len(common) >= stats.MIN_PAIRS:
-                        a = [float(r.values[s]) for s in common]  # type: ignore[arg-type]
-                        bb = [float(b.values[s]) for s in common]  # type: ignore[arg-type]
-                        e.p_value, _ = stats.paired_test(a, bb)
-                        e.mean_diff = float(np.mean(a) - np.mean(bb))
+                    n, test = stats.paired(r.values, b.values)
+                    e = Effect(factor, r.activation, base, v, fixed, n, b.mean, r.mean, None, None)
+                    if test is not None:
+                        e.p_value, _, e.mean_diff = test
                     family.append(e)
             tested = [e for e in family if e.p_value is not None]
             for e, p in zip(tested, stats.holm([e.p_value for e in tested]), strict=True):  # type: ignore[misc]
