@@ -773,6 +773,7 @@ def _rows_text(res: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ html
 
+
 def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
     """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
     of stopping the report (the numbers are stored; the report must render whatever they are)."""
