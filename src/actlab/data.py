@@ -117,13 +117,10 @@ def load(name: str, *, noise: float | None = None, seed: int = 0) -> Dataset:
             f"unknown dataset '{name}'{suggest(key, DATASETS)} "
             f"(built-in: {', '.join(DATASETS)}; or use a CSV file with --csv PATH --target COLUMN)"
         )
-    if key in SYNTHETIC:
-        level = DEFAULT_NOISE[key] if noise is None else _check_noise(noise)
-        return _synthetic(key, level, seed)
     if noise is not None:
-        raise ActlabError(
-            f"noise applies only to the synthetic datasets ({', '.join(SYNTHETIC)}), not to '{key}'"
-        )
+        noise = _check_noise(noise, key)
+    if key in SYNTHETIC:
+        return _synthetic(key, DEFAULT_NOISE[key] if noise is None else noise, seed)
     import sklearn.datasets as skd
 
     bunch = getattr(skd, f"load_{key}")()
@@ -139,7 +136,13 @@ def load(name: str, *, noise: float | None = None, seed: int = 0) -> Dataset:
     return Dataset(X, y, "classification", names, classes, key, "class")
 
 
-def _check_noise(noise: float) -> float:
+def _check_noise(noise: float, name: str) -> float:
+    """The noise level of the synthetic dataset ``name``; any other dataset takes none."""
+    if name not in SYNTHETIC:
+        raise ActlabError(
+            f"noise applies only to the synthetic datasets ({', '.join(SYNTHETIC)}), "
+            f"not to '{name}'"
+        )
     try:
         value = float(noise)
     except (TypeError, ValueError):

@@ -236,12 +236,7 @@ class DataConfig:
                 data.load(name)  # raises the "unknown dataset ... did you mean" error
             setattr_(self, "dataset", name)
             if self.noise is not None:
-                if name not in data.SYNTHETIC:
-                    raise ActlabError(
-                        "noise applies only to the synthetic datasets "
-                        f"({', '.join(data.SYNTHETIC)}), not to '{name}'"
-                    )
-                setattr_(self, "noise", data._check_noise(self.noise))
+                setattr_(self, "noise", data._check_noise(self.noise, name))
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ActlabError(
                 f"val_fraction {self.val_fraction:g} + test_fraction {self.test_fraction:g} leave "
