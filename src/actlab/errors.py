@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -18,12 +19,15 @@ class UnknownActivationError(ActlabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def cannot_write(
-    path: object, err: OSError, hint: str = "choose a place you may write to"
-) -> ActlabError:
-    """One line for a failed write: the path, the OS reason (read-only, no space...) and a fix."""
-    reason = err.strerror or str(err) or type(err).__name__
-    return ActlabError(f"cannot write '{path}': {reason}; {hint}")
+@contextmanager
+def writing(path: object, hint: str = "choose a place you may write to") -> Iterator[None]:
+    """Write to ``path`` inside the block; a failure becomes one line: the path, the OS reason
+    (read-only, no space...) and ``hint``, the fix."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise ActlabError(f"cannot write '{path}': {reason}; {hint}") from None
 
 
 def output_path(

@@ -26,7 +26,7 @@ from matplotlib.patches import Patch
 
 from actlab import _html, catalog, kernels
 from actlab._html import esc, fields, items
-from actlab.errors import ActlabError, cannot_write, output_path, suggest
+from actlab.errors import ActlabError, output_path, suggest, writing
 from actlab.health import SATURATION
 
 __all__ = [
@@ -657,11 +657,8 @@ def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int 
     if not isinstance(figure, Figure):
         raise ActlabError(f"save needs a matplotlib Figure or Axes, got {type(fig).__name__}")
     p = output_path(path, FORMATS, force, force_hint="force=True (CLI: --force)")
-    try:
-        with _style():
-            figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
-    except OSError as err:
-        raise cannot_write(p, err) from None
+    with writing(p), _style():
+        figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
     return p
 
 
@@ -779,10 +776,8 @@ def gallery(
                 f"{str(out / clash[0])!r} already exists ({len(clash)} gallery file(s) would be "
                 f"replaced); pass force=True (CLI: --force) or choose another folder"
             )
-    try:
+    with writing(out):
         out.mkdir(exist_ok=True)
-    except OSError as err:
-        raise cannot_write(out, err) from None
 
     cards = []
     for act in acts:
@@ -811,8 +806,6 @@ def gallery(
     ]
     page = _html.page(text["gallery"], body, lang)
     index = out / "index.html"
-    try:
+    with writing(index):
         index.write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise cannot_write(index, err) from None
     return index

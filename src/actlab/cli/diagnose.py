@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.cli._common import console, output_path, print_json, split_specs
-from actlab.errors import ActlabError, cannot_write
+from actlab.errors import ActlabError, writing
 
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
@@ -120,10 +120,8 @@ def _plot_dir(directory: str | None, names: tuple[str, ...], force: bool) -> lis
     d = Path(directory).expanduser()
     if d.exists() and not d.is_dir():
         raise ActlabError(f"--plot {directory!r} is a file; give a folder for the figures")
-    try:
+    with writing(d):
         d.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise cannot_write(d, err) from None
     return [output_path(d / f"{name}.png", (".png",), force) for name in names]
 
 

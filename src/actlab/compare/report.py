@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from actlab._html import esc, fields, page, table
 from actlab.compare.config import FACTORS
 from actlab.compare.stats import fmt
-from actlab.errors import ActlabError, cannot_write
+from actlab.errors import ActlabError, writing
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
 
@@ -948,14 +948,11 @@ def write(res: Any) -> dict[str, Path]:
     directory = Path(res.directory)
     md = directory / "report.md"
     page = directory / "report.html"
+    hint = (
+        "the results in results.sqlite are intact; copy the run folder somewhere writable "
+        f"(cp -r {directory} NEW) and run 'actlab report NEW'"
+    )
     for path, text in ((md, markdown(res)), (page, html_page(res))):
-        try:
+        with writing(path, hint):
             path.write_text(text, encoding="utf-8")
-        except OSError as err:
-            raise cannot_write(
-                path,
-                err,
-                "the results in results.sqlite are intact; copy the run folder somewhere "
-                f"writable (cp -r {directory} NEW) and run 'actlab report NEW'",
-            ) from None
     return {"markdown": md, "html": page}
