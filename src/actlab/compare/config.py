@@ -472,13 +472,12 @@ def _arg_type(s: Setting) -> Callable[[str], Any]:
     def parse_one(text: str) -> Any:
         if s.kind == "int":
             try:
-                value = int(text)
-            except ValueError:
-                value = None
-            low = int(s.low or 0)
-            if value is None or value < low:
-                raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-            return value
+                return _whole("", int(text), s)
+            except (ValueError, ActlabError):
+                low = int(s.low or 0)
+                raise argparse.ArgumentTypeError(
+                    f"expected a whole number >= {low}, got {text!r}"
+                ) from None
         if s.kind == "float":
             try:
                 x = float(text)
