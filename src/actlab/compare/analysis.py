@@ -149,16 +149,18 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             return None
         return float(row[name]) if _finite(row.get(name)) else None
 
+    def trained(key: tuple) -> list[tuple[int, dict[str, Any]]]:
+        """(seed, row) of the models of ``key`` that finished an epoch or diverged."""
+        rows = models.get(key, {}).items()
+        return [(s, r) for s, r in rows if r.get("epoch") is not None or r["status"] == "diverged"]
+
     cells = []
     for combo in itertools.product(*(values[f] for f in studied)):
         chosen, candidates, scores = {}, {}, {}
         for act in config.study.activations:
             cands = []
             for t in itertools.product(*(values[f] for f in tuned)):
-                by_seed = models.get((act, *combo, *t), {})
-                trained = {s: r for s, r in by_seed.items() if r.get("epoch") is not None
-                           or r["status"] == "diverged"}  # fmt: skip
-                val = {s: score(r, val_metric) for s, r in trained.items()}
+                val = {s: score(r, val_metric) for s, r in trained((act, *combo, *t))}
                 ok = [v for v in val.values() if v is not None]
                 cands.append(Candidate(dict(zip(tuned, t, strict=True)), val,
                                        float(np.mean(ok)) if ok else None,
@@ -169,11 +171,8 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
                 key=lambda c: (c.mean is None, c.n_failed, -sign * (c.mean or 0.0)),
             )
             chosen[act], candidates[act] = best.values, cands
-            by_seed = models.get((act, *combo, *best.values.values()), {})
-            scores[act] = {
-                s: score(r, metric) for s, r in sorted(by_seed.items())
-                if r.get("epoch") is not None or r["status"] == "diverged"
-            }  # fmt: skip
+            picked = trained((act, *combo, *best.values.values()))
+            scores[act] = {s: score(r, metric) for s, r in sorted(picked)}
         summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
         cells.append(Cell(dict(zip(studied, combo, strict=True)), summary, chosen, candidates))
     effects = _effects(cells, studied, values, higher)
