@@ -24,8 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from actlab import _html, catalog, kernels
+from actlab import catalog, kernels
 from actlab._html import esc, fields, items
+from actlab._html import page as html_page
 from actlab.errors import ActlabError, output_path, suggest, writing
 from actlab.health import SATURATION
 
@@ -804,7 +805,7 @@ def gallery(
         f"<p>{esc(text['softmax_note'])}</p>{fields(softmax)}"
         f'<img src="softmax.png" alt="{esc(text["softmax"])}"></section>',
     ]
-    page = _html.page(text["gallery"], body, lang)
+    page = html_page(text["gallery"], body, lang)
     index = out / "index.html"
     with writing(index):
         index.write_text(page, encoding="utf-8")
