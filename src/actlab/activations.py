@@ -119,24 +119,13 @@ def _fast_leaky_relu(a: Any, m: Any) -> Any:
 
 
 def _elu_family(a: Any, alpha: float, scale: float, inner: float) -> Any:
+    """aten.elu(alpha, scale, input_scale): ELU, SELU and CELU (their definitions call it)."""
     return (
         lambda z, o: a.elu.out(z, alpha, scale, inner, out=o),
         lambda g, z, h, o: a.elu_backward.grad_input(
             g, alpha, scale, inner, False, z, grad_input=o
         ),
     )
-
-
-def _fast_elu(a: Any, m: Any) -> Any:
-    return _elu_family(a, m.alpha, 1.0, 1.0)
-
-
-def _fast_selu(a: Any, m: Any) -> Any:
-    return _elu_family(a, kernels.SELU_ALPHA, kernels.SELU_SCALE, 1.0)
-
-
-def _fast_celu(a: Any, m: Any) -> Any:
-    return _elu_family(a, m.alpha, 1.0, 1.0 / m.alpha)
 
 
 def _fast_gelu(a: Any, m: Any) -> Any:
@@ -460,7 +449,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.elu,
         numpy_derivative=kernels.elu_derivative,
         torch=TorchModule("ELU", {"alpha": "alpha"}),
-        fast=_fast_elu,
+        fast=lambda a, m: _elu_family(a, m.alpha, 1.0, 1.0),
         display_name="ELU",
         params=(_ALPHA_ELU,),
         formula="f(x) = x if x > 0 else alpha * (exp(x) - 1)",
@@ -502,7 +491,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.selu,
         numpy_derivative=kernels.selu_derivative,
         torch=TorchModule("SELU"),
-        fast=_fast_selu,
+        fast=lambda a, m: _elu_family(a, kernels.SELU_ALPHA, kernels.SELU_SCALE, 1.0),
         display_name="SELU",
         formula="f(x) = scale * (x if x > 0 else alpha * (exp(x) - 1)), "
         "alpha = 1.6732632423543772, scale = 1.0507009873554805",
@@ -540,7 +529,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.celu,
         numpy_derivative=kernels.celu_derivative,
         torch=TorchModule("CELU", {"alpha": "alpha"}),
-        fast=_fast_celu,
+        fast=lambda a, m: _elu_family(a, m.alpha, 1.0, 1.0 / m.alpha),
         display_name="CELU",
         params=(_ALPHA_ELU,),
         formula="f(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1))",
