@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -383,17 +382,6 @@ def _t_softplus(tm: Any, x: Any, o: Any, beta: float, thr: float) -> None:
 
 
 _T_FACTORS: dict[tuple[float, Any], Any] = {}
-_T_LOCAL = threading.local()
-
-
-def _t_scratch(tm: Any, dtype: Any, k: int, n: int) -> list[Any]:
-    """``k`` torch buffers of ``n`` (<= _TORCH_CALL) elements, created once per thread:
-    torch.from_numpy on the block's scratch cost ~8 us a call, 10% of a GELU call."""
-    cache = _T_LOCAL.__dict__.setdefault("bufs", {})
-    bufs = cache.get(dtype)
-    if bufs is None or len(bufs) < k:
-        bufs = cache[dtype] = [tm.empty(_TORCH_CALL, dtype=dtype) for _ in range(k)]
-    return bufs[:k] if n == _TORCH_CALL else [b[:n] for b in bufs[:k]]
 
 
 def _t_factor(tm: Any, value: float, dtype: Any = None) -> Any:
@@ -431,7 +419,7 @@ def _t_gelu(tm: Any, x: Any, o: Any) -> None:
     if not _FMA[0]:  # PyTorch's generic (no-SIMD) build: the NumPy kernel
         _gelu_f32(x.numpy(), o.numpy(), [b[:n] for b in _scratch(np.dtype(np.float32), 3, "t")])
         return
-    zh, r = _t_scratch(tm, tm.float32, 2, n)
+    zh, r = (tm.from_numpy(s[:n]) for s in _scratch(np.dtype(np.float32), 2, "t32"))
     tm.mul(x, _t_factor(tm, _GELU_C, tm.float32), out=zh)
     tm.sub(zh, x, alpha=_GELU_C, out=r)  # fma(x, -C, zh): the rounding error of zh, exactly
     r.sub_(x, alpha=_GELU_C_LO)  # zh - z, z = -x / sqrt 2
@@ -446,7 +434,7 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
     # x sigmoid(2u), 2u = 2 sqrt(2/pi) (1 + 0.044715 x^2) x, in float64 as the NumPy kernel does:
     # cast, 2u by one addcmul (its 0-d float64 addend broadcasts) and a multiply, sigmoid,
     # times x while storing (2^15 elements, best of 300: 61 us; 83 us in 8 passes; F.gelu 30 us)
-    d, z = _t_scratch(tm, tm.float64, 2, x.shape[0])
+    d, z = (tm.from_numpy(s[: x.shape[0]]) for s in _scratch(np.dtype(np.float64), 2, "t64"))
     d.copy_(x)
     tm.addcmul(_t_factor(tm, 2.0 * _SQRT_2_OVER_PI), d, d,
                value=2.0 * _SQRT_2_OVER_PI * _GELU_K, out=z)  # fmt: skip
