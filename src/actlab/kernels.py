@@ -414,7 +414,7 @@ def _t_gelu(tm: Any, x: Any, o: Any) -> None:
     # one; at 10M elements both sides also pay for fresh output pages (benchmarks/kernels.py).
     n = x.shape[0]
     if not _FMA:  # (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: a fused add(alpha) keeps the 2^-24
-        a = tm.full((64,), 1.0 + 2.0**-12)
+        a = tm.full((64,), 1.0 + 2.0**-12, dtype=tm.float32)
         _FMA.append(bool((tm.sub(a * a, a, alpha=1.0 + 2.0**-12) != 0).all()))
     if not _FMA[0]:  # PyTorch's generic (no-SIMD) build: the NumPy kernel
         _gelu_f32(x.numpy(), o.numpy(), [b[:n] for b in _scratch(np.dtype(np.float32), 3, "t")])
