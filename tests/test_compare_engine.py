@@ -280,20 +280,56 @@ def _stack(split, jobs, config):
     return trainer
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_direct_fused_adam_step_equals_optimizer_step(digits, weight_decay):
-    config = TrainConfig(depth=1, width=8, lr=1e-2, weight_decay=weight_decay)
-    direct, stock = (_stack(digits, [Job("relu", 0), Job("tanh", 1)], config) for _ in range(2))
+def test_engine_optimizer_equals_torch_optim_bit_for_bit(optimizer, weight_decay):
+    from actlab.compare.engine import _Optimizer
+
+    config = TrainConfig(lr=1e-2, optimizer=optimizer, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(0)
-    for _ in range(4):  # the first step creates Adam's state, the others take the direct call
-        grad = torch.randn(direct.flat.shape, generator=g)
-        direct.flat.grad.copy_(grad)
-        stock.flat.grad.copy_(grad)
-        direct._step()
-        stock.optimizer.step()
-    assert torch.equal(direct.flat, stock.flat)
-    got, want = (t.optimizer.state_dict()["state"][0] for t in (direct, stock))
-    assert sorted(got) == sorted(want) and all(torch.equal(got[k], want[k]) for k in want)
+    # a flat stack, a vmapped-style (M, in, out) tensor, and one that gets no gradient at first
+    init = [torch.randn(500, generator=g), torch.randn(3, 4, 5, generator=g), torch.randn(7)]
+    ours, theirs = ([p.clone().requires_grad_(True) for p in init] for _ in range(2))
+    mine = _Optimizer(ours, config)
+    if optimizer == "adam":
+        stock = torch.optim.Adam(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
+    else:
+        stock = torch.optim.SGD(theirs, lr=1e-2, weight_decay=weight_decay)
+    for step in range(5):
+        for a, b in zip(ours, theirs, strict=True):
+            if step < 2 and a is ours[2]:
+                continue  # no gradient yet: skipped, no state (as torch.optim does)
+            a.grad = torch.randn(a.shape, generator=g)
+            b.grad = a.grad.clone()
+        mine.step()
+        stock.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    got, want = mine.state_dict()["state"], stock.state_dict()["state"]
+    assert sorted(got) == sorted(want) == ([0, 1, 2] if optimizer == "adam" else [])
+    for k in want:  # the same layout: checkpoints written through torch.optim load
+        assert sorted(got[k]) == sorted(want[k])
+        assert all(torch.equal(got[k][n], want[k][n]) for n in want[k])
+    again = _Optimizer(ours, config)
+    again.load_state_dict(stock.state_dict())
+    assert all(torch.equal(again.state[k][n], want[k][n]) for k in want for n in want[k])
+
+
+def test_engine_does_not_import_dynamo():
+    """torch.optim's optimisers import torch._dynamo on construction (~1.5 s); the engine uses
+    none, on any of its paths."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from actlab import data; "
+        "from actlab.compare.engine import Job, TrainConfig, train; "
+        "s = data.split(data.load('iris')); "
+        "train([Job('relu', 0), Job('prelu', 0)], s, TrainConfig(epochs=2, width=4)); "
+        "train([Job('tanh', 0)], s, TrainConfig(epochs=1, width=4, optimizer='sgd')); "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_fast_unit_health_equals_diagnose():
@@ -322,7 +358,7 @@ def test_diverged_rows_are_zeroed_in_the_flat_buffers(digits):
     trainer.freeze(torch.tensor([0]))
     before = trainer.flat.clone()
     loss, norms = trainer.run_epoch(perms, lambda: None)
-    state = trainer.optimizer.state[trainer.flat]
+    state = trainer.optimizer.state[0]
     for flat in (trainer.flat, state["exp_avg"], state["exp_avg_sq"]):
         views = trainer._views(flat)
         assert all(torch.count_nonzero(v[0]) == 0 for v in views)  # frozen: all zero

@@ -6,10 +6,10 @@ with the models of one activation in one contiguous slice. A training step is a 
 matrix products (``torch.baddbmm`` / ``torch.bmm``) over all models plus one activation call per
 activation slice, and a hand-written backward pass: the activation's derivative comes from ATen's
 own backward kernels (the ones autograd would call) for PyTorch's native activation modules, and
-from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` / ``SGD``
-on one flat tensor holding every stacked parameter: both are elementwise, so stacked Adam is
-per-model Adam, weight decay included (``torch.optim.Adam(weight_decay=...)`` adds L2 to the
-gradient; it is not AdamW).
+from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` /
+``SGD``'s update (``_Optimizer`` runs their kernels) on one flat tensor holding every stacked
+parameter: both are elementwise, so stacked Adam is per-model Adam, weight decay included
+(``torch.optim.Adam(weight_decay=...)`` adds L2 to the gradient; it is not AdamW).
 
 Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, one worker thread per
 core): ~75% in the batched products, which run at ~95% of one core's large-matmul rate; then tanh
@@ -489,7 +489,7 @@ class _MLP:
             if k == m or str(acts[k]) != str(acts[start]):
                 self.groups.append(_Group(acts[start], start, k))
                 start = k
-        self.optimizer = _optimizer([self.flat], config)
+        self.optimizer = _Optimizer([self.flat], config)
         self.mask = torch.ones(m, 1, 1, device=dev)
         self.frozen = torch.zeros(m, dtype=torch.bool)  # on the CPU: read every epoch
         # NaN marks "not measured": saturation only means something for bounded activations
@@ -635,30 +635,9 @@ class _MLP:
                 call()
             loss_sum += p.loss
             norm_sum += p.norm
-            self._step()
+            self.optimizer.step()
             on_step()
         return loss_sum / steps, (norm_sum / steps).T
-
-    def _step(self) -> None:
-        """``self.optimizer.step()``; for Adam, its fused kernel called directly once set up.
-
-        ``Optimizer.step``'s Python layer (hooks, grouping, checks) costs about as much as the
-        kernel itself here. The direct call is what ``torch.optim.Adam(fused=True)`` runs for one
-        tensor (count the step, then ``_fused_adam_``), on the optimiser's own state, so the update,
-        ``state_dict()`` and resuming are unchanged (a test checks the update bit for bit).
-        """
-        state = self.optimizer.state.get(self.flat)
-        group = self.optimizer.param_groups[0]
-        if not (isinstance(self.optimizer, torch.optim.Adam) and group["fused"] and state):
-            self.optimizer.step()  # SGD, or Adam's first step (creates the state)
-            return
-        state["step"].add_(1)
-        torch._fused_adam_(
-            [self.flat], [self.flat.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
-            [state["step"]], amsgrad=False, lr=group["lr"], beta1=group["betas"][0],
-            beta2=group["betas"][1], weight_decay=group["weight_decay"], eps=group["eps"],
-            maximize=False, grad_scale=None, found_inf=None,
-        )  # fmt: skip
 
     @staticmethod
     def _health(d: torch.Tensor, work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -712,11 +691,7 @@ class _MLP:
     def freeze(self, rows: torch.Tensor) -> None:
         """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
         with torch.no_grad():
-            flats = [self.flat] + [
-                v for v in self.optimizer.state.get(self.flat, {}).values()
-                if isinstance(v, torch.Tensor) and v.shape == self.flat.shape
-            ]  # fmt: skip
-            for flat in flats:
+            for flat in [self.flat, *self.optimizer.moments(0)]:
                 for p in self._views(flat):
                     p[rows] = 0
             self.mask[rows] = 0
@@ -739,17 +714,56 @@ class _MLP:
         self.frozen.copy_(state["frozen"])
 
 
-def _optimizer(
-    params: list[torch.Tensor], config: TrainConfig, fused: bool = True
-) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        # fused: one elementwise kernel for all stacked tensors, same update rule as the default
-        # loop. It misreads a gradient whose memory layout differs from its parameter's (PyTorch
-        # 2.13), so callers give it contiguous .grad buffers
-        return torch.optim.Adam(
-            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
-        )
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+class _Optimizer:
+    """``torch.optim.Adam(fused=True)`` / ``torch.optim.SGD`` on ``params`` (their ``.grad``),
+    bit for bit (a test compares), without ``torch.optim``: constructing one of its optimisers
+    imports ``torch._dynamo`` (~1.5 s, once per process) and its step's Python layer costs about
+    as much as the fused kernel here. Adam's state appears at a tensor's first step with a
+    gradient, and ``state_dict()`` keeps torch.optim's ``{"state": {index: {"step", "exp_avg",
+    "exp_avg_sq"}}}``, so checkpoints written through torch.optim still load. Fused Adam misreads a
+    gradient laid out unlike its parameter (PyTorch 2.13): callers keep ``.grad`` contiguous.
+    """
+
+    def __init__(self, params: list[torch.Tensor], config: TrainConfig) -> None:
+        self.params, self.lr, self.decay = params, config.lr, config.weight_decay
+        self.adam = config.optimizer == "adam"
+        self.state: dict[int, dict[str, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [(k, p) for k, p in enumerate(self.params) if p.grad is not None]
+        if not self.adam:
+            for _, p in live:  # torch.optim.SGD's single-tensor update (momentum 0)
+                p.add_(p.grad.add(p, alpha=self.decay) if self.decay else p.grad, alpha=-self.lr)
+            return
+        for k, p in live:
+            if k not in self.state:
+                zero = partial(torch.zeros_like, p, memory_format=torch.preserve_format)
+                self.state[k] = {"step": torch.zeros((), device=p.device),
+                                 "exp_avg": zero(), "exp_avg_sq": zero()}  # fmt: skip
+        st = [self.state[k] for k, _ in live]
+        steps = [s["step"] for s in st]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            [p for _, p in live], [p.grad for _, p in live], [s["exp_avg"] for s in st],
+            [s["exp_avg_sq"] for s in st], [], steps, amsgrad=False, lr=self.lr, beta1=0.9,
+            beta2=0.999, weight_decay=self.decay, eps=1e-8, maximize=False, grad_scale=None,
+            found_inf=None,
+        )  # fmt: skip
+
+    def moments(self, k: int) -> list[torch.Tensor]:
+        """Adam's moments of parameter ``k`` (shaped like it; none yet, or for SGD: [])."""
+        return [v for n, v in self.state.get(k, {}).items() if n != "step"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": {k: {n: v.clone() for n, v in s.items()} for k, s in self.state.items()}}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.state = {
+            int(k): {n: v.to(self.params[int(k)].device, torch.float32 if n == "step" else v.dtype)
+                     for n, v in s.items()}
+            for k, s in saved["state"].items()
+        }  # fmt: skip
 
 
 # ------------------------------------------------------------ bring your own network
@@ -858,7 +872,7 @@ class _Vmapped:
         self.n_weights = len(self.weights)
         for p in self.params.values():
             p.grad = torch.zeros_like(p)
-        self.optimizer = _optimizer(list(self.params.values()), config)
+        self.optimizer = _Optimizer(list(self.params.values()), config)
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
         self.mask = torch.ones(len(nets), device=data.device)
 
@@ -944,11 +958,9 @@ class _Vmapped:
 
     def freeze(self, rows: torch.Tensor) -> None:
         with torch.no_grad():
-            for p in self.params.values():
-                p[rows] = 0
-                for v in self.optimizer.state.get(p, {}).values():
-                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                        v[rows] = 0
+            for k, p in enumerate(self.params.values()):
+                for t in [p, *self.optimizer.moments(k)]:
+                    t[rows] = 0
             self.mask[rows] = 0
             self.frozen[rows] = True
 
@@ -987,7 +999,7 @@ class _OneByOne:
 
     def __init__(self, nets: list[nn.Module], data: _Data, config: TrainConfig) -> None:
         self.nets, self.data, self.config = nets, data, config
-        self.optimizers = [_optimizer(list(net.parameters()), config, fused=False) for net in nets]
+        self.optimizers = [_Optimizer(list(net.parameters()), config) for net in nets]
         self.n_weights = len(_weight_names(nets[0]))
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
         # each model's own global-RNG stream (dropout masks...), seeded like its initialisation;
@@ -1027,7 +1039,7 @@ class _OneByOne:
                 for s in range(steps):
                     idx = perms[k, s * bs : (s + 1) * bs]
                     loss = _batch_loss(net(X[idx]), Y[idx], self.data.classification)
-                    opt.zero_grad(set_to_none=False)
+                    net.zero_grad(set_to_none=False)
                     loss.backward()
                     with torch.no_grad():
                         loss_sum[k] += loss.detach()
