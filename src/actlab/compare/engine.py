@@ -89,7 +89,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -432,10 +432,33 @@ def _check_activation(act: Any) -> None:
         )
 
 
-# ------------------------------------------------------------ initialisation
-
-
 # ------------------------------------------------------------ trainers
+
+
+class _Trainer(Protocol):
+    """What train() asks of a trainer (``_MLP``, ``_Vmapped``, ``_OneByOne``); its M models are
+    rows, in the order of the job indices it was given."""
+
+    frozen: torch.Tensor  # (M,) bool on the CPU: diverged models, no longer trained
+    units: int  # progress steps per batch: 1, or M when the models train one at a time
+
+    def run_epoch(
+        self, perms: torch.Tensor, on_step: Callable[[], None]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch over row orders ``perms`` (M, n): mean loss (M,), grad norms (M, layers)."""
+
+    def evaluate(self) -> tuple[torch.Tensor, Any, Any]:
+        """Validation outputs (M, n_out, n_val), dead and saturated fractions (M, layers)."""
+
+    def outputs(self, X: torch.Tensor) -> torch.Tensor:
+        """Outputs (M, n_out, rows) on ``X``."""
+
+    def freeze(self, rows: torch.Tensor) -> None:
+        """Zero the weights and optimiser state of ``rows``; they take no more updates."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> None: ...
 
 
 class _MLP:
@@ -492,6 +515,7 @@ class _MLP:
         self.optimizer = _Optimizer([self.flat], config)
         self.mask = torch.ones(m, 1, 1, device=dev)
         self.frozen = torch.zeros(m, dtype=torch.bool)  # on the CPU: read every epoch
+        self.units = 1
         # NaN marks "not measured": saturation only means something for bounded activations
         measured = [measures_saturation(a) for a in acts]
         self.saturation_scale = torch.tensor([1.0 if m else math.nan for m in measured], device=dev)
@@ -607,7 +631,6 @@ class _MLP:
     def run_epoch(
         self, perms: torch.Tensor, on_step: Callable[[], None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch, per-model row orders ``perms`` (M, n); mean loss (M,), grad norms (M, L)."""
         m, n = perms.shape
         bs = self.config.batch_size
         steps = math.ceil(n / bs)
@@ -662,7 +685,6 @@ class _MLP:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Validation outputs (M, n_out, n_val) and dead / saturated fractions (M, depth)."""
         outs, dead, sat = [], [], []
         for c0, p in self._forward_chunks(self.data.X_val):
             outs.append(p.out.clone())
@@ -862,7 +884,16 @@ class _Health:
         measured = self.saturation[id(module)]
         self.results.append((float(dead), float(sat) if measured else math.nan))
 
-    def close(self) -> None:
+    def measure(self, run: Callable[[], Any]) -> tuple[list[float], list[float]]:
+        """Dead and saturated fractions of each hooked call while ``run()`` runs."""
+        self.results = []
+        run()
+        return [r[0] for r in self.results], [r[1] for r in self.results]
+
+    def __enter__(self) -> _Health:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         for h in self.handles:
             h.remove()
 
@@ -881,6 +912,7 @@ class _Vmapped:
         self.optimizer = _Optimizer(list(self.params.values()), config)
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
         self.mask = torch.ones(len(nets), device=data.device)
+        self.units = 1
 
         def call(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
             return torch.func.functional_call(self.base, (p, b), (x,))
@@ -945,22 +977,14 @@ class _Vmapped:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
-        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
         self.base.eval()
         out = self.outputs(self.data.X_val, transpose=False)
-        dead, sat = [], []
-        probe = _Health(self.base)
-        try:
-            for k in range(len(self.frozen)):
-                probe.results = []
-                p = {n: v[k] for n, v in self.params.items()}
-                b = {n: v[k] for n, v in self.buffers.items()}
-                torch.func.functional_call(self.base, (p, b), (self.data.X_val[:_EVAL_ROWS],))
-                dead.append([r[0] for r in probe.results])
-                sat.append([r[1] for r in probe.results])
-        finally:
-            probe.close()
-        return out.transpose(1, 2), dead, sat
+        with _Health(self.base) as probe:
+            health = [probe.measure(partial(
+                torch.func.functional_call, self.base, ({n: v[k] for n, v in self.params.items()},
+                {n: v[k] for n, v in self.buffers.items()}), (self.data.X_val[:_EVAL_ROWS],),
+            )) for k in range(len(self.frozen))]  # fmt: skip
+        return out.transpose(1, 2), [h[0] for h in health], [h[1] for h in health]
 
     def freeze(self, rows: torch.Tensor) -> None:
         with torch.no_grad():
@@ -1008,6 +1032,7 @@ class _OneByOne:
         self.optimizers = [_Optimizer(list(net.parameters()), config) for net in nets]
         self.n_weights = len(_weight_names(nets[0]))
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
+        self.units = len(nets)
         # each model's own global-RNG stream (dropout masks...), seeded like its initialisation;
         # on an accelerator also its generator's stream (the caller's streams are restored)
         self.dev_rng = _device_rng(data.device)
@@ -1062,7 +1087,6 @@ class _OneByOne:
 
     @torch.no_grad()
     def outputs(self, X: torch.Tensor) -> torch.Tensor:
-        """Outputs (M, n_out, rows) on ``X`` (the test part)."""
         outs = []
         for net in self.nets:
             net.eval()
@@ -1071,19 +1095,12 @@ class _OneByOne:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
-        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
-        outs, dead, sat = [], [], []
+        health = []
         for net in self.nets:
             net.eval()
-            outs.append(net(self.data.X_val))
-            probe = _Health(net)
-            try:
-                net(self.data.X_val[:_EVAL_ROWS])
-            finally:
-                probe.close()
-            dead.append([r[0] for r in probe.results])
-            sat.append([r[1] for r in probe.results])
-        return torch.stack(outs).transpose(1, 2), dead, sat
+            with _Health(net) as probe:
+                health.append(probe.measure(partial(net, self.data.X_val[:_EVAL_ROWS])))
+        return self.outputs(self.data.X_val), [h[0] for h in health], [h[1] for h in health]
 
     def freeze(self, rows: torch.Tensor) -> None:
         for k in rows.tolist():
@@ -1146,20 +1163,23 @@ def check_jobs(jobs: Sequence[Job]) -> list[Any]:
     return acts
 
 
+def _first_nets(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, nn.Module]:
+    """The user's network built for each activation (first seed), checked (``_build_net``)."""
+    acts, data = check_jobs(jobs), _Data(split)
+    factory = load_function(str(config.model))
+    nets: dict[str, nn.Module] = {}
+    for act, job in zip(acts, jobs, strict=True):
+        if str(act) not in nets:
+            nets[str(act)] = _build_net(factory, act, int(job.seed), data, config)
+    return nets
+
+
 def check_model(jobs: Sequence[Job], split: Any, config: TrainConfig) -> None:
     """Build the user's ``config.model`` once per activation (first seed) and check its output,
     so that a rejected model (missing file, syntax error, raising function, non-Module, wrong
     output shape) stops the run before its folder is made. Nothing to do for the built-in MLP."""
-    if config.model is None:
-        return
-    acts = check_jobs(jobs)
-    data = _Data(split)
-    factory = load_function(config.model)
-    seen: set[str] = set()
-    for act, job in zip(acts, jobs, strict=True):
-        if str(act) not in seen:
-            seen.add(str(act))
-            _build_net(factory, act, int(job.seed), data, config)
+    if config.model is not None:
+        _first_nets(jobs, split, config)
 
 
 def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, Any]:
@@ -1171,23 +1191,16 @@ def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dic
         return {}
     import inspect
 
-    acts = check_jobs(jobs)
-    data = _Data(split)
+    nets = _first_nets(jobs, split, config)
     factory = load_function(config.model)
     try:  # the whole file: an edit anywhere in it (a helper, a constant) can change the network
         path = inspect.getsourcefile(factory)
         source = Path(path).read_text(encoding="utf-8") if path else inspect.getsource(factory)
     except (OSError, TypeError, UnicodeDecodeError):
         source = ""
-    shapes: dict[str, list[str]] = {}
-    for act, job in zip(acts, jobs, strict=True):
-        if str(act) not in shapes:
-            net = _build_net(factory, act, int(job.seed), data, config)
-            shapes[str(act)] = [f"{n}{list(p.shape)}" for n, p in net.named_parameters()]
-    return {
-        "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
-        "parameters": shapes,
-    }
+    shapes = {a: [f"{n}{list(p.shape)}" for n, p in m.named_parameters()] for a, m in nets.items()}
+    sha = hashlib.sha256(source.encode()).hexdigest() if source else None
+    return {"source_sha256": sha, "parameters": shapes}
 
 
 def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -1208,9 +1221,7 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
 
 def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
     cfg = asdict(config)
-    cfg.pop(
-        "epochs"
-    )  # more epochs may be added to a run later: training does not depend on the total
+    cfg.pop("epochs")  # more epochs may be added to a run later: training does not depend on it
     text = json.dumps(
         {"format": _FORMAT, "config": cfg,
          "jobs": [[str(a), int(j.seed)] for a, j in zip(acts, jobs, strict=True)],
@@ -1222,7 +1233,7 @@ def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: Trai
 
 def _trainers(
     jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig, parts: int = 1
-) -> list[tuple[Any, list[int]]]:
+) -> list[tuple[_Trainer, list[int]]]:
     """(trainer, job indices of its rows); models of one activation are contiguous.
 
     The MLP's models are cut into ``parts`` contiguous stacks, one per worker thread.
@@ -1230,7 +1241,7 @@ def _trainers(
     groups: dict[str, list[int]] = {}
     for k, act in enumerate(acts):
         groups.setdefault(str(act), []).append(k)
-    out: list[tuple[Any, list[int]]] = []
+    out: list[tuple[_Trainer, list[int]]] = []
     if config.model is None:
         order = [k for ks in groups.values() for k in ks if _stackable(acts[k])]
         if order:
@@ -1287,7 +1298,7 @@ def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Modu
     return net
 
 
-def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) -> Any:
+def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) -> _Trainer:
     """Seeds of one activation batched with torch.func where the network allows, else one by one."""
     if len({tuple((n, p.shape) for n, p in net.named_parameters()) for net in nets}) == 1:
         try:
@@ -1306,22 +1317,23 @@ def _n_generic(acts: list[Any], config: TrainConfig) -> int:
     return len({str(a) for a in acts if not _stackable(a)})
 
 
-def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
+def _load(blob: Any, what: str, fix: str = "") -> dict[str, Any]:
+    """A checkpoint's contents; ``what`` names the argument in errors, ``fix`` ends them."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise ActlabError(
-            f"resume_from must be the bytes of a checkpoint, got {type(blob).__name__}"
-        )
+        raise ActlabError(f"{what} must be the bytes of a checkpoint, got {type(blob).__name__}")
     try:
         state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ActlabError(
-            f"resume_from is not a readable actlab checkpoint ({type(err).__name__}); "
-            "start the run afresh"
+            f"{what} is not a readable actlab checkpoint ({type(err).__name__}){fix}"
         ) from None
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ActlabError(
-            "resume_from is not an actlab compare checkpoint (wrong format); start the run afresh"
-        )
+        raise ActlabError(f"{what} is not an actlab compare checkpoint (wrong format){fix}")
+    return state
+
+
+def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
+    state = _load(blob, "resume_from", "; start the run afresh")
     if state.get("fingerprint") != fingerprint:
         raise ActlabError(
             "resume_from was saved for other jobs, data or settings than this call's; resume "
@@ -1388,46 +1400,9 @@ def train(
     for trainer, rows in trainers:
         active[rows] = ~trainer.frozen
     history: list[list[ModelEpoch]] = [[] for _ in jobs]
-    classification = data.classification
-    # progress unit: one optimisation step of one trainer (of one model for the one-at-a-time
-    # trainer)
-    per_trainer = math.ceil(data.n_train / config.batch_size)
-    steps = sum(per_trainer * (len(r) if isinstance(t, _OneByOne) else 1) for t, r in trainers)
-    total_steps = max(config.epochs - done, 0) * steps
-    start = time.perf_counter()
-    count = [0]  # training steps finished in this call, across workers
-    best: list[Any] = [None]
-    cancel = threading.Event()
-
-    def on_step() -> None:
-        count[0] += 1  # += on a list item is atomic enough under the GIL for a progress counter
-        if cancel.is_set():
-            raise _Cancelled
-
-    def report(epoch: int, step: int) -> None:
-        if progress is None:
-            return
-        now = time.perf_counter()
-        eta = (now - start) / count[0] * (total_steps - count[0]) if count[0] else None
-        progress({"epoch": epoch, "epochs": config.epochs, "step": min(step, steps), "steps": steps,
-                  "best": best[0], "eta_s": eta})  # fmt: skip
-
-    def work(trainer: Any, rows: list[int], final: bool) -> tuple[Any, ...]:
-        # each worker draws its own models' row orders (each job has its own generator)
-        # drawn on the CPU (the order is the seed's whatever the device), then moved once
-        perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
-        loss, norms = trainer.run_epoch(perms.to(data.device), on_step)
-        out, dead, sat = trainer.evaluate()
-        with torch.no_grad():
-            val_loss, metrics = _val_metrics(out, data)
-            if final and data.X_test is not None:  # the test part, once: after the last epoch
-                test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
-                metrics = {**metrics, "test_loss": test_loss, **test_metrics}
-        loss, val_loss = loss.cpu(), val_loss.cpu()
-        bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
-        # plain lists: the main thread builds the records while the workers wait
-        lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
-        return bad, val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, *lists
+    # progress unit: one optimisation step of one trainer (of one model when one by one)
+    steps = math.ceil(data.n_train / config.batch_size) * sum(t.units for t, _ in trainers)
+    prog = _Progress(progress, config.epochs, steps, max(config.epochs - done, 0) * steps)
 
     if workers > 1:
         torch.set_num_threads(1)
@@ -1439,13 +1414,14 @@ def train(
             if not bool(active.any()):
                 break
             t0 = time.perf_counter()
-            first = count[0]
+            first = prog.count
             trained = active.clone()
             final = epoch == config.epochs
-            futures = [pool.submit(work, trainer, rows, final) for trainer, rows in trainers]
+            futures = [pool.submit(_epoch, t, rows, data, orders, final, prog.step)
+                       for t, rows in trainers]  # fmt: skip
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.25)
-                report(epoch, count[0] - first)
+                prog.report(epoch, prog.count - first)
             pending: list[tuple[int, dict[str, Any]]] = []
             for (trainer, rows), future in zip(trainers, futures, strict=True):
                 bad, val_loss, metrics, loss, norms, dead, sat = future.result()
@@ -1476,15 +1452,8 @@ def train(
             ]
             for rec in records:
                 history[rec.job].append(rec)
-            ranked = [r for r in records if not r.diverged]
-            if ranked:
-                key = "val_accuracy" if classification else "val_rmse"
-                pick = (max if classification else min)(ranked, key=lambda r: r.metrics[key])
-                value = pick.metrics[key]
-                if best[0] is None or (
-                    value > best[0][1] if classification else value < best[0][1]
-                ):
-                    best[0] = (f"{acts[pick.job]} (seed {jobs[pick.job].seed})", value)
+            prog.rank(records, [f"{a} (seed {j.seed})" for a, j in zip(acts, jobs, strict=True)],
+                      data.classification)  # fmt: skip
 
             def checkpoint(epoch: int = epoch) -> bytes:
                 buf = io.BytesIO()
@@ -1499,14 +1468,67 @@ def train(
 
             if on_epoch is not None:
                 on_epoch(epoch, records, checkpoint)
-            report(epoch, steps)
+            prog.report(epoch, steps)
     except BaseException:
-        cancel.set()  # Ctrl-C or an error: stop the workers at their next step
+        prog.cancel.set()  # Ctrl-C or an error: stop the workers at their next step
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)
     return history
+
+
+def _epoch(
+    trainer: _Trainer, rows: list[int], data: _Data, orders: list[torch.Generator], final: bool,
+    on_step: Callable[[], None],
+) -> tuple[Any, ...]:  # fmt: skip
+    """One epoch of one trainer, in a worker thread: train, validate (and test after the last
+    epoch); the losses, metrics, norms and unit health as plain lists for the main thread."""
+    # each worker draws its own models' row orders (each job has its own generator), on the
+    # CPU (the order is the seed's whatever the device), then moved once
+    perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
+    loss, norms = trainer.run_epoch(perms.to(data.device), on_step)
+    out, dead, sat = trainer.evaluate()
+    with torch.no_grad():
+        val_loss, metrics = _val_metrics(out, data)
+        if final and data.X_test is not None:  # the test part, once: after the last epoch
+            test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
+            metrics = {**metrics, "test_loss": test_loss, **test_metrics}
+    loss, val_loss = loss.cpu(), val_loss.cpu()
+    bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+    lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
+    return bad, val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, *lists
+
+
+class _Progress:
+    """train()'s progress across its workers: steps finished in this call, the best validation
+    result so far, and the cancel flag that every worker checks at each step."""
+
+    def __init__(self, callback: Callable[[dict], None] | None, epochs: int, steps: int,
+                 total: int) -> None:  # fmt: skip
+        self.callback, self.epochs, self.steps, self.total = callback, epochs, steps, total
+        self.count, self.best, self.start = 0, None, time.perf_counter()
+        self.cancel = threading.Event()
+
+    def step(self) -> None:
+        self.count += 1  # atomic enough under the GIL for a progress counter
+        if self.cancel.is_set():
+            raise _Cancelled
+
+    def report(self, epoch: int, step: int) -> None:
+        if self.callback is not None:
+            n, spent = self.count, time.perf_counter() - self.start
+            self.callback({"epoch": epoch, "epochs": self.epochs, "step": min(step, self.steps),
+                           "steps": self.steps, "best": self.best,
+                           "eta_s": spent / n * (self.total - n) if n else None})  # fmt: skip
+
+    def rank(self, records: list[ModelEpoch], labels: list[str], classification: bool) -> None:
+        """Keep (label, value) of the best validation accuracy (lowest RMSE) so far."""
+        key, sign = ("val_accuracy", 1) if classification else ("val_rmse", -1)
+        for r in records:
+            value = r.metrics[key]
+            if not r.diverged and (self.best is None or sign * value > sign * self.best[1]):
+                self.best = (labels[r.job], value)
 
 
 def _to_cpu(state: Any) -> Any:
@@ -1532,14 +1554,7 @@ def state_dicts(blob: bytes) -> list[dict[str, torch.Tensor]]:
     ``net.load_state_dict(state_dicts(blob)[k])`` loads model k into the plain network of the module
     docstring; for your own network, its own keys.
     """
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise ActlabError(f"state_dicts needs the bytes of a checkpoint, got {type(blob).__name__}")
-    try:
-        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
-    except Exception as err:
-        raise ActlabError(f"not a readable actlab checkpoint ({type(err).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ActlabError("not an actlab compare checkpoint (wrong format)")
+    state = _load(blob, "state_dicts(blob)")
     n_jobs = len(state["orders"])
     out: list[dict[str, torch.Tensor]] = [{} for _ in range(n_jobs)]
     for rows, tr in zip(state["rows"], state["trainers"], strict=True):
