@@ -6,6 +6,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -312,6 +313,25 @@ def test_engine_optimizer_equals_torch_optim_bit_for_bit(optimizer, weight_decay
     again = _Optimizer(ours, config)
     again.load_state_dict(stock.state_dict())
     assert all(torch.equal(again.state[k][n], want[k][n]) for k in want for n in want[k])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_stacked_adam_inside_the_backward_equals_torch_optim(digits, weight_decay):
+    # the stacked MLP runs Adam layer by layer inside its backward pass; the same stack with
+    # torch.optim.Adam(fused=True) stepping the flat tensor after the backward ends bit-identical
+    config = TrainConfig(depth=2, width=8, batch_size=100, lr=1e-2, weight_decay=weight_decay)
+    jobs = [Job("relu", 0), Job("tanh", 1)]
+    ours, stock = (_stack(digits, jobs, config) for _ in range(2))
+    opt = torch.optim.Adam([stock.flat], lr=1e-2, weight_decay=weight_decay, fused=True)
+    stock.optimizer = SimpleNamespace(adam=False, step=opt.step)  # stepped after the backward
+    perms = torch.stack([torch.randperm(len(digits.X_train)) for _ in jobs])
+    for _ in range(2):
+        got, want = ours.run_epoch(perms, lambda: None), stock.run_epoch(perms, lambda: None)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert torch.equal(ours.flat, stock.flat)
+    got, want = ours.optimizer.state[0], opt.state[stock.flat]
+    assert all(torch.equal(got[k], want[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert float(want["step"]) == 2 * math.ceil(len(digits.X_train) / 100)
 
 
 def test_engine_does_not_import_dynamo():

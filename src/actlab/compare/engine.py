@@ -587,12 +587,23 @@ class _MLP:
         def norm(k: int) -> Callable[[], Any]:  # right after gW[k] is written: still in cache
             return partial(torch.linalg.vector_norm, gW[k], dim=(1, 2), out=p.norm[k])
 
+        def update(k: int) -> list[Callable[[], Any]]:
+            """Adam on layer k once its weights are no longer needed in this step: its weights
+            and gradients are still in cache (one fused call per layer = the flat update)."""
+            if not self.optimizer.adam:
+                return []
+            st = self.optimizer.moments_of(0)
+            m, v, j = self._views(st["exp_avg"]), self._views(st["exp_avg_sq"]), self.n_weights + k
+            lists = [W[k], b[k]], [gW[k], gb[k]], [m[k], m[j]], [v[k], v[j]], [], [st["step"]] * 2
+            return [partial(torch._fused_adam_, *lists, **self.optimizer.adam_args)]
+
         p.backward = [
             partial(torch.bmm, p.g_t, p.h[-1], out=gW[-1]),
             norm(depth),
             partial(torch.sum, p.g_t, dim=2, keepdim=True, out=gb[-1]),
             # the transposed view runs as fast as a contiguous copy would (measured, these shapes)
             partial(torch.bmm, p.g_t.transpose(1, 2), W[-1], out=p.gh[-1]),
+            *update(depth),
         ]
         for k in range(depth - 1, -1, -1):
             p.backward += act_backward(p.gh[k], k, p.gz[k])
@@ -602,8 +613,9 @@ class _MLP:
                     partial(torch.bmm, p.h[k - 1].transpose(1, 2), p.gz[k], out=gW[k]),
                     norm(k),
                     partial(torch.bmm, p.gz[k], W[k].transpose(1, 2), out=p.gh[k - 1]),
+                    *update(k),
                 ]
-        p.finish = [norm(0)]  # after the caller's layer-0 weight gradient
+        p.finish = [norm(0), *update(0)]  # after the caller's layer-0 weight gradient
         self._plans[tag, rows] = p
         return p
 
@@ -640,6 +652,8 @@ class _MLP:
         norm_sum = torch.zeros(self.n_weights, m, device=self.device)
         row_bytes = m * self.data.X_train.shape[1] * 4
         block = bs * max(1, _GATHER_BYTES // (row_bytes * bs))  # rows gathered at once
+        adam = self.optimizer.adam  # Adam runs inside the backward, layer by layer (_plan)
+        step = self.optimizer.moments_of(0)["step"] if adam else None
         for s in range(steps):
             lo, hi = s * bs, min(n, (s + 1) * bs)
             if lo % block == 0:
@@ -652,6 +666,8 @@ class _MLP:
             _loss_and_grad(p.out, y, classification, p.loss, p.g_t, p.minus_one)
             if frozen:
                 p.g_t.mul_(self.mask)  # frozen (diverged) models get exactly zero gradients
+            if step is not None:
+                step.add_(1)
             for call in p.backward:
                 call()
             torch.bmm(x.transpose(1, 2), p.gz[0], out=self.gW[0])
@@ -659,7 +675,8 @@ class _MLP:
                 call()
             loss_sum += p.loss
             norm_sum += p.norm
-            self.optimizer.step()
+            if not adam:
+                self.optimizer.step()
             on_step()
         return loss_sum / steps, (norm_sum / steps).T
 
@@ -738,6 +755,7 @@ class _MLP:
             for p, saved in zip(self.params, state["params"], strict=True):
                 p.copy_(saved)
         self.optimizer.load_state_dict(state["optimizer"])
+        self._plans.clear()  # they hold views of the optimiser state
         self.mask.copy_(state["mask"])
         self.frozen.copy_(state["frozen"])
 
@@ -764,20 +782,28 @@ class _Optimizer:
             for _, p in live:  # torch.optim.SGD's single-tensor update (momentum 0)
                 p.add_(p.grad.add(p, alpha=self.decay) if self.decay else p.grad, alpha=-self.lr)
             return
-        for k, p in live:
-            if k not in self.state:
-                zero = partial(torch.zeros_like, p, memory_format=torch.preserve_format)
-                self.state[k] = {"step": torch.zeros((), device=p.device),
-                                 "exp_avg": zero(), "exp_avg_sq": zero()}  # fmt: skip
-        st = [self.state[k] for k, _ in live]
+        st = [self.moments_of(k) for k, _ in live]
         steps = [s["step"] for s in st]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            [p for _, p in live], [p.grad for _, p in live], [s["exp_avg"] for s in st],
-            [s["exp_avg_sq"] for s in st], [], steps, amsgrad=False, lr=self.lr, beta1=0.9,
-            beta2=0.999, weight_decay=self.decay, eps=1e-8, maximize=False, grad_scale=None,
-            found_inf=None,
-        )  # fmt: skip
+        torch._fused_adam_([p for _, p in live], [p.grad for _, p in live],
+                           [s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [], steps,
+                           **self.adam_args)  # fmt: skip
+
+    @property
+    def adam_args(self) -> dict[str, Any]:
+        """``torch._fused_adam_``'s keywords: torch.optim.Adam's defaults, this lr and decay."""
+        return {"amsgrad": False, "lr": self.lr, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                "weight_decay": self.decay, "maximize": False, "grad_scale": None,
+                "found_inf": None}  # fmt: skip
+
+    def moments_of(self, k: int) -> dict[str, torch.Tensor]:
+        """Adam's state of parameter ``k``, made (zero) if it has none yet."""
+        if k not in self.state:
+            p = self.params[k]
+            zero = partial(torch.zeros_like, p, memory_format=torch.preserve_format)
+            self.state[k] = {"step": torch.zeros((), device=p.device),
+                             "exp_avg": zero(), "exp_avg_sq": zero()}  # fmt: skip
+        return self.state[k]
 
     def moments(self, k: int) -> list[torch.Tensor]:
         """Adam's moments of parameter ``k`` (shaped like it; none yet, or for SGD: [])."""
