@@ -11,11 +11,13 @@ from autograd on that slice alone for anything else. The optimiser is ``torch.op
 parameter: both are elementwise, so stacked Adam is per-model Adam, weight decay included
 (``torch.optim.Adam(weight_decay=...)`` adds L2 to the gradient; it is not AdamW).
 
-Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, one worker thread per
-core): ~75% in the batched products, which run at ~95% of one core's large-matmul rate; then tanh
-(its float32 kernel is MKL's, slow on AMD CPUs, ~2 ns an element; kept: it is what ``nn.Tanh`` runs,
-so results stay bit-compatible with a plain loop), the Adam update (memory-bound), the other
-activations, and the per-epoch validation pass. ``_MLP`` says what was done about the rest.
+Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, two stacks of 17-18
+models, one worker thread each; thread CPU time of one stack's epoch on a loaded 2-core AVX-512
+box, tools in benchmarks/compare_speed.py): the batched products ~46% (each at ~75% of one core's
+large-matmul rate alone, less in the step: their operands no longer fit the 2 MB L2), the
+activations' kernels 16-25% (2-4x their time on a warm cache), the validation pass ~12%, Adam ~10%
+(memory-bound; run per layer inside the backward while the layer is in cache), the loss 5%, the
+gradient norms 4%. ``_MLP`` says what was done about the rest.
 
 Reproducing one model alone (what ``tests/test_compare_engine.py`` does with a plain PyTorch loop):
 
@@ -472,9 +474,10 @@ class _MLP:
     What makes it fast (each measured; see benchmarks/compare_speed.py):
 
     * one flat buffer holds every parameter (weights, then biases; each a contiguous view) and
-      another every gradient, so the optimiser updates one tensor per step with one fused kernel,
-      and the backward pass writes gradients in place with ``out=`` (no allocation, no zeroing).
-      Adam and SGD are elementwise, so the flat update is the per-tensor update, bit for bit;
+      another every gradient, so the backward pass writes gradients in place with ``out=`` (no
+      allocation, no zeroing) and Adam runs one fused kernel per layer inside the backward, on
+      views of those buffers and of its moments (SGD: one update of the flat tensor after it).
+      Both are elementwise, so either is the per-tensor update, bit for bit;
     * a step's kernels are bound once per batch size (``_plan``) to persistent buffers and their
       per-group slices, as ``functools.partial`` calls: a step is then mostly a loop of C-level
       calls. Building each call afresh (slicing, argument lists) cost as much as the elementwise
