@@ -317,8 +317,10 @@ class _Data:
                 self.X_test
             ):
                 raise ActlabError("split.X_test / y_test must match X_train's columns and rows")
-        self.fingerprint = str(getattr(split, "fingerprint", "")) or _digest(
-            self.X_train, self.y_train, self.X_val, self.y_val
+        parts = (self.X_train, self.y_train, self.X_val, self.y_val)  # hashed if no fingerprint
+        self.fingerprint = (
+            str(getattr(split, "fingerprint", ""))
+            or hashlib.sha256(b"".join(t.numpy().tobytes() for t in parts)).hexdigest()
         )
         self.device = torch.device(device)
         if self.device.type != "cpu":
@@ -333,21 +335,10 @@ class _Data:
         return len(self.X_train)
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def _loss_and_grad(
-    out_t: torch.Tensor,
-    y: torch.Tensor,
-    classification: bool,
-    loss: torch.Tensor,
-    grad: torch.Tensor,
-    minus_one: torch.Tensor,
-) -> None:
+    out_t: torch.Tensor, y: torch.Tensor, classification: bool, loss: torch.Tensor,
+    grad: torch.Tensor, minus_one: torch.Tensor,
+) -> None:  # fmt: skip
     """Per-model mean loss into ``loss`` (M,) and its gradient into ``grad``, like ``out_t``.
 
     ``out_t`` holds transposed outputs ``(M, n_out, b)``; ``y`` is (M, b) class ids or (M, b, k)
@@ -370,16 +361,10 @@ def _loss_and_grad(
 # ------------------------------------------------------------ activations
 
 
-_Fwd = Callable[[torch.Tensor, torch.Tensor], Any]
-_Bwd = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Any]
-
-
-def _fast_path(m: nn.Module) -> tuple[_Fwd, _Bwd] | None:
-    """The ATen kernels behind a native activation module, writing into ``out``: its
-    definition's ``fast`` (actlab.activations). ``fwd(z, out)`` is what the module's forward
-    calls; ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd itself runs for that module, so
-    the batched backward matches ``loss.backward()`` of a plain loop. None: through autograd."""
-    return fast_path(m)
+# the ATen kernels behind a native activation module (its definition's ``fast``): ``fwd(z, out)``
+# is what the module's forward calls, ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd runs
+# for it, so the batched backward matches a plain loop's; None: through autograd
+_fast_path = fast_path
 
 
 class _Group:
@@ -444,22 +429,13 @@ class _Trainer(Protocol):
     frozen: torch.Tensor  # (M,) bool on the CPU: diverged models, no longer trained
     units: int  # progress steps per batch: 1, or M when the models train one at a time
 
-    def run_epoch(
-        self, perms: torch.Tensor, on_step: Callable[[], None]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch over row orders ``perms`` (M, n): mean loss (M,), grad norms (M, layers)."""
-
-    def evaluate(self) -> tuple[torch.Tensor, Any, Any]:
-        """Validation outputs (M, n_out, n_val), dead and saturated fractions (M, layers)."""
-
-    def outputs(self, X: torch.Tensor) -> torch.Tensor:
-        """Outputs (M, n_out, rows) on ``X``."""
-
-    def freeze(self, rows: torch.Tensor) -> None:
-        """Zero the weights and optimiser state of ``rows``; they take no more updates."""
-
+    # one epoch over row orders perms (M, n): mean loss (M,), grad norms (M, layers)
+    def run_epoch(self, perms: torch.Tensor, on_step: Callable[[], None]) -> tuple[Any, Any]: ...
+    # validation outputs (M, n_out, n_val), dead and saturated fractions (M, layers)
+    def evaluate(self) -> tuple[torch.Tensor, Any, Any]: ...
+    def outputs(self, X: torch.Tensor) -> torch.Tensor: ...  # (M, n_out, rows) on X
+    def freeze(self, rows: torch.Tensor) -> None: ...  # zero them; no more updates
     def state(self) -> dict[str, Any]: ...
-
     def load_state(self, state: dict[str, Any]) -> None: ...
 
 
@@ -1339,13 +1315,6 @@ def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) ->
     return _OneByOne(nets, data, config)
 
 
-def _n_generic(acts: list[Any], config: TrainConfig) -> int:
-    """Trainers outside the stacked MLP: one per activation group it cannot take."""
-    if config.model is not None:
-        return len({str(a) for a in acts})
-    return len({str(a) for a in acts if not _stackable(a)})
-
-
 def _load(blob: Any, what: str, fix: str = "") -> dict[str, Any]:
     """A checkpoint's contents; ``what`` names the argument in errors, ``fix`` ends them."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
@@ -1413,8 +1382,9 @@ def train(
     fingerprint = _fingerprint(jobs, acts, data, config)
     state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
     threads = torch.get_num_threads()
-    fresh_parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best
-    parts = len(state["rows"]) - _n_generic(acts, config) if state is not None else fresh_parts
+    parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best
+    if state is not None:  # the saved split: the stacked MLP's states are those with a mask
+        parts = sum("mask" in t for t in state["trainers"])
     trainers = _trainers(jobs, acts, data, config, parts)
     workers = len(trainers) if config.model is None else 1
     orders = [torch.Generator().manual_seed(int(j.seed) + ORDER_SEED_OFFSET) for j in jobs]
@@ -1453,24 +1423,8 @@ def train(
                 prog.report(epoch, prog.count - first)
             pending: list[tuple[int, dict[str, Any]]] = []
             for (trainer, rows), future in zip(trainers, futures, strict=True):
-                bad, val_loss, metrics, loss, norms, dead, sat = future.result()
-                nan = float("nan")
-                diverged = bad.tolist()
-                for r, k in enumerate(rows):
-                    if not trained[k]:
-                        continue
-                    div = diverged[r]
-                    pending.append(
-                        (k, {
-                            "train_loss": loss[r],
-                            "val_loss": nan if div else val_loss[r],
-                            "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
-                            "grad_norms": [float(v) for v in norms[r]],
-                            "dead_fraction": [nan if div else float(v) for v in dead[r]],
-                            "saturated_fraction": [nan if div else float(v) for v in sat[r]],
-                            "diverged": div,
-                        })
-                    )  # fmt: skip
+                bad, fields = future.result()
+                pending += [(k, f) for k, f in zip(rows, fields, strict=True) if trained[k]]
                 if bool(bad.any()):
                     trainer.freeze(bad.nonzero().flatten())
                     active[[rows[r] for r in bad.nonzero().flatten().tolist()]] = False
@@ -1512,7 +1466,7 @@ def _epoch(
     on_step: Callable[[], None],
 ) -> tuple[Any, ...]:  # fmt: skip
     """One epoch of one trainer, in a worker thread: train, validate (and test after the last
-    epoch); the losses, metrics, norms and unit health as plain lists for the main thread."""
+    epoch); which models diverged, and each model's record fields (NaN metrics if diverged)."""
     # each worker draws its own models' row orders (each job has its own generator), on the
     # CPU (the order is the seed's whatever the device), then moved once
     perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
@@ -1525,8 +1479,17 @@ def _epoch(
             metrics = {**metrics, "test_loss": test_loss, **test_metrics}
     loss, val_loss = loss.cpu(), val_loss.cpu()
     bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
-    lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
-    return bad, val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, *lists
+    loss, norms, dead, sat = (t.tolist() if isinstance(t, torch.Tensor) else t
+                              for t in (loss, norms, dead, sat))  # fmt: skip
+    val, metrics, nan = val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, math.nan
+    return bad, [
+        {"train_loss": loss[r], "val_loss": nan if div else val[r],
+         "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
+         "grad_norms": [float(v) for v in norms[r]],
+         "dead_fraction": [nan if div else float(v) for v in dead[r]],
+         "saturated_fraction": [nan if div else float(v) for v in sat[r]], "diverged": div}
+        for r, div in enumerate(bad.tolist())
+    ]  # fmt: skip
 
 
 class _Progress:
