@@ -19,10 +19,12 @@ The engine row also gives a load-independent ratio: the engine's training FLOPs 
 consumed (process CPU time over the run) against the same for the large matmul (all its repeats).
 On a shared machine wall-time ratios mostly measure the other tenants (a best-of-7 matmul catches
 a quiet moment, a 10 s training run cannot); the CPU-time ratio says what the engine does with
-the CPU time it gets. ``--cpu-features avx2`` re-runs the script as on an AVX2-only machine:
-NumPy's AVX-512 targets disabled (NPY_DISABLE_CPU_FEATURES), PyTorch held to AVX2
-(ATEN_CPU_CAPABILITY), and MKL and oneDNN too (MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA), so the
-matmuls, the engine's and the reference's alike, run AVX2 code.
+the CPU time it gets. ``--cpu-features avx2`` re-runs the script with NumPy's AVX-512 targets
+disabled (NPY_DISABLE_CPU_FEATURES) and PyTorch's own kernels held to AVX2 (ATEN_CPU_CAPABILITY),
+as benchmarks/kernels.py does: the elementwise kernels run as on an AVX2-only machine, MKL's
+matmuls keep their own dispatch (MKL_ENABLE_INSTRUCTIONS=AVX2 made its 2-thread sgemm run at 8
+GFLOP per CPU-second on the AVX-512 test machine, 1/10 of its 1-thread rate: not a faithful AVX2
+machine; set it yourself to try).
 
 ``--device cuda`` (or ``cuda:N``, ``mps``) runs the engine and the plain loop on that device and
 measures the large-matmul rate there (``torch.mm`` on the device, synchronised); without such a
@@ -57,14 +59,12 @@ from pathlib import Path
 
 
 def _avx2_env() -> dict[str, str]:
-    """The environment of an AVX2-only machine for NumPy, PyTorch, MKL and oneDNN (each reads
-    it at import): NumPy's AVX-512 dispatch targets off, the others capped at AVX2."""
+    """NumPy's AVX-512 dispatch targets off and ATen capped at AVX2 (both read at import)."""
     from numpy._core import _multiarray_umath as umath
 
     # numpy >= 2.4 names the levels X86_V3 (AVX2) / X86_V4 (AVX-512), older ones AVX512F, ...
     avx512 = [f for f in umath.__cpu_dispatch__ if f.startswith("AVX512") or f == "X86_V4"]
     return {"NPY_DISABLE_CPU_FEATURES": " ".join(avx512), "ATEN_CPU_CAPABILITY": "avx2",
-            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2",
             "ACTLAB_BENCH_CPU": "avx2"}  # fmt: skip
 
 
@@ -292,7 +292,7 @@ def main() -> None:
     models = len(jobs)
     cpu = os.environ.get("ACTLAB_BENCH_CPU")
     aten = torch.backends.cpu.get_cpu_capability()
-    print(summary() + f"; ATen {aten}" + (f", run as on an {cpu}-only machine" if cpu else ""))
+    print(summary() + f"; ATen {aten}" + (f", NumPy without AVX-512 ({cpu} run)" if cpu else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; digits {len(split.X_train)} train / "
           f"{len(split.X_val)} validation rows; {models} models\n{config}\n"
