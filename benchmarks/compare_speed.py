@@ -68,8 +68,12 @@ def _avx2_env() -> dict[str, str]:
             "ACTLAB_BENCH_CPU": "avx2"}  # fmt: skip
 
 
-if __name__ == "__main__" and "--cpu-features" in sys.argv and "ACTLAB_BENCH_CPU" not in os.environ:
-    argv = [a for a in sys.argv[1:] if a not in ("--cpu-features", "avx2")]
+if (
+    __name__ == "__main__"
+    and "ACTLAB_BENCH_CPU" not in os.environ
+    and any(a.startswith("--cpu-features") for a in sys.argv)
+):  # re-run with the environment set (the child is told by ACTLAB_BENCH_CPU)
+    argv = [a for a in sys.argv[1:] if a not in ("--cpu-features", "avx2", "--cpu-features=avx2")]
     sys.exit(subprocess.call([sys.executable, __file__, *argv], env={**os.environ, **_avx2_env()}))
 
 import numpy as np  # noqa: E402  (after the re-exec: the environment must be set before import)
