@@ -231,7 +231,7 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
                           f"the command {wall:6.2f} s wall ({cpu:.2f} s CPU)")  # fmt: skip
     wall, cpu, body = min(runs, key=lambda r: r[0])
     near_s, near_cpu = min(e[0] for e in engine), min(e[1] for e in engine)
-    inside, phases = body["seconds"], body["phases"]
+    inside, phases = body["seconds"], body.get("phases", {})  # (older actlab: none)
     say("wall time", f"{wall:8.2f} s (faster run, start to exit; {inside:.2f} s inside the "
                      f"command, {wall - inside:.2f} s interpreter start and imports)")  # fmt: skip
     for name, what in (("prepare_s", "data, checks, the run folder"),
@@ -242,7 +242,7 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
         say(f"  {name[:-2]}", f"{phases.get(name, 0.0):8.2f} s ({what})")
     known = sum(v for k, v in phases.items() if k.endswith("_s") and k != "store_s")
     say("  other", f"{inside - known:8.2f} s (inside the command, outside those phases)")
-    say("  checkpoints", f"{phases['checkpoint_bytes'] / 2**20:8.1f} MiB written")
+    say("  checkpoints", f"{phases.get('checkpoint_bytes', 0) / 2**20:8.1f} MiB written")
     best = min(engine_s, near_s)
     ratio = wall / best
     say("vs engine training", f"{ratio:8.2f}x the engine's {best:.2f} s (faster of the engine "
