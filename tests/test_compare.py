@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import actlab.compare as compare
+from actlab import _html
 from actlab.cli import main
 from actlab.compare import stats
 from actlab.compare.store import Store
@@ -411,6 +412,7 @@ def test_reports_exist_parse_and_escape_user_names(tmp_path: Path, engine: fake.
         assert src.startswith("data:image/png;base64,")  # self-contained: no network
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "http://" not in page and "https://" not in page
+    assert f"<style>{_html.CSS}</style>" in page  # one look: the gallery's stylesheet
 
 
 def test_regression_report_uses_rmse_in_target_units(

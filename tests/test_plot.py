@@ -17,7 +17,7 @@ import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from actlab import catalog, kernels, plot
+from actlab import _html, catalog, kernels, plot
 from actlab.cli import main
 from actlab.errors import ActlabError
 
@@ -382,6 +382,7 @@ def test_gallery_files(gallery_dir: Path) -> None:
         assert f'id="{n}"' in page
         assert spec.formula.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in page
     assert 'lang="ru"' in page and "Свойства" in page and "http" not in page.split("<body>")[0]
+    assert f"<style>{_html.CSS}</style>" in page  # one look: the compare report's stylesheet
 
 
 def test_gallery_does_not_overwrite(gallery_dir: Path) -> None:

@@ -117,13 +117,10 @@ def load(name: str, *, noise: float | None = None, seed: int = 0) -> Dataset:
             f"unknown dataset '{name}'{suggest(key, DATASETS)} "
             f"(built-in: {', '.join(DATASETS)}; or use a CSV file with --csv PATH --target COLUMN)"
         )
-    if key in SYNTHETIC:
-        level = DEFAULT_NOISE[key] if noise is None else _check_noise(noise)
-        return _synthetic(key, level, seed)
     if noise is not None:
-        raise ActlabError(
-            f"noise applies only to the synthetic datasets ({', '.join(SYNTHETIC)}), not to '{key}'"
-        )
+        noise = _check_noise(noise, key)
+    if key in SYNTHETIC:
+        return _synthetic(key, DEFAULT_NOISE[key] if noise is None else noise, seed)
     import sklearn.datasets as skd
 
     bunch = getattr(skd, f"load_{key}")()
@@ -139,7 +136,13 @@ def load(name: str, *, noise: float | None = None, seed: int = 0) -> Dataset:
     return Dataset(X, y, "classification", names, classes, key, "class")
 
 
-def _check_noise(noise: float) -> float:
+def _check_noise(noise: float, name: str) -> float:
+    """The noise level of the synthetic dataset ``name``; any other dataset takes none."""
+    if name not in SYNTHETIC:
+        raise ActlabError(
+            f"noise applies only to the synthetic datasets ({', '.join(SYNTHETIC)}), "
+            f"not to '{name}'"
+        )
     try:
         value = float(noise)
     except (TypeError, ValueError):
@@ -208,10 +211,6 @@ def _synthetic(name: str, noise: float, seed: int) -> Dataset:
 # compare the fast path against, and it produces the exact message (row number, field counts,
 # UTF-8 reason) whenever pyarrow refuses a file; a file pyarrow refuses but the csv module
 # accepts (a quoted newline, say) is loaded from its rows through the same encoding steps.
-
-
-def _is_missing(value: str) -> bool:
-    return value.strip().lower() in MISSING
 
 
 def _as_float(value: str) -> float | None:
@@ -654,14 +653,14 @@ def _target(
             "choose another --target or add rows with other values"
         )
     numbers = [_as_float(v) for v in distinct]
-    numeric = all(x is not None and math.isfinite(x) for x in numbers)
+    example = next((v for v, x in zip(distinct, numbers, strict=True)
+                    if x is None or not math.isfinite(x)), None)  # fmt: skip
+    numeric = example is None
     note = ""
     if task is None:
         integral = numeric and all(float(x).is_integer() for x in numbers)  # type: ignore[arg-type]
         k = len(distinct)
         if not numeric:
-            example = next(v for v, x in zip(distinct, numbers, strict=True)
-                           if x is None or not math.isfinite(x))
             task, why = "classification", f"its values are not all numbers (e.g. {example!r})"
         elif integral and k <= MAX_INTEGER_CLASSES:
             task = "classification"
@@ -678,10 +677,6 @@ def _target(
                 f"pass --task {other} to override")
     if task == "regression":
         if not numeric:
-            example = next(
-                v for v, x in zip(distinct, numbers, strict=True)
-                if x is None or not math.isfinite(x)
-            )
             raise ActlabError(
                 f"target column '{name}' has the non-numeric value {example!r}, so it cannot be "
                 "a regression "
@@ -783,25 +778,21 @@ def split(
     idx_train, idx_val = train_test_split(
         rest, test_size=n_val, random_state=int(seed), shuffle=True, stratify=stratify
     )
-    X_train, X_val = dataset.X[idx_train], dataset.X[idx_val]
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
+    parts = (idx_train, idx_val, idx_test)
+    mean = dataset.X[idx_train].mean(axis=0)
+    std = dataset.X[idx_train].std(axis=0)
     std[std == 0] = 1.0  # a constant training column stays 0 instead of becoming NaN
-    X_train = ((X_train - mean) / std).astype(np.float32)
-    X_val = ((X_val - mean) / std).astype(np.float32)
-    X_test = ((dataset.X[idx_test] - mean) / std).astype(np.float32)
+    X_train, X_val, X_test = (((dataset.X[i] - mean) / std).astype(np.float32) for i in parts)
     if dataset.task == "classification":
-        y_train = dataset.y[idx_train].astype(np.int64)
-        y_val = dataset.y[idx_val].astype(np.int64)
-        y_test = dataset.y[idx_test].astype(np.int64)
+        y_train, y_val, y_test = (dataset.y[i].astype(np.int64) for i in parts)
         t_mean, t_scale = 0.0, 1.0
     else:
         raw = dataset.y.astype(np.float64)
         t_mean = float(raw[idx_train].mean())
         t_scale = float(raw[idx_train].std()) or 1.0
-        y_train = ((raw[idx_train] - t_mean) / t_scale).astype(np.float32)[:, None]
-        y_val = ((raw[idx_val] - t_mean) / t_scale).astype(np.float32)[:, None]
-        y_test = ((raw[idx_test] - t_mean) / t_scale).astype(np.float32)[:, None]
+        y_train, y_val, y_test = (
+            ((raw[i] - t_mean) / t_scale).astype(np.float32)[:, None] for i in parts
+        )
     digest = hashlib.sha256()
     # the test part enters the fingerprint only when there is one: two-way splits keep theirs
     for arr in (X_train, y_train, X_val, y_val, *((X_test, y_test) if n_test else ())):

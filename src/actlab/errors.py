@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class ActlabError(ValueError):
@@ -17,12 +19,46 @@ class UnknownActivationError(ActlabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def cannot_write(
-    path: object, err: OSError, hint: str = "choose a place you may write to"
-) -> ActlabError:
-    """One line for a failed write: the path, the OS reason (read-only, no space...) and a fix."""
-    reason = err.strerror or str(err) or type(err).__name__
-    return ActlabError(f"cannot write '{path}': {reason}; {hint}")
+@contextmanager
+def writing(path: object, hint: str = "choose a place you may write to") -> Iterator[None]:
+    """Write to ``path`` inside the block; a failure becomes one line: the path, the OS reason
+    (read-only, no space...) and ``hint``, the fix."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise ActlabError(f"cannot write '{path}': {reason}; {hint}") from None
+
+
+def output_path(
+    path: str | Path,
+    allowed_suffixes: Iterable[str],
+    force: bool = False,
+    *,
+    force_hint: str = "--force",
+) -> Path:
+    """Check a user-given output file path before any work is done (CLI and ``plot.save``).
+
+    The folder must exist, the suffix must be one of ``allowed_suffixes`` and an existing file is
+    only replaced with ``force`` (nothing a user made is overwritten silently).
+    """
+    p = Path(path).expanduser()
+    allowed = [s.lower() for s in allowed_suffixes]
+    if p.suffix.lower() not in allowed:
+        raise ActlabError(
+            f"cannot write '{p}': unknown file type '{p.suffix or '(none)'}'; "
+            f"use one of {', '.join(allowed)}, e.g. {p.stem or 'out'}{allowed[0]}"
+        )
+    if not p.parent.is_dir():
+        raise ActlabError(
+            f"cannot write '{p}': folder '{p.parent}' does not exist; create it first "
+            f"(mkdir -p {p.parent})"
+        )
+    if p.is_dir():
+        raise ActlabError(f"cannot write '{p}': it is a folder; give a file name")
+    if p.exists() and not force:
+        raise ActlabError(f"'{p}' already exists; pass {force_hint} to overwrite it")
+    return p
 
 
 def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:

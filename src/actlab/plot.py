@@ -11,7 +11,6 @@ densely over the *visible* window instead of 1000 points over [-100, 100].
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,7 +25,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from actlab import catalog, kernels
-from actlab.errors import ActlabError, cannot_write, suggest
+from actlab._html import esc, fields, items
+from actlab._html import page as html_page
+from actlab.errors import ActlabError, output_path, suggest, writing
 from actlab.health import SATURATION
 
 __all__ = [
@@ -349,6 +350,18 @@ def _shade(ax: Axes, x: np.ndarray, dy: np.ndarray, text: dict[str, str], label:
             )
 
 
+def _frame(
+    ax: Axes, xlim: tuple[float, float], ylim: Sequence[float] | None, axis_width: float = 0.8
+) -> None:
+    """The window, a grid and the lines x = 0 and y = 0: what every curve panel shares."""
+    ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, alpha=0.5)
+    ax.axhline(0, color="0.3", linewidth=axis_width, zorder=1)
+    ax.axvline(0, color="0.3", linewidth=axis_width, zorder=1)
+
+
 def _spec_text(value: Any, lang: str) -> str:
     if isinstance(value, dict):
         return str(value.get(lang) or value.get("en") or "")
@@ -449,15 +462,10 @@ def curve(
             )
         if shade:
             _shade(ax, x, dy, text, label=True)
-        ax.set_xlim(*xlim_)
-        if ylim_ is not None:
-            ax.set_ylim(*ylim_)
         ax.set_xlabel(_spec_text(defaults.xlabel, lang) or "x")
         ax.set_ylabel(_spec_text(defaults.ylabel, lang) or f"{act.name}(x)")
         ax.set_title(title if title is not None else _spec_text(defaults.title, lang))
-        ax.grid(True, alpha=0.5)
-        ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-        ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
+        _frame(ax, xlim_, ylim_)
         if legend:
             _legend(ax)
     return ax
@@ -547,15 +555,10 @@ def compare(
                 title = text["params_title_d" if derivative else "params_title"].format(name=family)
             else:
                 title = text["compare_d" if derivative else "compare"]
-        ax.set_xlim(*xlim_)
-        if ylim_ is not None:
-            ax.set_ylim(*ylim_)
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")
         ax.set_title(title)
-        ax.grid(True, alpha=0.5)
-        ax.axhline(0, color="0.3", linewidth=0.8, zorder=1)
-        ax.axvline(0, color="0.3", linewidth=0.8, zorder=1)
+        _frame(ax, xlim_, ylim_)
         _legend(ax)
     return ax
 
@@ -645,27 +648,6 @@ def softmax_bars(
     return fig
 
 
-def _output_file(path: str | Path, force: bool) -> Path:
-    """Check an output path before drawing: known suffix, existing folder, no clobbering."""
-    p = Path(path).expanduser()
-    if p.suffix.lower() not in FORMATS:
-        raise ActlabError(
-            f"cannot write {str(p)!r}: unknown file type {p.suffix or '(none)'!r}; "
-            f"use one of {', '.join(FORMATS)}, e.g. {p.with_suffix('.png').name}"
-        )
-    if not p.parent.is_dir():
-        raise ActlabError(
-            f"cannot write {str(p)!r}: folder {str(p.parent)!r} does not exist; create it first"
-        )
-    if p.is_dir():
-        raise ActlabError(f"cannot write {str(p)!r}: it is a folder; give a file name")
-    if p.exists() and not force:
-        raise ActlabError(
-            f"{str(p)!r} already exists; pass force=True (CLI: --force) to overwrite it"
-        )
-    return p
-
-
 def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int = DPI) -> Path:
     """Write a figure to PNG, SVG or PDF (chosen by the suffix) and return the path.
 
@@ -675,12 +657,9 @@ def save(fig: Figure | Axes, path: str | Path, force: bool = False, *, dpi: int 
     figure = fig.figure if isinstance(fig, Axes) else fig
     if not isinstance(figure, Figure):
         raise ActlabError(f"save needs a matplotlib Figure or Axes, got {type(fig).__name__}")
-    p = _output_file(path, force)
-    try:
-        with _style():
-            figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
-    except OSError as err:
-        raise cannot_write(p, err) from None
+    p = output_path(path, FORMATS, force, force_hint="force=True (CLI: --force)")
+    with writing(p), _style():
+        figure.savefig(p, format=p.suffix.lower()[1:], dpi=dpi)
     return p
 
 
@@ -702,14 +681,9 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
             _shade(ax, x, dy, text, label=False)
             ax.plot(*breaks(x, catalog.forward(act, x)), color=F_COLOR, linewidth=2.0)
             ax.plot(*breaks(x, dy), color=DF_COLOR, linestyle="--", linewidth=1.5)
-            ax.set_xlim(*xlim)
-            if d.ylim is not None:
-                ax.set_ylim(*d.ylim)
             ax.set_title(act.label, fontsize="medium")
             ax.tick_params(labelsize="small")
-            ax.grid(True, alpha=0.5)
-            ax.axhline(0, color="0.3", linewidth=0.6, zorder=1)
-            ax.axvline(0, color="0.3", linewidth=0.6, zorder=1)
+            _frame(ax, xlim, d.ylim, axis_width=0.6)
         for ax in axes[len(acts) :]:
             ax.set_visible(False)
         handles = [
@@ -736,66 +710,39 @@ def _overview(acts: Sequence[catalog.Activation], lang: str) -> Figure:
     return fig
 
 
-def _html_list(items: Sequence[str]) -> str:
-    return "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in items) + "</ul>" if items else ""
-
-
 def _card(act: catalog.Activation, image: str, lang: str) -> str:
     text = _lang(lang)
     spec = act.spec
-    esc = html.escape
-    rows = []
-
-    def row(key: str, value: str) -> None:
-        if value:
-            rows.append(f"<tr><th>{esc(key)}</th><td>{value}</td></tr>")
-
-    row(text["formula"], f"<code>{esc(spec.formula)}</code>")
-    row(text["dformula"], f"<code>{esc(spec.derivative_formula)}</code>")
     drawn = ", ".join(
         f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in act.params.items()
     )
-    row(text["params"], esc(drawn))
-    rng = spec.range_text.replace("-inf", "−∞").replace("inf", "∞")
-    row(text["range"], esc(rng))
-    row(text["properties"], esc(_properties(spec.properties, lang)))
-    row(text["init"], esc(_INIT.get(spec.recommended_init, str(spec.recommended_init))))
-    row(text["family"], esc(str(spec.family)))
-    row(text["kink"], esc(str(spec.kink_convention or "")))
     ref = str(spec.reference or "").strip()
     if ref in ("", "-", "—"):
         ref = ""
-    row(text["introduced"], esc(f"{spec.year}: {ref}" if spec.year and ref else ref))
+    rows = [
+        (text["formula"], f"<code>{esc(spec.formula)}</code>"),
+        (text["dformula"], f"<code>{esc(spec.derivative_formula)}</code>"),
+        (text["params"], esc(drawn)),
+        (text["range"], esc(spec.range_text.replace("-inf", "−∞").replace("inf", "∞"))),
+        (text["properties"], esc(_properties(spec.properties, lang))),
+        (text["init"], esc(_INIT.get(spec.recommended_init, str(spec.recommended_init)))),
+        (text["family"], esc(str(spec.family))),
+        (text["kink"], esc(str(spec.kink_convention or ""))),
+        (text["introduced"], esc(f"{spec.year}: {ref}" if spec.year and ref else ref)),
+    ]
     lists = ""
     for key in ("pros", "cons", "use", "disagreements"):
-        items = [str(s) for s in (getattr(spec, key, ()) or ())]
-        if items:
-            lists += f"<h4>{esc(text[key])}</h4>{_html_list(items)}"
+        texts = [str(s) for s in (getattr(spec, key, ()) or ())]
+        if texts:
+            lists += f"<h4>{esc(text[key])}</h4>{items(texts)}"
     aliases = ", ".join(spec.aliases)
     sub = f"<code>{esc(spec.name)}</code>" + (f" ({esc(aliases)})" if aliases else "")
     return (
         f'<section class="card" id="{esc(spec.name)}">'
         f"<h2>{esc(spec.display_name)} <small>{sub}</small></h2>"
         f'<img src="{esc(image)}" alt="{esc(spec.display_name)}" loading="lazy">'
-        f"<table>{''.join(rows)}</table>{lists}</section>"
+        f"{fields(rows)}{lists}</section>"
     )
-
-
-_CSS = """
-body{font-family:"DejaVu Sans",system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{margin-bottom:.2em} .intro{font-size:1.05em;max-width:60em}
-nav a{margin-right:.8em;white-space:nowrap}
-img{max-width:100%;height:auto;border:1px solid #ddd;border-radius:4px;background:#fff}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:1.5em}
-.card{border:1px solid #ccc;border-radius:8px;padding:1em;background:#fafafa}
-.card h2{margin-top:0} .card h2 small{font-weight:normal;color:#666;font-size:.6em}
-table{border-collapse:collapse;width:100%;margin:.6em 0;font-size:.95em}
-th{text-align:left;padding:.2em .6em .2em 0;vertical-align:top;color:#555;width:35%}
-td{padding:.2em 0} code{font-size:1.05em;background:#eef;padding:0 .2em;border-radius:3px}
-h4{margin:.6em 0 .2em} ul{margin:.2em 0 .4em 1.2em;padding:0}
-@media print{.card{break-inside:avoid}}
-"""
 
 
 def _gallery_activations() -> list[catalog.Activation]:
@@ -830,10 +777,8 @@ def gallery(
                 f"{str(out / clash[0])!r} already exists ({len(clash)} gallery file(s) would be "
                 f"replaced); pass force=True (CLI: --force) or choose another folder"
             )
-    try:
+    with writing(out):
         out.mkdir(exist_ok=True)
-    except OSError as err:
-        raise cannot_write(out, err) from None
 
     cards = []
     for act in acts:
@@ -848,27 +793,20 @@ def gallery(
         dpi=dpi,
     )
 
-    esc = html.escape
     nav = " ".join(f'<a href="#{esc(a.name)}">{esc(a.spec.display_name)}</a>' for a in acts)
-    page = (
-        f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(text['gallery'])}</title><style>{_CSS}</style></head><body>"
-        f'<h1>{esc(text["gallery"])}</h1><p class="intro">{esc(text["intro"])}</p>'
+    softmax = [(text["formula"], f"<code>{esc(catalog.get('softmax').formula)}</code>")]
+    body = [
+        f'<h1>{esc(text["gallery"])}</h1><p class="intro">{esc(text["intro"])}</p>',
         f"<nav><strong>{esc(text['contents'])}:</strong> {nav} "
-        f'<a href="#softmax">Softmax</a></nav>'
-        f'<p><img src="overview.png" alt="{esc(text["overview"])}"></p>'
-        f'<div class="cards">{"".join(cards)}</div>'
-        f'<section class="card" id="softmax" style="margin-top:1.5em"><h2>Softmax</h2>'
-        f"<p>{esc(text['softmax_note'])}</p>"
-        f"<table><tr><th>{esc(text['formula'])}</th>"
-        f"<td><code>{esc(catalog.get('softmax').formula)}</code></td></tr></table>"
-        f'<img src="softmax.png" alt="{esc(text["softmax"])}"></section>'
-        f"</body></html>\n"
-    )
+        f'<a href="#softmax">Softmax</a></nav>',
+        f'<p><img src="overview.png" alt="{esc(text["overview"])}"></p>',
+        f'<div class="cards">{"".join(cards)}</div>',
+        f'<section class="card" id="softmax"><h2>Softmax</h2>'
+        f"<p>{esc(text['softmax_note'])}</p>{fields(softmax)}"
+        f'<img src="softmax.png" alt="{esc(text["softmax"])}"></section>',
+    ]
+    page = html_page(text["gallery"], body, lang)
     index = out / "index.html"
-    try:
+    with writing(index):
         index.write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise cannot_write(index, err) from None
     return index

@@ -218,13 +218,14 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
     return yy
 
 
-def _float_input(x: Any) -> tuple[np.ndarray, np.dtype]:
+def _float_input(x: Any) -> tuple[np.ndarray, np.dtype, Any]:
+    """``x`` as a float array, its dtype, and the dtype to compute in (float32 for float16)."""
     a = np.asarray(x)
     if a.dtype.kind in "biu":
         a = a.astype(np.float64)
     if a.dtype.kind != "f":
         raise ActlabError(f"a user activation takes float arrays, got dtype {a.dtype}")
-    return a, a.dtype
+    return a, a.dtype, np.float32 if a.dtype == np.float16 else a.dtype
 
 
 def _deliver(y: Any, dtype: np.dtype, shape: tuple[int, ...], out: Any, scalar: bool) -> Any:
@@ -244,8 +245,7 @@ def _numpy_via_torch(fn: Callable[..., Any], grad: bool) -> Callable[..., Any]:
     def run(x: Any, *, out: Any = None, **params: Any) -> Any:
         import torch
 
-        a, dtype = _float_input(x)
-        comp = np.float32 if dtype == np.float16 else dtype
+        a, dtype, comp = _float_input(x)
         t = torch.from_numpy(np.array(a, dtype=comp))
         if grad:
             t.requires_grad_(True)
@@ -263,8 +263,7 @@ def _numpy_via_torch(fn: Callable[..., Any], grad: bool) -> Callable[..., Any]:
 
 def _numpy_user(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(x: Any, *, out: Any = None, **params: Any) -> Any:
-        a, dtype = _float_input(x)
-        comp = np.float32 if dtype == np.float16 else dtype
+        a, dtype, comp = _float_input(x)
         y = fn(a.astype(comp, copy=False), **params)
         return _deliver(y, dtype, a.shape, out, a.ndim == 0 and out is None)
 

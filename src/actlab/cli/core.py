@@ -76,7 +76,7 @@ def _yes(flag: bool) -> str:
 
 
 def spec_to_dict(spec: catalog.ActivationSpec) -> dict[str, Any]:
-    """The whole spec as plain data (for --json and the gallery)."""
+    """The whole spec as plain data (for `actlab info --json`)."""
     d = spec.data()
     d["params"] = [
         {

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.cli._common import console, output_path, print_json, split_specs
-from actlab.errors import ActlabError, cannot_write
+from actlab.errors import ActlabError, writing
 
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
@@ -120,10 +120,8 @@ def _plot_dir(directory: str | None, names: tuple[str, ...], force: bool) -> lis
     d = Path(directory).expanduser()
     if d.exists() and not d.is_dir():
         raise ActlabError(f"--plot {directory!r} is a file; give a folder for the figures")
-    try:
+    with writing(d):
         d.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise cannot_write(d, err) from None
     return [output_path(d / f"{name}.png", (".png",), force) for name in names]
 
 
@@ -134,21 +132,19 @@ def handler(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "seed": args.seed, "batch_size": args.batch_size, "device": args.device,
     }  # fmt: skip
-    if args.lr is not None:
-        options["lr"] = args.lr
-    for name in ("depth", "width", "epochs", "bias"):
+    for name in ("lr", "depth", "width", "epochs", "bias"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.activations is not None:
         options["activations"] = ",".join(split_specs(args.activations))
 
-    if args.demo == "vanishing":
-        paths = _plot_dir(args.plot, ("gradient_flow",), args.force)
-        result: Any = diagnose.demo_vanishing(**options)
-        body, figures = result.to_dict(), result.figures()
-    elif args.demo == "dying-relu":
-        paths = _plot_dir(args.plot, ("dead_fraction",), args.force)
-        result = diagnose.demo_dying(**options)
+    if args.demo is not None:
+        demo, figure = {
+            "vanishing": (diagnose.demo_vanishing, "gradient_flow"),
+            "dying-relu": (diagnose.demo_dying, "dead_fraction"),
+        }[args.demo]
+        paths = _plot_dir(args.plot, (figure,), args.force)
+        result: Any = demo(**options)
         body, figures = result.to_dict(), result.figures()
     else:
         from actlab import data

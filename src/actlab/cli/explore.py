@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 
-from actlab.explore import check_installed, serve
+from actlab.explore import serve
 
 EPILOG = """examples:
   actlab explore                       # opens http://127.0.0.1:8765/ in the browser
@@ -46,7 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    check_installed()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server is stopped
         serve(args.host, args.port, runs=args.runs, open_browser=not args.no_browser)
     return 0

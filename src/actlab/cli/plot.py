@@ -70,11 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _default_name(specs: list[str]) -> str:
-    names: list[str] = []
-    for s in specs:
-        head = s.split(":", 1)[0].strip().lower()
-        if head not in names:
-            names.append(head)
+    names = dict.fromkeys(s.split(":", 1)[0].strip().lower() for s in specs)  # ordered, unique
     return "-".join(names)[:80] + ".png"
 
 

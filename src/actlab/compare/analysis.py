@@ -149,16 +149,18 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             return None
         return float(row[name]) if _finite(row.get(name)) else None
 
+    def trained(key: tuple) -> list[tuple[int, dict[str, Any]]]:
+        """(seed, row) of the models of ``key`` that finished an epoch or diverged."""
+        rows = models.get(key, {}).items()
+        return [(s, r) for s, r in rows if r.get("epoch") is not None or r["status"] == "diverged"]
+
     cells = []
     for combo in itertools.product(*(values[f] for f in studied)):
         chosen, candidates, scores = {}, {}, {}
         for act in config.study.activations:
             cands = []
             for t in itertools.product(*(values[f] for f in tuned)):
-                by_seed = models.get((act, *combo, *t), {})
-                trained = {s: r for s, r in by_seed.items() if r.get("epoch") is not None
-                           or r["status"] == "diverged"}  # fmt: skip
-                val = {s: score(r, val_metric) for s, r in trained.items()}
+                val = {s: score(r, val_metric) for s, r in trained((act, *combo, *t))}
                 ok = [v for v in val.values() if v is not None]
                 cands.append(Candidate(dict(zip(tuned, t, strict=True)), val,
                                        float(np.mean(ok)) if ok else None,
@@ -169,11 +171,8 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
                 key=lambda c: (c.mean is None, c.n_failed, -sign * (c.mean or 0.0)),
             )
             chosen[act], candidates[act] = best.values, cands
-            by_seed = models.get((act, *combo, *best.values.values()), {})
-            scores[act] = {
-                s: score(r, metric) for s, r in sorted(by_seed.items())
-                if r.get("epoch") is not None or r["status"] == "diverged"
-            }  # fmt: skip
+            picked = trained((act, *combo, *best.values.values()))
+            scores[act] = {s: score(r, metric) for s, r in sorted(picked)}
         summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
         cells.append(Cell(dict(zip(studied, combo, strict=True)), summary, chosen, candidates))
     effects = _effects(cells, studied, values, higher)
@@ -210,15 +209,10 @@ def _effects(cells: list[Cell], studied: tuple[str, ...], values: dict[str, list
             for v in values[factor][1:]:
                 for r in cell_at(v).summary.rows:
                     b = base_rows[r.activation]
-                    common = sorted(s for s in r.values if r.values[s] is not None
-                                    and b.values.get(s) is not None)  # fmt: skip
-                    e = Effect(factor, r.activation, base, v, fixed, len(common), b.mean, r.mean,
-                               None, None)  # fmt: skip
-                    if len(common) >= stats.MIN_PAIRS:
-                        a = [float(r.values[s]) for s in common]  # type: ignore[arg-type]
-                        bb = [float(b.values[s]) for s in common]  # type: ignore[arg-type]
-                        e.p_value, _ = stats.paired_test(a, bb)
-                        e.mean_diff = float(np.mean(a) - np.mean(bb))
+                    n, test = stats.paired(r.values, b.values)
+                    e = Effect(factor, r.activation, base, v, fixed, n, b.mean, r.mean, None, None)
+                    if test is not None:
+                        e.p_value, _, e.mean_diff = test
                     family.append(e)
             tested = [e for e in family if e.p_value is not None]
             for e, p in zip(tested, stats.holm([e.p_value for e in tested]), strict=True):  # type: ignore[misc]

@@ -76,8 +76,8 @@ def setting(default: Any = None, **meta: Any) -> Any:
     return field(default=default, metadata={"setting": Setting(**meta)})
 
 
-def _flag(f: Any) -> str:
-    return f.metadata["setting"].flag or "--" + f.name.replace("_", "-")
+def _flag(name: str, s: Setting) -> str:
+    return s.flag or "--" + name.replace("_", "-")
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,12 +236,7 @@ class DataConfig:
                 data.load(name)  # raises the "unknown dataset ... did you mean" error
             setattr_(self, "dataset", name)
             if self.noise is not None:
-                if name not in data.SYNTHETIC:
-                    raise ActlabError(
-                        "noise applies only to the synthetic datasets "
-                        f"({', '.join(data.SYNTHETIC)}), not to '{name}'"
-                    )
-                setattr_(self, "noise", data._check_noise(self.noise))
+                setattr_(self, "noise", data._check_noise(self.noise, name))
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ActlabError(
                 f"val_fraction {self.val_fraction:g} + test_fraction {self.test_fraction:g} leave "
@@ -459,7 +454,7 @@ def differences(stored: CompareConfig, new: CompareConfig) -> list[str]:
     for name, (sec, _, s) in settings().items():
         va, vb = a[sec][name], b[sec][name]
         if va != vb:
-            flag = s.flag or "--" + name.replace("_", "-")
+            flag = _flag(name, s)
             out.append(f"{flag}: stored {json.dumps(_scalar(va))}, now {json.dumps(_scalar(vb))}")
     return out
 
@@ -477,13 +472,12 @@ def _arg_type(s: Setting) -> Callable[[str], Any]:
     def parse_one(text: str) -> Any:
         if s.kind == "int":
             try:
-                value = int(text)
-            except ValueError:
-                value = None
-            low = int(s.low or 0)
-            if value is None or value < low:
-                raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-            return value
+                return _whole("", int(text), s)
+            except (ValueError, ActlabError):
+                low = int(s.low or 0)
+                raise argparse.ArgumentTypeError(
+                    f"expected a whole number >= {low}, got {text!r}"
+                ) from None
         if s.kind == "float":
             try:
                 x = float(text)
@@ -534,17 +528,12 @@ def add_arguments(
                 kwargs.update(nargs="+", metavar=s.metavar)
             else:
                 kwargs.update(type=_arg_type(s), metavar=s.metavar)
-            target.add_argument(_flag(f), **kwargs)
+            target.add_argument(_flag(f.name, s), **kwargs)
 
 
 def from_namespace(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (unset options are left out)."""
-    out = {}
-    for name in settings():
-        value = getattr(args, name, None)
-        if value is not None:
-            out[name] = value
-    return out
+    return {name: v for name in settings() if (v := getattr(args, name, None)) is not None}
 
 
 def compute_from_namespace(args: argparse.Namespace) -> ComputeConfig:
@@ -563,7 +552,7 @@ def command(config: CompareConfig, out: str | Path) -> str:
         value = flat[name]
         if value is None or not s.cli or (s.kind == "bool" and not value):
             continue
-        flag = s.flag or "--" + name.replace("_", "-")
+        flag = _flag(name, s)
         if s.kind == "bool":
             parts.append(flag)
         elif s.kind == "specs":

@@ -2,9 +2,9 @@
 ``report.html``.
 
 The HTML page needs no network: CSS is inline and the figures are PNGs embedded as base64, drawn
-with matplotlib's object API (``Figure``; no pyplot state). Every name that comes from user data
-(dataset, CSV column and class names) is escaped: in HTML with ``html.escape``, in the terminal as
-plain ``Text``.
+with matplotlib's object API (``Figure``; no pyplot state); its style and skeleton are the
+gallery's (``actlab._html``). Every name that comes from user data (dataset, CSV column and class
+names) is escaped: in HTML with ``actlab._html.esc``, in the terminal as plain ``Text``.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from actlab._html import esc, fields, page, table
 from actlab.compare.config import FACTORS
 from actlab.compare.stats import fmt
-from actlab.errors import ActlabError, cannot_write
+from actlab.errors import ActlabError, writing
 
 MAX_NAMES = 60  # feature names listed in the report before "... and N more"
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def fmt_p(p: float | None) -> str:
@@ -759,38 +756,6 @@ def _rows_text(res: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ html
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1b1f24;
-background:#fafafa}
-main{max-width:1150px;margin:0 auto;padding:24px}
-h1{font-size:1.6em;margin:0 0 8px}
-h2{margin-top:32px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.headline{background:#eef6ee;border-left:5px solid #2e7d32;padding:12px 16px;font-size:1.08em}
-.headline.tie{background:#fff6e5;border-color:#e69500}
-.headline p{margin:4px 0}
-.note{background:#fff3cd;padding:8px 12px;border-left:4px solid #e0a800;margin:8px 0}
-table{border-collapse:collapse;margin:12px 0;font-size:.92em;background:#fff}
-th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f0f3f6}tr.best td{background:#eef6ee;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
-pre{background:#f0f3f6;padding:10px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
-.muted{color:#57606a;font-size:.9em}code{background:#f0f3f6;padding:1px 4px}
-.selection{background:#eef3fb;border-left:5px solid #3066be;padding:10px 14px}
-"""
-
-
-def _table(rows: Sequence[dict[str, Any]], best_key: str | None = None) -> str:
-    if not rows:
-        return "<p class='muted'>no rows</p>"
-    head = "".join(f"<th>{esc(k)}</th>" for k in rows[0])
-    body = []
-    for row in rows:
-        cls = " class='best'" if best_key and row.get(best_key) == "best" else ""
-        cells = "".join(f"<td>{esc(v)}</td>" for v in row.values())
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
 
 def _img(draw: Callable[[Any], Figure | None], res: Any, alt: str) -> str:
     """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
@@ -869,9 +834,6 @@ def html_page(res: Any) -> str:
     notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in all_notes)
     a = res.analysis
     parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>actlab compare: {esc(d['name'])}</title><style>{CSS}</style></head><body><main>",
         f"<h1>actlab compare: {esc(d['name'])}</h1>",
         f"<p class='muted'>{esc(d['task'])}, {esc(_scope(res))}</p>",
         _headline_html(res, tie),
@@ -883,7 +845,7 @@ def html_page(res: Any) -> str:
         if cell.label:
             parts.append(f"<h3>{esc(cell.label)}</h3>")
         parts += [
-            _table(summary_rows(res, cell), best_key="vs best"),
+            table(summary_rows(res, cell), best_key="vs best"),
             _img(fig_per_seed, View(res, cell), "final metric per seed"),
         ]
     parts.append(
@@ -899,14 +861,14 @@ def html_page(res: Any) -> str:
             "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
             _img(lambda r, f=factor: fig_heatmap(r, f), res, f"heat map of {factor}"),
-            _table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
+            table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
         ]
     if a.tuned:
         parts += [
             "<h2>Tuned on validation data</h2>",
             "<p class='muted'>The value of each tuned factor that each activation got, chosen by "
             "its mean validation score over seeds at the final epoch; in brackets that score.</p>",
-            _table(chosen_rows(res)),
+            table(chosen_rows(res)),
         ]
         for factor in a.tuned:
             parts.append(
@@ -934,15 +896,16 @@ def html_page(res: Any) -> str:
         "<h2>The activation functions</h2>",
         _img(fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
-        _table(
-            [
-                {"": "dataset", "value": d["name"]},
-                {"": "task", "value": d["task"]},
-                {"": "target", "value": d["target"]},
-                {"": "rows", "value": _rows_text(res)},
-                {"": "features", "value": f"{d['n_features']}: {shown}"},
-                *([{"": "classes", "value": classes}] if classes else []),
-                *({"": "note", "value": note} for note in data_notes(d)),
+        fields(
+            (k, esc(v))
+            for k, v in [
+                ("dataset", d["name"]),
+                ("task", d["task"]),
+                ("target", d["target"]),
+                ("rows", _rows_text(res)),
+                ("features", f"{d['n_features']}: {shown}"),
+                ("classes", classes),
+                *(("note", note) for note in data_notes(d)),
             ]
         ),
         "<h2>Reproduce</h2>",
@@ -950,18 +913,17 @@ def html_page(res: Any) -> str:
         f"<pre>{esc(reproduce_command(res))}</pre>",
         "<p>Finish or extend this run where it is:</p>",
         f"<pre>{esc(resume_command(res))}</pre>",
-        _table(config_rows),
+        table(config_rows),
         f"<p class='muted'>Data fingerprint (sha256 of the split): <code>{esc(res.fingerprint)}"
         "</code></p>",
-        _table([{"library": k, "version": v} for k, v in res.versions.items()]),
+        table([{"library": k, "version": v} for k, v in res.versions.items()]),
         "<h3>Sessions</h3>",
-        _table(sessions),
+        table(sessions),
         "<details><summary>Every model at the compared epoch</summary>",
-        _table(_model_rows(res)),
+        table(_model_rows(res)),
         "</details>",
-        "</main></body></html>",
     ]
-    return "\n".join(parts)
+    return page(f"actlab compare: {d['name']}", parts)
 
 
 def write(res: Any) -> dict[str, Path]:
@@ -969,14 +931,11 @@ def write(res: Any) -> dict[str, Path]:
     directory = Path(res.directory)
     md = directory / "report.md"
     page = directory / "report.html"
+    hint = (
+        "the results in results.sqlite are intact; copy the run folder somewhere writable "
+        f"(cp -r {directory} NEW) and run 'actlab report NEW'"
+    )
     for path, text in ((md, markdown(res)), (page, html_page(res))):
-        try:
+        with writing(path, hint):
             path.write_text(text, encoding="utf-8")
-        except OSError as err:
-            raise cannot_write(
-                path,
-                err,
-                "the results in results.sqlite are intact; copy the run folder somewhere "
-                f"writable (cp -r {directory} NEW) and run 'actlab report NEW'",
-            ) from None
     return {"markdown": md, "html": page}

@@ -78,11 +78,7 @@ class Summary:
     headline: str
     n_seeds: int
     alpha: float = 0.05
-    method: str = (
-        "paired t-test (scipy.stats.ttest_rel) against the best activation across the same seeds, "
-        "Holm-corrected; Wilcoxon's signed-rank test is not used because with 5 seeds its smallest "
-        "two-sided p-value is 0.0625"
-    )
+    method: str = ""  # method_text(n_seeds)
     notes: list[str] = field(default_factory=list)
 
 
@@ -125,6 +121,19 @@ def paired_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
         return 0.0, math.copysign(math.inf, mean)
     p = float(st.ttest_rel(a, b).pvalue)
     return p, mean / sd
+
+
+def paired(
+    values: Mapping[int, float | None], base: Mapping[int, float | None]
+) -> tuple[int, tuple[float, float, float] | None]:
+    """Two score maps (seed -> score, None: diverged) paired by seed: the number of pairs and,
+    with at least ``MIN_PAIRS``, ``(p_value, d_z, mean difference values - base)``."""
+    common = sorted(s for s, v in values.items() if v is not None and base.get(s) is not None)
+    if len(common) < MIN_PAIRS:
+        return len(common), None
+    a = [float(values[s]) for s in common]  # type: ignore[arg-type]
+    b = [float(base[s]) for s in common]  # type: ignore[arg-type]
+    return len(common), (*paired_test(a, b), float(np.mean(a) - np.mean(b)))
 
 
 def power(dz: float, n: int, alpha: float) -> float:
@@ -200,9 +209,8 @@ def summarize(
     rows.sort(key=order)
     for i, r in enumerate(rows, start=1):
         r.rank = i
-    n_seeds = max((len(r.values) for r in rows), default=0)
-    summary = Summary(metric, higher_is_better, rows, None, "", n_seeds, alpha)
-    summary.method = method_text(n_seeds)
+    n = max((len(r.values) for r in rows), default=0)
+    summary = Summary(metric, higher_is_better, rows, None, "", n, alpha, method_text(n))
     if rows and all(r.values and r.n_failed == len(r.values) for r in rows):
         summary.headline = (
             "Every model diverged (its loss became NaN or infinite): nothing to compare; "
@@ -217,16 +225,11 @@ def summarize(
     m = len(rivals)
     tested: list[ActivationStats] = []
     for r in rivals:
-        common = sorted(
-            s for s in best.values if best.values[s] is not None and r.values.get(s) is not None
-        )
         if r.n_failed > best.n_failed:
             r.verdict = f"diverged on {r.n_failed} of {len(r.values)} seeds"
-        if len(common) >= MIN_PAIRS:
-            a = [float(r.values[s]) for s in common]  # type: ignore[arg-type]
-            b = [float(best.values[s]) for s in common]  # type: ignore[arg-type]
-            r.p_value, r.effect_size = paired_test(a, b)
-            r.mean_diff = float(np.mean(a) - np.mean(b))
+        _, test = paired(r.values, best.values)
+        if test is not None:
+            r.p_value, r.effect_size, r.mean_diff = test
             tested.append(r)
     for r, p in zip(tested, holm([r.p_value for r in tested]), strict=True):  # type: ignore[misc]
         r.p_holm = p

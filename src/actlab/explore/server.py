@@ -144,7 +144,7 @@ def _number(request: Request, key: str, default: float, lo: float, hi: float) ->
     try:
         value = float(text)
     except ValueError:
-        raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {text!r}") from None
+        value = math.nan
     if not (math.isfinite(value) and lo <= value <= hi):
         raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {text!r}")
     return value
