@@ -194,9 +194,23 @@ def test_exploding_verdict_and_report_outputs() -> None:
     d = rep.to_dict()
     json.dumps(d)  # plain data
     assert d["verdicts"][0]["problem"] == "exploding" and d["thresholds"]["exploding"]
-    assert isinstance(rep.plot_gradient_flow(), Figure)
-    fig = rep.plot_histograms()
+    figs = diagnose.figures(rep)  # the display draws the plain report
+    assert isinstance(figs["gradient_flow"], Figure)
+    fig = figs["activations"]
     assert isinstance(fig, Figure) and len(fig.axes) >= 1
+    assert type(diagnose.render(rep, "t")).__name__ == "Table"
+
+
+def test_results_are_plain_data_without_rich_or_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import actlab.diagnose.demos, actlab.diagnose.report; "
+        "print(sorted(m for m in ('matplotlib', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_verdict_rules_exist_in_the_advice_table() -> None:
@@ -328,7 +342,7 @@ def test_vanishing_demo_sigmoid_vanishes_relu_with_he_does_not() -> None:
     rows = demo.table()
     assert len(rows) == 2 * 2 * 11  # activations x phases x weight layers
     json.dumps(demo.to_dict())
-    assert isinstance(demo.figures()["gradient_flow"], Figure)
+    assert isinstance(diagnose.figures(demo)["gradient_flow"], Figure)
 
 
 def test_dying_demo_kills_relu_not_leaky_relu() -> None:
@@ -338,12 +352,17 @@ def test_dying_demo_kills_relu_not_leaky_relu() -> None:
     assert relu > 0.5  # ... most units dead after training with a too-high learning rate
     assert leaky < relu and leaky < 0.1
     assert {r["epoch"] for r in demo.table()} == {0, 1, 2, 3}
-    assert isinstance(demo.figures()["dead_fraction"], Figure)
+    assert isinstance(diagnose.figures(demo)["dead_fraction"], Figure)
 
 
 def test_demo_arguments_are_checked() -> None:
     with pytest.raises(ActlabError, match="depth"):
         diagnose.demo_vanishing(depth=0)
+    for bad in (2.0, True, float("nan")):  # the Python API takes ints only
+        with pytest.raises(ActlabError, match="depth must be an integer from 1 to 100"):
+            diagnose.demo_vanishing(depth=bad)
+    with pytest.raises(ActlabError, match="lr must be a number from 0 to 10, got nan"):
+        diagnose.demo_vanishing(lr=float("nan"))
     with pytest.raises(ActlabError, match="init"):
         diagnose.demo_vanishing(init="xavier")
     with pytest.raises(ActlabError, match="did you mean"):

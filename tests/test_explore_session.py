@@ -33,6 +33,10 @@ def test_defaults_validate_and_canonicalise_specs():
         validate({"layers": ["relu", "rleu"]})
     with pytest.raises(ActlabError, match=r"width must be an integer from 1 to 64, got 65"):
         validate({"width": LIMITS["width"][1] + 1})
+    assert validate({"width": 3.0}).width == 3  # JSON numbers
+    for bad in (float("nan"), float("inf"), 2.5, True):  # NaN/inf were a ValueError/OverflowError
+        with pytest.raises(ActlabError, match="width must be an integer from 1 to 64"):
+            validate({"width": bad})
 
 
 def test_frames_follow_the_unit_health_rule():

@@ -95,6 +95,17 @@ def test_softmax_layer_builds_the_right_classes() -> None:
     assert type(layers.build("silu:learnable=true")) is layers.LearnableSwish
     assert type(layers.build("elu")) is layers.ActivationLayer
     assert "elu:alpha=0.5" in repr(layers.build("elu:alpha=0.5"))
+    assert type(layers.build("silu")) is layers.ActivationLayer  # learnable=false: plain
+
+
+def test_every_definition_names_its_layer() -> None:
+    # the class comes from the definition's `layer`, not from a list of names in layers.build
+    for name in catalog.names():
+        layer = layers.build(name)
+        assert isinstance(layer, layers.ActivationLayer)
+        assert (type(layer) is layers.ActivationLayer) == catalog.get(name).elementwise or (
+            name == "prelu"
+        )
 
 
 @pytest.mark.parametrize("shape, channels", [((5, 3), 3), ((2, 4, 3), 4), ((6,), 1), ((3, 2), 1)])

@@ -366,6 +366,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_derivative=kernels.leaky_relu_derivative,
         torch=TorchModule("LeakyReLU", {"negative_slope": "negative_slope"}),
         fast=_fast_leaky_relu,
+        kaiming=lambda p: ("leaky_relu", float(p["negative_slope"])),
         aliases=("leakyrelu", "lrelu"),
         display_name="Leaky ReLU",
         params=(
@@ -419,6 +420,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         torch=TorchModule(
             "PReLU", {"num_parameters": "num_parameters", "init": "init"}, read=_read_prelu
         ),
+        layer="PReLU",
         aliases=("parametric_relu",),
         display_name="PReLU",
         params=(
@@ -630,6 +632,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.silu,
         numpy_derivative=kernels.silu_derivative,
         torch=TorchModule("SiLU", build=_build_silu, read=_read_silu, also=("Swish",)),
+        layer=lambda p: "LearnableSwish" if p["learnable"] else "ActivationLayer",
         fast=_fast_silu,
         range_closed=(True, False),
         aliases=("swish",),
@@ -951,6 +954,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         name="softmax",
         numpy_forward=kernels.softmax,
         torch=TorchModule("Softmax", {"dim": "axis"}, read=_read_axis),
+        layer="Softmax",
         display_name="Softmax",
         elementwise=False,
         params=(_AXIS,),
@@ -992,6 +996,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         name="log_softmax",
         numpy_forward=kernels.log_softmax,
         torch=TorchModule("LogSoftmax", {"dim": "axis"}, read=_read_axis),
+        layer="LogSoftmax",
         range_closed=(False, True),
         aliases=("logsoftmax",),
         display_name="Log-softmax",

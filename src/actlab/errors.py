@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class ActlabError(ValueError):
@@ -67,3 +69,17 @@ def suggest(word: str, choices: Iterable[str], n: int = 3) -> str:
     if not close:
         return ""
     return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def check_number(name: str, value: Any, low: float, high: float, *, integer: str = "") -> Any:
+    """``value`` if it is a number in [low, high] (NaN is not), else 'NAME must be a number from
+    LOW to HIGH, got VALUE'. ``integer="strict"``: an int only; ``"json"``: whole floats too."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and low <= value <= high
+    if not integer:
+        if ok:
+            return float(value)
+        raise ActlabError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    kind_ok = integer == "json" or isinstance(value, numbers.Integral)
+    if ok and kind_ok and float(value).is_integer():
+        return int(value)
+    raise ActlabError(f"{name} must be an integer from {low} to {high}, got {value!r}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from actlab import kernels
+from actlab import kernels, nets
 from actlab.catalog import Activation, parse
 from actlab.errors import ActlabError
 
@@ -246,17 +246,14 @@ class LearnableSwish(ActivationLayer):
 
 
 def build(spec: str | Activation) -> ActivationLayer:
-    """The NumPy layer for a catalog spec, e.g. ``build("elu:alpha=0.5")``."""
+    """The NumPy layer for a catalog spec, e.g. ``build("elu:alpha=0.5")``; the definition's
+    ``layer`` names its class (softmax: :class:`Softmax`, prelu: :class:`PReLU`, ...)."""
     act = parse(spec)
-    if act.name == "softmax":
-        return Softmax(act)
-    if act.name == "log_softmax":
-        return LogSoftmax(act)
-    if act.name == "prelu":
-        return PReLU(act)
-    if act.name == "silu" and act.params.get("learnable"):
-        return LearnableSwish(act)
-    return ActivationLayer(act)
+    name = act.spec.layer if isinstance(act.spec.layer, str) else act.spec.layer(act.params)
+    return _LAYERS[name](act)
+
+
+_LAYERS = {c.__name__: c for c in (ActivationLayer, Softmax, LogSoftmax, PReLU, LearnableSwish)}
 
 
 # ---------------------------------------------------------------- Linear, Sequential, loss
@@ -269,7 +266,7 @@ class Linear(Layer):
     limit sqrt(6/(fan_in+fan_out)), for tanh/sigmoid), "lecun" (normal, std sqrt(1/fan_in), SELU).
     """
 
-    INITS = ("he", "glorot", "lecun")
+    INITS = nets.INITS  # the one list, no extras
 
     def __init__(
         self,

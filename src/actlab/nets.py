@@ -1,49 +1,121 @@
-"""Initialisation, one implementation for the compare engine, diagnose's demos and explore.
+"""Networks: the one list of initialisations, the schemes, the MLP builder and the loss.
 
-``init_scheme(act, init)`` resolves ``"auto"`` to the activation's recommended scheme;
-``init_linear`` initialises one Linear layer's weight and bias in place, He with the leaky
-slope for leaky_relu.
+Used by the compare engine, diagnose's demos, explore, advice and the NumPy layers. torch is
+imported inside the functions, so that advice and the NumPy layers read the lists without it.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-__all__ = ["init_linear", "init_scheme"]
+__all__ = ["ADVICE_INITS", "COMPARE_INITS", "DEMO_INITS", "INITS", "init_linear", "init_scheme",
+           "loss", "mlp"]  # fmt: skip
+
+# The schemes every network here can use (the NumPy layers offer only these): He (Kaiming)
+# normal with the definition's gain (leaky_relu: its slope), Glorot (Xavier) uniform, LeCun normal.
+INITS = ("he", "glorot", "lecun")
+# Each consumer's list, INITS with its extras:
+#   "torch":    nn.Linear's default (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in)))
+#   "auto":     the activation's recommended scheme (init_scheme)
+#   "standard": U(+-1/sqrt(fan_in)), bias constant: Glorot & Bengio's (2010) "standard"
+#   "paper":    their comparison: He for the ReLU family, else "standard"
+COMPARE_INITS = ("auto", *INITS, "torch")
+ADVICE_INITS = (*INITS, "torch")  # what a recommended pairing may name
+DEMO_INITS = ("paper", "standard", *INITS)  # diagnose's demos
 
 
 def init_scheme(act: Any, init: str) -> str:
-    """The scheme ``init`` names; ``"auto"``: the activation's recommended one (else Glorot)."""
-    if init != "auto":
-        return init
+    """The scheme ``init`` names; ``"auto"``: the activation's recommended one (else Glorot);
+    ``"paper"``: He for the ReLU family, else ``"standard"``."""
     rec = act.spec.recommended_init
-    return rec if rec in ("he", "glorot", "lecun") else "glorot"
+    if init == "auto":
+        return rec if rec in INITS else "glorot"
+    if init == "paper":
+        return "he" if rec == "he" else "standard"
+    return init
 
 
 def init_linear(
-    w: torch.Tensor, b: torch.Tensor | None, scheme: str, act: Any | None, g: torch.Generator
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    scheme: str,
+    act: Any | None,
+    g: torch.Generator,
+    bias: float = 0.0,
 ) -> None:
-    """Initialise a Linear layer's weight ``(out, in)`` and bias in place (act None: output)."""
-    init = nn.init
+    """Initialise a Linear layer's weight ``(out, in)`` and bias (``bias``, except for "torch")
+    in place; ``act`` None: the linear output layer."""
+    from torch.nn import init
+
     if scheme == "torch":
         init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
         if b is not None:
             bound = 1 / math.sqrt(w.shape[1]) if w.shape[1] > 0 else 0.0
             init.uniform_(b, -bound, bound, generator=g)
         return
-    if scheme == "he" and act is not None:
-        if act.name == "leaky_relu":
-            slope = float(act.params["negative_slope"])
-            init.kaiming_normal_(w, a=slope, nonlinearity="leaky_relu", generator=g)
-        else:
-            init.kaiming_normal_(w, nonlinearity="relu", generator=g)
+    if scheme == "standard":
+        bound = 1.0 / math.sqrt(w.shape[1])
+        w.uniform_(-bound, bound, generator=g)
+    elif scheme == "he" and act is not None:  # the definition's gain (leaky_relu: its slope)
+        gain = act.spec.kaiming(act.params) if act.spec.kaiming else ("relu", 0.0)
+        init.kaiming_normal_(w, a=gain[1], nonlinearity=gain[0], generator=g)
     elif scheme == "glorot":
         init.xavier_uniform_(w, generator=g)
     else:  # lecun, and he for the linear output layer
         init.kaiming_normal_(w, nonlinearity="linear", generator=g)
     if b is not None:
-        b.zero_()
+        b.fill_(bias)
+
+
+def mlp(
+    n_in: int,
+    width: int,
+    n_out: int,
+    acts: Sequence[Any],
+    init: str = "auto",
+    *,
+    seed: int,
+    bias: float = 0.0,
+    output_init: str | None = None,
+    output_act: Any | None = None,
+) -> nn.Sequential:
+    """``Linear, act, ..., Linear``: one hidden layer of ``width`` per activation in ``acts``, on
+    the CPU, initialised from ``seed`` layer by layer (hidden biases ``bias``).
+
+    The output layer takes ``output_init`` (default: the last activation's scheme) with the gain
+    of ``output_act`` (default None: linear; diagnose's demos give it the hidden activation's).
+    """
+    import torch
+    from torch import nn
+
+    from actlab.torch import build
+
+    g = torch.Generator().manual_seed(seed)
+    layers: list[nn.Module] = []
+    with torch.no_grad():
+        for i, act in enumerate(acts):
+            lin = nn.Linear(n_in if i == 0 else width, width)
+            init_linear(lin.weight, lin.bias, init_scheme(act, init), act, g, bias)
+            layers += [lin, build(act)]
+        out = nn.Linear(width if acts else n_in, n_out)
+        scheme = output_init or init_scheme(acts[-1], init)
+        init_linear(out.weight, out.bias, scheme, output_act, g)
+    return nn.Sequential(*layers, out)
+
+
+def loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
+    """Mean loss per model for outputs ``(..., batch, n_out)``: cross-entropy on logits, or the
+    mean squared error (``F.mse_loss`` for one model, bit for bit)."""
+    from torch.nn import functional
+
+    if classification and out.ndim == 2:  # one model
+        return functional.cross_entropy(out, y)
+    if classification:
+        return functional.cross_entropy(out.transpose(-1, -2), y, reduction="none").mean(-1)
+    return (out - y).square().mean((-2, -1))

@@ -179,6 +179,15 @@ class ActivationSpec:
     fast: FastPath | None = field(default=None, metadata=_CODE)
     # check(params) -> what is wrong with the parameters together ("" or None: nothing)
     check: Callable[[Mapping[str, Any]], str | None] | None = field(default=None, metadata=_CODE)
+    # He initialisation's gain: kaiming(params) -> (nonlinearity, a) of torch.nn.init.kaiming_*
+    kaiming: Callable[[Mapping[str, Any]], tuple[str, float]] | None = field(
+        default=None, metadata=_CODE
+    )  # None: ReLU's
+    # the NumPy layer: a class of actlab.layers by name (as `torch` names a torch.nn class), or
+    # layer(params) -> that name where the parameters choose it (silu: learnable)
+    layer: str | Callable[[Mapping[str, Any]], str] = field(
+        default="ActivationLayer", metadata=_CODE
+    )
     source: str = ""  # where a user activation came from ("" for the built-ins)
 
     def param(self, name: str) -> Param:
@@ -231,21 +240,20 @@ class Activation:
     def name(self) -> str:
         return self.spec.name
 
-    def __str__(self) -> str:
-        extra = [
+    def _changed(self) -> list[str]:
+        """'name=value' for each parameter away from its default."""
+        return [
             f"{p.name}={format_value(self.params[p.name])}"
             for p in self.spec.params
             if self.params[p.name] != p.default
         ]
-        return ":".join([self.spec.name, *extra])
+
+    def __str__(self) -> str:
+        return ":".join([self.spec.name, *self._changed()])
 
     @property
     def label(self) -> str:
-        extra = [
-            f"{p.name}={format_value(self.params[p.name])}"
-            for p in self.spec.params
-            if self.params[p.name] != p.default
-        ]
+        extra = self._changed()
         return self.spec.display_name + (f" ({', '.join(extra)})" if extra else "")
 
     @property

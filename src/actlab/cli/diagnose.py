@@ -145,7 +145,7 @@ def handler(args: argparse.Namespace) -> int:
         }[args.demo]
         paths = _plot_dir(args.plot, (figure,), args.force)
         result: Any = demo(**options)
-        body, figures = result.to_dict(), result.figures()
+        body = result.to_dict()
     else:
         from actlab import data
 
@@ -165,18 +165,15 @@ def handler(args: argparse.Namespace) -> int:
         notes = data.notes(dataset.task_note, dataset.dropped_rows)
         if notes:
             body["data_notes"] = notes
-        figures = {
-            "gradient_flow": result.plot_gradient_flow(),
-            "activations": result.plot_histograms(),
-        }
 
     if args.json:
         print_json(body)
     else:
         title = None if args.demo else f"{args.model} on {split.name}: {result.forwards} batches"
-        console.print(result.render() if args.demo else result.render(title))
+        console.print(diagnose.render(result, title))
         for note in body.get("data_notes", []) if isinstance(body, dict) else []:
             console.print(note, style="yellow", markup=False)
+    figures = diagnose.figures(result) if paths else {}
     for path in paths:
         figures[path.stem].savefig(path, dpi=120)
         if not args.json:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.errors import ActlabError, suggest
+from actlab.nets import COMPARE_INITS
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
@@ -46,7 +47,7 @@ __all__ = [
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu")
 OPTIMIZERS = ("adam", "sgd")
-INITS = ("auto", "he", "glorot", "lecun", "torch")
+INITS = COMPARE_INITS  # the one list (actlab.nets), with "auto" and "torch"
 
 
 @dataclass(frozen=True)

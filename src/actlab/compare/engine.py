@@ -98,7 +98,7 @@ from torch import nn
 from actlab.compare import INITS, OPTIMIZERS  # one list for the CLI, run() and the engine
 from actlab.errors import ActlabError, suggest
 from actlab.health import MAJORITY, SATURATION, measures_saturation, unit_health
-from actlab.nets import init_linear, init_scheme
+from actlab.nets import init_linear, init_scheme, loss, mlp
 from actlab.torch import fast_path
 from actlab.usercode import load_function
 
@@ -800,13 +800,7 @@ def _build_net(
     return net
 
 
-def _batch_loss(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Per-model mean loss for outputs ``(..., b, n_out)``, with autograd (BYO path)."""
-    if classification and out.ndim == 2:  # one model
-        return nn.functional.cross_entropy(out, y)
-    if classification:
-        return nn.functional.cross_entropy(out.transpose(-1, -2), y, reduction="none").mean(-1)
-    return (out - y).square().mean((-2, -1))
+_batch_loss = loss  # the one loss (actlab.nets)
 
 
 def _weight_names(net: nn.Module) -> list[str]:
@@ -1249,22 +1243,11 @@ def _stackable(act: Any) -> bool:
 
 
 def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Module:
-    """The default MLP as an ``nn.Sequential``, initialised by the recipe of the module docstring
-    (exactly the stacked ``_MLP``'s), for activations with parameters of their own."""
-    from actlab.torch import build
-
-    g = torch.Generator().manual_seed(seed)
-    sizes = [data.X_train.shape[1]] + [config.width] * config.depth + [data.n_out]
-    layers: list[nn.Module] = []
-    for layer, (i, o) in enumerate(itertools.pairwise(sizes)):
-        lin = nn.Linear(i, o)
-        hidden = layer < config.depth
-        with torch.no_grad():
-            init_linear(
-                lin.weight, lin.bias, init_scheme(act, config.init), act if hidden else None, g
-            )
-        layers += [lin, build(act)] if hidden else [lin]
-    net = nn.Sequential(*layers).to(data.device)
+    """The default MLP as an ``nn.Sequential`` (:func:`actlab.nets.mlp`), initialised by the recipe
+    of the module docstring (exactly the stacked ``_MLP``'s), for activations with parameters."""
+    n_in = data.X_train.shape[1]
+    net = mlp(n_in, config.width, data.n_out, [act] * config.depth, config.init, seed=seed)
+    net = net.to(data.device)
     net._actlab_seed = seed  # type: ignore[attr-defined]
     return net
 

@@ -6,10 +6,13 @@
 >>> report = mon.report()                           # doctest: +SKIP
 
 Three parts: :mod:`~actlab.diagnose.monitor` (the hooks and their running counts),
-:mod:`~actlab.diagnose.report` (records, verdicts against the thresholds, tables, figures) and
-:mod:`~actlab.diagnose.demos` (the vanishing and dying-ReLU demonstrations, the user's model).
+:mod:`~actlab.diagnose.report` (records and verdicts against the thresholds, plain data),
+:mod:`~actlab.diagnose.demos` (the vanishing and dying-ReLU demonstrations, the user's model) and
+:mod:`~actlab.diagnose.display` (showing them: ``render(result)``, ``figures(result)``).
 Unit health itself (dead, saturated) is :mod:`actlab.health`, shared with compare.
 """
+
+from typing import Any
 
 from actlab.diagnose.demos import (
     INITS,
@@ -34,8 +37,6 @@ from actlab.diagnose.report import (
     Report,
     Verdict,
     WeightLayer,
-    gradient_flow_figure,
-    histogram_figure,
     weight_label,
 )
 from actlab.health import MAJORITY, SATURATION, measures_saturation, unit_health
@@ -66,10 +67,19 @@ __all__ = [
     "demo_dying",
     "demo_vanishing",
     "diagnose_model",
+    "figures",
     "gradient_flow_figure",
     "histogram_figure",
     "load_model",
     "measures_saturation",
+    "render",
     "unit_health",
     "weight_label",
 ]
+
+def __getattr__(name: str) -> Any:  # the display's names on first use: no rich/matplotlib before
+    if name in ("figures", "gradient_flow_figure", "histogram_figure", "render"):
+        from actlab.diagnose import display
+
+        return getattr(display, name)
+    raise AttributeError(f"module 'actlab.diagnose' has no attribute {name!r}")

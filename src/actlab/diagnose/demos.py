@@ -6,6 +6,7 @@ monitor (:mod:`actlab.diagnose.monitor`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,74 +15,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
+from actlab import nets
 from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
     DEAD,
-    EXPLODING,
     THRESHOLDS,
-    VANISHING,
     Report,
-    _num,
-    _pct,
-    gradient_flow_figure,
     weight_label,
 )
-from actlab.errors import ActlabError
-from actlab.nets import init_linear
+from actlab.errors import ActlabError, check_number
 
-# --- demos and user models ------------------------------------------------------------------------
-
-INITS = ("paper", "standard", "he", "glorot", "lecun")
-
-
-def _init_layer(layer: nn.Linear, init: str, act: Any, gen: torch.Generator, bias: float) -> None:
-    fan_in = layer.weight.shape[1]
-    if init == "paper":  # Glorot & Bengio's setting: He for the ReLU family, else 'standard'
-        init = "he" if act.spec.recommended_init == "he" else "standard"
-    with torch.no_grad():
-        if init == "standard":  # U(+-1/sqrt(fan_in)): PyTorch's default and the paper's "standard"
-            bound = 1.0 / math.sqrt(fan_in)
-            layer.weight.uniform_(-bound, bound, generator=gen)
-        else:  # he (with leaky_relu's slope, as compare), glorot, lecun: the one implementation
-            init_linear(layer.weight, None, init, act, gen)
-        layer.bias.fill_(bias)
-
-
-def _mlp(
-    n_in: int, n_out: int, depth: int, width: int, act: Any, init: str, seed: int, bias: float = 0.0
-) -> nn.Sequential:
-    from actlab.torch import build
-
-    gen = torch.Generator().manual_seed(seed)
-    mods: list[nn.Module] = []
-    for i in range(depth):
-        lin = nn.Linear(n_in if i == 0 else width, width)
-        _init_layer(lin, init, act, gen, bias)
-        mods += [lin, build(act)]
-    out = nn.Linear(width if depth else n_in, n_out)
-    _init_layer(out, init, act, gen, 0.0)
-    mods.append(out)
-    return nn.Sequential(*mods)
-
-
-def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not low <= value <= high
-    ):
-        raise ActlabError(f"{name} must be an integer from {low} to {high}, got {value!r}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ActlabError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
+INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
 
 
 def _tensors(split: Any) -> tuple[torch.Tensor, ...]:
@@ -94,7 +41,7 @@ def _tensors(split: Any) -> tuple[torch.Tensor, ...]:
 
 
 def _loss(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
+    return functools.partial(nets.loss, classification=task == "classification")
 
 
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -242,77 +189,6 @@ class VanishingDemo:
             },
         }
 
-    def render(self) -> Any:
-        from rich.console import Group
-        from rich.table import Table
-
-        grid = Table(
-            title=f"Gradient norm per weight layer, {self.depth} hidden layers x {self.width}",
-            caption="first/last < 1e-2: vanishing; > 1e2: exploding",
-        )
-        grid.add_column("layer")
-        for r in self.runs:
-            grid.add_column(f"{r.activation}\n{r.init}\n{r.phase}", justify="right")
-        for i, name in enumerate(self.layers):
-            grid.add_row(name, *[_num(r.grad_norms[i], ".2e") for r in self.runs])
-        grid.add_row(
-            "[bold]first/last[/]",
-            *[_ratio_cell(r.ratio) for r in self.runs],
-        )
-        grid.add_row("val accuracy", *[f"{r.val_accuracy:.1%}" for r in self.runs])
-        summary = Table(
-            title="Verdicts",
-            caption="Glorot & Bengio (2010): through sigmoid layers with the standard init the "
-            "first layer's gradient is orders of magnitude below the last's; ReLU with He init "
-            "keeps it within an order of magnitude.",
-        )
-        for col in ("activation", "init", "phase", "first/last", "verdicts"):
-            summary.add_column(col)
-        for r in self.runs:
-            summary.add_row(
-                r.activation, r.init, r.phase, _ratio_cell(r.ratio), _verdict_summary(r.report)
-            )
-        return Group(grid, summary)
-
-    def figures(self) -> dict[str, Figure]:
-        series, styles = {}, {}
-        colours = {a: f"C{i}" for i, a in enumerate(dict.fromkeys(r.activation for r in self.runs))}
-        for r in self.runs:
-            key = f"{r.activation} ({r.init}), {r.phase}"
-            series[key] = r.grad_norms
-            styles[key] = {
-                "color": colours[r.activation],
-                "linestyle": "-" if r.phase == "init" else "--",
-                "marker": "o" if r.phase == "init" else "s",
-            }
-        fig = gradient_flow_figure(
-            series,
-            list(self.layers),
-            f"Gradient flow, {self.depth} hidden layers (Glorot & Bengio 2010)",
-            styles=styles,
-        )
-        return {"gradient_flow": fig}
-
-
-def _verdict_summary(report: Report) -> str:
-    """One cell: 'vanishing; dead: 13 (20%), 15 (14%)' or 'healthy'."""
-    parts = []
-    for problem in ("vanishing", "exploding", "dead", "saturated"):
-        vs = [v for v in report.verdicts if v.problem == problem]
-        if not vs:
-            continue
-        layers = [f"{v.layer} ({v.value:.0%})" for v in vs if v.layer is not None]
-        parts.append(f"[red]{problem}[/]" + (": " + ", ".join(layers) if layers else ""))
-    return "; ".join(parts) or "[green]healthy[/]"
-
-
-def _ratio_cell(r: float | None) -> str:
-    if r is None:
-        return "–"
-    text = f"{r:.2g}"
-    return f"[bold red]{text}[/]" if not VANISHING <= r <= EXPLODING else f"[green]{text}[/]"
-
-
 def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> list[Any]:
     from actlab.catalog import parse, parse_many
 
@@ -360,12 +236,12 @@ def demo_vanishing(
     update) before training and after ``epochs`` epochs of Adam. ``device``: see
     :func:`actlab.devices.resolve` (networks are initialised on the CPU, then moved).
     """
-    depth = _check_int("depth", depth, 1, 100)
-    width = _check_int("width", width, 1, 4096)
-    epochs = _check_int("epochs", epochs, 0, 1000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    batches = _check_int("batches", batches, 1, 100_000)
-    lr = _check_float("lr", lr, 0.0, 10.0)
+    depth = check_number("depth", depth, 1, 100, integer="strict")
+    width = check_number("width", width, 1, 4096, integer="strict")
+    epochs = check_number("epochs", epochs, 0, 1000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    batches = check_number("batches", batches, 1, 100_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 10.0)
     if init not in INITS:
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
@@ -378,10 +254,9 @@ def demo_vanishing(
     runs = []
     with torch.random.fork_rng(devices=[]):
         for act in acts:
-            used = init
-            if init == "paper":
-                used = "he" if act.spec.recommended_init == "he" else "standard"
-            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, used, seed).to(dev)
+            used = nets.init_scheme(act, init)
+            model = nets.mlp(Xtr.shape[1], width, split.n_classes, [act] * depth, used, seed=seed,
+                        output_act=act).to(dev)  # fmt: skip
             rep = _gradient_report(model, Xtr, ytr, batch_size, batches, loss_fn)
             runs.append(VanishingRun(str(act), used, "init", 0, _accuracy(model, Xva, yva), rep))
             if epochs:
@@ -499,70 +374,6 @@ class DyingDemo:
         ]
         return lines
 
-    def render(self) -> Any:
-        from rich.console import Group
-        from rich.markup import escape
-        from rich.table import Table
-
-        from actlab.catalog import get as get_spec
-
-        epochs = len(next(iter(self.reports.values())))
-        table = Table(
-            title=(
-                f"Dead units per hidden layer over training ({self.optimizer}, lr {self.lr:g}, "
-                f"bias init {self.bias:g}); measured on the validation set"
-            ),
-            caption_justify="left",
-            caption=f"dead: f' = 0 on every validation sample (no gradient reaches the unit, so "
-            f"it cannot recover); verdict above {DEAD:.0%}"
-            + "".join(
-                f"\n[yellow]{act} diverged (loss inf/NaN) in epoch {e}[/]"
-                for act, losses in self.train_loss.items()
-                if (e := next((i for i, v in enumerate(losses) if i and not math.isfinite(v)), 0))
-            )
-            + "".join(
-                f"\n{act}: f' is exactly 0 only where it underflows (e.g. exp(x) = 0 in float32 "
-                "below x = -104): those units are pushed so far negative that they are stuck too"
-                for act in self.activations
-                if get_spec(act).family != "relu" and self.mean_dead(act) > 0
-            )
-            + "".join(f"\n[yellow]{escape(line)}[/]" for line in self.caveats()),
-        )
-        table.add_column("activation")
-        table.add_column("layer")
-        for e in range(epochs):
-            table.add_column("init" if e == 0 else f"ep {e}", justify="right")
-        for act, reps in self.reports.items():
-            for i in range(len(reps[0].activations)):
-                cells = [_pct(r.activations[i].dead_fraction, DEAD) for r in reps]
-                table.add_row(act if i == 0 else "", f"hidden {i + 1}", *cells)
-            table.add_row("", "val accuracy", *[f"{v:.0%}" for v in self.val_accuracy[act]])
-            table.add_section()
-        return Group(table)
-
-    def figures(self) -> dict[str, Figure]:
-        fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-        axes = fig.subplots(1, len(self.reports), sharey=True, squeeze=False)[0]
-        for ax, (act, reps) in zip(axes, self.reports.items(), strict=True):
-            for i in range(len(reps[0].activations)):
-                ys = [r.activations[i].dead_fraction for r in reps]
-                ax.plot(
-                    range(len(reps)),
-                    [np.nan if v is None else v for v in ys],
-                    marker="o",
-                    label=f"hidden {i + 1}",
-                )
-            ax.set_title(act)
-            ax.set_xlabel("epoch")
-            ax.axhline(DEAD, color="grey", linestyle=":", linewidth=1)
-            ax.grid(True, alpha=0.3)
-        axes[0].set_ylabel("dead fraction")
-        axes[0].set_ylim(-0.02, 1.02)
-        axes[-1].legend(fontsize="small")
-        fig.suptitle("Dying ReLU: dead units per layer over training")
-        return {"dead_fraction": fig}
-
-
 def demo_dying(
     activations: str | Iterable[Any] = ("relu", "leaky_relu", "elu"),
     *,
@@ -586,12 +397,12 @@ def demo_dying(
     validation set (eval mode). Expect ReLU to lose most of its units for good while LeakyReLU
     keeps them all (its gradient is never 0); the learning rate still hurts everyone's accuracy.
     """
-    depth = _check_int("depth", depth, 1, 100)
-    width = _check_int("width", width, 1, 4096)
-    epochs = _check_int("epochs", epochs, 1, 1000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    lr = _check_float("lr", lr, 0.0, 100.0)
-    bias = _check_float("bias", bias, -100.0, 100.0)
+    depth = check_number("depth", depth, 1, 100, integer="strict")
+    width = check_number("width", width, 1, 4096, integer="strict")
+    epochs = check_number("epochs", epochs, 1, 1000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 100.0)
+    bias = check_number("bias", bias, -100.0, 100.0)
     if optimizer not in ("sgd", "adam"):
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     acts = _activations(activations, ("relu", "leaky_relu", "elu"))
@@ -606,8 +417,8 @@ def demo_dying(
     losses: dict[str, tuple[float, ...]] = {}
     with torch.random.fork_rng(devices=[]):
         for act in acts:
-            model = _mlp(Xtr.shape[1], split.n_classes, depth, width, act, "he", seed, bias)
-            model = model.to(dev)
+            model = nets.mlp(Xtr.shape[1], width, split.n_classes, [act] * depth, "he", seed=seed,
+                        bias=bias, output_act=act).to(dev)  # fmt: skip
             opt: torch.optim.Optimizer = (
                 torch.optim.SGD(model.parameters(), lr=lr)
                 if optimizer == "sgd"
@@ -701,9 +512,9 @@ def diagnose_model(
     """
     if not isinstance(model, nn.Module):
         raise ActlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    batches = _check_int("batches", batches, 1, 10_000_000)
-    batch_size = _check_int("batch_size", batch_size, 1, 1_000_000)
-    lr = _check_float("lr", lr, 0.0, 100.0)
+    batches = check_number("batches", batches, 1, 10_000_000, integer="strict")
+    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    lr = check_number("lr", lr, 0.0, 100.0)
     if device is not None:
         model = model.to(resolve_device(device))
     Xtr, ytr, _, _ = _tensors(split)

@@ -1,19 +1,16 @@
-"""What a diagnosis found: per-layer records, verdicts against the thresholds, tables, figures.
+"""What a diagnosis found: per-layer records and verdicts against the thresholds, as plain data.
 
-The thresholds and the advice that goes with each problem live here; :class:`Report` renders
-(rich table, dict, caption) and draws (:func:`gradient_flow_figure`, :func:`histogram_figure`).
+The thresholds and the advice that goes with each problem live here; showing a :class:`Report`
+(rich table, figures) is :mod:`actlab.diagnose.display`'s job.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 
 from actlab.health import MAJORITY, SATURATION
 
@@ -102,10 +99,6 @@ class Verdict:
     rules: tuple[str, ...] = ()  # ids of the advice rules behind the fix (actlab.advice)
 
 
-def _num(v: float | None, fmt: str = ".3g") -> str:
-    return "–" if v is None else format(v, fmt)
-
-
 @dataclass(frozen=True, eq=False)
 class Report:
     """Per-layer health in network order (the order layers first ran), with verdicts and notes."""
@@ -182,64 +175,6 @@ class Report:
             "notes": list(self.notes),
         }
 
-    def render(self, title: str | None = None) -> Any:
-        """A rich Table (verdicts and notes in its caption); ``console.print(report)`` works too."""
-        from rich.table import Table
-
-        table = Table(title=title, caption=_caption(self), caption_justify="left")
-        for col, just in (
-            ("layer", "left"),
-            ("type", "left"),
-            ("grad norm", "right"),
-            ("÷ last", "right"),
-            ("out mean", "right"),
-            ("out std", "right"),
-            ("dead", "right"),
-            ("saturated", "right"),
-        ):
-            table.add_column(col, justify=just)  # type: ignore[arg-type]
-        weight_no = {id(w): k for k, w in enumerate(self.weights, start=1)}
-        act_no = {id(a): k for k, a in enumerate(self.activations, start=1)}
-        for x in self.layers:
-            if isinstance(x, WeightLayer):
-                table.add_row(
-                    weight_label(weight_no[id(x)], x.name),
-                    x.type,
-                    _num(x.grad_norm),
-                    _num(x.ratio_to_last),
-                    *([""] * 4),
-                )
-            else:
-                table.add_row(
-                    weight_label(act_no[id(x)], x.name, "act"),
-                    x.activation,
-                    "",
-                    "",
-                    _num(x.mean),
-                    _num(x.std),
-                    _pct(x.dead_fraction, DEAD),
-                    _pct(x.saturated_fraction, SATURATED),
-                    style="dim" if x.dead_fraction is None and x.saturated_fraction is None else "",
-                )
-        return table
-
-    def __rich__(self) -> Any:
-        return self.render()
-
-    def plot_gradient_flow(self, title: str = "Gradient norm per weight layer") -> Figure:
-        ws = self.weights
-        last = next((w.grad_norm for w in reversed(ws) if w.grad_norm is not None), None)
-        return gradient_flow_figure(
-            {"": [w.grad_norm for w in ws]},
-            [weight_label(k, w.name) for k, w in enumerate(ws, start=1)],
-            title,
-            reference=last,
-        )
-
-    def plot_histograms(self, title: str = "Activation outputs over time") -> Figure:
-        return histogram_figure(self.activations, title)
-
-
 def weight_label(k: int, path: str, kind: str = "layer") -> str:
     """One numbering for weight layers everywhere (demos, --model tables, plots, and the compare
     report's gradient panel): 'layer k', 1-based from the input, with the module path after it
@@ -247,194 +182,35 @@ def weight_label(k: int, path: str, kind: str = "layer") -> str:
     return f"{kind} {k}" if path.isdigit() else f"{kind} {k} ({path})"
 
 
-def _pct(v: float | None, limit: float) -> str:
-    if v is None:
-        return "–"
-    text = f"{v:.0%}"
-    return f"[bold red]{text}[/]" if v > limit else text
-
-
-def _caption(report: Report) -> str:
-    lines = []
-    groups: dict[str, list[Verdict]] = {}
-    for v in report.verdicts:
-        groups.setdefault(v.problem, []).append(v)
-    for problem, vs in groups.items():
-        if len(vs) == 1:
-            where = f" in {vs[0].layer}" if vs[0].layer else ""
-            lines.append(f"[bold red]{problem}[/]{where}: {vs[0].message}")
-        else:
-            where = ", ".join(f"{v.layer} ({v.value:.0%})" for v in vs)
-            lines.append(f"[bold red]{problem}[/] in {where}: {THRESHOLDS[problem]}")
-        lines.append(f"  fix: {vs[0].advice}")
-    if not report.verdicts and report.layers:
-        lines.append(
-            f"[green]no problem found[/]; checked: vanishing (first/last < {VANISHING:g}), "
-            f"exploding (> {EXPLODING:g}), dead (> {DEAD:.0%} of units), "
-            f"saturated (> {SATURATED:.0%} of units)"
-        )
-    lines += [f"[yellow]note:[/] {n}" for n in report.notes]
-    return "\n".join(lines)
-
-
 def _verdicts(acts: list[ActivationLayer], weights: list[WeightLayer]) -> list[Verdict]:
-    out = []
+    out: list[Verdict] = []
+
+    def add(problem: str, layer: str | None, value: float, limit: float, message: str) -> None:
+        advice = ADVICE[problem], ADVICE_RULES[problem]  # the fix follows from the problem
+        out.append(Verdict(problem, layer, value, limit, message, *advice))
+
     measured = [w for w in weights if w.grad_norm is not None]
     bad = [w for w in measured if not math.isfinite(w.grad_norm)]  # type: ignore[arg-type]
     if bad:
-        out.append(
-            Verdict(
-                "exploding",
-                bad[0].name,
-                math.inf,
-                EXPLODING,
-                f"the gradient norm of {bad[0].name} became inf/NaN",
-                ADVICE["exploding"],
-                ADVICE_RULES["exploding"],
-            )
-        )
+        add("exploding", bad[0].name, math.inf, EXPLODING,
+            f"the gradient norm of {bad[0].name} became inf/NaN")  # fmt: skip
     elif len(measured) >= 2 and measured[0].ratio_to_last is not None:
         first, last = measured[0], measured[-1]
         ratio = first.ratio_to_last
+        what = f"the first layer's gradient ({first.name}) is {{}} x the last layer's ({last.name})"
         if ratio < VANISHING:
-            out.append(
-                Verdict(
-                    "vanishing",
-                    None,
-                    ratio,
-                    VANISHING,
-                    f"the first layer's gradient ({first.name}) is {ratio:.2g} x the last "
-                    f"layer's ({last.name}); threshold < {VANISHING:g}",
-                    ADVICE["vanishing"],
-                    ADVICE_RULES["vanishing"],
-                )
-            )
+            add("vanishing", None, ratio, VANISHING,
+                what.format(f"{ratio:.2g}") + f"; threshold < {VANISHING:g}")  # fmt: skip
         elif ratio > EXPLODING:
-            out.append(
-                Verdict(
-                    "exploding",
-                    None,
-                    ratio,
-                    EXPLODING,
-                    f"the first layer's gradient ({first.name}) is {ratio:.3g} x the last "
-                    f"layer's ({last.name}); threshold > {EXPLODING:g}",
-                    ADVICE["exploding"],
-                    ADVICE_RULES["exploding"],
-                )
-            )
+            add("exploding", None, ratio, EXPLODING,
+                what.format(f"{ratio:.3g}") + f"; threshold > {EXPLODING:g}")  # fmt: skip
     for a in acts:
         if a.dead_fraction is not None and a.dead_fraction > DEAD:
-            out.append(
-                Verdict(
-                    "dead",
-                    a.name,
-                    a.dead_fraction,
-                    DEAD,
-                    f"{a.dead_fraction:.0%} of {a.units} {a.activation} units never passed a "
-                    f"gradient on {a.samples} samples; threshold > {DEAD:.0%}",
-                    ADVICE["dead"],
-                    ADVICE_RULES["dead"],
-                )
-            )
+            add("dead", a.name, a.dead_fraction, DEAD,
+                f"{a.dead_fraction:.0%} of {a.units} {a.activation} units never passed a "
+                f"gradient on {a.samples} samples; threshold > {DEAD:.0%}")  # fmt: skip
         if a.saturated_fraction is not None and a.saturated_fraction > SATURATED:
-            out.append(
-                Verdict(
-                    "saturated",
-                    a.name,
-                    a.saturated_fraction,
-                    SATURATED,
-                    f"{a.saturated_fraction:.0%} of {a.units} {a.activation} units have "
-                    f"|f'| < {SATURATION:g} on most samples; threshold > {SATURATED:.0%}",
-                    ADVICE["saturated"],
-                    ADVICE_RULES["saturated"],
-                )
-            )
+            add("saturated", a.name, a.saturated_fraction, SATURATED,
+                f"{a.saturated_fraction:.0%} of {a.units} {a.activation} units have "
+                f"|f'| < {SATURATION:g} on most samples; threshold > {SATURATED:.0%}")  # fmt: skip
     return out
-
-
-# --- figures ------------------------------------------------------------------------------------
-
-
-def gradient_flow_figure(
-    series: Mapping[str, Sequence[float | None]],
-    layers: Sequence[str] | None = None,
-    title: str = "Gradient norm per weight layer",
-    *,
-    reference: float | None = None,
-    styles: Mapping[str, Mapping[str, Any]] | None = None,
-) -> Figure:
-    """Gradient norm per weight layer (input -> output) on a log scale, one line per series.
-
-    Plain data in, so the compare report can draw its per-layer figures with it too. With
-    ``reference`` (the last layer's norm) the vanishing/exploding thresholds are drawn around it;
-    ``styles`` maps a series to matplotlib line properties (colour, linestyle, ...).
-    """
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    n = max((len(v) for v in series.values()), default=0)
-    for label, values in series.items():
-        y = np.array([np.nan if v is None or not v > 0 else v for v in values], dtype=float)
-        style = {"marker": "o", **dict((styles or {}).get(label, {}))}
-        ax.plot(np.arange(1, len(y) + 1), y, label=label or None, **style)
-    if reference is not None and reference > 0 and math.isfinite(reference):
-        for factor, text in ((VANISHING, "vanishing below"), (EXPLODING, "exploding above")):
-            ax.axhline(reference * factor, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(
-                f"{text} ({factor:g} x last)",
-                (0.01, reference * factor),
-                xycoords=("axes fraction", "data"),
-                fontsize="x-small",
-                color="grey",
-                va="bottom",
-            )
-    ax.set_yscale("log")
-    ax.set_xlabel("weight layer (input → output)")
-    ax.set_ylabel("gradient L2 norm (log scale)")
-    if layers is not None and len(layers) == n and n <= 16:
-        ax.set_xticks(np.arange(1, n + 1), layers, rotation=45, ha="right", fontsize="small")
-    elif n:
-        ax.set_xticks(np.arange(1, n + 1))
-    ax.grid(True, which="both", alpha=0.3)
-    if any(series):
-        ax.legend(fontsize="small")
-    ax.set_title(title)
-    return fig
-
-
-def histogram_figure(
-    layers: Sequence[ActivationLayer], title: str = "Activation outputs over time"
-) -> Figure:
-    """The "colorful dimension" picture: per layer, the output histogram of each batch as a column.
-
-    Brightness is the (log) share of outputs in a bin. A healthy layer shows a broad band; a band
-    collapsing onto 0 is dying ReLU, onto the bounds is saturation.
-    """
-    n = max(len(layers), 1)
-    fig = Figure(figsize=(7.5, 1.6 * n + 0.8), layout="constrained")
-    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
-    images = []
-    for ax, layer in zip(axes, layers, strict=False):
-        h = np.asarray(layer.hist, dtype=float)
-        if h.size == 0:
-            ax.set_axis_off()
-            continue
-        share = h / np.maximum(h.sum(axis=1, keepdims=True), 1.0)
-        shown = np.where(share > 0, share, np.nan)
-        end = h.shape[0] * layer.hist_stride
-        im = ax.imshow(
-            shown.T,
-            origin="lower",
-            aspect="auto",
-            cmap="viridis",
-            norm=LogNorm(vmin=1e-4, vmax=1.0),
-            extent=(0, end, layer.hist_edges[0], layer.hist_edges[-1]),
-            interpolation="nearest",
-        )
-        images.append(im)
-        ax.set_ylabel("output", fontsize="small")
-        ax.set_title(f"{layer.name}: {layer.activation}", fontsize="small", loc="left")
-    axes[-1].set_xlabel("batch")
-    if images:
-        fig.colorbar(images[-1], ax=list(axes), label="share of outputs (log)", shrink=0.8)
-    fig.suptitle(title)
-    return fig

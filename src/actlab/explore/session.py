@@ -18,17 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from actlab import catalog, data
 from actlab.compare import OPTIMIZERS
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, check_number, suggest
 from actlab.health import derivative_fn, measures_saturation, unit_health
-from actlab.nets import init_linear, init_scheme
-from actlab.torch import build
+from actlab.nets import loss, mlp
 
-# init_linear/init_scheme: the same initialisation as compare (per activation: He / Glorot / LeCun);
-# derivative_fn: the same f' as diagnose (catalog kernel; autograd for learnable modules). One
+# mlp, loss: the network, initialisation and loss of compare (actlab.nets); derivative_fn: the
+# same f' as diagnose (catalog kernel; autograd for learnable modules). One
 # definition each, reused rather than copied here.
 
 __all__ = ["LIMITS", "PlaygroundConfig", "Session", "validate"]
@@ -69,23 +67,11 @@ class PlaygroundConfig:
 
 
 def _int(body: dict[str, Any], key: str, default: int) -> int:
-    value = body.get(key, default)
-    lo, hi = LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise ActlabError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
-    if not lo <= int(value) <= hi:
-        raise ActlabError(f"{key} must be an integer from {lo} to {hi}, got {value!r}")
-    return int(value)
+    return check_number(key, body.get(key, default), *LIMITS[key], integer="json")
 
 
 def _float(body: dict[str, Any], key: str, default: float) -> float:
-    value = body.get(key, default)
-    lo, hi = LIMITS[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ActlabError(f"{key} must be a number from {lo:g} to {hi:g}, got {value!r}")
-    if not lo <= float(value) <= hi:
-        raise ActlabError(f"{key} must be a number from {lo:g} to {hi:g}, got {value!r}")
-    return float(value)
+    return check_number(key, body.get(key, default), *LIMITS[key])
 
 
 def validate(body: Any) -> PlaygroundConfig:
@@ -185,21 +171,9 @@ class Session:
         """Fresh weights (from the seed), optimiser and counters."""
         with self._lock:
             c = self.config
-            g = torch.Generator().manual_seed(c.seed)
-            self.linears = nn.ModuleList()
-            self.modules = nn.ModuleList()
-            n_in = 2
-            for act in self.acts:
-                lin = nn.Linear(n_in, c.width)
-                with torch.no_grad():
-                    init_linear(lin.weight, lin.bias, init_scheme(act, "auto"), act, g)
-                self.linears.append(lin)
-                self.modules.append(build(act))
-                n_in = c.width
-            out = nn.Linear(n_in, 2)
-            with torch.no_grad():
-                init_linear(out.weight, out.bias, "glorot", None, g)
-            self.linears.append(out)
+            # hidden layers: each activation's recommended scheme; the output layer: Glorot
+            net = mlp(2, c.width, 2, self.acts, "auto", seed=c.seed, output_init="glorot")
+            self.linears, self.modules = net[0::2], net[1::2]
             params = [*self.linears.parameters(), *self.modules.parameters()]
             make = torch.optim.Adam if c.optimizer == "adam" else torch.optim.SGD
             self.optimizer = make(params, lr=c.lr)
@@ -234,18 +208,17 @@ class Session:
         perm = torch.randperm(n, generator=self.order)
         sums = [0.0] * len(self.linears)
         count = 0
-        loss_fn = nn.functional.cross_entropy
         for start in range(0, n, self.config.batch_size):
             idx = perm[start : start + self.config.batch_size]
             self.optimizer.zero_grad(set_to_none=True)
             logits, _ = self._forward(self.X_train[idx])
-            loss = loss_fn(logits, self.y_train[idx])
-            loss.backward()
+            batch_loss = loss(logits, self.y_train[idx], True)
+            batch_loss.backward()
             for i, lin in enumerate(self.linears):
                 sums[i] += float(lin.weight.grad.norm())
             self.optimizer.step()
             count += 1
-            if not math.isfinite(float(loss.detach())):
+            if not math.isfinite(float(batch_loss.detach())):
                 self.diverged = True
                 break
         self.steps += count
@@ -255,7 +228,6 @@ class Session:
 
     @torch.no_grad()
     def _frame(self) -> dict[str, Any]:
-        loss_fn = nn.functional.cross_entropy
         train_logits, _ = self._forward(self.X_train)
         with torch.enable_grad():  # PReLU / learnable Swish derivatives go through autograd
             val_logits, pre = self._forward(self.X_val, keep=True)
@@ -267,8 +239,8 @@ class Session:
             saturated.append(float(sat_f) if measures_saturation(act) else math.nan)
         surface_logits, _ = self._forward(self.grid_points)
         surface = torch.softmax(surface_logits, dim=1)[:, 1].reshape(len(self.ys), len(self.xs))
-        train_loss = float(loss_fn(train_logits, self.y_train))
-        val_loss = float(loss_fn(val_logits, self.y_val))
+        train_loss = float(loss(train_logits, self.y_train, True))
+        val_loss = float(loss(val_logits, self.y_val, True))
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             self.diverged = True
         return {
