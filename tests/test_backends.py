@@ -217,7 +217,10 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(ray_local: Any, tmp_path
     assert remote.summary == local.summary
 
 
-def test_interrupting_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_path: Path) -> None:
+def test_interrupting_the_driver_leaves_a_resumable_store(
+    ray_local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_S", "0")  # a checkpoint with every epoch
     compare.run("iris", out=tmp_path / "local", **TINY)
 
     def interrupt(update: GroupEpoch) -> None:  # Ctrl-C on the driver after epoch 2 is stored
@@ -278,11 +281,15 @@ def test_the_time_budget_reaches_the_workers(ray_local: Any, tmp_path: Path) -> 
     assert done.complete and len(done.history) == 4 * TINY["epochs"]
 
 
-def test_sigterm_on_the_driver_leaves_a_resumable_store(ray_local: Any, tmp_path: Path) -> None:
+def test_sigterm_on_the_driver_leaves_a_resumable_store(
+    ray_local: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ray installs a SIGTERM handler of its own that ends the process on the spot; the backend
     keeps actlab's, so `kill` (like Ctrl-C) closes the store cleanly."""
     import subprocess
     import time
+
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_S", "0")  # a checkpoint with every epoch
 
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "actlab", "compare", "--dataset", "iris", "--activations", "relu",

@@ -13,6 +13,7 @@ import math
 import re
 import sqlite3
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -174,6 +175,7 @@ def test_run_stores_everything(tmp_path: Path, engine: fake.Behaviour) -> None:
 def test_interrupted_run_resumes_to_the_same_table(
     tmp_path: Path, engine: fake.Behaviour, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_S", "0")  # a checkpoint with every epoch
     engine.diverge = {("tanh", 1): 2}
     full = compare.run("iris", out=tmp_path / "full", **SMALL)
 
@@ -200,6 +202,84 @@ def test_interrupted_run_resumes_to_the_same_table(
     assert resumed.summary == full.summary
     outcomes = [s["outcome"] for s in resumed.sessions]
     assert outcomes == ["interrupted", "complete"]
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, stop: int) -> None:
+    """Ctrl-C right after epoch ``stop`` is committed."""
+    real_save = Store.save_epoch
+
+    def save_then_interrupt(self, epoch, *args, **kwargs):
+        real_save(self, epoch, *args, **kwargs)
+        if epoch == stop:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "save_epoch", save_then_interrupt)
+
+
+def _rows(res: compare.Results) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in res.history]
+
+
+def test_a_short_run_writes_no_checkpoint_and_a_cut_one_starts_again(
+    tmp_path: Path, engine: fake.Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.diverge = {("tanh", 1): 2}
+    full = compare.run("iris", out=tmp_path / "full", **SMALL)
+    assert full.phases["checkpoint_bytes"] == 0  # seconds of training: under the interval
+    with monkeypatch.context() as m:
+        _interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            compare.run("iris", out=tmp_path / "cut", **SMALL)
+    with Store.open(tmp_path / "cut") as store:
+        assert store.checkpoint(store.models()[0]["group"]) is None
+        assert len(store.epochs()) == 9 * 3 - 1  # every finished epoch's records are kept
+    resumed = compare.run(out=tmp_path / "cut", resume=True)
+    assert engine.calls[-1]["start"] == 0  # no checkpoint: the group trains again from scratch
+    assert _rows(resumed) == _rows(full) and resumed.summary == full.summary
+
+
+def test_resume_from_an_older_checkpoint_retrains_and_replaces_the_epochs_after_it(
+    tmp_path: Path, engine: fake.Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.diverge = {("tanh", 1): 2}
+    full = compare.run("iris", out=tmp_path / "full", **SMALL)
+    real_on_epoch = compare.GroupRun.on_epoch
+
+    def only_after_epoch_1(self, epoch, records, checkpoint):
+        self.every = 0.0 if epoch == 1 else math.inf
+        real_on_epoch(self, epoch, records, checkpoint)
+
+    with monkeypatch.context() as m:
+        m.setattr(compare.GroupRun, "on_epoch", only_after_epoch_1)
+        _interrupt_after(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            compare.run("iris", out=tmp_path / "cut", **SMALL)
+    with Store.open(tmp_path / "cut") as store:
+        assert store.checkpoint(store.models()[0]["group"])[0] == 1
+        assert {m["epochs_done"] for m in store.models() if m["status"] == "running"} == {3}
+    resumed = compare.run(out=tmp_path / "cut", resume=True)
+    assert engine.calls[-1]["start"] == 1  # epochs 2 and 3 again, then 4
+    assert _rows(resumed) == _rows(full) and resumed.summary == full.summary  # no duplicates
+
+
+def test_a_time_budget_stop_writes_the_checkpoint_it_reached(
+    tmp_path: Path, engine: fake.Behaviour, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_on_epoch, real_clock = compare.GroupRun.on_epoch, time.monotonic
+
+    def budget_spent_after_epoch_2(self, epoch, records, checkpoint):
+        real_on_epoch(self, epoch, records, checkpoint)
+        if epoch == 2:
+            monkeypatch.setattr(time, "monotonic", lambda: real_clock() + 1e6)
+
+    with monkeypatch.context() as m:
+        m.setattr(compare.GroupRun, "on_epoch", budget_spent_after_epoch_2)
+        stopped = compare.run("iris", out=tmp_path / "r", time_budget=1e5, **SMALL)
+    monkeypatch.setattr(time, "monotonic", real_clock)
+    assert not stopped.complete and stopped.final_epoch == 2
+    assert stopped.phases["checkpoint_bytes"] > 0  # none was due: written at the stop
+    done = compare.run(out=tmp_path / "r", resume=True)
+    assert done.complete and engine.calls[-1]["start"] == 2
 
 
 def test_resume_of_a_finished_run_trains_nothing(tmp_path: Path, engine: fake.Behaviour) -> None:

@@ -23,6 +23,7 @@ def _final(res: compare.Results) -> list[tuple]:
 def test_interrupted_real_run_resumes_to_the_same_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_S", "0")  # a checkpoint with every epoch
     full = compare.run("iris", out=tmp_path / "full", report=False, **TINY)
     assert full.complete and len(full.table) == 4
     assert all(0.0 <= row["val_accuracy"] <= 1.0 for row in full.table)
@@ -46,6 +47,39 @@ def test_interrupted_real_run_resumes_to_the_same_table(
     assert resumed.complete
     assert _final(resumed) == _final(full)  # bit-identical continuation
     assert resumed.summary == full.summary
+
+
+def test_epochs_retrained_after_an_older_checkpoint_are_bit_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints come on a time interval: a cut run resumes from an older one, retrains the
+    epochs after it and stores them again; the engine is deterministic, so they are the same."""
+    full = compare.run("iris", out=tmp_path / "full", report=False, **TINY)
+    real_on_epoch, real_save = compare.GroupRun.on_epoch, Store.save_epoch
+
+    def only_after_epoch_1(self, epoch, records, checkpoint):
+        self.every = 0.0 if epoch == 1 else math.inf
+        real_on_epoch(self, epoch, records, checkpoint)
+
+    def save_then_interrupt(self, epoch, *args, **kwargs):  # Ctrl-C after epoch 2 is committed
+        real_save(self, epoch, *args, **kwargs)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(compare.GroupRun, "on_epoch", only_after_epoch_1)
+        m.setattr(Store, "save_epoch", save_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            compare.run("iris", out=tmp_path / "cut", report=False, **TINY)
+    with Store.open(tmp_path / "cut") as store:
+        assert store.checkpoint(store.models()[0]["group"])[0] == 1
+        first = [r for r in store.epochs() if r["epoch"] == 2]
+    resumed = compare.run(out=tmp_path / "cut", resume=True, report=False)
+    rows = [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history]
+    assert rows == [{k: v for k, v in r.items() if k != "seconds"} for r in full.history]
+    again = [r for r in resumed.history if r["epoch"] == 2]
+    assert [r["seconds"] for r in again] != [r["seconds"] for r in first]  # really retrained
+    assert _final(resumed) == _final(full) and resumed.summary == full.summary
 
 
 def test_default_style_cli_run_writes_reports(

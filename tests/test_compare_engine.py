@@ -6,6 +6,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -280,20 +281,75 @@ def _stack(split, jobs, config):
     return trainer
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-def test_direct_fused_adam_step_equals_optimizer_step(digits, weight_decay):
-    config = TrainConfig(depth=1, width=8, lr=1e-2, weight_decay=weight_decay)
-    direct, stock = (_stack(digits, [Job("relu", 0), Job("tanh", 1)], config) for _ in range(2))
+def test_engine_optimizer_equals_torch_optim_bit_for_bit(optimizer, weight_decay):
+    from actlab.compare.engine import _Optimizer
+
+    config = TrainConfig(lr=1e-2, optimizer=optimizer, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(0)
-    for _ in range(4):  # the first step creates Adam's state, the others take the direct call
-        grad = torch.randn(direct.flat.shape, generator=g)
-        direct.flat.grad.copy_(grad)
-        stock.flat.grad.copy_(grad)
-        direct._step()
-        stock.optimizer.step()
-    assert torch.equal(direct.flat, stock.flat)
-    got, want = (t.optimizer.state_dict()["state"][0] for t in (direct, stock))
-    assert sorted(got) == sorted(want) and all(torch.equal(got[k], want[k]) for k in want)
+    # a flat stack, a vmapped-style (M, in, out) tensor, and one that gets no gradient at first
+    init = [torch.randn(500, generator=g), torch.randn(3, 4, 5, generator=g), torch.randn(7)]
+    ours, theirs = ([p.clone().requires_grad_(True) for p in init] for _ in range(2))
+    mine = _Optimizer(ours, config)
+    if optimizer == "adam":
+        stock = torch.optim.Adam(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
+    else:
+        stock = torch.optim.SGD(theirs, lr=1e-2, weight_decay=weight_decay)
+    for step in range(5):
+        for a, b in zip(ours, theirs, strict=True):
+            if step < 2 and a is ours[2]:
+                continue  # no gradient yet: skipped, no state (as torch.optim does)
+            a.grad = torch.randn(a.shape, generator=g)
+            b.grad = a.grad.clone()
+        mine.step()
+        stock.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    got, want = mine.state_dict()["state"], stock.state_dict()["state"]
+    assert sorted(got) == sorted(want) == ([0, 1, 2] if optimizer == "adam" else [])
+    for k in want:  # the same layout: checkpoints written through torch.optim load
+        assert sorted(got[k]) == sorted(want[k])
+        assert all(torch.equal(got[k][n], want[k][n]) for n in want[k])
+    again = _Optimizer(ours, config)
+    again.load_state_dict(stock.state_dict())
+    assert all(torch.equal(again.state[k][n], want[k][n]) for k in want for n in want[k])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+def test_stacked_adam_inside_the_backward_equals_torch_optim(digits, weight_decay):
+    # the stacked MLP runs Adam layer by layer inside its backward pass; the same stack with
+    # torch.optim.Adam(fused=True) stepping the flat tensor after the backward ends bit-identical
+    config = TrainConfig(depth=2, width=8, batch_size=100, lr=1e-2, weight_decay=weight_decay)
+    jobs = [Job("relu", 0), Job("tanh", 1)]
+    ours, stock = (_stack(digits, jobs, config) for _ in range(2))
+    opt = torch.optim.Adam([stock.flat], lr=1e-2, weight_decay=weight_decay, fused=True)
+    stock.optimizer = SimpleNamespace(adam=False, step=opt.step)  # stepped after the backward
+    perms = torch.stack([torch.randperm(len(digits.X_train)) for _ in jobs])
+    for _ in range(2):
+        got, want = ours.run_epoch(perms, lambda: None), stock.run_epoch(perms, lambda: None)
+        assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert torch.equal(ours.flat, stock.flat)
+    got, want = ours.optimizer.state[0], opt.state[stock.flat]
+    assert all(torch.equal(got[k], want[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert float(want["step"]) == 2 * math.ceil(len(digits.X_train) / 100)
+
+
+def test_engine_does_not_import_dynamo():
+    """torch.optim's optimisers import torch._dynamo on construction (~1.5 s); the engine uses
+    none, on any of its paths."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from actlab import data; "
+        "from actlab.compare.engine import Job, TrainConfig, train; "
+        "s = data.split(data.load('iris')); "
+        "train([Job('relu', 0), Job('prelu', 0)], s, TrainConfig(epochs=2, width=4)); "
+        "train([Job('tanh', 0)], s, TrainConfig(epochs=1, width=4, optimizer='sgd')); "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_fast_unit_health_equals_diagnose():
@@ -322,7 +378,7 @@ def test_diverged_rows_are_zeroed_in_the_flat_buffers(digits):
     trainer.freeze(torch.tensor([0]))
     before = trainer.flat.clone()
     loss, norms = trainer.run_epoch(perms, lambda: None)
-    state = trainer.optimizer.state[trainer.flat]
+    state = trainer.optimizer.state[0]
     for flat in (trainer.flat, state["exp_avg"], state["exp_avg_sq"]):
         views = trainer._views(flat)
         assert all(torch.count_nonzero(v[0]) == 0 for v in views)  # frozen: all zero

@@ -203,6 +203,7 @@ def test_every_cell_is_trained_once_in_one_call_per_shape(
 def test_interrupted_grid_finishes_only_what_is_missing(
     tmp_path: Path, engine: fake.Behaviour, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ACTLAB_CHECKPOINT_S", "0")  # a checkpoint with every epoch
     full = compare.run("iris", out=tmp_path / "full", **GRID)
     real_save = Store.save_epoch
     calls = {"n": 0}

@@ -76,3 +76,21 @@ def test_kernels_never_import_torch() -> None:
         capture_output=True, text=True, timeout=120, check=True,
     )
     assert res.stdout.strip() == "False"
+
+
+def test_gelu_route_needs_a_fused_multiply_add(
+    route: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the float32 GELU takes its argument's rounding error from PyTorch's fused add(alpha); a
+    # build without FMA (no SIMD) would lose it (196 ulp), so the NumPy kernel steps in
+    x = np.concatenate([np.linspace(-15, 5, 4099), [np.inf, -np.inf, np.nan]]).astype(np.float32)
+    route("0")
+    expect = K.gelu(x)
+    route("1")
+    monkeypatch.setattr(K, "_FMA", [False])
+    np.testing.assert_array_equal(K.gelu(x), expect)
+    monkeypatch.setattr(K, "_FMA", [])
+    got = K.gelu(x)  # the PyTorch route: inf - inf at +-inf is redone, NaN stays NaN
+    np.testing.assert_array_equal(got[-3:], [np.inf, 0.0, np.nan])
+    # each route is within 8 ulp of the truth (test_kernels_accuracy), so within 16 of each other
+    assert (np.abs(got[:-3] - expect[:-3]) <= 16 * np.spacing(np.abs(expect[:-3]))).all()

@@ -303,12 +303,9 @@ def _wide(kernel: Kernel) -> Kernel:
 # (it allocates its output, as actlab does).
 #
 # GELU and the tanh-GELU do not use PyTorch's GELU: it computes x (1 + erf(x / sqrt 2)) / 2 and
-# 0.5 x (1 + tanh(u)), which cancel for negative x (1.7e7 ulp at x = -7.6 and -9.7); they are
-# composed of PyTorch's float64 primitives instead (_t_gelu: 0.50 ulp). The tanh-GELU then keeps
-# pace with F.gelu (1.0-1.4x at 10M elements, benchmarks/kernels.py); the exact GELU does not
-# (1.5-2.4x, typically 2.2x, on both levels; NumPy alone: 4.3x on AVX2): a float64 erfc and five
-# cheap passes against PyTorch's single float32 pass (whose formula cancels, see above).
-# Meeting both its accuracy bound and 1.5x needs a fused compiled kernel. Not routed: CELU with
+# 0.5 x (1 + tanh(u)), which cancel for negative x (1.7e7 ulp at x = -7.6 and -9.7). The tanh-GELU
+# is composed of PyTorch's float64 primitives instead (_t_gelu_tanh), the exact GELU of float32
+# ones with the argument's rounding put back (_t_gelu). Not routed: CELU with
 # alpha != 1 and swish/softplus with beta != 1 (float64 inside here), mish (123 ulp in the tail),
 # float64 data, derivatives, and read-only inputs (torch.from_numpy would warn).
 #
@@ -344,7 +341,8 @@ def _torch_module() -> Any:
 
 def _via_torch(kernel: Kernel, call: Callable[..., None], tail: float | None = None) -> Kernel:
     """``kernel`` with float32 writeable blocks computed by ``call(torch, x, o, *params)``;
-    entries below ``tail`` are then recomputed by ``kernel`` itself."""
+    entries below ``tail`` are then recomputed by ``kernel`` itself (``tail`` NaN: the entries
+    returned as NaN, such as inf * 0 at x = +-inf; a NaN input gives NaN again)."""
 
     def run(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
         tm = _torch_module() if x.dtype == np.float32 and x.flags.writeable else None
@@ -353,18 +351,20 @@ def _via_torch(kernel: Kernel, call: Callable[..., None], tail: float | None = N
             return
         n = x.size
         whole = n - n % _TORCH_VEC
-        tx, to = tm.from_numpy(x), tm.from_numpy(o)
-        for lo in range(0, whole, _TORCH_CALL):
+        for lo in range(0, whole, _TORCH_CALL):  # from_numpy of a slice: 1 us; a torch slice: 2
             hi = min(lo + _TORCH_CALL, whole)
-            call(tm, tx[lo:hi], to[lo:hi], *params)
+            call(tm, tm.from_numpy(x[lo:hi]), tm.from_numpy(o[lo:hi]), *params)
         if whole < n:  # the last few, padded to a whole vector (see _TORCH_VEC)
             pad = np.zeros(2 * _TORCH_VEC, np.float32)
             pad[: n - whole] = x[whole:]
             tp = tm.from_numpy(pad)
             call(tm, tp[:_TORCH_VEC], tp[_TORCH_VEC:], *params)
             o[whole:] = pad[_TORCH_VEC : _TORCH_VEC + n - whole]
-        if tail is not None and np.fmin.reduce(x) < tail:
-            idx = np.flatnonzero(x < tail)
+        if tail is None:
+            return
+        nan = tail != tail  # redo what came back NaN (maximum propagates NaN: one cheap pass)
+        if np.isnan(np.maximum.reduce(o)) if nan else np.fmin.reduce(x) < tail:
+            idx = np.flatnonzero(np.isnan(o) if nan else x < tail)
             k = idx.size
             xs, os_ = x[idx], np.empty(k, x.dtype)
             kernel(xs, os_, [b[:k] for b in t], *params)
@@ -381,34 +381,58 @@ def _t_softplus(tm: Any, x: Any, o: Any, beta: float, thr: float) -> None:
     tm._C._nn.softplus(x, beta, thr, out=o)
 
 
-_T_FACTORS: dict[float, Any] = {}
+_T_FACTORS: dict[tuple[float, Any], Any] = {}
 
 
-def _t_factor(tm: Any, value: float) -> Any:
-    """A 1-element float64 tensor holding ``value`` (created once)."""
-    factor = _T_FACTORS.get(value)
+def _t_factor(tm: Any, value: float, dtype: Any = None) -> Any:
+    """A 0-d tensor (float64 unless ``dtype``) holding ``value``, created once: 1-1.5 us faster
+    per call than a Python float (wrapped anew each call) or a 1-element tensor (broadcast)."""
+    factor = _T_FACTORS.get((value, dtype))
     if factor is None:
-        factor = _T_FACTORS[value] = tm.tensor([value], dtype=tm.float64)
+        factor = _T_FACTORS[value, dtype] = tm.tensor(value, dtype=dtype or tm.float64)
     return factor
 
 
+# -1/sqrt 2 as float32 + the float32 nearest the rest (the rest is 1.7e-8 relative: it matters)
+_GELU_C = float(np.float32(-_SQRT_HALF))
+_GELU_C_LO = float(np.float32(-_SQRT_HALF - _GELU_C))
+_FMA: list[bool] = []  # whether PyTorch's vectorised add(a, b, alpha) is fused (_t_gelu)
+
+
 def _t_gelu(tm: Any, x: Any, o: Any) -> None:
-    # x Phi(x) = x erfc(-x / sqrt 2) / 2 = erfc(z) z (-1 / sqrt 2) with z = -x / sqrt 2, all in
-    # float64 (no cancellation; rounding z costs float64 digits only): 0.50 ulp on the 2M-point
-    # grid; PyTorch's double erfc is vectorised on AVX2 and AVX-512 alike. One cast in, float64
-    # passes, one cast out: mixed float32/float64 operands take PyTorch's slower casting loop
-    # (2^15 elements, best of 300: this 58 us, casting operands 64-67 us, F.gelu 22 us).
-    z, e = (tm.from_numpy(s[: x.shape[0]]) for s in _scratch(np.dtype(np.float64), 2, "t64"))
-    z.copy_(x)
-    z.mul_(-_SQRT_HALF)
-    tm.special.erfc(z, out=e)
-    e.mul_(z).mul_(-_SQRT_HALF)
-    o.copy_(e)  # rounds to float32
+    # x Phi(x) = x erfc(z) / 2, z = -x / sqrt 2, by PyTorch's float32 erfc (Sleef, 0.9 ulp).
+    # Rounding z to zh = fl(x C) would cost erfc 2 z (zh - z) relative (196 ulp near x = -13), so
+    # it is put back: erfc(z) = erfc(zh) (1 + 2 relu(zh) r), r = zh - z (2 relu(zh) for
+    # -d log erfc / dz: < 0.5 ulp off), r from one fused multiply-add (calls are whole vectors,
+    # see _TORCH_VEC) and the float32 rest of 1/sqrt 2 (46 ulp at x = -13 if left out).
+    # Every float32 with 2^-20 <= |x| < 2^7 against SciPy's float64 ndtr: 3.4 ulp for x < 0,
+    # 2.0 for x > 0, 6.1 for the subnormal results near x = -13.1 (bound 8).
+    # CPU time per 2^15-element call, one thread, F.gelu = 1 (AVX-512 / AVX2): this 1.7-2.1 / 2.0;
+    # the float64 erfc it replaces 2.9-3.2 / 3.5; a Dekker split of x for r (11 passes) 2.7 / 3.2;
+    # no correction 1.0-1.2 (196 ulp); no correction above x = -2.5 (6.9 ulp) and float64 below
+    # 4.9 on N(0, 3^2) data (20% below). erfc alone is 0.5: eight passes cannot match PyTorch's
+    # one; at 10M elements both sides also pay for fresh output pages (benchmarks/kernels.py).
+    n = x.shape[0]
+    if not _FMA:  # (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: a fused add(alpha) keeps the 2^-24
+        a = tm.full((64,), 1.0 + 2.0**-12, dtype=tm.float32)
+        _FMA.append(bool((tm.sub(a * a, a, alpha=1.0 + 2.0**-12) != 0).all()))
+    if not _FMA[0]:  # PyTorch's generic (no-SIMD) build: the NumPy kernel
+        _gelu_f32(x.numpy(), o.numpy(), [b[:n] for b in _scratch(np.dtype(np.float32), 3, "t")])
+        return
+    zh, r = (tm.from_numpy(s[:n]) for s in _scratch(np.dtype(np.float32), 2, "t32"))
+    tm.mul(x, _t_factor(tm, _GELU_C, tm.float32), out=zh)
+    tm.sub(zh, x, alpha=_GELU_C, out=r)  # fma(x, -C, zh): the rounding error of zh, exactly
+    r.sub_(x, alpha=_GELU_C_LO)  # zh - z, z = -x / sqrt 2
+    tm.special.erfc(zh, out=o)
+    zh.relu_()
+    tm.addcmul(_t_factor(tm, 0.5, tm.float32), zh, r, out=r)
+    r.mul_(x)
+    o.mul_(r)
 
 
 def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
     # x sigmoid(2u), 2u = 2 sqrt(2/pi) (1 + 0.044715 x^2) x, in float64 as the NumPy kernel does:
-    # cast, 2u by one addcmul (its 1-element float64 addend broadcasts) and a multiply, sigmoid,
+    # cast, 2u by one addcmul (its 0-d float64 addend broadcasts) and a multiply, sigmoid,
     # times x while storing (2^15 elements, best of 300: 61 us; 83 us in 8 passes; F.gelu 30 us)
     d, z = (tm.from_numpy(s[: x.shape[0]]) for s in _scratch(np.dtype(np.float64), 2, "t64"))
     d.copy_(x)
@@ -948,8 +972,8 @@ _k_softplus_w, _k_softplus_d_w = _wide(_k_softplus), _wide(_k_softplus_d)
 _k_mish_d_w = _wide(_k_mish_d)
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
-_k_gelu_t = _via_torch(_k_gelu, _t_gelu, -_FMAX["f"])  # -inf: -inf * 0 = NaN, redone
-_k_gelu_tanh_t = _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, -_FMAX["f"])
+_k_gelu_t = _via_torch(_k_gelu, _t_gelu, math.nan)  # +-inf: inf - inf and inf * 0, redone
+_k_gelu_tanh_t = _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, math.nan)
 _k_elu_t = _via_torch(_k_elu, _t_elu)
 _k_celu1_t = _via_torch(_k_celu, lambda tm, x, o, alpha: _t_elu(tm, x, o, 1.0, 1.0))
 _k_silu1_t = _via_torch(
@@ -957,7 +981,7 @@ _k_silu1_t = _via_torch(
 )
 _k_softplus1_t = _via_torch(_k_softplus, _t_softplus)
 _k_hard_swish_t = _via_torch(  # PyTorch: hardswish(-inf) = -inf * 0 = NaN; the limit is 0
-    _k_hard_swish, lambda tm, x, o: tm._C._nn.hardswish(x, out=o), -_FMAX["f"]
+    _k_hard_swish, lambda tm, x, o: tm._C._nn.hardswish(x, out=o), math.nan
 )
 
 

@@ -229,7 +229,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 130
     seconds = time.perf_counter() - start
     if args.json:
-        print_json({**results_json(res), "seconds": seconds})
+        print_json({**results_json(res), "seconds": seconds, "phases": res.phases})
         return 0
     _show(res)
     if not res.complete:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -134,8 +135,7 @@ class Group:
 
     ``key`` names the group in the store (its checkpoint row); ``jobs`` are engine ``Job``s, in
     the order of ``model_ids`` (their store ids); ``config`` is the engine's ``TrainConfig``;
-    ``split_seed`` selects the split its models use. A backend trains a group with
-    :func:`train_group`.
+    ``split_seed`` selects the split its models use; :func:`train_groups` trains groups.
     """
 
     key: str
@@ -193,14 +193,27 @@ def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
     return out
 
 
+CHECKPOINT_S = 30.0  # training seconds a crash may cost at most (plus the epoch in flight)
+CHECKPOINT_SHARE = 0.05  # ... or more, so that writing checkpoints takes at most 5% of the time
+
+
 class GroupRun:
     """One group's bookkeeping around an engine call (or a backend's task for it).
 
     ``jobs`` / ``resume_from``: what to train and from which checkpoint: with a stored checkpoint
     every model of the group resumes together from it; without one, only the unfinished models
     start from scratch (their partial records are dropped). ``on_epoch(epoch, records,
-    checkpoint)`` commits one epoch (records indexed by ``jobs``) with the group's checkpoint, in
-    one transaction. ``finished``: whether every model of the group is done or diverged.
+    checkpoint)`` commits one epoch's records (indexed by ``jobs``); ``finished``: whether every
+    model of the group is done or diverged.
+
+    Checkpoints follow a time interval: one with an epoch's records once ``CHECKPOINT_S`` seconds
+    of training are unsaved (or 1/``CHECKPOINT_SHARE`` x the last write's cost), and one by
+    :meth:`flush` at a stop before the end (``--time-budget``). A crash keeps every committed
+    record and loses at most that much training: a resume retrains the epochs after the
+    checkpoint, bit-identical on the same device (the engine is deterministic; tested), and their
+    records replace the stored ones (elsewhere they differ in the last bits, and replacing keeps
+    the records consistent with the weights that go on). ``ACTLAB_CHECKPOINT_S`` (0: every
+    epoch) sets the interval, for tests.
     """
 
     def __init__(self, group: Group, store: Any) -> None:
@@ -219,20 +232,44 @@ class GroupRun:
                 store.reset_models(todo)
         position = {i: k for k, i in enumerate(group.model_ids)}
         self.jobs = [group.jobs[position[i]] for i in self.ids]
+        self.every = float(os.environ.get("ACTLAB_CHECKPOINT_S", CHECKPOINT_S))
+        self.unsaved = 0.0  # training seconds since the group's last checkpoint
+        self.pending: tuple[int, Callable[[], bytes | None]] | None = None  # not yet written
 
     @property
     def finished(self) -> bool:
         return not self.running
 
     def on_epoch(self, epoch: int, records: list, checkpoint: Callable[[], bytes | None]) -> None:
+        start = time.perf_counter()
         total = self.group.config.epochs
         for r in records:
             if r.diverged or r.epoch >= total:
                 self.running.discard(self.ids[r.job])
-        # serialise before writing: an interrupt here leaves the last epoch's state intact;
-        # once every model has finished there is nothing left to resume
-        blob = checkpoint() if self.running else None
-        self.store.save_epoch(epoch, records, self.ids, total, blob, group=self.group.key)
+        self.unsaved += sum(r.seconds for r in records)  # (seconds: the epoch's wall / models)
+        # once every model has finished there is nothing left to resume: the checkpoint goes
+        self.pending = (epoch, checkpoint) if self.running else None
+        due = self.running and self.unsaved >= self.every
+        blob = checkpoint() if due else None
+        self.store.save_epoch(epoch, records, self.ids, total, blob, group=self.group.key,
+                              finished=not self.running)  # fmt: skip
+        self._took(start, due)
+
+    def flush(self) -> None:
+        """Write the newest epoch's checkpoint if it is not stored (the group stopped early)."""
+        if self.pending is not None:
+            start = time.perf_counter()
+            epoch, checkpoint = self.pending
+            self.store.save_checkpoint(self.group.key, epoch, checkpoint())
+            self._took(start, True)
+
+    def _took(self, start: float, saved: bool) -> None:
+        seconds = time.perf_counter() - start
+        self.store.write_s += seconds
+        if saved:
+            self.unsaved, self.pending = 0.0, None
+            if self.every:  # (0: every epoch, a test's choice)
+                self.every = max(self.every, seconds / CHECKPOINT_SHARE)
 
 
 def train_groups(
@@ -269,21 +306,9 @@ def train_groups(
         (backend or backends.LocalBackend()).train(
             tasks, splits, on_epoch=on_epoch, device=device, deadline=deadline, progress=progress
         )
+    for r in runs:  # stopped by the deadline: keep where it got (after an error the state is
+        r.flush()  # mid-epoch, so only a normal return may write it)
     return all(r.finished for r in runs)
-
-
-def train_group(
-    group: Group,
-    split: Any,
-    store: Any,
-    *,
-    deadline: float | None = None,
-    progress: Callable[[dict], None] | None = None,
-) -> bool:
-    """Train what is missing of one group in this process (:func:`train_groups` for one group
-    and its split). Returns whether every model of the group is finished."""
-    return train_groups([group], {group.split_seed: split}, store, device="cpu",
-                        deadline=deadline, progress=progress)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -321,6 +346,7 @@ class Results:
     schema_version: int = 2
     table: list[dict[str, Any]] = field(default_factory=list)
     report_files: dict[str, Path] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)  # run(): seconds per phase, bytes
 
     @property
     def stats(self) -> Any:
@@ -362,30 +388,21 @@ class Results:
 
     def to_pandas(self) -> Any:
         """``rows()`` as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise ActlabError(
-                "to_pandas() needs pandas, which actlab does not require; pip install pandas, or "
-                "use .rows() (a list of dicts)"
-            ) from None
-        return pd.DataFrame(self.rows())
+        return self.to_frame("rows")
 
     def to_frame(self, which: str = "models") -> Any:
         """A pandas DataFrame of ``table`` ("models"), ``history``, ``summary`` or ``rows``."""
-        if which == "rows":
-            return self.to_pandas()
+        rows = {"models": "table", "history": "history", "summary": "summary", "rows": "rows()"}
+        if which not in rows:
+            raise ActlabError(f"which must be one of {', '.join(rows)}, got {which!r}")
         try:
             import pandas as pd
         except ImportError:
             raise ActlabError(
-                "to_frame() needs pandas, which actlab does not require; pip install pandas, or "
-                "use .table / .history / .summary (lists of dicts)"
+                "a DataFrame needs pandas, which actlab does not require; pip install pandas, or "
+                f"use .{rows[which]} (a list of dicts)"
             ) from None
-        rows = {"models": self.table, "history": self.history, "summary": self.summary}
-        if which not in rows:
-            raise ActlabError(f"which must be one of {', '.join(rows)}, rows, got {which!r}")
-        return pd.DataFrame(rows[which])
+        return pd.DataFrame(self.rows() if which == "rows" else getattr(self, rows[which]))
 
 
 def _stored_config(stored: dict[str, Any]) -> CompareConfig:
@@ -718,6 +735,7 @@ def run(
     from actlab.compare.config import command
     from actlab.compare.store import Store
 
+    clock = time.perf_counter()
     if dataset is not None:
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
@@ -763,6 +781,7 @@ def run(
                 f"{fingerprint[:12]} vs stored {store.meta('fingerprint')[:12]}): the CSV file "
                 "or the library that loads it changed; start a new run with a new --out"
             )
+    phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"
     try:
         store.lock()
@@ -773,8 +792,10 @@ def run(
             m["status"] == "running" for m in models if m["group"] == g.key)]  # fmt: skip
         if todo:
             store.begin_session({"backend": where, "device": str(device)})
+            clock = time.perf_counter()
             train_groups(todo, splits, store, backend=trainer, device=device, deadline=deadline,
                          progress=progress)  # fmt: skip
+            phases["train_s"] = time.perf_counter() - clock  # store_s of it: the store's
             finished = all(m["status"] != "running" for m in store.models())
             if finished:
                 store.drop_checkpoint()
@@ -789,9 +810,15 @@ def run(
     finally:
         store.end_session(outcome)
         store.close()
+    phases.update(store_s=store.write_s, checkpoint_bytes=store.checkpoint_bytes)
+    clock = time.perf_counter()
     results = load(directory)
+    phases["analysis_s"] = time.perf_counter() - clock
     if report:
-        from actlab.compare import report as rep
+        clock = time.perf_counter()
+        from actlab.compare import report as rep  # (matplotlib: part of the report's time)
 
         results.report_files = rep.write(results)
+        phases["report_s"] = time.perf_counter() - clock
+    results.phases = phases
     return results

@@ -6,16 +6,18 @@ with the models of one activation in one contiguous slice. A training step is a 
 matrix products (``torch.baddbmm`` / ``torch.bmm``) over all models plus one activation call per
 activation slice, and a hand-written backward pass: the activation's derivative comes from ATen's
 own backward kernels (the ones autograd would call) for PyTorch's native activation modules, and
-from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` / ``SGD``
-on one flat tensor holding every stacked parameter: both are elementwise, so stacked Adam is
-per-model Adam, weight decay included (``torch.optim.Adam(weight_decay=...)`` adds L2 to the
-gradient; it is not AdamW).
+from autograd on that slice alone for anything else. The optimiser is ``torch.optim.Adam`` /
+``SGD``'s update (``_Optimizer`` runs their kernels) on one flat tensor holding every stacked
+parameter: both are elementwise, so stacked Adam is per-model Adam, weight decay included
+(``torch.optim.Adam(weight_decay=...)`` adds L2 to the gradient; it is not AdamW).
 
-Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, one worker thread per
-core): ~75% in the batched products, which run at ~95% of one core's large-matmul rate; then tanh
-(its float32 kernel is MKL's, slow on AMD CPUs, ~2 ns an element; kept: it is what ``nn.Tanh`` runs,
-so results stay bit-compatible with a plain loop), the Adam update (memory-bound), the other
-activations, and the per-epoch validation pass. ``_MLP`` says what was done about the rest.
+Where the time goes (default sweep: 35 models of 64-128-128-10 on digits, two stacks of 17-18
+models, one worker thread each; thread CPU time of one stack's epoch on a loaded 2-core AVX-512
+box, tools in benchmarks/compare_speed.py): the batched products ~46% (each at ~75% of one core's
+large-matmul rate alone, less in the step: their operands no longer fit the 2 MB L2), the
+activations' kernels 16-25% (2-4x their time on a warm cache), the validation pass ~12%, Adam ~10%
+(memory-bound; run per layer inside the backward while the layer is in cache), the loss 5%, the
+gradient norms 4%. ``_MLP`` says what was done about the rest.
 
 Reproducing one model alone (what ``tests/test_compare_engine.py`` does with a plain PyTorch loop):
 
@@ -89,7 +91,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -315,8 +317,10 @@ class _Data:
                 self.X_test
             ):
                 raise ActlabError("split.X_test / y_test must match X_train's columns and rows")
-        self.fingerprint = str(getattr(split, "fingerprint", "")) or _digest(
-            self.X_train, self.y_train, self.X_val, self.y_val
+        parts = (self.X_train, self.y_train, self.X_val, self.y_val)  # hashed if no fingerprint
+        self.fingerprint = (
+            str(getattr(split, "fingerprint", ""))
+            or hashlib.sha256(b"".join(t.numpy().tobytes() for t in parts)).hexdigest()
         )
         self.device = torch.device(device)
         if self.device.type != "cpu":
@@ -331,21 +335,10 @@ class _Data:
         return len(self.X_train)
 
 
-def _digest(*tensors: torch.Tensor) -> str:
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
-
-
 def _loss_and_grad(
-    out_t: torch.Tensor,
-    y: torch.Tensor,
-    classification: bool,
-    loss: torch.Tensor,
-    grad: torch.Tensor,
-    minus_one: torch.Tensor,
-) -> None:
+    out_t: torch.Tensor, y: torch.Tensor, classification: bool, loss: torch.Tensor,
+    grad: torch.Tensor, minus_one: torch.Tensor,
+) -> None:  # fmt: skip
     """Per-model mean loss into ``loss`` (M,) and its gradient into ``grad``, like ``out_t``.
 
     ``out_t`` holds transposed outputs ``(M, n_out, b)``; ``y`` is (M, b) class ids or (M, b, k)
@@ -368,16 +361,10 @@ def _loss_and_grad(
 # ------------------------------------------------------------ activations
 
 
-_Fwd = Callable[[torch.Tensor, torch.Tensor], Any]
-_Bwd = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], Any]
-
-
-def _fast_path(m: nn.Module) -> tuple[_Fwd, _Bwd] | None:
-    """The ATen kernels behind a native activation module, writing into ``out``: its
-    definition's ``fast`` (actlab.activations). ``fwd(z, out)`` is what the module's forward
-    calls; ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd itself runs for that module, so
-    the batched backward matches ``loss.backward()`` of a plain loop. None: through autograd."""
-    return fast_path(m)
+# the ATen kernels behind a native activation module (its definition's ``fast``): ``fwd(z, out)``
+# is what the module's forward calls, ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd runs
+# for it, so the batched backward matches a plain loop's; None: through autograd
+_fast_path = fast_path
 
 
 class _Group:
@@ -432,10 +419,24 @@ def _check_activation(act: Any) -> None:
         )
 
 
-# ------------------------------------------------------------ initialisation
-
-
 # ------------------------------------------------------------ trainers
+
+
+class _Trainer(Protocol):
+    """What train() asks of a trainer (``_MLP``, ``_Vmapped``, ``_OneByOne``); its M models are
+    rows, in the order of the job indices it was given."""
+
+    frozen: torch.Tensor  # (M,) bool on the CPU: diverged models, no longer trained
+    units: int  # progress steps per batch: 1, or M when the models train one at a time
+
+    # one epoch over row orders perms (M, n): mean loss (M,), grad norms (M, layers)
+    def run_epoch(self, perms: torch.Tensor, on_step: Callable[[], None]) -> tuple[Any, Any]: ...
+    # validation outputs (M, n_out, n_val), dead and saturated fractions (M, layers)
+    def evaluate(self) -> tuple[torch.Tensor, Any, Any]: ...
+    def outputs(self, X: torch.Tensor) -> torch.Tensor: ...  # (M, n_out, rows) on X
+    def freeze(self, rows: torch.Tensor) -> None: ...  # zero them; no more updates
+    def state(self) -> dict[str, Any]: ...
+    def load_state(self, state: dict[str, Any]) -> None: ...
 
 
 class _MLP:
@@ -449,9 +450,10 @@ class _MLP:
     What makes it fast (each measured; see benchmarks/compare_speed.py):
 
     * one flat buffer holds every parameter (weights, then biases; each a contiguous view) and
-      another every gradient, so the optimiser updates one tensor per step with one fused kernel,
-      and the backward pass writes gradients in place with ``out=`` (no allocation, no zeroing).
-      Adam and SGD are elementwise, so the flat update is the per-tensor update, bit for bit;
+      another every gradient, so the backward pass writes gradients in place with ``out=`` (no
+      allocation, no zeroing) and Adam runs one fused kernel per layer inside the backward, on
+      views of those buffers and of its moments (SGD: one update of the flat tensor after it).
+      Both are elementwise, so either is the per-tensor update, bit for bit;
     * a step's kernels are bound once per batch size (``_plan``) to persistent buffers and their
       per-group slices, as ``functools.partial`` calls: a step is then mostly a loop of C-level
       calls. Building each call afresh (slicing, argument lists) cost as much as the elementwise
@@ -489,13 +491,15 @@ class _MLP:
             if k == m or str(acts[k]) != str(acts[start]):
                 self.groups.append(_Group(acts[start], start, k))
                 start = k
-        self.optimizer = _optimizer([self.flat], config)
+        self.optimizer = _Optimizer([self.flat], config)
         self.mask = torch.ones(m, 1, 1, device=dev)
         self.frozen = torch.zeros(m, dtype=torch.bool)  # on the CPU: read every epoch
+        self.units = 1
         # NaN marks "not measured": saturation only means something for bounded activations
-        self.saturation_scale = torch.tensor(
-            [1.0 if measures_saturation(a) else math.nan for a in acts], device=dev
-        )
+        measured = [measures_saturation(a) for a in acts]
+        self.saturation_scale = torch.tensor([1.0 if m else math.nan for m in measured], device=dev)
+        rows = [k for k, m in enumerate(measured) if m] or [0, -1]
+        self.measured = slice(rows[0], rows[-1] + 1)  # the rows whose saturation is counted
         self._plans: dict[tuple[str, int], SimpleNamespace] = {}
         self._blocks: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -562,12 +566,23 @@ class _MLP:
         def norm(k: int) -> Callable[[], Any]:  # right after gW[k] is written: still in cache
             return partial(torch.linalg.vector_norm, gW[k], dim=(1, 2), out=p.norm[k])
 
+        def update(k: int) -> list[Callable[[], Any]]:
+            """Adam on layer k once its weights are no longer needed in this step: its weights
+            and gradients are still in cache (one fused call per layer = the flat update)."""
+            if not self.optimizer.adam:
+                return []
+            st = self.optimizer.moments_of(0)
+            m, v, j = self._views(st["exp_avg"]), self._views(st["exp_avg_sq"]), self.n_weights + k
+            lists = [W[k], b[k]], [gW[k], gb[k]], [m[k], m[j]], [v[k], v[j]], [], [st["step"]] * 2
+            return [partial(torch._fused_adam_, *lists, **self.optimizer.adam_args)]
+
         p.backward = [
             partial(torch.bmm, p.g_t, p.h[-1], out=gW[-1]),
             norm(depth),
             partial(torch.sum, p.g_t, dim=2, keepdim=True, out=gb[-1]),
             # the transposed view runs as fast as a contiguous copy would (measured, these shapes)
             partial(torch.bmm, p.g_t.transpose(1, 2), W[-1], out=p.gh[-1]),
+            *update(depth),
         ]
         for k in range(depth - 1, -1, -1):
             p.backward += act_backward(p.gh[k], k, p.gz[k])
@@ -577,8 +592,9 @@ class _MLP:
                     partial(torch.bmm, p.h[k - 1].transpose(1, 2), p.gz[k], out=gW[k]),
                     norm(k),
                     partial(torch.bmm, p.gz[k], W[k].transpose(1, 2), out=p.gh[k - 1]),
+                    *update(k),
                 ]
-        p.finish = [norm(0)]  # after the caller's layer-0 weight gradient
+        p.finish = [norm(0), *update(0)]  # after the caller's layer-0 weight gradient
         self._plans[tag, rows] = p
         return p
 
@@ -606,7 +622,6 @@ class _MLP:
     def run_epoch(
         self, perms: torch.Tensor, on_step: Callable[[], None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch, per-model row orders ``perms`` (M, n); mean loss (M,), grad norms (M, L)."""
         m, n = perms.shape
         bs = self.config.batch_size
         steps = math.ceil(n / bs)
@@ -616,6 +631,8 @@ class _MLP:
         norm_sum = torch.zeros(self.n_weights, m, device=self.device)
         row_bytes = m * self.data.X_train.shape[1] * 4
         block = bs * max(1, _GATHER_BYTES // (row_bytes * bs))  # rows gathered at once
+        adam = self.optimizer.adam  # Adam runs inside the backward, layer by layer (_plan)
+        step = self.optimizer.moments_of(0)["step"] if adam else None
         for s in range(steps):
             lo, hi = s * bs, min(n, (s + 1) * bs)
             if lo % block == 0:
@@ -628,6 +645,8 @@ class _MLP:
             _loss_and_grad(p.out, y, classification, p.loss, p.g_t, p.minus_one)
             if frozen:
                 p.g_t.mul_(self.mask)  # frozen (diverged) models get exactly zero gradients
+            if step is not None:
+                step.add_(1)
             for call in p.backward:
                 call()
             torch.bmm(x.transpose(1, 2), p.gz[0], out=self.gW[0])
@@ -635,49 +654,33 @@ class _MLP:
                 call()
             loss_sum += p.loss
             norm_sum += p.norm
-            self._step()
+            if not adam:
+                self.optimizer.step()
             on_step()
         return loss_sum / steps, (norm_sum / steps).T
 
-    def _step(self) -> None:
-        """``self.optimizer.step()``; for Adam, its fused kernel called directly once set up.
-
-        ``Optimizer.step``'s Python layer (hooks, grouping, checks) costs about as much as the
-        kernel itself here. The direct call is what ``torch.optim.Adam(fused=True)`` runs for one
-        tensor (count the step, then ``_fused_adam_``), on the optimiser's own state, so the update,
-        ``state_dict()`` and resuming are unchanged (a test checks the update bit for bit).
-        """
-        state = self.optimizer.state.get(self.flat)
-        group = self.optimizer.param_groups[0]
-        if not (isinstance(self.optimizer, torch.optim.Adam) and group["fused"] and state):
-            self.optimizer.step()  # SGD, or Adam's first step (creates the state)
-            return
-        state["step"].add_(1)
-        torch._fused_adam_(
-            [self.flat], [self.flat.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
-            [state["step"]], amsgrad=False, lr=group["lr"], beta1=group["betas"][0],
-            beta2=group["betas"][1], weight_decay=group["weight_decay"], eps=group["eps"],
-            maximize=False, grad_scale=None, found_inf=None,
-        )  # fmt: skip
-
     @staticmethod
-    def _health(d: torch.Tensor, work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``unit_health(d)`` for derivatives ``d`` (M, rows, units); overwrites ``d`` and ``work``.
+    def _health(
+        d: torch.Tensor, work: torch.Tensor, rows: slice = slice(None)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``unit_health(d)`` for derivatives ``d`` (M, rows, units), saturation counted on the
+        models ``rows`` only (0 elsewhere); overwrites ``d`` and ``work``.
 
         Same definitions and values (a test checks) at a third of the cost: no boolean
         temporaries (reducing or converting bool tensors is slow in ATen), |f'| in place, dead =
-        max |f'| == 0, saturated = the fraction of rows with |f'| < 0.01 above one half, the rows
-        counted as a float32 sum of 0/1 (exact below 2**24 rows).
+        max |f'| == 0 (``aminmax`` along rows is ~8x slower), saturated = the fraction of rows
+        with |f'| < 0.01 above one half, the rows counted as a float32 sum of 0/1 (exact below
+        2**24 rows).
         """
         a = d.abs_()
         dead = a.amax(1) == 0
-        small = torch.lt(a, SATURATION, out=work)
-        saturated = (small.sum(1) / a.shape[1] > MAJORITY) & ~dead
+        saturated = torch.zeros_like(dead)
+        small = torch.lt(a[rows], SATURATION, out=work[rows])
+        saturated[rows] = (small.sum(1) / a.shape[1] > MAJORITY) & ~dead[rows]
         return dead.to(torch.float32).mean(-1), saturated.to(torch.float32).mean(-1)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Validation outputs (M, n_out, n_val) and dead / saturated fractions (M, depth)."""
         outs, dead, sat = [], [], []
         for c0, p in self._forward_chunks(self.data.X_val):
             outs.append(p.out.clone())
@@ -685,7 +688,7 @@ class _MLP:
                 for z, calls in zip(p.z, p.derivative, strict=True):
                     for call in calls:
                         call()
-                    dd, ss = self._health(p.d, work=z)  # z is no longer needed
+                    dd, ss = self._health(p.d, z, self.measured)  # z: no longer needed
                     dead.append(dd)
                     sat.append(ss * self.saturation_scale)
         out = outs[0] if len(outs) == 1 else torch.cat(outs, 2)
@@ -712,11 +715,7 @@ class _MLP:
     def freeze(self, rows: torch.Tensor) -> None:
         """Zero the weights and optimiser state of ``rows`` and mask their gradients from now on."""
         with torch.no_grad():
-            flats = [self.flat] + [
-                v for v in self.optimizer.state.get(self.flat, {}).values()
-                if isinstance(v, torch.Tensor) and v.shape == self.flat.shape
-            ]  # fmt: skip
-            for flat in flats:
+            for flat in [self.flat, *self.optimizer.moments(0)]:
                 for p in self._views(flat):
                     p[rows] = 0
             self.mask[rows] = 0
@@ -735,21 +734,69 @@ class _MLP:
             for p, saved in zip(self.params, state["params"], strict=True):
                 p.copy_(saved)
         self.optimizer.load_state_dict(state["optimizer"])
+        self._plans.clear()  # they hold views of the optimiser state
         self.mask.copy_(state["mask"])
         self.frozen.copy_(state["frozen"])
 
 
-def _optimizer(
-    params: list[torch.Tensor], config: TrainConfig, fused: bool = True
-) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        # fused: one elementwise kernel for all stacked tensors, same update rule as the default
-        # loop. It misreads a gradient whose memory layout differs from its parameter's (PyTorch
-        # 2.13), so callers give it contiguous .grad buffers
-        return torch.optim.Adam(
-            params, lr=config.lr, weight_decay=config.weight_decay, fused=fused or None
-        )
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+class _Optimizer:
+    """``torch.optim.Adam(fused=True)`` / ``torch.optim.SGD`` on ``params`` (their ``.grad``),
+    bit for bit (a test compares), without ``torch.optim``: constructing one of its optimisers
+    imports ``torch._dynamo`` (~1.5 s, once per process) and its step's Python layer costs about
+    as much as the fused kernel here. Adam's state appears at a tensor's first step with a
+    gradient, and ``state_dict()`` keeps torch.optim's ``{"state": {index: {"step", "exp_avg",
+    "exp_avg_sq"}}}``, so checkpoints written through torch.optim still load. Fused Adam misreads a
+    gradient laid out unlike its parameter (PyTorch 2.13): callers keep ``.grad`` contiguous.
+    """
+
+    def __init__(self, params: list[torch.Tensor], config: TrainConfig) -> None:
+        self.params, self.lr, self.decay = params, config.lr, config.weight_decay
+        self.adam = config.optimizer == "adam"
+        self.state: dict[int, dict[str, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        live = [(k, p) for k, p in enumerate(self.params) if p.grad is not None]
+        if not self.adam:
+            for _, p in live:  # torch.optim.SGD's single-tensor update (momentum 0)
+                p.add_(p.grad.add(p, alpha=self.decay) if self.decay else p.grad, alpha=-self.lr)
+            return
+        st = [self.moments_of(k) for k, _ in live]
+        steps = [s["step"] for s in st]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_([p for _, p in live], [p.grad for _, p in live],
+                           [s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [], steps,
+                           **self.adam_args)  # fmt: skip
+
+    @property
+    def adam_args(self) -> dict[str, Any]:
+        """``torch._fused_adam_``'s keywords: torch.optim.Adam's defaults, this lr and decay."""
+        return {"amsgrad": False, "lr": self.lr, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                "weight_decay": self.decay, "maximize": False, "grad_scale": None,
+                "found_inf": None}  # fmt: skip
+
+    def moments_of(self, k: int) -> dict[str, torch.Tensor]:
+        """Adam's state of parameter ``k``, made (zero) if it has none yet."""
+        if k not in self.state:
+            p = self.params[k]
+            zero = partial(torch.zeros_like, p, memory_format=torch.preserve_format)
+            self.state[k] = {"step": torch.zeros((), device=p.device),
+                             "exp_avg": zero(), "exp_avg_sq": zero()}  # fmt: skip
+        return self.state[k]
+
+    def moments(self, k: int) -> list[torch.Tensor]:
+        """Adam's moments of parameter ``k`` (shaped like it; none yet, or for SGD: [])."""
+        return [v for n, v in self.state.get(k, {}).items() if n != "step"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": {k: {n: v.clone() for n, v in s.items()} for k, s in self.state.items()}}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.state = {
+            int(k): {n: v.to(self.params[int(k)].device, torch.float32 if n == "step" else v.dtype)
+                     for n, v in s.items()}
+            for k, s in saved["state"].items()
+        }  # fmt: skip
 
 
 # ------------------------------------------------------------ bring your own network
@@ -836,7 +883,16 @@ class _Health:
         measured = self.saturation[id(module)]
         self.results.append((float(dead), float(sat) if measured else math.nan))
 
-    def close(self) -> None:
+    def measure(self, run: Callable[[], Any]) -> tuple[list[float], list[float]]:
+        """Dead and saturated fractions of each hooked call while ``run()`` runs."""
+        self.results = []
+        run()
+        return [r[0] for r in self.results], [r[1] for r in self.results]
+
+    def __enter__(self) -> _Health:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         for h in self.handles:
             h.remove()
 
@@ -852,9 +908,10 @@ class _Vmapped:
         self.n_weights = len(self.weights)
         for p in self.params.values():
             p.grad = torch.zeros_like(p)
-        self.optimizer = _optimizer(list(self.params.values()), config)
+        self.optimizer = _Optimizer(list(self.params.values()), config)
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
         self.mask = torch.ones(len(nets), device=data.device)
+        self.units = 1
 
         def call(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
             return torch.func.functional_call(self.base, (p, b), (x,))
@@ -919,30 +976,20 @@ class _Vmapped:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
-        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
         self.base.eval()
         out = self.outputs(self.data.X_val, transpose=False)
-        dead, sat = [], []
-        probe = _Health(self.base)
-        try:
-            for k in range(len(self.frozen)):
-                probe.results = []
-                p = {n: v[k] for n, v in self.params.items()}
-                b = {n: v[k] for n, v in self.buffers.items()}
-                torch.func.functional_call(self.base, (p, b), (self.data.X_val[:_EVAL_ROWS],))
-                dead.append([r[0] for r in probe.results])
-                sat.append([r[1] for r in probe.results])
-        finally:
-            probe.close()
-        return out.transpose(1, 2), dead, sat
+        with _Health(self.base) as probe:
+            health = [probe.measure(partial(
+                torch.func.functional_call, self.base, ({n: v[k] for n, v in self.params.items()},
+                {n: v[k] for n, v in self.buffers.items()}), (self.data.X_val[:_EVAL_ROWS],),
+            )) for k in range(len(self.frozen))]  # fmt: skip
+        return out.transpose(1, 2), [h[0] for h in health], [h[1] for h in health]
 
     def freeze(self, rows: torch.Tensor) -> None:
         with torch.no_grad():
-            for p in self.params.values():
-                p[rows] = 0
-                for v in self.optimizer.state.get(p, {}).values():
-                    if isinstance(v, torch.Tensor) and v.shape == p.shape:
-                        v[rows] = 0
+            for k, p in enumerate(self.params.values()):
+                for t in [p, *self.optimizer.moments(k)]:
+                    t[rows] = 0
             self.mask[rows] = 0
             self.frozen[rows] = True
 
@@ -981,9 +1028,10 @@ class _OneByOne:
 
     def __init__(self, nets: list[nn.Module], data: _Data, config: TrainConfig) -> None:
         self.nets, self.data, self.config = nets, data, config
-        self.optimizers = [_optimizer(list(net.parameters()), config, fused=False) for net in nets]
+        self.optimizers = [_Optimizer(list(net.parameters()), config) for net in nets]
         self.n_weights = len(_weight_names(nets[0]))
         self.frozen = torch.zeros(len(nets), dtype=torch.bool)
+        self.units = len(nets)
         # each model's own global-RNG stream (dropout masks...), seeded like its initialisation;
         # on an accelerator also its generator's stream (the caller's streams are restored)
         self.dev_rng = _device_rng(data.device)
@@ -1021,7 +1069,7 @@ class _OneByOne:
                 for s in range(steps):
                     idx = perms[k, s * bs : (s + 1) * bs]
                     loss = _batch_loss(net(X[idx]), Y[idx], self.data.classification)
-                    opt.zero_grad(set_to_none=False)
+                    net.zero_grad(set_to_none=False)
                     loss.backward()
                     with torch.no_grad():
                         loss_sum[k] += loss.detach()
@@ -1038,7 +1086,6 @@ class _OneByOne:
 
     @torch.no_grad()
     def outputs(self, X: torch.Tensor) -> torch.Tensor:
-        """Outputs (M, n_out, rows) on ``X`` (the test part)."""
         outs = []
         for net in self.nets:
             net.eval()
@@ -1047,19 +1094,12 @@ class _OneByOne:
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
-        """Validation outputs (M, n_out, n_val) and unit health per model and activation call."""
-        outs, dead, sat = [], [], []
+        health = []
         for net in self.nets:
             net.eval()
-            outs.append(net(self.data.X_val))
-            probe = _Health(net)
-            try:
-                net(self.data.X_val[:_EVAL_ROWS])
-            finally:
-                probe.close()
-            dead.append([r[0] for r in probe.results])
-            sat.append([r[1] for r in probe.results])
-        return torch.stack(outs).transpose(1, 2), dead, sat
+            with _Health(net) as probe:
+                health.append(probe.measure(partial(net, self.data.X_val[:_EVAL_ROWS])))
+        return self.outputs(self.data.X_val), [h[0] for h in health], [h[1] for h in health]
 
     def freeze(self, rows: torch.Tensor) -> None:
         for k in rows.tolist():
@@ -1122,20 +1162,23 @@ def check_jobs(jobs: Sequence[Job]) -> list[Any]:
     return acts
 
 
+def _first_nets(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, nn.Module]:
+    """The user's network built for each activation (first seed), checked (``_build_net``)."""
+    acts, data = check_jobs(jobs), _Data(split)
+    factory = load_function(str(config.model))
+    nets: dict[str, nn.Module] = {}
+    for act, job in zip(acts, jobs, strict=True):
+        if str(act) not in nets:
+            nets[str(act)] = _build_net(factory, act, int(job.seed), data, config)
+    return nets
+
+
 def check_model(jobs: Sequence[Job], split: Any, config: TrainConfig) -> None:
     """Build the user's ``config.model`` once per activation (first seed) and check its output,
     so that a rejected model (missing file, syntax error, raising function, non-Module, wrong
     output shape) stops the run before its folder is made. Nothing to do for the built-in MLP."""
-    if config.model is None:
-        return
-    acts = check_jobs(jobs)
-    data = _Data(split)
-    factory = load_function(config.model)
-    seen: set[str] = set()
-    for act, job in zip(acts, jobs, strict=True):
-        if str(act) not in seen:
-            seen.add(str(act))
-            _build_net(factory, act, int(job.seed), data, config)
+    if config.model is not None:
+        _first_nets(jobs, split, config)
 
 
 def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, Any]:
@@ -1147,23 +1190,16 @@ def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dic
         return {}
     import inspect
 
-    acts = check_jobs(jobs)
-    data = _Data(split)
+    nets = _first_nets(jobs, split, config)
     factory = load_function(config.model)
     try:  # the whole file: an edit anywhere in it (a helper, a constant) can change the network
         path = inspect.getsourcefile(factory)
         source = Path(path).read_text(encoding="utf-8") if path else inspect.getsource(factory)
     except (OSError, TypeError, UnicodeDecodeError):
         source = ""
-    shapes: dict[str, list[str]] = {}
-    for act, job in zip(acts, jobs, strict=True):
-        if str(act) not in shapes:
-            net = _build_net(factory, act, int(job.seed), data, config)
-            shapes[str(act)] = [f"{n}{list(p.shape)}" for n, p in net.named_parameters()]
-    return {
-        "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
-        "parameters": shapes,
-    }
+    shapes = {a: [f"{n}{list(p.shape)}" for n, p in m.named_parameters()] for a, m in nets.items()}
+    sha = hashlib.sha256(source.encode()).hexdigest() if source else None
+    return {"source_sha256": sha, "parameters": shapes}
 
 
 def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
@@ -1184,9 +1220,7 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
 
 def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
     cfg = asdict(config)
-    cfg.pop(
-        "epochs"
-    )  # more epochs may be added to a run later: training does not depend on the total
+    cfg.pop("epochs")  # more epochs may be added to a run later: training does not depend on it
     text = json.dumps(
         {"format": _FORMAT, "config": cfg,
          "jobs": [[str(a), int(j.seed)] for a, j in zip(acts, jobs, strict=True)],
@@ -1198,7 +1232,7 @@ def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: Trai
 
 def _trainers(
     jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig, parts: int = 1
-) -> list[tuple[Any, list[int]]]:
+) -> list[tuple[_Trainer, list[int]]]:
     """(trainer, job indices of its rows); models of one activation are contiguous.
 
     The MLP's models are cut into ``parts`` contiguous stacks, one per worker thread.
@@ -1206,7 +1240,7 @@ def _trainers(
     groups: dict[str, list[int]] = {}
     for k, act in enumerate(acts):
         groups.setdefault(str(act), []).append(k)
-    out: list[tuple[Any, list[int]]] = []
+    out: list[tuple[_Trainer, list[int]]] = []
     if config.model is None:
         order = [k for ks in groups.values() for k in ks if _stackable(acts[k])]
         if order:
@@ -1252,7 +1286,7 @@ def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Modu
     return net
 
 
-def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) -> Any:
+def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) -> _Trainer:
     """Seeds of one activation batched with torch.func where the network allows, else one by one."""
     if len({tuple((n, p.shape) for n, p in net.named_parameters()) for net in nets}) == 1:
         try:
@@ -1264,29 +1298,23 @@ def _generic_trainer(nets: list[nn.Module], data: _Data, config: TrainConfig) ->
     return _OneByOne(nets, data, config)
 
 
-def _n_generic(acts: list[Any], config: TrainConfig) -> int:
-    """Trainers outside the stacked MLP: one per activation group it cannot take."""
-    if config.model is not None:
-        return len({str(a) for a in acts})
-    return len({str(a) for a in acts if not _stackable(a)})
-
-
-def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
+def _load(blob: Any, what: str, fix: str = "") -> dict[str, Any]:
+    """A checkpoint's contents; ``what`` names the argument in errors, ``fix`` ends them."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise ActlabError(
-            f"resume_from must be the bytes of a checkpoint, got {type(blob).__name__}"
-        )
+        raise ActlabError(f"{what} must be the bytes of a checkpoint, got {type(blob).__name__}")
     try:
         state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except Exception as err:
         raise ActlabError(
-            f"resume_from is not a readable actlab checkpoint ({type(err).__name__}); "
-            "start the run afresh"
+            f"{what} is not a readable actlab checkpoint ({type(err).__name__}){fix}"
         ) from None
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ActlabError(
-            "resume_from is not an actlab compare checkpoint (wrong format); start the run afresh"
-        )
+        raise ActlabError(f"{what} is not an actlab compare checkpoint (wrong format){fix}")
+    return state
+
+
+def _read_checkpoint(blob: bytes, fingerprint: str) -> dict[str, Any]:
+    state = _load(blob, "resume_from", "; start the run afresh")
     if state.get("fingerprint") != fingerprint:
         raise ActlabError(
             "resume_from was saved for other jobs, data or settings than this call's; resume "
@@ -1337,8 +1365,9 @@ def train(
     fingerprint = _fingerprint(jobs, acts, data, config)
     state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
     threads = torch.get_num_threads()
-    fresh_parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best
-    parts = len(state["rows"]) - _n_generic(acts, config) if state is not None else fresh_parts
+    parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best
+    if state is not None:  # the saved split: the stacked MLP's states are those with a mask
+        parts = sum("mask" in t for t in state["trainers"])
     trainers = _trainers(jobs, acts, data, config, parts)
     workers = len(trainers) if config.model is None else 1
     orders = [torch.Generator().manual_seed(int(j.seed) + ORDER_SEED_OFFSET) for j in jobs]
@@ -1353,46 +1382,9 @@ def train(
     for trainer, rows in trainers:
         active[rows] = ~trainer.frozen
     history: list[list[ModelEpoch]] = [[] for _ in jobs]
-    classification = data.classification
-    # progress unit: one optimisation step of one trainer (of one model for the one-at-a-time
-    # trainer)
-    per_trainer = math.ceil(data.n_train / config.batch_size)
-    steps = sum(per_trainer * (len(r) if isinstance(t, _OneByOne) else 1) for t, r in trainers)
-    total_steps = max(config.epochs - done, 0) * steps
-    start = time.perf_counter()
-    count = [0]  # training steps finished in this call, across workers
-    best: list[Any] = [None]
-    cancel = threading.Event()
-
-    def on_step() -> None:
-        count[0] += 1  # += on a list item is atomic enough under the GIL for a progress counter
-        if cancel.is_set():
-            raise _Cancelled
-
-    def report(epoch: int, step: int) -> None:
-        if progress is None:
-            return
-        now = time.perf_counter()
-        eta = (now - start) / count[0] * (total_steps - count[0]) if count[0] else None
-        progress({"epoch": epoch, "epochs": config.epochs, "step": min(step, steps), "steps": steps,
-                  "best": best[0], "eta_s": eta})  # fmt: skip
-
-    def work(trainer: Any, rows: list[int], final: bool) -> tuple[Any, ...]:
-        # each worker draws its own models' row orders (each job has its own generator)
-        # drawn on the CPU (the order is the seed's whatever the device), then moved once
-        perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
-        loss, norms = trainer.run_epoch(perms.to(data.device), on_step)
-        out, dead, sat = trainer.evaluate()
-        with torch.no_grad():
-            val_loss, metrics = _val_metrics(out, data)
-            if final and data.X_test is not None:  # the test part, once: after the last epoch
-                test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
-                metrics = {**metrics, "test_loss": test_loss, **test_metrics}
-        loss, val_loss = loss.cpu(), val_loss.cpu()
-        bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
-        # plain lists: the main thread builds the records while the workers wait
-        lists = [t.tolist() if isinstance(t, torch.Tensor) else t for t in (loss, norms, dead, sat)]
-        return bad, val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, *lists
+    # progress unit: one optimisation step of one trainer (of one model when one by one)
+    steps = math.ceil(data.n_train / config.batch_size) * sum(t.units for t, _ in trainers)
+    prog = _Progress(progress, config.epochs, steps, max(config.epochs - done, 0) * steps)
 
     if workers > 1:
         torch.set_num_threads(1)
@@ -1404,33 +1396,18 @@ def train(
             if not bool(active.any()):
                 break
             t0 = time.perf_counter()
-            first = count[0]
+            first = prog.count
             trained = active.clone()
             final = epoch == config.epochs
-            futures = [pool.submit(work, trainer, rows, final) for trainer, rows in trainers]
+            futures = [pool.submit(_epoch, t, rows, data, orders, final, prog.step)
+                       for t, rows in trainers]  # fmt: skip
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.25)
-                report(epoch, count[0] - first)
+                prog.report(epoch, prog.count - first)
             pending: list[tuple[int, dict[str, Any]]] = []
             for (trainer, rows), future in zip(trainers, futures, strict=True):
-                bad, val_loss, metrics, loss, norms, dead, sat = future.result()
-                nan = float("nan")
-                diverged = bad.tolist()
-                for r, k in enumerate(rows):
-                    if not trained[k]:
-                        continue
-                    div = diverged[r]
-                    pending.append(
-                        (k, {
-                            "train_loss": loss[r],
-                            "val_loss": nan if div else val_loss[r],
-                            "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
-                            "grad_norms": [float(v) for v in norms[r]],
-                            "dead_fraction": [nan if div else float(v) for v in dead[r]],
-                            "saturated_fraction": [nan if div else float(v) for v in sat[r]],
-                            "diverged": div,
-                        })
-                    )  # fmt: skip
+                bad, fields = future.result()
+                pending += [(k, f) for k, f in zip(rows, fields, strict=True) if trained[k]]
                 if bool(bad.any()):
                     trainer.freeze(bad.nonzero().flatten())
                     active[[rows[r] for r in bad.nonzero().flatten().tolist()]] = False
@@ -1441,15 +1418,8 @@ def train(
             ]
             for rec in records:
                 history[rec.job].append(rec)
-            ranked = [r for r in records if not r.diverged]
-            if ranked:
-                key = "val_accuracy" if classification else "val_rmse"
-                pick = (max if classification else min)(ranked, key=lambda r: r.metrics[key])
-                value = pick.metrics[key]
-                if best[0] is None or (
-                    value > best[0][1] if classification else value < best[0][1]
-                ):
-                    best[0] = (f"{acts[pick.job]} (seed {jobs[pick.job].seed})", value)
+            prog.rank(records, [f"{a} (seed {j.seed})" for a, j in zip(acts, jobs, strict=True)],
+                      data.classification)  # fmt: skip
 
             def checkpoint(epoch: int = epoch) -> bytes:
                 buf = io.BytesIO()
@@ -1464,14 +1434,76 @@ def train(
 
             if on_epoch is not None:
                 on_epoch(epoch, records, checkpoint)
-            report(epoch, steps)
+            prog.report(epoch, steps)
     except BaseException:
-        cancel.set()  # Ctrl-C or an error: stop the workers at their next step
+        prog.cancel.set()  # Ctrl-C or an error: stop the workers at their next step
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)
     return history
+
+
+def _epoch(
+    trainer: _Trainer, rows: list[int], data: _Data, orders: list[torch.Generator], final: bool,
+    on_step: Callable[[], None],
+) -> tuple[Any, ...]:  # fmt: skip
+    """One epoch of one trainer, in a worker thread: train, validate (and test after the last
+    epoch); which models diverged, and each model's record fields (NaN metrics if diverged)."""
+    # each worker draws its own models' row orders (each job has its own generator), on the
+    # CPU (the order is the seed's whatever the device), then moved once
+    perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
+    loss, norms = trainer.run_epoch(perms.to(data.device), on_step)
+    out, dead, sat = trainer.evaluate()
+    with torch.no_grad():
+        val_loss, metrics = _val_metrics(out, data)
+        if final and data.X_test is not None:  # the test part, once: after the last epoch
+            test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
+            metrics = {**metrics, "test_loss": test_loss, **test_metrics}
+    loss, val_loss = loss.cpu(), val_loss.cpu()
+    bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+    loss, norms, dead, sat = (t.tolist() if isinstance(t, torch.Tensor) else t
+                              for t in (loss, norms, dead, sat))  # fmt: skip
+    val, metrics, nan = val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, math.nan
+    return bad, [
+        {"train_loss": loss[r], "val_loss": nan if div else val[r],
+         "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
+         "grad_norms": [float(v) for v in norms[r]],
+         "dead_fraction": [nan if div else float(v) for v in dead[r]],
+         "saturated_fraction": [nan if div else float(v) for v in sat[r]], "diverged": div}
+        for r, div in enumerate(bad.tolist())
+    ]  # fmt: skip
+
+
+class _Progress:
+    """train()'s progress across its workers: steps finished in this call, the best validation
+    result so far, and the cancel flag that every worker checks at each step."""
+
+    def __init__(self, callback: Callable[[dict], None] | None, epochs: int, steps: int,
+                 total: int) -> None:  # fmt: skip
+        self.callback, self.epochs, self.steps, self.total = callback, epochs, steps, total
+        self.count, self.best, self.start = 0, None, time.perf_counter()
+        self.cancel = threading.Event()
+
+    def step(self) -> None:
+        self.count += 1  # atomic enough under the GIL for a progress counter
+        if self.cancel.is_set():
+            raise _Cancelled
+
+    def report(self, epoch: int, step: int) -> None:
+        if self.callback is not None:
+            n, spent = self.count, time.perf_counter() - self.start
+            self.callback({"epoch": epoch, "epochs": self.epochs, "step": min(step, self.steps),
+                           "steps": self.steps, "best": self.best,
+                           "eta_s": spent / n * (self.total - n) if n else None})  # fmt: skip
+
+    def rank(self, records: list[ModelEpoch], labels: list[str], classification: bool) -> None:
+        """Keep (label, value) of the best validation accuracy (lowest RMSE) so far."""
+        key, sign = ("val_accuracy", 1) if classification else ("val_rmse", -1)
+        for r in records:
+            value = r.metrics[key]
+            if not r.diverged and (self.best is None or sign * value > sign * self.best[1]):
+                self.best = (labels[r.job], value)
 
 
 def _to_cpu(state: Any) -> Any:
@@ -1497,14 +1529,7 @@ def state_dicts(blob: bytes) -> list[dict[str, torch.Tensor]]:
     ``net.load_state_dict(state_dicts(blob)[k])`` loads model k into the plain network of the module
     docstring; for your own network, its own keys.
     """
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise ActlabError(f"state_dicts needs the bytes of a checkpoint, got {type(blob).__name__}")
-    try:
-        state = torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
-    except Exception as err:
-        raise ActlabError(f"not a readable actlab checkpoint ({type(err).__name__})") from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ActlabError("not an actlab compare checkpoint (wrong format)")
+    state = _load(blob, "state_dicts(blob)")
     n_jobs = len(state["orders"])
     out: list[dict[str, torch.Tensor]] = [{} for _ in range(n_jobs)]
     for rows, tr in zip(state["rows"], state["trainers"], strict=True):

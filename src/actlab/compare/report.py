@@ -349,8 +349,12 @@ def _log_or_say(ax: Any, why: str) -> None:
 
 
 def _png(fig: Figure) -> str:
+    # one draw per figure, not three: no bbox_inches="tight" (tight_layout has fitted the figure
+    # already), and no layout engine (tight_layout leaves a placeholder one, for which savefig
+    # draws the figure once more first); CPU for the 5 figures of a default run 1.6 -> 0.9 s
+    fig.set_layout_engine(None)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -395,11 +399,12 @@ def fig_per_seed(res: Any) -> Figure:
     low = min(ok_values) if ok_values else 0.0
     for i, r in enumerate(rows):
         xs = i + rng.uniform(-0.12, 0.12, size=len(r.values))
-        for x, (_, v) in zip(xs, sorted(r.values.items()), strict=True):
-            if v is None:
-                ax.scatter([x], [low], marker="x", color="red", s=50, zorder=4)
-            else:
-                ax.scatter([x], [v], color=colors.get(r.activation, "C0"), s=28, zorder=3)
+        ys = np.array([np.nan if v is None else v for _, v in sorted(r.values.items())], float)
+        # one collection per activation (a scatter call per dot took 0.2 s for 35 dots)
+        ax.scatter(xs, ys, color=colors.get(r.activation, "C0"), s=28, zorder=3)
+        if np.isnan(ys).any():
+            ax.scatter(xs[np.isnan(ys)], np.full(int(np.isnan(ys).sum()), low), marker="x",
+                       color="red", s=50, zorder=4)  # fmt: skip
         if r.mean is not None:
             ax.hlines(r.mean, i - 0.3, i + 0.3, color="black", linewidth=2, zorder=5)
             if r.ci_low is not None:
@@ -479,28 +484,13 @@ def fig_unit_health(res: Any) -> Figure:
             zero = not np.nanmax(means[act]) > 0
             label = f"{act} (0)" if zero else act
             ax.bar(x, means[act], width=width, color=colors[act], label=label)
+        say = dict(ha="center", va="center", transform=ax.transAxes, color="0.35")
         if not means and key == "saturated_fraction":
-            ax.text(
-                0.5,
-                0.5,
-                "not measured: no activation here is bounded on both sides",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="0.35",
-                wrap=True,
-            )
+            ax.text(0.5, 0.5, "not measured: no activation here is bounded on both sides",
+                    wrap=True, **say)  # fmt: skip
         elif means and max(float(np.nanmax(v)) for v in means.values()) == 0:
             what = "dead" if key == "dead_fraction" else "saturated"
-            ax.text(
-                0.5,
-                0.5,
-                f"no {what} units in any model",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color="0.35",
-            )
+            ax.text(0.5, 0.5, f"no {what} units in any model", **say)
         ax.set_xticks(np.arange(1, n_layers + 1))
         ax.set_xlabel("hidden layer")
         ax.set_title(f"{title}, epoch {res.final_epoch}{_at(res)}", fontsize="medium")
@@ -587,15 +577,8 @@ def fig_heatmap(res: Any, factor: str) -> Figure:
                 light = not np.isfinite(grid[i, j]) or (
                     (grid[i, j] < mid) == a.higher_is_better
                 )  # dark end of viridis: white text
-                ax.text(
-                    j,
-                    i,
-                    text[i][j],
-                    ha="center",
-                    va="center",
-                    fontsize="small",
-                    color="white" if light and np.isfinite(grid[i, j]) else "black",
-                )
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize="small",
+                        color="white" if light and np.isfinite(grid[i, j]) else "black")
         ax.set_xticks(range(len(values)), [_fmt_value(v) for v in values])
         ax.set_yticks(range(len(acts)), acts)
         ax.set_xlabel(_name(factor))

@@ -1,10 +1,12 @@
 """The run directory's SQLite store (``DIR/results.sqlite``): results are committed as they are
 produced.
 
-Each epoch's records and the engine's checkpoint are written in one transaction, so an interrupted
-run (Ctrl-C, kill, power cut in WAL mode) loses at most the epoch in flight and ``--resume``
-continues from the last committed epoch. The stored configuration guards against mixing results of
-different comparisons.
+Each epoch's records are committed in one transaction as the epoch ends (with the group's
+checkpoint when one is due: ``compare.GroupRun`` writes them on a time interval), so an interrupted
+run (Ctrl-C, kill, power cut in WAL mode) loses no finished epoch's records, and ``--resume``
+continues from the group's last checkpoint: the epochs after it are retrained (bit-identical on
+the same device) and their records replaced. The stored configuration guards against mixing results
+of different comparisons.
 
 Schema versions (``meta.schema_version``): 1 = actlab 0.1.0 (one group of activation x seed models,
 one checkpoint); 2 = factor grids: every model has a ``cell`` (JSON of its factor values) and a
@@ -21,7 +23,7 @@ import os
 import platform
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +74,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 
 def library_versions() -> dict[str, str]:
-    """Versions that can change results: Python and the numeric libraries."""
+    """Versions that can change results: Python and the numeric libraries (read from their
+    installed metadata: importing scikit-learn for its version alone took 2 s)."""
+    from importlib.metadata import version
+
     import numpy
-    import scipy
-    import sklearn
     import torch
 
     from actlab import __version__
@@ -84,34 +87,11 @@ def library_versions() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "torch": torch.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
+        "scipy": version("scipy"),
+        "scikit-learn": version("scikit-learn"),
         "actlab": __version__,
         "platform": f"{platform.system()} {platform.machine()}",
     }
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def config_differences(stored: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Human-readable ``key: stored X, now Y`` lines for every key whose value differs."""
-    a, b = flatten(stored), flatten(new)
-    lines = []
-    for key in [*a, *(k for k in b if k not in a)]:
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, (list, tuple)) and isinstance(vb, (list, tuple)):
-            va, vb = list(va), list(vb)
-        if va != vb:
-            lines.append(f"{key}: stored {json.dumps(va)}, now {json.dumps(vb)}")
-    return lines
 
 
 def _dumps(value: Any) -> str:
@@ -128,6 +108,8 @@ class Store:
         self._session: int | None = None
         self._lock: Any = None
         self.version = SCHEMA_VERSION
+        self.write_s = 0.0  # seconds spent storing epochs and checkpoints (compare.run adds)
+        self.checkpoint_bytes = 0  # checkpoint bytes written
 
     # ------------------------------------------------------------------ opening
 
@@ -143,9 +125,8 @@ class Store:
     def _connect(cls, directory: Path) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(cls.path(directory), timeout=10.0)
-            # large pages: the checkpoint blob (megabytes, rewritten every epoch) is written ~5x
-            # faster
-            # than with 4 KiB overflow pages; only takes effect when the file is created
+            # large pages: a checkpoint blob (megabytes) is written ~5x faster than with 4 KiB
+            # overflow pages; only takes effect when the file is created
             conn.execute("PRAGMA page_size=65536")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA wal_autocheckpoint=256")  # keep the -wal file near 16 MiB
@@ -370,10 +351,14 @@ class Store:
         epochs_total: int,
         blob: bytes | None,
         group: str = "",
+        finished: bool = False,
     ) -> None:
-        """Commit one epoch: its records (engine ``ModelEpoch``s) and the checkpoint, atomically.
+        """Commit one epoch: its records (engine ``ModelEpoch``s) and the group's checkpoint (if
+        ``blob``), atomically; ``finished``: the group is done, its checkpoint goes.
 
-        ``model_ids[r.job]`` maps the engine's job index to the stored model id.
+        ``model_ids[r.job]`` maps the engine's job index to the stored model id. An epoch already
+        stored (retrained after an older checkpoint) is replaced, and ``epochs_done`` never
+        goes back.
         """
         rows, done, diverged, running = [], [], [], []
         for r in records:
@@ -410,14 +395,23 @@ class Store:
             self.conn.executemany(
                 "UPDATE models SET epochs_done = ?, status = 'done' WHERE id = ?", done
             )
-            self.conn.executemany("UPDATE models SET epochs_done = ? WHERE id = ?", running)
+            self.conn.executemany(
+                "UPDATE models SET epochs_done = max(epochs_done, ?) WHERE id = ?", running
+            )
             if blob is not None:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO checkpoint (grp, epoch, blob) VALUES (?, ?, ?)",
-                    (group, int(epoch), sqlite3.Binary(blob)),
-                )
-            else:  # the group has finished: its checkpoint is no longer needed
+                self._put_checkpoint(group, epoch, blob)
+            elif finished:  # its checkpoint is no longer needed
                 self.conn.execute("DELETE FROM checkpoint WHERE grp = ?", (group,))
+
+    def save_checkpoint(self, group: str, epoch: int, blob: bytes) -> None:
+        """Store ``group``'s checkpoint after ``epoch`` (its records are already stored)."""
+        with self.conn:
+            self._put_checkpoint(group, epoch, blob)
+
+    def _put_checkpoint(self, group: str, epoch: int, blob: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO checkpoint (grp, epoch, blob) VALUES (?, ?, ?)",
+                          (group, int(epoch), sqlite3.Binary(blob)))  # fmt: skip
+        self.checkpoint_bytes += len(blob)
 
     def drop_checkpoint(self) -> None:
         """Free every checkpoint once every model is finished (they are the bulk of the file)."""
@@ -531,12 +525,3 @@ def take_lock(directory: Path) -> Any:
     handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     handle.flush()
     return handle
-
-
-@contextlib.contextmanager
-def opened(directory: str | Path) -> Iterator[Store]:
-    store = Store.open(directory)
-    try:
-        yield store
-    finally:
-        store.close()
