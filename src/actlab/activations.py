@@ -71,17 +71,21 @@ def _bounds_in_order(p: Mapping[str, Any]) -> str | None:
 # ---------------------------------------------------------------- the compare engine's fast paths
 
 
-def _pointwise(op: str, backward: str, *, of_output: bool = False) -> Any:
-    """fwd = aten.<op>.out; bwd = aten.<backward>.grad_input(g, h if of_output else z)."""
+def _pointwise(op: str, backward: str, args: Any = None, *, of_output: bool = False) -> Any:
+    """fwd = aten.<op>.out(z, *args); bwd = aten.<backward>.grad_input(g, h if of_output else z,
+    *args), where args(module) gives the module's parameters (none by default)."""
 
     def fast(a: Any, m: Any) -> Any:
-        f, b = getattr(a, op), getattr(a, backward)
+        f, b, extra = getattr(a, op), getattr(a, backward), args(m) if args else ()
         if of_output:
             return (
                 lambda z, o: f.out(z, out=o),
                 lambda g, z, h, o: b.grad_input(g, h, grad_input=o),
             )
-        return (lambda z, o: f.out(z, out=o), lambda g, z, h, o: b.grad_input(g, z, grad_input=o))
+        return (
+            lambda z, o: f.out(z, *extra, out=o),
+            lambda g, z, h, o: b.grad_input(g, z, *extra, grad_input=o),
+        )
 
     return fast
 
@@ -90,6 +94,9 @@ _fast_sigmoid = _pointwise("sigmoid", "sigmoid_backward", of_output=True)
 _fast_tanh = _pointwise("tanh", "tanh_backward", of_output=True)
 _fast_silu = _pointwise("silu", "silu_backward")
 _fast_hard_sigmoid = _pointwise("hardsigmoid", "hardsigmoid_backward")
+_fast_softplus = _pointwise("softplus", "softplus_backward", lambda m: (m.beta, m.threshold))
+# nn.ReLU6 is an nn.Hardtanh(0, 6)
+_fast_hardtanh = _pointwise("hardtanh", "hardtanh_backward", lambda m: (m.min_val, m.max_val))
 
 
 def _fast_identity(a: Any, m: Any) -> Any:
@@ -112,24 +119,13 @@ def _fast_leaky_relu(a: Any, m: Any) -> Any:
 
 
 def _elu_family(a: Any, alpha: float, scale: float, inner: float) -> Any:
+    """aten.elu(alpha, scale, input_scale): ELU, SELU and CELU (their definitions call it)."""
     return (
         lambda z, o: a.elu.out(z, alpha, scale, inner, out=o),
         lambda g, z, h, o: a.elu_backward.grad_input(
             g, alpha, scale, inner, False, z, grad_input=o
         ),
     )
-
-
-def _fast_elu(a: Any, m: Any) -> Any:
-    return _elu_family(a, m.alpha, 1.0, 1.0)
-
-
-def _fast_selu(a: Any, m: Any) -> Any:
-    return _elu_family(a, kernels.SELU_ALPHA, kernels.SELU_SCALE, 1.0)
-
-
-def _fast_celu(a: Any, m: Any) -> Any:
-    return _elu_family(a, m.alpha, 1.0, 1.0 / m.alpha)
 
 
 def _fast_gelu(a: Any, m: Any) -> Any:
@@ -140,26 +136,10 @@ def _fast_gelu(a: Any, m: Any) -> Any:
     )
 
 
-def _fast_softplus(a: Any, m: Any) -> Any:
-    beta, thr = m.beta, m.threshold
-    return (
-        lambda z, o: a.softplus.out(z, beta, thr, out=o),
-        lambda g, z, h, o: a.softplus_backward.grad_input(g, z, beta, thr, grad_input=o),
-    )
-
-
 def _fast_mish(a: Any, m: Any) -> Any:
     return (
         lambda z, o: a.mish.out(z, out=o),
         lambda g, z, h, o: o.copy_(a.mish_backward(g, z)),
-    )
-
-
-def _fast_hardtanh(a: Any, m: Any) -> Any:  # nn.ReLU6 is an nn.Hardtanh(0, 6)
-    lo, hi = m.min_val, m.max_val
-    return (
-        lambda z, o: a.hardtanh.out(z, lo, hi, out=o),
-        lambda g, z, h, o: a.hardtanh_backward.grad_input(g, z, lo, hi, grad_input=o),
     )
 
 
@@ -352,7 +332,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         kink_convention="f'(0) = 0, as in PyTorch and JAX",
         plot=PlotDefaults(
             x=(-100.0, 100.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-0.5, 5.0),
             linewidth=5.0,
             title=_t("ReLU", "График функции ReLU"),
@@ -404,7 +383,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         ),
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-0.5, 5.0),
             linewidth=5.0,
             title=_t("Leaky ReLU", "График функции Leaky ReLU"),
@@ -461,7 +439,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         kink_convention="f'(0) = a (the x <= 0 branch), as in PyTorch",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-2.0, 5.0),
             title=_t("PReLU (initial slope 0.25)", "PReLU (начальный наклон 0.25)"),
             ylabel=_t("PReLU(x)", "PReLU(x)"),
@@ -472,7 +449,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.elu,
         numpy_derivative=kernels.elu_derivative,
         torch=TorchModule("ELU", {"alpha": "alpha"}),
-        fast=_fast_elu,
+        fast=lambda a, m: _elu_family(a, m.alpha, 1.0, 1.0),
         display_name="ELU",
         params=(_ALPHA_ELU,),
         formula="f(x) = x if x > 0 else alpha * (exp(x) - 1)",
@@ -501,7 +478,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         "only for alpha = 1",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-2.0, 5.0),
             linewidth=5.0,
             title=_t("ELU", "График функции ELU"),
@@ -515,7 +491,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.selu,
         numpy_derivative=kernels.selu_derivative,
         torch=TorchModule("SELU"),
-        fast=_fast_selu,
+        fast=lambda a, m: _elu_family(a, kernels.SELU_ALPHA, kernels.SELU_SCALE, 1.0),
         display_name="SELU",
         formula="f(x) = scale * (x if x > 0 else alpha * (exp(x) - 1)), "
         "alpha = 1.6732632423543772, scale = 1.0507009873554805",
@@ -543,7 +519,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         kink_convention="f'(0) = scale * alpha (the x <= 0 branch), as in PyTorch",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-2.0, 5.0),
             title=_t("SELU", "SELU"),
             ylabel=_t("SELU(x)", "SELU(x)"),
@@ -554,7 +529,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         numpy_forward=kernels.celu,
         numpy_derivative=kernels.celu_derivative,
         torch=TorchModule("CELU", {"alpha": "alpha"}),
-        fast=_fast_celu,
+        fast=lambda a, m: _elu_family(a, m.alpha, 1.0, 1.0 / m.alpha),
         display_name="CELU",
         params=(_ALPHA_ELU,),
         formula="f(x) = max(0, x) + min(0, alpha * (exp(x / alpha) - 1))",
@@ -573,7 +548,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         kink_convention="f'(0) = 1 for every alpha (C1)",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-2.0, 5.0),
             title=_t("CELU", "CELU"),
             ylabel=_t("CELU(x)", "CELU(x)"),
@@ -621,7 +595,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         ),
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-1.0, 5.0),
             title=_t("GELU", "GELU"),
             ylabel=_t("GELU(x)", "GELU(x)"),
@@ -675,7 +648,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         ),
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-1.5, 1.5),
             linewidth=2.0,
             title=_t("SiLU", "График функции SiLU"),
@@ -708,7 +680,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         use=("Hidden layers of CNNs for detection.",),
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-1.0, 5.0),
             title=_t("Mish", "Mish"),
             ylabel=_t("Mish(x)", "Mish(x)"),
@@ -757,7 +728,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         "threshold",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
-            xlim=(-5.0, 5.0),
             ylim=(-0.5, 5.0),
             title=_t("Softplus", "Softplus"),
             ylabel=_t("softplus(x)", "softplus(x)"),
@@ -886,7 +856,6 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         kink_convention="f'(-3) = 0 and f'(3) = 1 (the outer branches), as in PyTorch",
         plot=PlotDefaults(
             x=(-10.0, 10.0, 2001),
-            xlim=(-5.0, 5.0),
             ylim=(-1.0, 5.0),
             title=_t("Hard swish", "Жёсткий swish"),
             ylabel=_t("hard_swish(x)", "hard_swish(x)"),

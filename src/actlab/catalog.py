@@ -15,26 +15,14 @@ from typing import Any
 from actlab import usercode
 from actlab.activations import BUILTINS
 from actlab.errors import ActlabError, UnknownActivationError, suggest
-from actlab.spec import (
-    INF,
-    Activation,
-    ActivationSpec,
-    Param,
-    PlotDefaults,
-    Properties,
-    TorchModule,
-    format_value,
-)
+from actlab.spec import Activation, ActivationSpec, Param, Properties, format_value
 
 __all__ = [
-    "INF",
     "SPECS",
     "Activation",
     "ActivationSpec",
     "Param",
-    "PlotDefaults",
     "Properties",
-    "TorchModule",
     "derivative",
     "format_value",
     "forward",

@@ -50,7 +50,7 @@ class Param:
 
     def coerce(self, value: Any, activation: str) -> Any:
         """Convert ``value`` (a string from a spec, or a Python value) and check its range."""
-        where = f"parameter '{self.name}' of {activation}"
+        bad = f"parameter '{self.name}' of {activation} must be {self.allowed()}, got {value!r}"
         if self.kind is bool:
             if isinstance(value, bool):
                 return value
@@ -59,30 +59,25 @@ class Param:
                 return True
             if text in ("0", "false", "no", "off"):
                 return False
-            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+            raise ActlabError(bad)
         if self.kind is str:
             text = str(value).strip().lower()
             if text not in self.choices:
-                raise ActlabError(
-                    f"{where} must be {self.allowed()}, got {value!r}" + suggest(text, self.choices)
-                )
+                raise ActlabError(bad + suggest(text, self.choices))
             return text
         try:
             number = (
                 self.kind(value) if not isinstance(value, str) else _parse_number(value, self.kind)
             )
         except (TypeError, ValueError):
-            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}") from None
-        if isinstance(value, float) and self.kind is int and not float(value).is_integer():
-            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
-        if isinstance(number, float) and not math.isfinite(number):
-            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+            raise ActlabError(bad) from None
+        fraction = isinstance(value, float) and self.kind is int and not float(value).is_integer()
+        nonfinite = isinstance(number, float) and not math.isfinite(number)
         too_low = self.low is not None and (
             number < self.low or (self.low_open and number == self.low)
         )
-        too_high = self.high is not None and number > self.high
-        if too_low or too_high:
-            raise ActlabError(f"{where} must be {self.allowed()}, got {value!r}")
+        if fraction or nonfinite or too_low or (self.high is not None and number > self.high):
+            raise ActlabError(bad)
         return number
 
 

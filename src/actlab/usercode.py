@@ -172,10 +172,6 @@ def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple
     return tuple(out)
 
 
-def _fail(where: str, what: str) -> ActlabError:
-    return ActlabError(f"{where}: {what}")
-
-
 def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.ndarray:
     """Check ``fn`` on the probe grid; return f on it (float64)."""
     import torch
@@ -186,22 +182,21 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
         y2 = fn(x.flip(0).reshape(-1, 1), **params) if isinstance(y, torch.Tensor) else None
         part = fn(x[:40], **params) if isinstance(y, torch.Tensor) else None
     except Exception as err:
-        raise _fail(
-            where,
-            f"calling it on a tensor failed ({type(err).__name__}: {err}); it must be {_SIGNATURE}",
+        raise ActlabError(
+            f"{where}: calling it on a tensor failed ({type(err).__name__}: {err}); "
+            f"it must be {_SIGNATURE}"
         ) from None
     if not isinstance(y, torch.Tensor):
-        raise _fail(where, f"it returned a {type(y).__name__}, not a torch.Tensor")
+        raise ActlabError(f"{where}: it returned a {type(y).__name__}, not a torch.Tensor")
     if y.shape != x.shape or y2 is None or y2.shape != (x.numel(), 1):
-        raise _fail(
-            where,
-            f"not elementwise: a tensor of shape {tuple(x.shape)} gave shape {tuple(y.shape)}; "
-            "an activation returns one value per input value",
+        raise ActlabError(
+            f"{where}: not elementwise: a tensor of shape {tuple(x.shape)} gave shape "
+            f"{tuple(y.shape)}; an activation returns one value per input value"
         )
     yy = y.detach().double().numpy()
     if not np.isfinite(yy).all():
         bad = float(x[~np.isfinite(yy)][0])
-        raise _fail(where, f"it returns NaN or inf for the finite input x = {bad:g}")
+        raise ActlabError(f"{where}: it returns NaN or inf for the finite input x = {bad:g}")
     back = y2.detach().double().numpy()[::-1, 0]
     sub = part.detach().double().numpy() if isinstance(part, torch.Tensor) else None
     if (
@@ -210,10 +205,9 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
         or sub.shape != yy[:40].shape
         or not np.allclose(sub, yy[:40], rtol=1e-5, atol=1e-6)
     ):
-        raise _fail(
-            where,
-            "not elementwise: f at a point changed when the other inputs were reordered or "
-            "left out (it mixes values, like softmax or a normalisation)",
+        raise ActlabError(
+            f"{where}: not elementwise: f at a point changed when the other inputs were "
+            "reordered or left out (it mixes values, like softmax or a normalisation)"
         )
     return yy
 
@@ -284,7 +278,7 @@ def define_activation(
     """The definition of a user activation, after checking ``torch_fn`` (and ``numpy_fn``)."""
     where = f"activation '{name}'" if source in ("", "actlab.register") else f"'{source}'"
     if not callable(torch_fn):
-        raise _fail(where, f"torch_fn must be a function, got {type(torch_fn).__name__}")
+        raise ActlabError(f"{where}: torch_fn must be a function, got {type(torch_fn).__name__}")
     bound = _as_params(params, where)
     defaults = {p.name: p.default for p in bound}
     sig = _signature(torch_fn, where)
@@ -292,7 +286,7 @@ def define_activation(
         if sig is not None:
             sig.bind(0.0, **defaults)
     except TypeError as err:
-        raise _fail(where, f"wrong signature ({err}); it must be {_SIGNATURE}") from None
+        raise ActlabError(f"{where}: wrong signature ({err}); it must be {_SIGNATURE}") from None
     y = _probe(torch_fn, defaults, where)
     forward = _numpy_via_torch(torch_fn, grad=False)
     if numpy_fn is not None:
@@ -303,9 +297,11 @@ def define_activation(
         except ActlabError:
             raise
         except Exception as err:
-            raise _fail(where, f"numpy_fn failed ({type(err).__name__}: {err})") from None
+            raise ActlabError(f"{where}: numpy_fn failed ({type(err).__name__}: {err})") from None
         if not np.allclose(mine, y, rtol=1e-4, atol=1e-5):
-            raise _fail(where, "numpy_fn and torch_fn disagree on [-6, 6]; they must agree")
+            raise ActlabError(
+                f"{where}: numpy_fn and torch_fn disagree on [-6, 6]; they must agree"
+            )
     deriv = _numpy_via_torch(torch_fn, grad=True) if derivative is None else _numpy_user(derivative)
     props = _measured_properties(y)
     low = float(np.min(y)) if props.bounded_below else -INF

@@ -88,10 +88,8 @@ def _gradient_report(
     """Forward + backward over the first ``batches`` batches without an update."""
     with Monitor(model) as mon:
         for b in range(batches):
-            xb, yb = (
-                X[b * batch_size : (b + 1) * batch_size],
-                y[b * batch_size : (b + 1) * batch_size],
-            )
+            rows = slice(b * batch_size, (b + 1) * batch_size)
+            xb, yb = X[rows], y[rows]
             if len(xb) == 0:
                 break
             model.zero_grad(set_to_none=True)
@@ -208,10 +206,14 @@ def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> li
     return acts
 
 
-def _digits(dataset: str, seed: int) -> Any:
+def _digits(dataset: str, seed: int, dev: torch.device, demo: str) -> tuple[Any, list[Any]]:
+    """A demo's classification split and its tensors (X/y train, X/y validation) on ``dev``."""
     from actlab import data
 
-    return data.split(data.load(dataset), seed=seed)
+    split = data.split(data.load(dataset), seed=seed)
+    if split.task != "classification":
+        raise ActlabError(f"the {demo} demo needs a classification dataset, got {dataset!r}")
+    return split, [t.to(dev) for t in _tensors(split)]
 
 
 def demo_vanishing(
@@ -246,10 +248,7 @@ def demo_vanishing(
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
     dev = resolve_device(device)
-    split = _digits(dataset, seed)
-    if split.task != "classification":
-        raise ActlabError(f"the vanishing demo needs a classification dataset, got {dataset!r}")
-    Xtr, ytr, Xva, yva = (t.to(dev) for t in _tensors(split))
+    split, (Xtr, ytr, Xva, yva) = _digits(dataset, seed, dev, "vanishing")
     loss_fn = _loss(split.task)
     runs = []
     with torch.random.fork_rng(devices=[]):
@@ -372,7 +371,6 @@ class DyingDemo:
             "--lr 0.01 --bias -1 (ReLU still loses units, the others keep theirs and train "
             "better), or 'actlab compare' for an accuracy comparison"
         ]
-        return lines
 
 def demo_dying(
     activations: str | Iterable[Any] = ("relu", "leaky_relu", "elu"),
@@ -407,10 +405,7 @@ def demo_dying(
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     acts = _activations(activations, ("relu", "leaky_relu", "elu"))
     dev = resolve_device(device)
-    split = _digits(dataset, seed)
-    if split.task != "classification":
-        raise ActlabError(f"the dying-ReLU demo needs a classification dataset, got {dataset!r}")
-    Xtr, ytr, Xva, yva = (t.to(dev) for t in _tensors(split))
+    split, (Xtr, ytr, Xva, yva) = _digits(dataset, seed, dev, "dying-ReLU")
     loss_fn = _loss(split.task)
     reports: dict[str, tuple[Report, ...]] = {}
     accs: dict[str, tuple[float, ...]] = {}
@@ -419,22 +414,16 @@ def demo_dying(
         for act in acts:
             model = nets.mlp(Xtr.shape[1], width, split.n_classes, [act] * depth, "he", seed=seed,
                         bias=bias, output_act=act).to(dev)  # fmt: skip
-            opt: torch.optim.Optimizer = (
-                torch.optim.SGD(model.parameters(), lr=lr)
-                if optimizer == "sgd"
-                else torch.optim.Adam(model.parameters(), lr=lr)
-            )
+            make = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+            opt: torch.optim.Optimizer = make(model.parameters(), lr=lr)
             gen = torch.Generator().manual_seed(seed)
             reps, acc, loss = [_eval_report(model, Xva)], [_accuracy(model, Xva, yva)], [math.nan]
             for _ in range(epochs):
                 loss.append(_train_epoch(model, opt, Xtr, ytr, batch_size, gen, loss_fn))
                 reps.append(_eval_report(model, Xva))
                 acc.append(_accuracy(model, Xva, yva))
-            reports[str(act)], accs[str(act)], losses[str(act)] = (
-                tuple(reps),
-                tuple(acc),
-                tuple(loss),
-            )
+            key = str(act)
+            reports[key], accs[key], losses[key] = tuple(reps), tuple(acc), tuple(loss)
     return DyingDemo(depth, width, lr, bias, optimizer, tuple(reports), reports, accs, losses)
 
 
