@@ -1173,18 +1173,12 @@ def _first_nets(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[st
     return nets
 
 
-def check_model(jobs: Sequence[Job], split: Any, config: TrainConfig) -> None:
-    """Build the user's ``config.model`` once per activation (first seed) and check its output,
-    so that a rejected model (missing file, syntax error, raising function, non-Module, wrong
-    output shape) stops the run before its folder is made. Nothing to do for the built-in MLP."""
-    if config.model is not None:
-        _first_nets(jobs, split, config)
-
-
 def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, Any]:
     """What a resumed run must find unchanged in the user's ``--model``: a hash of its source
     file and the parameter shapes of the network built for each activation (first seed).
 
+    Building the networks checks the model too (missing file, syntax error, raising function,
+    non-Module, wrong output shape), so a rejected one stops the run before its folder is made.
     Empty for the built-in MLP (its shapes follow from the stored settings)."""
     if config.model is None:
         return {}
