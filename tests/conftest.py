@@ -1,13 +1,15 @@
-"""Shared fixtures for the compare tests."""
+"""Shared fixtures: the fake engine (compare tests) and both kernel routes (kernel tests)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from actlab import compare
+from actlab import kernels as K
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _fake_engine as fake
@@ -21,3 +23,14 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
     monkeypatch.setitem(sys.modules, "actlab.compare.engine", fake)
     monkeypatch.setattr(compare, "engine", fake, raising=False)
     return behaviour
+
+
+@pytest.fixture(scope="module", params=["numpy", "torch"])
+def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a module's tests on both routes of the float32 kernels: NumPy alone, and PyTorch's
+    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch). Modules opt in
+    with ``pytestmark = pytest.mark.usefixtures("kernel_path")``."""
+    before = K._torch_mode
+    K._torch_mode = "0" if request.param == "numpy" else "1"
+    yield request.param
+    K._torch_mode = before

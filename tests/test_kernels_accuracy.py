@@ -50,14 +50,8 @@ _C = mp.sqrt(2 / mp.pi)
 _K = mp.mpf("0.044715")
 _B = mp.mpf(1.7)  # the float64 nearest 1.7, as the kernel receives it
 
-@pytest.fixture(autouse=True, scope="module", params=["numpy", "torch"])
-def kernel_path(request: pytest.FixtureRequest) -> Any:
-    """Every test here runs on both routes of the float32 kernels: NumPy alone, and PyTorch's
-    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch)."""
-    before = K._torch_mode
-    K._torch_mode = "0" if request.param == "numpy" else "1"
-    yield request.param
-    K._torch_mode = before
+# Every test here runs on both routes of the float32 kernels (conftest.kernel_path).
+pytestmark = pytest.mark.usefixtures("kernel_path")
 
 
 

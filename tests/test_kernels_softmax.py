@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,15 +16,8 @@ from actlab import catalog
 from actlab import kernels as K
 from actlab.errors import ActlabError
 
-
-@pytest.fixture(autouse=True, scope="module", params=["numpy", "torch"])
-def kernel_path(request: pytest.FixtureRequest) -> Any:
-    """Every test here runs on both routes of the float32 kernels: NumPy alone, and PyTorch's
-    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch)."""
-    before = K._torch_mode
-    K._torch_mode = "0" if request.param == "numpy" else "1"
-    yield request.param
-    K._torch_mode = before
+# Every test here runs on both routes of the float32 kernels (conftest.kernel_path).
+pytestmark = pytest.mark.usefixtures("kernel_path")
 
 
 INF, NAN = math.inf, math.nan
