@@ -26,6 +26,7 @@ small thread pool (ufuncs release the GIL; the runner is :mod:`actlab._blocks`).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -339,10 +340,12 @@ def _torch_module() -> Any:
     return mod
 
 
-def _via_torch(kernel: Kernel, call: Callable[..., None], tail: float | None = None) -> Kernel:
+def _via_torch(
+    kernel: Kernel, call: Callable[..., None], tail: float | None = None, *, redo_nan: bool = False
+) -> Kernel:
     """``kernel`` with float32 writeable blocks computed by ``call(torch, x, o, *params)``;
-    entries below ``tail`` are then recomputed by ``kernel`` itself (``tail`` NaN: the entries
-    returned as NaN, such as inf * 0 at x = +-inf; a NaN input gives NaN again)."""
+    entries below ``tail`` are then recomputed by ``kernel`` itself, or with ``redo_nan`` the
+    entries returned as NaN (such as inf * 0 at x = +-inf; a NaN input gives NaN again)."""
 
     def run(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
         tm = _torch_module() if x.dtype == np.float32 and x.flags.writeable else None
@@ -360,11 +363,13 @@ def _via_torch(kernel: Kernel, call: Callable[..., None], tail: float | None = N
             tp = tm.from_numpy(pad)
             call(tm, tp[:_TORCH_VEC], tp[_TORCH_VEC:], *params)
             o[whole:] = pad[_TORCH_VEC : _TORCH_VEC + n - whole]
-        if tail is None:
-            return
-        nan = tail != tail  # redo what came back NaN (maximum propagates NaN: one cheap pass)
-        if np.isnan(np.maximum.reduce(o)) if nan else np.fmin.reduce(x) < tail:
-            idx = np.flatnonzero(np.isnan(o) if nan else x < tail)
+        if redo_nan:  # maximum propagates NaN: one cheap pass finds whether there is any
+            idx = np.flatnonzero(np.isnan(o)) if np.isnan(np.maximum.reduce(o)) else None
+        elif tail is not None and np.fmin.reduce(x) < tail:
+            idx = np.flatnonzero(x < tail)
+        else:
+            idx = None
+        if idx is not None:
             k = idx.size
             xs, os_ = x[idx], np.empty(k, x.dtype)
             kernel(xs, os_, [b[:k] for b in t], *params)
@@ -396,7 +401,14 @@ def _t_factor(tm: Any, value: float, dtype: Any = None) -> Any:
 # -1/sqrt 2 as float32 + the float32 nearest the rest (the rest is 1.7e-8 relative: it matters)
 _GELU_C = float(np.float32(-_SQRT_HALF))
 _GELU_C_LO = float(np.float32(-_SQRT_HALF - _GELU_C))
-_FMA: list[bool] = []  # whether PyTorch's vectorised add(a, b, alpha) is fused (_t_gelu)
+
+
+@functools.cache
+def _fused_add(tm: Any) -> bool:
+    """Whether PyTorch's vectorised add(a, b, alpha) is one fused multiply-add (_t_gelu needs
+    it): (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24, and only a fused sub keeps the 2^-24."""
+    a = tm.full((64,), 1.0 + 2.0**-12, dtype=tm.float32)
+    return bool((tm.sub(a * a, a, alpha=1.0 + 2.0**-12) != 0).all())
 
 
 def _t_gelu(tm: Any, x: Any, o: Any) -> None:
@@ -413,10 +425,7 @@ def _t_gelu(tm: Any, x: Any, o: Any) -> None:
     # 4.9 on N(0, 3^2) data (20% below). erfc alone is 0.5: eight passes cannot match PyTorch's
     # one; at 10M elements both sides also pay for fresh output pages (benchmarks/kernels.py).
     n = x.shape[0]
-    if not _FMA:  # (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: a fused add(alpha) keeps the 2^-24
-        a = tm.full((64,), 1.0 + 2.0**-12, dtype=tm.float32)
-        _FMA.append(bool((tm.sub(a * a, a, alpha=1.0 + 2.0**-12) != 0).all()))
-    if not _FMA[0]:  # PyTorch's generic (no-SIMD) build: the NumPy kernel
+    if not _fused_add(tm):  # PyTorch's generic (no-SIMD) build: the NumPy kernel
         _gelu_f32(x.numpy(), o.numpy(), [b[:n] for b in _scratch(np.dtype(np.float32), 3, "t")])
         return
     zh, r = (tm.from_numpy(s[:n]) for s in _scratch(np.dtype(np.float32), 2, "t32"))
@@ -972,8 +981,8 @@ _k_softplus_w, _k_softplus_d_w = _wide(_k_softplus), _wide(_k_softplus_d)
 _k_mish_d_w = _wide(_k_mish_d)
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
-_k_gelu_t = _via_torch(_k_gelu, _t_gelu, math.nan)  # +-inf: inf - inf and inf * 0, redone
-_k_gelu_tanh_t = _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, math.nan)
+_k_gelu_t = _via_torch(_k_gelu, _t_gelu, redo_nan=True)  # +-inf: inf - inf and inf * 0, redone
+_k_gelu_tanh_t = _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True)
 _k_elu_t = _via_torch(_k_elu, _t_elu)
 _k_celu1_t = _via_torch(_k_celu, lambda tm, x, o, alpha: _t_elu(tm, x, o, 1.0, 1.0))
 _k_silu1_t = _via_torch(
@@ -981,7 +990,7 @@ _k_silu1_t = _via_torch(
 )
 _k_softplus1_t = _via_torch(_k_softplus, _t_softplus)
 _k_hard_swish_t = _via_torch(  # PyTorch: hardswish(-inf) = -inf * 0 = NaN; the limit is 0
-    _k_hard_swish, lambda tm, x, o: tm._C._nn.hardswish(x, out=o), math.nan
+    _k_hard_swish, lambda tm, x, o: tm._C._nn.hardswish(x, out=o), redo_nan=True
 )
 
 
