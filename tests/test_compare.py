@@ -99,6 +99,17 @@ def test_identical_activations_are_not_distinguishable() -> None:
     assert "No clear winner" in s.headline and "no number of seeds" in s.headline
 
 
+def test_a_zero_mean_difference_is_not_called_the_same_score_on_every_seed() -> None:
+    # per-seed scores differ, their paired mean difference is exactly 0 (the digits run's silu
+    # vs elu): the headline must not claim equal scores on every seed
+    a = {0: 0.978, 1: 0.975, 2: 0.969, 3: 0.969, 4: 0.964}
+    b = {0: 0.975, 1: 0.978, 2: 0.969, 3: 0.964, 4: 0.969}
+    s = stats.summarize({"elu": a, "silu": b}, metric="acc", higher_is_better=True)
+    assert s.rows[1].effect_size == 0.0 and s.rows[1].verdict == stats.TIED
+    assert "same score on every seed" not in s.headline
+    assert "same mean score as" in s.headline and "paired difference 0" in s.headline
+
+
 def test_noisy_small_difference_gives_no_winner_and_a_seed_estimate() -> None:
     rng = np.random.default_rng(3)
     sc = {

@@ -55,7 +55,7 @@ def _seeds_needed(r: Any) -> str:
     if r.verdict != "not distinguishable at this number of seeds":
         return ""
     if r.effect_size == 0.0:
-        return "never (identical)"
+        return "never (difference 0)"
     return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
 
 

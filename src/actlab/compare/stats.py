@@ -315,13 +315,15 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
         f"{'is' if len(tied) == 1 else 'are'} not distinguishable from it (paired t-test, "
         "Holm-corrected)."
     )
-    identical = [r for r in tied if r.effect_size == 0.0]
+    # d_z = 0: a paired mean difference of exactly 0 (accuracies are multiples of 1/rows, so
+    # this happens with different per-seed scores too, not only with identical ones)
+    level = [r for r in tied if r.effect_size == 0.0]
     estimable = [r for r in tied if r.seeds_needed is not None]
-    if identical:
+    if level:
         text += (
-            f" {', '.join(r.activation for r in identical)} gave the same score on every seed: "
-            "no number "
-            "of seeds would separate them."
+            f" {', '.join(r.activation for r in level)} had the same mean score as "
+            f"{best.activation} over these seeds (paired difference 0): no number of seeds would "
+            "separate them at that difference."
         )
     hard = [r for r in tied if r.seeds_needed is None and r.effect_size not in (0.0, None)]
     if estimable:
