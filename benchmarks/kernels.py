@@ -12,11 +12,15 @@ gradient of ones; autograd where PyTorch has no backward op). Note the two deriv
 are not identical work: PyTorch's backward also multiplies by the incoming gradient.
 
 Goals (issue 2): actlab forward <= 1.5x PyTorch ("torch ok"), and >= 2x faster than the naive
-formula wherever that formula calls exp ("naive ok").
+formula wherever that formula calls exp ("naive ok"). Issue 24: every derivative <= 1.5x PyTorch's
+backward ("d ok"); the exact and tanh GELU and the slow derivatives run compiled (numba, the
+actlab[fast] extra) when it is installed: the header says which route ran and what the first
+float32 call cost (importing numba and compiling, or loading the on-disk cache).
 
 --cpu-features avx2 re-runs the whole table in a fresh interpreter with NumPy's AVX-512 dispatch
-targets disabled (NPY_DISABLE_CPU_FEATURES) and PyTorch held to AVX2 (ATEN_CPU_CAPABILITY), so the
-AVX2 figures can be measured on an AVX-512 machine (both libraries read these at import time).
+targets disabled (NPY_DISABLE_CPU_FEATURES), PyTorch held to AVX2 (ATEN_CPU_CAPABILITY) and numba
+compiling for Haswell (NUMBA_CPU_NAME: AVX2 + FMA), so the AVX2 figures can be measured on an
+AVX-512 machine (all three read these at import time).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def _reexec_avx2() -> int:
         **os.environ,
         "NPY_DISABLE_CPU_FEATURES": " ".join(avx512),
         "ATEN_CPU_CAPABILITY": "avx2",
+        "NUMBA_CPU_NAME": "haswell",
         "ACTLAB_BENCH_CPU": "avx2",
     }
     return subprocess.call([sys.executable, __file__, *sys.argv[1:]], env=env)
@@ -269,6 +274,32 @@ def cases(x: np.ndarray) -> list[tuple[str, Callable, Callable, Callable, Callab
     ]
 
 
+def compiled_route() -> str:
+    """Which route the compiled kernels take, timing the first float32 call of each (import of
+    numba on the first, then compiling or loading numba's on-disk cache)."""
+    if K._compiled_module() is None:
+        why = "off (ACTLAB_KERNELS_NUMBA=0)" if K._numba_mode in K._OFF else "numba not installed"
+        return f"compiled kernels: {why}; GELU and derivatives use the NumPy/PyTorch routes"
+    import numba
+
+    x = np.linspace(-5, 5, 1000, dtype=np.float32)
+    t0 = time.perf_counter()
+    K.gelu(x)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for f in (K.gelu_derivative, K.sigmoid_derivative, K.tanh_derivative, K.silu_derivative,
+              K.mish_derivative, K.hard_swish_derivative):
+        f(x)
+    K.gelu(x, approximate="tanh")
+    K.gelu_derivative(x, approximate="tanh")
+    rest = time.perf_counter() - t0
+    return (
+        f"compiled kernels: numba {numba.__version__} for {numba.config.CPU_NAME or 'host'} "
+        f"CPU; first float32 call {first:.2f} s (import + compile or cache load), "
+        f"the other 8 kernels {rest:.2f} s"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000_000, help="elements (default 10M)")
@@ -282,6 +313,7 @@ def main() -> None:
     # Touch ~2 GB once: in a VM the first touch of fresh memory costs ~4 us per page, which would
     # otherwise land on whichever kernel happens to allocate it first.
     np.ones(2**28, np.float64).sum()
+    compiled = compiled_route()
     x = (np.random.default_rng(0).standard_normal(args.n, dtype=np.float32) * 3).astype(np.float32)
     naive_fns = naive(x)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -303,10 +335,12 @@ def main() -> None:
         f"{'activation':<19}{'actlab':>9}{'naive':>9}{'torch':>9}{'/torch':>8}{'naive/':>8}"
         f"  {'goals':<18}{'d actlab':>9}{'d torch':>9}{'/torch':>8}"
     )
+    print(compiled)
     print(head)
     print("-" * len(head))
     missed_torch: list[str] = []
     missed_naive: list[str] = []
+    missed_d: list[str] = []
     with np.errstate(all="ignore"):  # the naive formulas are allowed to warn; we time them only
         for row, fwd, der, tfwd, tbwd in cases(x):
             if only and row not in only and row.split(" ")[0] not in only:
@@ -323,17 +357,26 @@ def main() -> None:
                 goals += " naive ok" if nms >= 2 * ms else " naive MISSED"
                 if nms < 2 * ms:
                     missed_naive.append(f"{row} {nms / ms:.2f}")
+            d_goal = ""
+            if tdms:
+                d_goal = "d ok" if dms <= 1.5 * tdms else "d MISSED"
+                if dms > 1.5 * tdms:
+                    missed_d.append(f"{row} {dms / tdms:.2f}")
             print(
                 f"{row:<19}{ms:9.2f}{(f'{nms:9.2f}' if nms else ' ' * 9)}{tms:9.2f}"
                 f"{ms / tms:8.2f}{(f'{nms / ms:8.2f}' if nms else ' ' * 8)}  {goals:<18}"
                 f"{dms:9.2f}{(f'{tdms:9.2f}' if tdms else '        -')}"
-                f"{(f'{dms / tdms:8.2f}' if tdms else '')}"
+                f"{(f'{dms / tdms:8.2f}' if tdms else ' ' * 8)}  {d_goal}"
             )
     print("times in ms; /torch = actlab / torch (<= 1.5 wanted); naive/ = naive / actlab (>= 2)")
     level = "AVX2 (emulated)" if os.environ.get("ACTLAB_BENCH_CPU") else "this CPU's own level"
     print(
         f"goal forward <= 1.5x PyTorch on every row ({level}): "
         + ("MET" if not missed_torch else f"MISSED for {', '.join(missed_torch)}")
+    )
+    print(
+        f"goal derivative <= 1.5x PyTorch's backward on every row ({level}): "
+        + ("MET" if not missed_d else f"MISSED for {', '.join(missed_d)}")
     )
     print(
         "goal >= 2x faster than the naive exp formulas: "

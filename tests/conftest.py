@@ -25,12 +25,17 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
     return behaviour
 
 
-@pytest.fixture(scope="module", params=["numpy", "torch"])
+@pytest.fixture(scope="module", params=["numpy", "torch", "numba"])
 def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Runs a module's tests on both routes of the float32 kernels: NumPy alone, and PyTorch's
-    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch). Modules opt in
-    with ``pytestmark = pytest.mark.usefixtures("kernel_path")``."""
-    before = K._torch_mode
+    """Runs a module's tests on every route of the float32 kernels: NumPy alone; PyTorch's
+    kernels on zero-copy views (used when torch is loaded; see kernels._via_torch); and the
+    compiled kernels (numba, actlab[fast]; see kernels._via_compiled) with PyTorch's route for the
+    rest, as in a program that has both. Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("kernel_path")``."""
+    if request.param == "numba":
+        pytest.importorskip("numba", reason="the compiled route needs numba (actlab[fast])")
+    before = K._torch_mode, K._numba_mode
     K._torch_mode = "0" if request.param == "numpy" else "1"
+    K._numba_mode = "1" if request.param == "numba" else "0"
     yield request.param
-    K._torch_mode = before
+    K._torch_mode, K._numba_mode = before

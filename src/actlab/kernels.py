@@ -30,6 +30,7 @@ import functools
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -450,6 +451,72 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
     z.mul_(d)
     z.sigmoid_()
     tm.mul(z, d, out=o)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled kernels (numba, the optional extra actlab[fast]; float32 blocks): actlab._compiled
+# ----------------------------------------------------------------------------------------------
+#
+# Where composition cannot win (issue 24): the exact GELU needs erfc with its argument's rounding
+# put back (8 PyTorch passes, _t_gelu) and the tanh-GELU and every derivative below need float64
+# inside; a compiled loop does float64 in registers at float32 memory traffic, one pass. Measured
+# on 2^18 float32 elements in cache, one thread, ns per element (AMD EPYC, AVX-512; AVX2 via
+# NUMBA_CPU_NAME=haswell and ATEN_CPU_CAPABILITY=avx2 gave the same within 5%): exact GELU
+# compiled 0.71 (0.68 ulp) vs F.gelu 0.22 (whose float32 erf form cancels for x < 0) and our
+# PyTorch composition ~0.4; GELU' 0.9 vs gelu_backward 0.46 (NumPy: ~4). At 10M elements
+# (benchmarks/kernels.py) both sides also pay for fresh output pages, which dominates.
+# Threads: the compiled loops release the GIL (nogil) and run on the block runner's threads like
+# every other kernel (set_num_threads applies); numba's own parallel=True/prange over blocks was
+# no faster on 2 threads (10M exact GELU 8.0 ms vs 7.4 single-threaded with another helper's
+# load) and would start a second thread pool.
+#
+# Not at import: numba's import (0.35 s) and the first compile (0.1-0.5 s per kernel; then loaded
+# from the on-disk cache in ms, see actlab._compiled) are paid by the first float32 call of a
+# kernel routed here. ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then
+# run, as without numba installed); =1 makes a missing numba an error instead of a fallback.
+_numba_mode = os.environ.get("ACTLAB_KERNELS_NUMBA", "auto").strip().lower()
+_OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes")
+
+
+_compiled_lock = threading.Lock()  # the block runner's threads may all ask at once
+
+
+@functools.cache
+def _load_compiled() -> Any:
+    """actlab._compiled (importing numba), or None when numba is not installed."""
+    with _compiled_lock:
+        try:
+            from actlab import _compiled
+        except ImportError:
+            return None
+        return _compiled
+
+
+def _compiled_module() -> Any:
+    """The compiled kernels when the route is on and numba is installed, else None."""
+    if _numba_mode in _OFF:
+        return None
+    mod = _load_compiled()
+    if mod is None and _numba_mode in _ON:
+        raise ActlabError(
+            "ACTLAB_KERNELS_NUMBA=1 asks for the compiled kernels, but numba cannot be imported; "
+            "install it (pip install 'actlab[fast]') or set ACTLAB_KERNELS_NUMBA=0"
+        )
+    return mod
+
+
+def _via_compiled(kernel: Kernel, name: str) -> Kernel:
+    """``kernel`` with float32 blocks computed by ``actlab._compiled.<name>(x, o, *params)``
+    when that route is on; float64 data, and every block without numba, go to ``kernel``."""
+
+    def run(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
+        mod = _compiled_module() if x.dtype == np.float32 else None
+        if mod is None:
+            kernel(x, o, t, *params)
+        else:
+            getattr(mod, name)(x, o, *params)
+
+    return run
 
 
 # ----------------------------------------------------------------------------------------------
@@ -981,8 +1048,12 @@ _k_softplus_w, _k_softplus_d_w = _wide(_k_softplus), _wide(_k_softplus_d)
 _k_mish_d_w = _wide(_k_mish_d)
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
-_k_gelu_t = _via_torch(_k_gelu, _t_gelu, redo_nan=True)  # +-inf: inf - inf and inf * 0, redone
-_k_gelu_tanh_t = _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True)
+_k_gelu_t = _via_compiled(  # torch route: +-inf give inf - inf and inf * 0, redone
+    _via_torch(_k_gelu, _t_gelu, redo_nan=True), "gelu"
+)
+_k_gelu_tanh_t = _via_compiled(
+    _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True), "gelu_tanh"
+)
 _k_elu_t = _via_torch(_k_elu, _t_elu)
 _k_celu1_t = _via_torch(_k_celu, lambda tm, x, o, alpha: _t_elu(tm, x, o, 1.0, 1.0))
 _k_silu1_t = _via_torch(
@@ -992,6 +1063,16 @@ _k_softplus1_t = _via_torch(_k_softplus, _t_softplus)
 _k_hard_swish_t = _via_torch(  # PyTorch: hardswish(-inf) = -inf * 0 = NaN; the limit is 0
     _k_hard_swish, lambda tm, x, o: tm._C._nn.hardswish(x, out=o), redo_nan=True
 )
+# derivatives: compiled (one pass, float64 inside) when numba is on, else NumPy. PyTorch's
+# backward kernels are not used: they multiply by a gradient, and sigmoid/tanh_backward take the
+# forward output (1 - y cancels: 0 for x > 17), gelu_backward cancels like F.gelu for x < 0
+_k_sigmoid_d_c = _via_compiled(_k_sigmoid_d, "sigmoid_d")
+_k_tanh_d_c = _via_compiled(_k_tanh_d, "tanh_d")
+_k_gelu_d_c = _via_compiled(_k_gelu_d, "gelu_d")
+_k_gelu_tanh_d_c = _via_compiled(_k_gelu_tanh_d_w, "gelu_tanh_d")
+_k_silu_d_c = _via_compiled(_k_silu_d_w, "silu_d")
+_k_mish_d_c = _via_compiled(_k_mish_d_w, "mish_d")
+_k_hard_swish_d_c = _via_compiled(_k_hard_swish_d, "hard_swish_d")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1024,7 +1105,7 @@ def sigmoid_derivative(x: ArrayLike, *, out: Any = None) -> Any:
 
     Accurate in both tails (1 - sigmoid(x) would round to 0 for x > 17 in float32).
     """
-    return _elementwise(_k_sigmoid_d, x, out)
+    return _elementwise(_k_sigmoid_d_c, x, out)
 
 
 def tanh(x: ArrayLike, *, out: Any = None) -> Any:
@@ -1034,7 +1115,7 @@ def tanh(x: ArrayLike, *, out: Any = None) -> Any:
 
 def tanh_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1 - tanh(x)^2 = sech(x)^2, computed as 4e / (1 + e)^2 with e = exp(-2|x|)."""
-    return _elementwise(_k_tanh_d, x, out)
+    return _elementwise(_k_tanh_d_c, x, out)
 
 
 def relu(x: ArrayLike, *, out: Any = None) -> Any:
@@ -1133,8 +1214,8 @@ def gelu_derivative(x: ArrayLike, approximate: str = "none", *, out: Any = None)
     s = sigmoid(2u), u = sqrt(2/pi) * (x + 0.044715 x^3). Smooth: no kink.
     """
     if _check_approximate(approximate, "gelu_derivative") == "tanh":
-        return _elementwise(_k_gelu_tanh_d_w, x, out)
-    return _elementwise(_k_gelu_d, x, out)
+        return _elementwise(_k_gelu_tanh_d_c, x, out)
+    return _elementwise(_k_gelu_d_c, x, out)
 
 
 def silu(x: ArrayLike, beta: float = 1.0, *, out: Any = None) -> Any:
@@ -1150,7 +1231,7 @@ def silu(x: ArrayLike, beta: float = 1.0, *, out: Any = None) -> Any:
 def silu_derivative(x: ArrayLike, beta: float = 1.0, *, out: Any = None) -> Any:
     """f'(x) = s + beta x s (1 - s), s = sigmoid(beta x). Smooth: no kink."""
     b = _real(beta, "beta", "silu_derivative")
-    return _elementwise(_k_silu_d if b == 0.0 else _k_silu_d_w, x, out, b)
+    return _elementwise(_k_silu_d if b == 0.0 else _k_silu_d_c, x, out, b)
 
 
 def mish(x: ArrayLike, *, out: Any = None) -> Any:
@@ -1167,7 +1248,7 @@ def mish_derivative(x: ArrayLike, *, out: Any = None) -> Any:
 
     With n = e^x, p = n (n + 2), q = p + 2: f'(x) = p / q + 4 x n (1 + n) / q^2. Smooth.
     """
-    return _elementwise(_k_mish_d_w, x, out)
+    return _elementwise(_k_mish_d_c, x, out)
 
 
 def softplus(x: ArrayLike, beta: float = 1.0, threshold: float = 20.0, *, out: Any = None) -> Any:
@@ -1250,7 +1331,7 @@ def hard_swish_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     Kinks as PyTorch 2.x autograd (hardswish_backward): f'(-3) = 0 and f'(3) = 1, the outer
     branches (older PyTorch releases used the middle branch there: -1/2 and 3/2).
     """
-    return _elementwise(_k_hard_swish_d, x, out)
+    return _elementwise(_k_hard_swish_d_c, x, out)
 
 
 # ---- PReLU: a weight that broadcasts per channel (axis 1), so it is not a block kernel ---------
