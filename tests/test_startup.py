@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-HEAVY = ("torch", "matplotlib", "scipy")
+HEAVY = ("torch", "matplotlib", "scipy", "numba")
 PROBE = (
     "import sys, runpy\n"
     "sys.argv = ['actlab', *sys.argv[1:]]\n"
