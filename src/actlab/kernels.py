@@ -459,20 +459,25 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
 #
 # Where composition cannot win (issue 24): the exact GELU needs erfc with its argument's rounding
 # put back (8 PyTorch passes, _t_gelu) and the tanh-GELU and every derivative below need float64
-# inside; a compiled loop does float64 in registers at float32 memory traffic, one pass. Measured
-# on 2^18 float32 elements in cache, one thread, ns per element (AMD EPYC, AVX-512; AVX2 via
-# NUMBA_CPU_NAME=haswell and ATEN_CPU_CAPABILITY=avx2 gave the same within 5%): exact GELU
-# compiled 0.71 (0.68 ulp) vs F.gelu 0.22 (whose float32 erf form cancels for x < 0) and our
-# PyTorch composition ~0.4; GELU' 0.9 vs gelu_backward 0.46 (NumPy: ~4). At 10M elements
-# (benchmarks/kernels.py) both sides also pay for fresh output pages, which dominates.
+# inside; a compiled loop does float64 in registers at float32 memory traffic, one pass.
+# CPU time per element, 2^18 float32 in cache, one thread, ns (AMD EPYC 2-core VM, AVX-512 /
+# AVX2 via NUMBA_CPU_NAME=haswell + ATEN_CPU_CAPABILITY=avx2; load 9 from other sessions, best of
+# 200): exact GELU compiled 0.67 / 0.67 (0.68 ulp), our PyTorch composition _t_gelu 2.25 / 2.23,
+# NumPy 3.3 / 3.7, F.gelu 0.21 / 0.22 (its float32 erf form cancels for x < 0); GELU' 0.94 /
+# 0.95, NumPy 7.3 / 12.6, gelu_backward 0.60 / 0.43; tanh-GELU 0.67 / 0.68 vs F.gelu(tanh) 1.16 /
+# 2.18; SiLU' 0.62 / 0.64 vs silu_backward 0.27 / 0.52. float64 costs ~3x float32 in registers
+# (exp alone is 0.31 ns: 8 lanes at the FMA ports' limit), so in cache PyTorch's float32 kernels
+# stay ahead by up to 3x; at 10M elements both sides stream memory and pay for fresh output
+# pages, and the compiled kernels are within the 1.5x goal (benchmarks/kernels.py).
 # Threads: the compiled loops release the GIL (nogil) and run on the block runner's threads like
-# every other kernel (set_num_threads applies); numba's own parallel=True/prange over blocks was
-# no faster on 2 threads (10M exact GELU 8.0 ms vs 7.4 single-threaded with another helper's
-# load) and would start a second thread pool.
+# every other kernel (set_num_threads applies). numba's parallel=True with prange over the same
+# blocks measured the same (10M exact GELU, 2 threads, median of 15: 27.7 ms vs 29.1 ms blocks,
+# 38.9 ms one thread, at load 9) but costs 2 s more compile and starts a second thread pool.
 #
-# Not at import: numba's import (0.35 s) and the first compile (0.1-0.5 s per kernel; then loaded
-# from the on-disk cache in ms, see actlab._compiled) are paid by the first float32 call of a
-# kernel routed here. ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then
+# Not at import: numba's import and the compile are paid by the first float32 call of a kernel
+# routed here. Measured at load 9 (benchmarks/kernels.py prints it each run): with an empty cache
+# the first exact GELU call took 2.7 s (numba's import 0.7 s of it) and all nine kernels 6.6 s;
+# from numba's on-disk cache (see actlab._compiled) 1.3 s for the first call, 0.01 s each next. ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then
 # run, as without numba installed); =1 makes a missing numba an error instead of a fallback.
 _numba_mode = os.environ.get("ACTLAB_KERNELS_NUMBA", "auto").strip().lower()
 _OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes")
