@@ -477,8 +477,9 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
 # Not at import: numba's import and the compile are paid by the first float32 call of a kernel
 # routed here. Measured at load 9 (benchmarks/kernels.py prints it each run): with an empty cache
 # the first exact GELU call took 2.7 s (numba's import 0.7 s of it) and all nine kernels 6.6 s;
-# from numba's on-disk cache (see actlab._compiled) 1.3 s for the first call, 0.01 s each next. ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then
-# run, as without numba installed); =1 makes a missing numba an error instead of a fallback.
+# from numba's on-disk cache (see actlab._compiled) 1.3 s for the first call, 0.01 s each next.
+# ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then run, as without numba
+# installed); =1 makes a missing numba an error instead of a fallback.
 _numba_mode = os.environ.get("ACTLAB_KERNELS_NUMBA", "auto").strip().lower()
 _OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes")
 
