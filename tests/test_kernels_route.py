@@ -22,6 +22,7 @@ from actlab import kernels as K
 def route(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     def use(mode: str) -> None:
         monkeypatch.setattr(K, "_torch_mode", mode)
+        monkeypatch.setattr(K, "_numba_mode", "0")  # this file tests the PyTorch route alone
 
     return use
 
