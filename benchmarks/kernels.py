@@ -275,14 +275,15 @@ def cases(x: np.ndarray) -> list[tuple[str, Callable, Callable, Callable, Callab
 
 
 def compiled_route() -> str:
-    """Which route the compiled kernels take, timing the first float32 call of each (import of
-    numba on the first, then compiling or loading numba's on-disk cache)."""
-    if K._compiled_module() is None:
-        why = "off (ACTLAB_KERNELS_NUMBA=0)" if K._numba_mode in K._OFF else "numba not installed"
-        return f"compiled kernels: {why}; GELU and derivatives use the NumPy/PyTorch routes"
-    import numba
+    """Which route the compiled kernels take, timing the first float32 call of each (the first
+    imports numba, then each compiles or loads numba's on-disk cache)."""
+    import importlib.util
 
-    x = np.linspace(-5, 5, 1000, dtype=np.float32)
+    if K._numba_mode in K._OFF:
+        return "compiled kernels: off (ACTLAB_KERNELS_NUMBA=0); NumPy/PyTorch routes"
+    if importlib.util.find_spec("numba") is None:
+        return "compiled kernels: numba not installed (actlab[fast]); NumPy/PyTorch routes"
+    x = np.linspace(-5, 5, K._COMPILED_MIN, dtype=np.float32)  # large enough to load numba
     t0 = time.perf_counter()
     K.gelu(x)
     first = time.perf_counter() - t0
@@ -293,6 +294,8 @@ def compiled_route() -> str:
     K.gelu(x, approximate="tanh")
     K.gelu_derivative(x, approximate="tanh")
     rest = time.perf_counter() - t0
+    import numba
+
     return (
         f"compiled kernels: numba {numba.__version__} for {numba.config.CPU_NAME or 'host'} "
         f"CPU; first float32 call {first:.2f} s (import + compile or cache load), "

@@ -149,25 +149,36 @@ def _run(code: str, **env: str) -> str:
     return res.stdout.strip()
 
 
-def test_numba_is_imported_only_by_a_routed_float32_call() -> None:
+def test_numba_is_imported_only_by_a_large_routed_float32_call() -> None:
+    """"auto": float64 and small float32 calls never import numba (a light command such as
+    `actlab eval gelu 1 --dtype float32` must not pay ~1 s for it); a call of _COMPILED_MIN
+    elements does, and from then on small calls take the compiled route too."""
     code = (
         "import sys, numpy as np\n"
         "import actlab, actlab.catalog\n"
         "from actlab import kernels as K\n"
         "a = 'numba' in sys.modules\n"
-        "K.gelu(1.0); K.gelu_derivative(np.ones(10)); K.elu(np.ones(10, np.float32))\n"
+        "small = np.linspace(-9, 3, 1000, dtype=np.float32)\n"
+        "K.gelu(1.0); K.gelu_derivative(np.ones(10)); K.elu(np.ones(10**6, np.float32))\n"
+        "before = K.gelu(small)\n"
         "b = 'numba' in sys.modules\n"
-        "K.gelu(np.ones(10, np.float32))\n"
-        "print(a, b, 'numba' in sys.modules)\n"
+        "K.gelu(np.ones(K._COMPILED_MIN, np.float32))\n"
+        "c = 'numba' in sys.modules\n"
+        "from actlab import _compiled as C\n"
+        "o = np.empty_like(small); C.gelu(small, o)\n"
+        "print(a, b, c, bool((K.gelu(small) == o).all()), bool((before == o).all()))\n"
     )
-    assert _run(code) == "False False True"
-    assert _run(code, ACTLAB_KERNELS_NUMBA="0") == "False False False"
+    assert _run(code) == "False False True True False"
+    probe = "import sys, numpy as np; from actlab import kernels as K\n"
+    probe += "K.gelu(np.ones({n}, np.float32)); print('numba' in sys.modules)"
+    assert _run(probe.format(n=10**6), ACTLAB_KERNELS_NUMBA="0") == "False"
+    assert _run(probe.format(n=3), ACTLAB_KERNELS_NUMBA="1") == "True"
 
 
 def test_compiled_code_is_cached_in_the_user_cache_not_the_package(tmp_path: Path) -> None:
     code = (
         "import numpy as np; from actlab import kernels as K\n"
-        "K.hard_swish_derivative(np.ones(9, np.float32))"
+        "K.hard_swish_derivative(np.ones(K._COMPILED_MIN, np.float32))"
     )
     before = set((SRC / "actlab").rglob("*.nb[ic]"))
     _run(code, XDG_CACHE_HOME=str(tmp_path))

@@ -189,6 +189,8 @@ def _elementwise(kernel: Kernel, x: ArrayLike, out: Any, *params: Any) -> Any:
     o = np.empty(a.shape, dtype) if out is None else _check_out(out, a.shape, dtype)
     if a.size == 0:
         return _finish(o, out is None and a.ndim == 0)
+    if isinstance(kernel, _ViaCompiled):  # one route for every block of this call
+        kernel = kernel.for_call(comp, a.size)
     work_o = o if o.flags.c_contiguous else np.empty(a.shape, dtype)
     if np.may_share_memory(a, work_o) and not _same_view(a, work_o):
         a = a.copy()  # partial overlap: blocks would read what earlier blocks wrote
@@ -478,12 +480,15 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
 # routed here. Measured at load 9 (benchmarks/kernels.py prints it each run): with an empty cache
 # the first exact GELU call took 2.7 s (numba's import 0.7 s of it) and all nine kernels 6.6 s;
 # from numba's on-disk cache (see actlab._compiled) 1.3 s for the first call, 0.01 s each next.
-# ACTLAB_KERNELS_NUMBA=0 turns the route off (the NumPy/PyTorch routes then run, as without numba
-# installed); =1 makes a missing numba an error instead of a fallback.
+# So with ACTLAB_KERNELS_NUMBA unset ("auto") a call loads numba only if it has at least
+# _COMPILED_MIN elements; once loaded, calls of every size use it. `actlab eval gelu 1 --dtype
+# float32` then stays on NumPy (1.4 s, against 4.4 s with numba, at load 10), like the PyTorch
+# route, which waits for torch to be imported. Each call takes one route for all its blocks.
+# ACTLAB_KERNELS_NUMBA=1 uses numba for every size (a missing numba is then an error); =0 never
+# (the NumPy/PyTorch routes run, as without numba installed).
 _numba_mode = os.environ.get("ACTLAB_KERNELS_NUMBA", "auto").strip().lower()
 _OFF, _ON = ("0", "off", "false", "no"), ("1", "on", "true", "yes")
-
-
+_COMPILED_MIN = 1 << 16  # NumPy's exact GELU takes ~0.2 ms here: 1 s of start-up would be 5000x
 _compiled_lock = threading.Lock()  # the block runner's threads may all ask at once
 
 
@@ -498,9 +503,12 @@ def _load_compiled() -> Any:
         return _compiled
 
 
-def _compiled_module() -> Any:
-    """The compiled kernels when the route is on and numba is installed, else None."""
+def _compiled_module(n: int = _COMPILED_MIN) -> Any:
+    """The compiled kernels for a call of ``n`` elements, or None: the route is off, numba is
+    not installed, or ("auto") numba is not loaded yet and the call is too small to load it."""
     if _numba_mode in _OFF:
+        return None
+    if _numba_mode not in _ON and n < _COMPILED_MIN and "actlab._compiled" not in sys.modules:
         return None
     mod = _load_compiled()
     if mod is None and _numba_mode in _ON:
@@ -511,18 +519,28 @@ def _compiled_module() -> Any:
     return mod
 
 
-def _via_compiled(kernel: Kernel, name: str) -> Kernel:
-    """``kernel`` with float32 blocks computed by ``actlab._compiled.<name>(x, o, *params)``
-    when that route is on; float64 data, and every block without numba, go to ``kernel``."""
+class _ViaCompiled:
+    """A block kernel whose float32 calls go to ``actlab._compiled.<name>(x, o, *params)`` when
+    that route is on (chosen once per call by ``for_call``); everything else to ``kernel``."""
 
-    def run(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
-        mod = _compiled_module() if x.dtype == np.float32 else None
+    def __init__(self, kernel: Kernel, name: str) -> None:
+        self.kernel, self.name = kernel, name
+
+    def for_call(self, dtype: np.dtype, n: int) -> Kernel:
+        """The block kernel for a call of ``n`` elements computed in ``dtype``."""
+        mod = _compiled_module(n) if dtype == np.float32 else None
         if mod is None:
-            kernel(x, o, t, *params)
-        else:
-            getattr(mod, name)(x, o, *params)
+            return self.kernel
+        compiled = getattr(mod, self.name)
+        return lambda x, o, t, *params: compiled(x, o, *params)
 
-    return run
+    def __call__(self, x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
+        self.for_call(x.dtype, x.size)(x, o, t, *params)
+
+
+def _via_compiled(kernel: Kernel, name: str) -> Kernel:
+    """``kernel`` with the compiled route in front of it (see _ViaCompiled)."""
+    return _ViaCompiled(kernel, name)
 
 
 # ----------------------------------------------------------------------------------------------
