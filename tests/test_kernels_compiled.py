@@ -188,6 +188,10 @@ def test_compiled_code_is_cached_in_the_user_cache_not_the_package(tmp_path: Pat
     own = tmp_path / "own"
     _run(code, XDG_CACHE_HOME=str(tmp_path / "unused"), NUMBA_CACHE_DIR=str(own))
     assert list(own.rglob("*.nbi")), "NUMBA_CACHE_DIR, when set, is where numba caches"
+    # an unwritable cache folder: compiled anew in each process, still nothing beside the source
+    _run(code + "\nassert K.gelu(np.ones(K._COMPILED_MIN, np.float32))[0] > 0.84",
+         XDG_CACHE_HOME="/proc/actlab-no-such-dir")  # fmt: skip
+    assert set((SRC / "actlab").rglob("*.nb[ic]")) == before
 
 
 def test_user_numba_functions_keep_their_own_cache_setting() -> None:

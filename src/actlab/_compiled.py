@@ -25,7 +25,8 @@ NaN in -> NaN out; +-inf give the limits; no floating-point exception is ever ra
 
 Compiled code is cached on disk (numba's ``cache=True``) in ``$NUMBA_CACHE_DIR`` when set, else
 ``$XDG_CACHE_HOME/actlab/numba`` (``~/.cache/actlab/numba``): never beside the installed
-package. Measured (2 shared cores at load 9): compiling all nine kernels took 6.6 s in the first
+package (where that folder cannot be written, each process compiles on first use instead).
+Measured (2 shared cores at load 9): compiling all nine kernels took 6.6 s in the first
 process; later processes load each in ~0.01 s after numba's import (0.7 s).
 """
 
@@ -56,23 +57,35 @@ __all__ = [
 ]
 
 
-def _cache_dir() -> str:
-    """Where compiled kernels are cached: the user's cache folder, not site-packages."""
+def _cache_dir() -> str | None:
+    """Where compiled kernels are cached: the user's cache folder, not site-packages; None when
+    it cannot be written (numba would then fall back to the package's own folder)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "actlab" / "numba")
+    path = Path(base) / "actlab" / "numba"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(path) if os.access(path, os.W_OK) else None
+
+
+_CACHE_DIR = numba.config.CACHE_DIR or _cache_dir()
 
 
 def _jit(fn: Callable[..., Any]) -> Any:
-    """njit with the options above, cached in _cache_dir() unless NUMBA_CACHE_DIR is set.
+    """njit with the options above, cached in NUMBA_CACHE_DIR or _cache_dir(); not cached (each
+    process compiles on first use) when neither can be written.
 
     numba chooses a function's cache folder when it is decorated, from numba.config.CACHE_DIR;
     it is set for that moment only, so the user's own numba functions are not affected.
     """
+    options: dict[str, Any] = {"fastmath": {"contract"}, "error_model": "numpy", "nogil": True}
+    if _CACHE_DIR is None:
+        return njit(**options)(fn)
     before = numba.config.CACHE_DIR
-    if not before:
-        numba.config.CACHE_DIR = _cache_dir()
+    numba.config.CACHE_DIR = _CACHE_DIR
     try:
-        return njit(fastmath={"contract"}, error_model="numpy", nogil=True, cache=True)(fn)
+        return njit(cache=True, **options)(fn)
     finally:
         numba.config.CACHE_DIR = before
 
