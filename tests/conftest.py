@@ -29,7 +29,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
 def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
     """Runs a module's tests on every route of the float32 kernels: NumPy alone; PyTorch's
     kernels on zero-copy views (used when torch is loaded; see kernels._via_torch); and the
-    compiled kernels (numba, actlab[fast]; see kernels._via_compiled) with PyTorch's route for the
+    compiled kernels (numba, actlab[fast]; see kernels._ViaCompiled) with PyTorch's route for the
     rest, as in a program that has both. Modules opt in with
     ``pytestmark = pytest.mark.usefixtures("kernel_path")``."""
     if request.param == "numba":

@@ -1,4 +1,4 @@
-"""The compiled route of the float32 kernels (numba, actlab[fast]; kernels._via_compiled): taken
+"""The compiled route of the float32 kernels (numba, actlab[fast]; kernels._ViaCompiled): taken
 when numba is installed, imported on first use only, cached outside the package, and tighter than
 the ulp bounds every route must meet (test_kernels_accuracy runs all three routes)."""
 

@@ -482,8 +482,8 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
 # from numba's on-disk cache (see actlab._compiled) 1.3 s for the first call, 0.01 s each next.
 # So with ACTLAB_KERNELS_NUMBA unset ("auto") a call loads numba only if it has at least
 # _COMPILED_MIN elements; once loaded, calls of every size use it. `actlab eval gelu 1 --dtype
-# float32` then stays on NumPy (1.4 s, against 4.4 s with numba, at load 10), like the PyTorch
-# route, which waits for torch to be imported. Each call takes one route for all its blocks.
+# float32` then stays on NumPy (0.4 s at load 10; 4.4 s when any call loaded numba), like the
+# PyTorch route, which waits for torch to be imported. Each call takes one route for all its blocks.
 # ACTLAB_KERNELS_NUMBA=1 uses numba for every size (a missing numba is then an error); =0 never
 # (the NumPy/PyTorch routes run, as without numba installed).
 _numba_mode = os.environ.get("ACTLAB_KERNELS_NUMBA", "auto").strip().lower()
@@ -536,11 +536,6 @@ class _ViaCompiled:
 
     def __call__(self, x: np.ndarray, o: np.ndarray, t: list[np.ndarray], *params: Any) -> None:
         self.for_call(x.dtype, x.size)(x, o, t, *params)
-
-
-def _via_compiled(kernel: Kernel, name: str) -> Kernel:
-    """``kernel`` with the compiled route in front of it (see _ViaCompiled)."""
-    return _ViaCompiled(kernel, name)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1072,10 +1067,10 @@ _k_softplus_w, _k_softplus_d_w = _wide(_k_softplus), _wide(_k_softplus_d)
 _k_mish_d_w = _wide(_k_mish_d)
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
-_k_gelu_t = _via_compiled(  # torch route: +-inf give inf - inf and inf * 0, redone
+_k_gelu_t = _ViaCompiled(  # torch route: +-inf give inf - inf and inf * 0, redone
     _via_torch(_k_gelu, _t_gelu, redo_nan=True), "gelu"
 )
-_k_gelu_tanh_t = _via_compiled(
+_k_gelu_tanh_t = _ViaCompiled(
     _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True), "gelu_tanh"
 )
 _k_elu_t = _via_torch(_k_elu, _t_elu)
@@ -1090,13 +1085,13 @@ _k_hard_swish_t = _via_torch(  # PyTorch: hardswish(-inf) = -inf * 0 = NaN; the 
 # derivatives: compiled (one pass, float64 inside) when numba is on, else NumPy. PyTorch's
 # backward kernels are not used: they multiply by a gradient, and sigmoid/tanh_backward take the
 # forward output (1 - y cancels: 0 for x > 17), gelu_backward cancels like F.gelu for x < 0
-_k_sigmoid_d_c = _via_compiled(_k_sigmoid_d, "sigmoid_d")
-_k_tanh_d_c = _via_compiled(_k_tanh_d, "tanh_d")
-_k_gelu_d_c = _via_compiled(_k_gelu_d, "gelu_d")
-_k_gelu_tanh_d_c = _via_compiled(_k_gelu_tanh_d_w, "gelu_tanh_d")
-_k_silu_d_c = _via_compiled(_k_silu_d_w, "silu_d")
-_k_mish_d_c = _via_compiled(_k_mish_d_w, "mish_d")
-_k_hard_swish_d_c = _via_compiled(_k_hard_swish_d, "hard_swish_d")
+_k_sigmoid_d_c = _ViaCompiled(_k_sigmoid_d, "sigmoid_d")
+_k_tanh_d_c = _ViaCompiled(_k_tanh_d, "tanh_d")
+_k_gelu_d_c = _ViaCompiled(_k_gelu_d, "gelu_d")
+_k_gelu_tanh_d_c = _ViaCompiled(_k_gelu_tanh_d_w, "gelu_tanh_d")
+_k_silu_d_c = _ViaCompiled(_k_silu_d_w, "silu_d")
+_k_mish_d_c = _ViaCompiled(_k_mish_d_w, "mish_d")
+_k_hard_swish_d_c = _ViaCompiled(_k_hard_swish_d, "hard_swish_d")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1220,7 +1215,8 @@ def gelu(x: ArrayLike, approximate: str = "none", *, out: Any = None) -> Any:
     """GELU.
 
     approximate="none": f(x) = x * Phi(x) = x/2 * (1 + erf(x / sqrt(2))), computed as
-    max(x, 0) - |x| Phi(-|x|): float64 with SciPy's ndtr; float32/float16 with our vectorised
+    max(x, 0) - |x| Phi(-|x|): float64 with SciPy's ndtr; float32/float16 compiled with float64
+    inside when numba is installed (within 1 ulp; actlab._compiled), else with our vectorised
     erfc fit (within 8 ulp; SciPy's scalar loop would be ~6x slower than PyTorch).
     approximate="tanh": f(x) = x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), computed as
     x * sigmoid(2u) so that the negative tail does not cancel. f(-inf) = 0, f(inf) = inf.
