@@ -10,14 +10,15 @@ slot, broadcast over the rest).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
 from actlab.search.expr import BINARY, EPS, FIRST, UNARY, Node
 
-__all__ = ["CODE", "Program", "code", "evaluate"]
+__all__ = ["CODE", "Program", "code", "evaluate", "one_thread"]
 
 T = torch.Tensor
 
@@ -73,6 +74,20 @@ CODE: dict[str, str] = {
     "gate": "torch.sigmoid({a}) * ({c})", "rbf": "torch.exp(-{b} * (({a}) - ({c})) ** 2)",
     "mix": "{b} * ({a}) + (1 - {b}) * ({c})",
 }  # fmt: skip
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Single-threaded PyTorch ops inside (restored after): the stacks' ops are small, and on a
+    shared, loaded machine an intra-op thread pool stalls at every op's barrier (measured on the
+    2-core test box at load 5-9: 64 models of x*sigmoid(x), 62 ms per model-epoch with 2 threads,
+    ~2 ms with 1), which is why compare's engine runs its stacks single-threaded too."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def code(t: Node) -> str:

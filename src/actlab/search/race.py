@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from actlab.nets import loss as net_loss
-from actlab.search.primitives import Program
+from actlab.search.primitives import Program, one_thread
 
 __all__ = ["Rung", "Stack", "plan", "race"]
 
@@ -103,6 +103,10 @@ class Stack:
 
     def run_epoch(self) -> torch.Tensor:
         """One epoch of mini-batches; returns the mean training loss per model."""
+        with one_thread():
+            return self._epoch()
+
+    def _epoch(self) -> torch.Tensor:
         Xt, yt = self.data["X_train"], self.data["y_train"]
         n = Xt.shape[0]
         order = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epochs)
@@ -151,6 +155,10 @@ class Stack:
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Validation loss and score per model (accuracy, or -RMSE for regression; diverged and
         non-finite models: -inf)."""
+        with one_thread():
+            return self._evaluate()
+
+    def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         X, y = self.data["X_val"], self.data["y_val"]
         out = self.forward(X)
         losses = self._loss(out, y)

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from actlab.search.primitives import Program
+from actlab.search.primitives import Program, one_thread
 
 __all__ = ["FEATURES", "propagate", "screen"]
 
@@ -123,7 +123,7 @@ def screen(
     with ``seed`` (the same draws for every candidate, so scores compare like with like).
     """
     out: list[dict[str, Any]] = []
-    with torch.no_grad(), torch.enable_grad():
+    with one_thread():
         for lo in range(0, len(slot_list), chunk):
             part = slot_list[lo : lo + chunk]
             with torch.enable_grad():
