@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import summary  # noqa: E402
+from _machine import summary
 
 
-def _digits():  # noqa: ANN202
+def _digits():
     import torch
 
     from actlab import data
@@ -60,7 +60,7 @@ def screening(space: str) -> float:
     return rate
 
 
-def generic(tensors, slots, epochs: int) -> float:  # noqa: ANN001
+def generic(tensors, slots, epochs: int) -> float:
     from actlab.search.race import Stack
 
     best = float("inf")
@@ -75,7 +75,7 @@ def generic(tensors, slots, epochs: int) -> float:  # noqa: ANN001
     return best
 
 
-def fast(split, models: int, epochs: int) -> float:  # noqa: ANN001
+def fast(split, models: int, epochs: int) -> float:
     from actlab.compare import engine
 
     config = engine.TrainConfig(depth=2, width=64, epochs=epochs, batch_size=64, lr=1e-3,

@@ -2,9 +2,9 @@
 
 Each activation gets its own learning rate, chosen on validation data over the lr grid; the chosen
 settings are scored once on the held-out test part (``compare`` does all of that). Here the paired
-t-test of every finalist against every baseline (paired by seed, on those test scores), Holm-corrected
-over the whole family (finalists x baselines): a finalist is *better than* a baseline only when its
-corrected p is below alpha and its mean is higher.
+t-test of every finalist against every baseline (paired by seed, on those test scores),
+Holm-corrected over the whole family (finalists x baselines): a finalist is *better than* a
+baseline only when its corrected p is below alpha and its mean is higher.
 """
 
 from __future__ import annotations

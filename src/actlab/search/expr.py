@@ -179,7 +179,7 @@ def _number(n: ast.AST) -> float | None:
     return None
 
 
-def _node(n: ast.AST, source: str, depth: int) -> Node:  # noqa: C901 - one case per form
+def _node(n: ast.AST, source: str, depth: int) -> Node:
     if depth > MAX_DEPTH:
         raise _bad(f"nested more than {MAX_DEPTH} deep", source)
     sub = lambda m: _node(m, source, depth + 1)  # noqa: E731
@@ -390,9 +390,9 @@ def candidates(space: Space, seeds: Iterable[str] = SEEDS.values()) -> list[tupl
 def dedup(slot_list: Sequence[tuple[str, str, str]]) -> tuple[list[int], dict[int, int]]:
     """Indices of the first candidate of each distinct function, and duplicate -> kept index.
 
-    Two candidates are one function when their values agree (rounded to 5 decimals in float32) on a fixed
-    probe grid of 41 points in [-4, 4], both at the betas' initial values and at perturbed ones
-    (x + beta with beta = 0 is x, but not once beta trains).
+    Two candidates are one function when their values agree (rounded to 5 decimals in float32)
+    on a fixed probe grid of 41 points in [-4, 4], both at the betas' initial values and at
+    perturbed ones (x + beta with beta = 0 is x, but not once beta trains).
     """
     import numpy as np
     import torch

@@ -29,9 +29,10 @@ def source(name: str, t: Node, betas: Sequence[float], note: str = "") -> str:
         formula += f"  with {where}"
     args = "".join(f", {n}: float = {float(values.get(n, b))!r}" for n, b in params(t))
     return (
-        f'"""An activation found by actlab search.{(" " + note) if note else ""}\n\n'
+        f'r"""An activation found by actlab search.{(" " + note) if note else ""}\n\n'
         f"f(x) = {formula}\nLaTeX: {latex(t)}\n"
-        f'"""\n\nimport math  # noqa: F401\n\nimport torch\nimport torch.nn.functional as F  # noqa: F401\n'
+        f'"""\n\nimport math  # noqa: F401\n\nimport torch\n'
+        "import torch.nn.functional as F  # noqa: F401\n"
         f"\n\ndef {name}(x: torch.Tensor{args}) -> torch.Tensor:\n"
         f'    """f(x) = {formula}"""\n'
         f"    return {code(t)}\n"

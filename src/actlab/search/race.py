@@ -19,6 +19,7 @@ finished rung.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -69,7 +70,8 @@ class Stack:
     """M models trained together (see the module docstring)."""
 
     def __init__(self, slot_list: Sequence[tuple[str, str, str]], data: dict[str, Any], *,
-                 depth: int, width: int, seed: int, lr: float, batch_size: int) -> None:  # fmt: skip
+                 depth: int, width: int, seed: int, lr: float,
+                 batch_size: int) -> None:  # fmt: skip
         self.slots = [tuple(s) for s in slot_list]
         self.prog = Program(self.slots)
         self.data, self.seed, self.lr, self.batch_size = data, seed, lr, batch_size
@@ -78,7 +80,7 @@ class Stack:
         sizes = [data["X_train"].shape[1], *[width] * depth, data["n_out"]]
         gen = torch.Generator().manual_seed(seed)
         self.params: list[torch.Tensor] = []
-        for n_in, n_out in zip(sizes, sizes[1:], strict=False):
+        for n_in, n_out in itertools.pairwise(sizes):
             bound = math.sqrt(6.0 / (n_in + n_out))
             w = (torch.rand(n_in, n_out, generator=gen) * 2 - 1) * bound
             self.params += [w.expand(m, -1, -1).clone(), torch.zeros(m, 1, n_out)]
@@ -247,7 +249,8 @@ def race(
         else:
             current = alive
         if progress:
-            progress(f"rung {r + 1}/{len(rungs)}: {len(current)} candidates to {rung.epochs} epochs")
+            progress(f"rung {r + 1}/{len(rungs)}: {len(current)} candidates to "
+                     f"{rung.epochs} epochs")  # fmt: skip
         curves: list[list[float]] = [[] for _ in current]
         while stack.epochs < rung.epochs:
             if deadline is not None and time.monotonic() > deadline:

@@ -36,7 +36,10 @@ DEFAULTS: dict[str, Any] = {
 STRATEGIES = ("race", "learn")
 RACE_SHARE = 0.5  # of the budget, for screening + racing
 REPORT_SHARE = 0.05  # kept for the report
-RACE_LR = 3e-3  # racing uses one learning rate (the middle of the default grid)
+def race_lr(c: Any) -> float:
+    """Racing uses one learning rate: the middle value of --lr (3e-3 of the default grid)."""
+    values = sorted(c.model.lr)
+    return float(values[len(values) // 2])
 
 
 def parse_budget(text: str | float | int) -> float:
@@ -45,7 +48,7 @@ def parse_budget(text: str | float | int) -> float:
         value = float(text)
     else:
         s = str(text).strip().lower()
-        unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(s[-1:], None)
+        unit = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(s[-1:])
         try:
             value = float(s[:-1] if unit else s) * (unit or 1.0)
         except ValueError:
@@ -142,7 +145,7 @@ def _check_out(out: Path, resume: bool) -> bool:
     return False
 
 
-def run(  # noqa: C901 - the phases in order, each short
+def run(
     dataset: str | None = None,
     *,
     out: str | Path | None = None,
@@ -287,7 +290,7 @@ def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *,
         k = max(1, min(k, len(ranked)))
         rungs = race.plan(k, finalists, c.model.epochs)
         plan = {"entrants": [x["id"] for x in ranked[:k]], "rungs": [[r.size, r.epochs]
-                for r in rungs], "model_epoch_s": per, "lr": RACE_LR}  # fmt: skip
+                for r in rungs], "model_epoch_s": per, "lr": race_lr(c)}  # fmt: skip
         st.set("plan", plan)
     ids = plan["entrants"]
     rungs = [race.Rung(*r) for r in plan["rungs"]]
@@ -310,7 +313,7 @@ def _calibrate(data: dict[str, Any], c: Any, ranked: list[dict[str, Any]], seed:
 
     probe = [tuple(x["slots"]) for x in ranked[:32]] or [("mul", "x", "sigmoid")]
     stack = race.Stack(probe, data, depth=c.model.depth[0], width=c.model.width[0], seed=seed,
-                       lr=RACE_LR, batch_size=c.model.batch_size[0])  # fmt: skip
+                       lr=race_lr(c), batch_size=c.model.batch_size[0])  # fmt: skip
     t0 = time.perf_counter()
     stack.run_epoch()
     stack.evaluate()

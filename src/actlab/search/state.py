@@ -115,6 +115,8 @@ class State:
                         (name, cand, formula, file, json.dumps(betas)))  # fmt: skip
 
     def finalists(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT name, cand, formula, file, betas FROM finalists ORDER BY name")
+        rows = self.db.execute(
+            "SELECT name, cand, formula, file, betas FROM finalists ORDER BY name"
+        )
         return [{"name": n, "cand": c, "formula": f, "file": p, "betas": json.loads(b)}
                 for n, c, f, p, b in rows]  # fmt: skip
