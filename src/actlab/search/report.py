@@ -65,10 +65,21 @@ def _conf_rows(res: Any) -> list[dict[str, Any]]:
         ver = conf["verdicts"].get(name)
         for b in baselines:
             v = (ver or {}).get(b)
-            row[f"p_holm vs {b}"] = "" if v is None else (
-                _f(v["p_holm"], 3) + (" (better)" if v["better"] else ""))
+            row[f"p_holm vs {b}"] = "" if v is None else _verdict(v)
         rows.append(row)
     return rows
+
+
+def _verdict(v: dict[str, Any]) -> str:
+    """p_holm with the direction where it is significant."""
+    if v["p_holm"] is None:
+        return "–"
+    text = _f(v["p_holm"], 3)
+    if v["better"]:
+        return text + " (better)"
+    if v["p_holm"] < 0.05:
+        return text + " (worse)"
+    return text
 
 
 def _rung_rows(res: Any) -> list[dict[str, Any]]:
@@ -156,6 +167,11 @@ def markdown(res: Any, images: dict[str, str] | None = None) -> str:
     rho = res.raced.get("spearman_screen_vs_val")
     lines += ["", f"Spearman ρ between the screen's score and the first rung's validation score: "
               f"{_f(rho, 3)} (over {res.raced['entrants']} raced candidates).", ""]  # fmt: skip
+    if res.raced.get("learn"):
+        learn = res.raced["learn"]
+        lines += [f"Strategy learn: a rational activation per layer reached validation score "
+                  f"{_f(learn['val_score'])}; its curves were matched by least squares to "
+                  f"{learn['matched']} expressions (the finalists are the nearest).", ""]
     lines += ["## Finalists", ""]
     for f in res.finalists:
         lines += [f"- **{f['name']}**: `{f['formula']}`  —  $ {f['latex']} $  "

@@ -235,6 +235,7 @@ def run(
             named = learn.run(directory, st, data, c, cands, seed=seed, finalists=finalists,
                               deadline=start + seconds * RACE_SHARE, say=say)  # fmt: skip
             rows, raced_done, entrant_ids, rungs = named["rows"], True, named["ids"], []
+            phases["learn_s"] = named["learn"]["seconds"]
         else:
             rows, raced_done, entrant_ids, rungs = _race(
                 st, data, c, valid, seed=seed, finalists=finalists, entrants=entrants,
@@ -259,6 +260,9 @@ def run(
         st.set("phases", phases)
         result = _result(directory, st, cands, info, rows, rungs, entrant_ids, chosen, conf,
                          raced_done, phases)  # fmt: skip
+        result.raced["strategy"] = strategy
+        if strategy == "learn":
+            result.raced["learn"] = st.get("learn")
         st.set("status", "complete" if result.complete else "stopped")
     finally:
         st.close()
