@@ -203,6 +203,26 @@ class Stack:
         self.prog = Program(self.slots)
 
 
+def _fit(sizes: list[int], rungs: Sequence[Rung], r: int, per: float, left: float) -> None:
+    """Shrink the sizes of the rungs after ``r`` (in place, by one factor, keeping the last
+    rung's at least 1) so that their cost at ``per`` seconds per model-epoch fits ``left``: the
+    planned cost came from a small calibration stack, and a shared machine's speed changes."""
+
+    def need(scale: float) -> float:
+        total, done = 0.0, rungs[r].epochs
+        for k in range(r + 1, len(rungs)):
+            total += max(1, int(sizes[k] * scale)) * (rungs[k].epochs - done)
+            done = rungs[k].epochs
+        return total * per
+
+    scale = 1.0
+    while scale > 0.01 and need(scale) > 0.9 * left:
+        scale *= 0.8
+    if scale < 1.0:
+        for k in range(r + 1, len(rungs)):
+            sizes[k] = max(1, int(sizes[k] * scale))
+
+
 def race(
     entrants: Sequence[tuple[str, str, str]],
     ids: Sequence[int],
@@ -230,6 +250,7 @@ def race(
     and the unfinished rung is dropped (a resume runs it again).
     """
     done = done or {}
+    sizes = [r.size for r in rungs]
     rows: list[dict[str, Any]] = []
     alive = list(range(len(entrants)))
     order = sorted(range(len(entrants)), key=lambda i: (entrants[i], i))  # contiguous groups
@@ -252,6 +273,7 @@ def race(
             progress(f"rung {r + 1}/{len(rungs)}: {len(current)} candidates to "
                      f"{rung.epochs} epochs")  # fmt: skip
         curves: list[list[float]] = [[] for _ in current]
+        clock, before = time.monotonic(), stack.epochs
         while stack.epochs < rung.epochs:
             if deadline is not None and time.monotonic() > deadline:
                 return rows, False
@@ -268,7 +290,10 @@ def race(
         ]  # fmt: skip
         rows += rung_rows
         ranked = sorted(range(len(current)), key=lambda k: (-score[k], loss[k], current[k]))
-        n_next = rungs[r + 1].size if r + 1 < len(rungs) else len(current)
+        if deadline is not None and r + 1 < len(rungs) and stack.epochs > before:
+            per = (time.monotonic() - clock) / (len(current) * (stack.epochs - before))
+            _fit(sizes, rungs, r, per, deadline - time.monotonic())
+        n_next = min(sizes[r + 1], len(current)) if r + 1 < len(rungs) else len(current)
         keep = sorted(ranked[:n_next])
         stack.keep(keep)
         alive = [current[k] for k in keep]

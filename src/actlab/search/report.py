@@ -34,7 +34,8 @@ def funnel(res: Any) -> list[dict[str, Any]]:
     """The funnel rows (stage, count, seconds)."""
     s, r = res.screened, res.raced
     conf = res.confirmation or {}
-    last = r["rungs"][-1]["size"] if r["rungs"] else len(res.finalists)
+    done = [g for g in r["rungs"] if g.get("finished", True)]
+    last = done[-1]["size"] if done else len(res.finalists)
     return [
         {"stage": "generated (core units of the space + seeds)", "count": s["generated"],
          "time": ""},
@@ -43,7 +44,8 @@ def funnel(res: Any) -> list[dict[str, Any]]:
          "time": _s(s["seconds"])},
         {"stage": "raced (successive halving on validation)", "count": r["entrants"],
          "time": _s(r["seconds"])},
-        {"stage": "last rung", "count": last, "time": ""},
+        {"stage": f"last finished rung ({len(done)} of {len(r['rungs'])})", "count": last,
+         "time": ""},
         {"stage": "finalists confirmed (fair study, held-out test)", "count": len(res.finalists),
          "time": _s(res.phases.get("confirm_s"))},
         {"stage": "of them better than a baseline (paired, Holm)",
@@ -89,7 +91,7 @@ def _rung_rows(res: Any) -> list[dict[str, Any]]:
         mine = [r for r in rows if r["rung"] == k and r["val_score"] > -1e300]
         best = max(mine, key=lambda r: r["val_score"], default=None)
         out.append({"rung": k + 1, "candidates": rung["size"], "epochs": rung["epochs"],
-                    "finished": "yes" if any(r["rung"] == k for r in rows) else "no",
+                    "finished": "yes" if rung.get("finished", True) else "no (budget)",
                     "best val score": _f(best["val_score"]) if best else "–"})  # fmt: skip
     return out
 
