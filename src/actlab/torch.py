@@ -83,7 +83,8 @@ class Rational(nn.Module):
 
         a, b = rational_coefficients(fit)
         self.fit, self.learnable = fit, bool(learnable)
-        ta, tb = torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32)
+        # float64 coefficients (cast to the input's dtype in forward): the NumPy kernel's, exactly
+        ta, tb = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
         if self.learnable:
             self.a, self.b = nn.Parameter(ta), nn.Parameter(tb)
         else:
