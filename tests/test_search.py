@@ -328,3 +328,17 @@ def test_selection_never_reads_the_test_labels(
     assert [f["formula"] for f in dirty.finalists] == [f["formula"] for f in clean.finalists]
     assert dirty.raced["rows"] == clean.raced["rows"]
     assert [f["test_mean"] for f in dirty.finalists] != [f["test_mean"] for f in clean.finalists]
+
+
+def test_rung_sizes_fit_the_time_left() -> None:
+    rungs = race.plan(300, 3, 20)
+    sizes = [r.size for r in rungs]
+    race._fit(sizes, rungs, 0, per=0.01, left=1e6)  # plenty of time: the plan stands
+    assert sizes == [r.size for r in rungs]
+    race._fit(sizes, rungs, 0, per=0.01, left=5.0)
+    assert all(a < b.size for a, b in zip(sizes[1:], rungs[1:], strict=True))
+    done, cost = rungs[0].epochs, 0.0
+    for k in range(1, len(rungs)):
+        cost += sizes[k] * (rungs[k].epochs - done) * 0.01
+        done = rungs[k].epochs
+    assert cost <= 0.9 * 5.0 or sizes[-1] == 1

@@ -154,12 +154,7 @@ def figures(res: Any) -> dict[str, Any]:
 
 
 def _cand(res: Any, f: dict[str, Any]) -> int | None:
-    rows = [r for r in res.raced["rows"]]
-    last = max((r["rung"] for r in rows), default=-1)
-    for r in rows:
-        if r["rung"] == last and abs(r["val_score"]) < 1e300 and f.get("cand") == r["cand"]:
-            return r["cand"]
-    return f.get("cand")
+    return f.get("candidate")
 
 
 def markdown(res: Any, images: dict[str, str] | None = None) -> str:

@@ -442,6 +442,7 @@ def _result(directory: Path, st: Any, cands: list, info: dict, rows: list, rungs
         row = table.get(f["name"], {})
         finals.append({
             "name": f["name"], "formula": f["formula"], "file": f["file"], "betas": f["betas"],
+            "candidate": f["cand"],
             "latex": _latex(f["formula"]), "test_mean": row.get("mean"),
             "ci": [row.get("ci_low"), row.get("ci_high")], "chosen": row.get("chosen"),
             "vs": conf["verdicts"].get(f["name"], {}),
