@@ -123,7 +123,7 @@ def figures(res: Any) -> dict[str, Any]:
     a2.set(title="f'(x)", xlabel="x", ylim=(-1.5, 2.5))
     for a in (a1, a2):
         a.grid(alpha=0.3)
-        a.legend(fontsize=7)
+        a.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     figs["curves"] = fig
     fig, ax = plt.subplots(figsize=(11, 4))
@@ -147,7 +147,7 @@ def figures(res: Any) -> dict[str, Any]:
         lo = sorted(finite)[len(finite) // 10]
         ax.set_ylim(lo, max(finite) + 0.01 * (max(finite) - lo + 1e-9))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     figs["racing"] = fig
     return figs
