@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         per = max(g, m)
         k = runner._entrants(args.budget * runner.RACE_SHARE, per, 10**6, 3, 20)
         rungs = race.plan(k, 3, 20)
-        print(f"a {args.budget:.0f} s search would race {k} candidates here (rungs "
+        print(f"estimate from these 64-model stacks (larger mixed stacks cost more per "
+              f"model-epoch): a {args.budget:.0f} s search would race {k} candidates here (rungs "
               f"{[(r.size, r.epochs) for r in rungs]}, {race.cost(rungs)} model-epochs at "
               f"{per * 1e3:.2f} ms; the space holds fewer: it races them all)")  # fmt: skip
     return 0 if rate > 0 else 1
