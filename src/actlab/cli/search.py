@@ -46,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     config.add_arguments(p)  # the data, network and study options, declared once in compare
+    helps = {  # where search's defaults differ from compare's (runner.DEFAULTS)
+        "activations": "the baselines the finalists are confirmed against, space- or "
+        "comma-separated (default: relu silu gelu)",
+        "width": "units per layer (64)",
+        "epochs": "epochs of the last racing rung and of the confirmation (20)",
+        "lr": "learning rates tuned per activation in the confirmation (1e-3,3e-3,1e-2); "
+        "racing uses the middle one",
+    }
+    for action in p._actions:
+        if action.dest in helps:
+            action.help = helps[action.dest]
     s = p.add_argument_group("search")
     s.add_argument("--budget", default=None, metavar="TIME",
                    help="time for the whole search: seconds, or 90s, 10m, 1h (default 10m)")
