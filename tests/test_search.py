@@ -263,8 +263,10 @@ def test_finalist_file_works_as_a_user_activation(tmp_path: Path) -> None:
     res = compare.run("iris", out=tmp_path / "c", activations=[spec, "relu"], seeds=2, epochs=2,
                       report=False)  # fmt: skip
     assert res.complete and len(res.stats.rows) == 2
-    with pytest.raises(FileExistsError):  # a file the search did not create is never replaced
+    assert found.write(tmp_path / "found", "found1", t, [1.702], "test") == path  # same: kept
+    with pytest.raises(ActlabError, match="not this search's finalist"):  # never replaced
         found.write(tmp_path / "found", "found1", t, [1.0])
+    assert "1.702" in path.read_text()
 
 
 # ------------------------------------------------------------------------------- end to end

@@ -57,10 +57,19 @@ def _owners(t: Node) -> list[str]:
 
 
 def write(directory: Path, name: str, t: Node, betas: Sequence[float], note: str = "") -> Path:
-    """Write ``directory/name.py`` (a new file only: an existing one is left alone)."""
+    """Write ``directory/name.py``, a new file only. The same file already there (a search
+    stopped right after writing it) is kept; any other file there is never replaced."""
+    from actlab.errors import ActlabError
+
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.py"
     text_ = source(name, t, betas, note)
-    with open(path, "x", encoding="utf-8") as f:
-        f.write(text_)
+    try:
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(text_)
+    except FileExistsError:
+        if path.read_text(encoding="utf-8", errors="replace") != text_:
+            raise ActlabError(
+                f"'{path}' exists and is not this search's finalist; move it away and resume"
+            ) from None
     return path

@@ -1,7 +1,7 @@
 """``actlab search``: screen -> race -> confirm, stored as it goes, within a time budget.
 
 The phases and their share of ``budget`` (seconds): screening every candidate of the space (a few
-seconds), racing (until 50% of the budget is spent), the confirmation study (the rest, less 5%
+seconds), racing (until 60% of the budget is spent), the confirmation study (the rest, less 5%
 for the report). A phase that finished is never redone by ``resume=True``: the screened
 candidates, every finished rung (with its survivors' weights) and the confirmation's own compare
 store are in ``OUT/search.sqlite`` and ``OUT/confirm/``.
@@ -9,8 +9,10 @@ store are in ``OUT/search.sqlite`` and ``OUT/confirm/``.
 Determinism: the candidates, their screening (seeded draws), the racing models (same initial
 weights and batch order for every candidate, from ``seed``) and the confirmation are functions of
 the settings and ``seed``; the number of entrants is derived from the budget by timing one epoch of
-a small stack, so it is stored in the plan (and can be fixed with ``entrants=``): a search with the
-same plan gives the same result.
+a 256-candidate stack, so it is stored in the plan (and can be fixed with ``entrants=``), and later
+rungs shrink only when the time left is short (then the machine's speed decides how many survive;
+a resume continues from the stored survivors). A search whose plan fits its budget gives the same
+result for the same seed (tested).
 """
 
 from __future__ import annotations
@@ -181,7 +183,8 @@ def run(
             raise ActlabError(f"--{name} must be a whole number >= {low}, got {value!r}")
     if dataset is not None:
         settings["dataset"] = dataset
-    directory = Path(out if out is not None else f"actlab-search-{time.strftime('%Y%m%d-%H%M%S')}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    directory = Path(out) if out is not None else Path("actlab-runs") / f"search-{stamp}"
     directory = directory.expanduser()
     again = _check_out(directory, resume)
     if again:  # the stored settings, unless given again identically
