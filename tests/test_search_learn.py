@@ -73,3 +73,20 @@ def test_match_names_the_curve() -> None:
     assert int(err.argmin()) == 1 and float(err[1]) < 1e-5
     err = learn.match([(z, torch.nn.functional.silu(z))], slots)
     assert int(err.argmin()) == 2
+
+
+def test_strategy_learn_end_to_end(tmp_path) -> None:
+    from actlab.search import runner
+
+    sp = tmp_path / "space.txt"
+    sp.write_text("tanh relu sigmoid abs softplus\nmul max add\n")
+    res = runner.run("iris", out=tmp_path / "s", strategy="learn", space=str(sp), budget=60,
+                     epochs=3, seeds=3, lr=1e-2, width=16, finalists=2)  # fmt: skip
+    learned = res.raced["learn"]
+    assert len(learned["coefficients"]) == 2  # one rational per hidden layer, trained
+    assert learned["coefficients"][0][0] != list(kernels.rational_coefficients("relu")[0])
+    assert len(res.finalists) == 2 and all(f["test_mean"] is not None for f in res.finalists)
+    errs = dict(learned["ranked"])
+    cands = {f["candidate"]: f for f in res.finalists}
+    assert all(errs[c] <= sorted(errs.values())[len(errs) // 2] for c in cands)  # nearest ones
+    assert (tmp_path / "s" / "report.html").is_file()
