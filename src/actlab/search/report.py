@@ -34,18 +34,31 @@ def funnel(res: Any) -> list[dict[str, Any]]:
     """The funnel rows (stage, count, seconds)."""
     s, r = res.screened, res.raced
     conf = res.confirmation or {}
-    done = [g for g in r["rungs"] if g.get("finished", True)]
-    last = done[-1]["size"] if done else len(res.finalists)
+    if r.get("learn"):
+        learn = r["learn"]
+        middle = [
+            {"stage": "rational activation trained per layer, validation score "
+             f"{_f(learn['val_score'])}", "count": len(learn["coefficients"]),
+             "time": _s(learn.get("seconds"))},
+            {"stage": "expressions matched to the learned curves (least squares)",
+             "count": learn["matched"], "time": ""},
+        ]  # fmt: skip
+    else:
+        done = [g for g in r["rungs"] if g.get("finished", True)]
+        last = done[-1]["size"] if done else len(res.finalists)
+        middle = [
+            {"stage": "raced (successive halving on validation)", "count": r["entrants"],
+             "time": _s(r["seconds"])},
+            {"stage": f"last finished rung ({len(done)} of {len(r['rungs'])})", "count": last,
+             "time": ""},
+        ]  # fmt: skip
     return [
         {"stage": "generated (core units of the space + seeds)", "count": s["generated"],
          "time": ""},
         {"stage": "distinct (dedup on the probe grid)", "count": s["screened"], "time": ""},
         {"stage": "passed the screen at initialisation", "count": s["passed"],
          "time": _s(s["seconds"])},
-        {"stage": "raced (successive halving on validation)", "count": r["entrants"],
-         "time": _s(r["seconds"])},
-        {"stage": f"last finished rung ({len(done)} of {len(r['rungs'])})", "count": last,
-         "time": ""},
+        *middle,
         {"stage": "finalists confirmed (fair study, held-out test)", "count": len(res.finalists),
          "time": _s(res.phases.get("confirm_s"))},
         {"stage": "of them better than a baseline (paired, Holm)",
@@ -126,6 +139,9 @@ def figures(res: Any) -> dict[str, Any]:
         a.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     figs["curves"] = fig
+    if res.raced.get("learn"):
+        figs["racing"] = _learned(res, plt, x)
+        return figs
     fig, ax = plt.subplots(figsize=(11, 4))
     rows = res.raced["rows"]
     fin = {f["name"]: f for f in res.finalists}
@@ -153,6 +169,26 @@ def figures(res: Any) -> dict[str, Any]:
     return figs
 
 
+def _learned(res: Any, plt: Any, x: Any) -> Any:
+    """The learned rational curve of each layer and the finalists named after them."""
+    from actlab import catalog
+    from actlab.kernels import _rational64
+
+    fig, ax = plt.subplots(figsize=(11, 4))
+    xs = x.numpy()
+    for k, (a, b) in enumerate(res.raced["learn"]["coefficients"], start=1):
+        ax.plot(xs, _rational64(xs, a, b), lw=2.5, label=f"learned rational, layer {k}")
+    for f in res.finalists:
+        act = catalog.parse(f"{f['file']}:{f['name']}")
+        ax.plot(xs, act.forward(xs), "--", lw=1.5, label=f"{f['name']}: {f['formula']}")
+    ax.set(title="learned curves (solid) and the nearest expressions (dashed)", xlabel="x",
+           ylim=(-3, 5))  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
 def _cand(res: Any, f: dict[str, Any]) -> int | None:
     return f.get("candidate")
 
@@ -161,9 +197,11 @@ def markdown(res: Any, images: dict[str, str] | None = None) -> str:
     """The Markdown report (``images``: figure name -> file name beside it)."""
     lines = [f"# actlab search: {res.data_name}", "", res.headline, "", "## Funnel", ""]
     lines += _md_table(funnel(res))
-    rho = res.raced.get("spearman_screen_vs_val")
-    lines += ["", f"Spearman ρ between the screen's score and the first rung's validation score: "
-              f"{_f(rho, 3)} (over {res.raced['entrants']} raced candidates).", ""]  # fmt: skip
+    if not res.raced.get("learn"):
+        rho = res.raced.get("spearman_screen_vs_val")
+        lines += ["", f"Spearman ρ between the screen's score and the first rung's validation "
+                  f"score: {_f(rho, 3)} (over {res.raced['entrants']} raced candidates)."]
+    lines += [""]
     if res.raced.get("learn"):
         learn = res.raced["learn"]
         lines += [f"Strategy learn: a rational activation per layer reached validation score "
@@ -197,12 +235,15 @@ def _md_table(rows: list[dict[str, Any]]) -> list[str]:
 def html_page(res: Any, pngs: dict[str, str]) -> str:
     """The HTML report (figures as base64 PNG)."""
     rho = res.raced.get("spearman_screen_vs_val")
+    learn = bool(res.raced.get("learn"))
+    rho_text = "" if learn else (
+        f"<p>Spearman ρ between the screen's score and the first rung's validation score: "
+        f"<strong>{esc(_f(rho, 3))}</strong> over {res.raced['entrants']} raced candidates.</p>")
     parts = [
         f"<h1>actlab search: {esc(res.data_name)}</h1>",
         f"<p class='headline'><strong>{esc(res.headline)}</strong></p>",
         "<h2>Funnel</h2>", table(funnel(res)),
-        f"<p>Spearman ρ between the screen's score and the first rung's validation score: "
-        f"<strong>{esc(_f(rho, 3))}</strong> over {res.raced['entrants']} raced candidates.</p>",
+        rho_text,
         "<h2>Finalists</h2>",
         table([{"name": f["name"], "formula": f["formula"], "betas": ", ".join(
             f"{b:.4g}" for b in f["betas"]), "file": f["file"],
@@ -212,7 +253,8 @@ def html_page(res: Any, pngs: dict[str, str]) -> str:
         items([res.confirmation.get("selection", "")] if res.confirmation else []),
         fields([("study report", esc(res.confirmation.get("report", "")))])
         if res.confirmation else "",
-        "<h2>Racing</h2>", table(_rung_rows(res)),
+        "<h2>Learned curves</h2>" if learn else "<h2>Racing</h2>",
+        "" if learn else table(_rung_rows(res)),
         f"<img alt='racing curves' src='data:image/png;base64,{pngs['racing']}'>",
         "<h2>Time</h2>",
         table([{"phase": k, "seconds": _f(v, 1)} for k, v in res.phases.items()]),
