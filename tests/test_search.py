@@ -344,3 +344,20 @@ def test_rung_sizes_fit_the_time_left() -> None:
         cost += sizes[k] * (rungs[k].epochs - done) * 0.01
         done = rungs[k].epochs
     assert cost <= 0.9 * 5.0 or sizes[-1] == 1
+
+
+def test_budget_spent_before_racing_then_resume(tmp_path: Path) -> None:
+    from actlab.search import runner
+    from actlab.search.state import State
+
+    sp = tmp_path / "space.txt"
+    sp.write_text("tanh relu sigmoid abs\nmul max\n")
+    kw = {"space": str(sp), "epochs": 2, "seeds": 3, "lr": 1e-2, "width": 16, "finalists": 2}
+    with pytest.raises(ActlabError, match="before the first racing rung finished"):
+        runner.run("iris", out=tmp_path / "s", budget=0.01, report=False, **kw)
+    st = State.open(tmp_path / "s")
+    assert len(st.candidates()) > 0 and not st.rungs()  # the screening is kept
+    st.close()
+    res = runner.run(out=tmp_path / "s", resume=True, budget=60, report=False)
+    assert res.complete and len(res.finalists) == 2
+    assert res.raced["entrants"] > 2  # planned again for the new budget

@@ -290,6 +290,8 @@ def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *,
 
     plan = st.get("plan")
     ranked = sorted(valid, key=lambda x: (-x["score"], x["id"]))
+    if plan is not None and not st.rungs() and entrants is None:
+        plan = None  # no rung finished yet: plan again for this (resumed) budget
     if plan is None:
         per = _calibrate(data, c, ranked, seed)
         available = deadline - time.monotonic()
