@@ -10,7 +10,16 @@ from torch import nn
 
 from actlab import catalog, kernels, layers
 from actlab.errors import ActlabError, UnknownActivationError
-from actlab.torch import ACTIVATION_TYPES, Swish, build, catalog_name, identify, is_activation, swap
+from actlab.torch import (
+    ACTIVATION_TYPES,
+    Rational,
+    Swish,
+    build,
+    catalog_name,
+    identify,
+    is_activation,
+    swap,
+)
 
 VARIANTS = [
     "leaky_relu:alpha=0.1",
@@ -43,6 +52,7 @@ NATIVE = {
     "mish": nn.Mish,
     "softplus": nn.Softplus,
     "softsign": nn.Softsign,
+    "rational": Rational,
     "relu6": nn.ReLU6,
     "hard_sigmoid": nn.Hardsigmoid,
     "hard_swish": nn.Hardswish,

@@ -734,6 +734,50 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         ),
     ),
     ActivationSpec(
+        name="rational",
+        numpy_forward=kernels.rational,
+        numpy_derivative=kernels.rational_derivative,
+        torch=TorchModule("Rational", args={"fit": "fit", "learnable": "learnable"}),
+        display_name="Rational (PAU)",
+        params=(
+            Param(
+                "fit", "relu", str, "the built-in its initial coefficients fit on [-3, 3]",
+                choices=kernels.RATIONAL_FITS,
+            ),
+            Param(
+                "learnable", False, bool, "PyTorch only: train the 10 coefficients per layer",
+                torch_only=True,
+            ),
+        ),
+        formula="f(x) = P(x) / (1 + |Q(x)|), P = a0 + ... + a5 x^5, Q = b1 x + ... + b4 x^4",
+        formula_latex=r"f(x) = \frac{\sum_{k=0}^{5} a_k x^k}"
+        r"{1 + \left|\sum_{k=1}^{4} b_k x^k\right|}",
+        derivative_formula="f'(x) = (P' (1 + |Q|) - P sign(Q) Q') / (1 + |Q|)^2",
+        derivative_latex=r"f'(x) = \frac{P'(1 + |Q|) - P\,\mathrm{sign}(Q)\,Q'}{(1 + |Q|)^2}",
+        output_range=(-INF, INF),
+        properties=Properties(False, "C0", False, False, False, "none"),
+        family="learnable",
+        recommended_init="he",
+        year=2020,
+        reference="Molina, Schramowski & Kersting, Padé Activation Units: End-to-end Learning "
+        "of Flexible Activation Functions in Deep Networks, ICLR 2020",
+        pros=("Learns its shape per layer (10 coefficients); starts as the built-in it fits.",),
+        cons=(
+            "Fitted on [-3, 3] only: outside it the curve follows the polynomial ratio (the "
+            "gelu fit turns up again below -4).",
+            "Learnable coefficients cannot share compare's stacked tensors (trained through "
+            "autograd).",
+        ),
+        use=("actlab search --strategy learn: learn a curve, then name the nearest expression.",),
+        plot=PlotDefaults(
+            x=(-4.0, 4.0, 801),
+            xlim=(-4.0, 4.0),
+            ylim=(-1.5, 4.0),
+            title=_t("Rational (PAU)", "Рациональная (PAU)"),
+            ylabel=_t("f(x)", "f(x)"),
+        ),
+    ),
+    ActivationSpec(
         name="softsign",
         numpy_forward=kernels.softsign,
         numpy_derivative=kernels.softsign_derivative,

@@ -71,7 +71,42 @@ class UserActivation(nn.Module):
         return ", ".join([repr(self.activation), *(f"{k}={v}" for k, v in self.params.items())])
 
 
-_OURS: dict[str, type[nn.Module]] = {"Swish": Swish, "UserActivation": UserActivation}
+class Rational(nn.Module):
+    """Padé activation (PAU, Molina et al. 2020): y = P(x) / (1 + |Q(x)|), P of degree 5, Q of
+    degree 4 without constant term, initialised to fit the built-in ``fit`` on [-3, 3]
+    (:func:`actlab.kernels.rational_coefficients`); ``learnable=True``: the 10 coefficients are
+    ``nn.Parameter``s (one set per module, i.e. per layer), else buffers."""
+
+    def __init__(self, fit: str = "relu", learnable: bool = False) -> None:
+        super().__init__()
+        from actlab.kernels import rational_coefficients
+
+        a, b = rational_coefficients(fit)
+        self.fit, self.learnable = fit, bool(learnable)
+        # float64 coefficients (cast to the input's dtype in forward): the NumPy kernel's, exactly
+        ta, tb = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+        if self.learnable:
+            self.a, self.b = nn.Parameter(ta), nn.Parameter(tb)
+        else:
+            self.register_buffer("a", ta)
+            self.register_buffer("b", tb)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.a.to(x.dtype), self.b.to(x.dtype)
+        p = a[5]
+        for k in range(4, -1, -1):  # Horner
+            p = p * x + a[k]
+        q = b[3]
+        for k in range(2, -1, -1):
+            q = q * x + b[k]
+        return p / (1 + torch.abs(q * x))
+
+    def extra_repr(self) -> str:
+        return f"fit={self.fit!r}, learnable={self.learnable}"
+
+
+_OURS: dict[str, type[nn.Module]] = {"Swish": Swish, "UserActivation": UserActivation,
+                                     "Rational": Rational}  # fmt: skip
 
 
 def _resolve(cls: str) -> type[nn.Module]:

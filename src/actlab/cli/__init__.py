@@ -20,7 +20,7 @@ _NEGATIVE_NUMBER = re.compile(
 )
 
 # Command modules, in the order their commands appear in --help.
-_MODULES = ("core", "plot", "advice", "compare", "diagnose", "explore")
+_MODULES = ("core", "plot", "advice", "compare", "search", "diagnose", "explore")
 
 
 class _Parser(argparse.ArgumentParser):
