@@ -37,6 +37,7 @@ from actlab.errors import ActlabError
 
 FILENAME = "results.sqlite"
 SCHEMA_VERSION = 2
+BUSY_S = 10.0  # how long a statement waits for another connection's lock before it fails
 # "actL": the SQLite header's application id of stores made since it was introduced (0 before)
 APPLICATION_ID = int.from_bytes(b"actL", "big")
 _MAGIC = b"SQLite format 3\x00"
@@ -134,7 +135,7 @@ class Store:
     def _connect(cls, directory: Path) -> sqlite3.Connection:
         """The writing connection to a store that is recognised or was just made (WAL mode)."""
         try:
-            conn = sqlite3.connect(cls.path(directory), timeout=10.0)
+            conn = sqlite3.connect(cls.path(directory), timeout=BUSY_S)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA wal_autocheckpoint=256")  # keep the -wal file near 16 MiB
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
@@ -477,7 +478,7 @@ def _initialise(path: Path, meta: Mapping[str, Any], models: Sequence[tuple[Any,
     from the start, where :func:`recognise` reads them without a live journal."""
     with open(path, "xb"):  # never over an existing file
         pass
-    conn = sqlite3.connect(path, timeout=10.0)
+    conn = sqlite3.connect(path, timeout=BUSY_S)
     try:
         # large pages: a checkpoint blob (megabytes) is written ~5x faster than with 4 KiB
         # overflow pages; must be set before the first write
@@ -505,7 +506,7 @@ def _probe(path: Path) -> sqlite3.Connection:
     wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     live = wal.is_file() and wal.stat().st_size > 0 and shm.is_file()
     mode = "mode=ro" if live else "mode=ro&immutable=1"
-    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10.0)
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=BUSY_S)
 
 
 def recognise(path: Path) -> int:
@@ -537,15 +538,16 @@ def recognise(path: Path) -> int:
     except sqlite3.Error as err:
         raise ActlabError(f"cannot read '{path}' ({err}); {_LEAVE}") from None
     try:
-        _check_tables(conn, path)
+        columns = _check_tables(conn, path)
         _quick_check(conn, path)
-        return _check_meta(conn, path)
+        return _check_meta(conn, path, columns)
     finally:
         conn.close()
 
 
-def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
-    """The application id and the tables (with their columns) of an actlab store."""
+def _check_tables(conn: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
+    """The application id and the tables (with their columns) of an actlab store; the columns
+    of its tables."""
     try:
         app = int(conn.execute("PRAGMA application_id").fetchone()[0])
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -553,22 +555,25 @@ def _check_tables(conn: sqlite3.Connection, path: Path) -> None:
                    for t in names if t in _TABLES or t in _TABLES_2}  # fmt: skip
     except sqlite3.DatabaseError as err:
         raise _damaged(conn, path, str(err)) from None
-    ours = app == APPLICATION_ID or (app == 0 and set(_TABLES["meta"]) <= columns.get("meta", set()))
+    has_meta = set(_TABLES["meta"]) <= columns.get("meta", set())
+    ours = app == APPLICATION_ID or (app == 0 and has_meta)
     if not ours:
-        whose = f"its application id is {app:#x}" if app else (
-            f"its tables: {', '.join(sorted(names)[:8])}" if names else "it has no tables")
+        whose = f"its tables: {', '.join(sorted(names)[:8])}" if names else "it has no tables"
+        if app:
+            whose = f"its application id is {app:#x}"
         raise ActlabError(
             f"'{path}' is another program's SQLite database, not actlab results ({whose}); "
             f"{_LEAVE}. Give the folder an 'actlab compare' run wrote (or another --out)"
-        )  # fmt: skip
+        )
     missing = [t for t in _TABLES if t not in columns]
     missing += [f"{t}.{c}" for t, cols in _TABLES.items() if t in columns
                 for c in cols if c not in columns[t]]  # fmt: skip
     if missing:
         raise _incomplete(path, f"missing {', '.join(missing)}")
+    return columns
 
 
-def _check_meta(conn: sqlite3.Connection, path: Path) -> int:
+def _check_meta(conn: sqlite3.Connection, path: Path, columns: dict[str, set[str]]) -> int:
     """The meta entries every store has, each of its type; the stored configuration readable;
     schema 2's extra columns; the schema version."""
     rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -581,8 +586,8 @@ def _check_meta(conn: sqlite3.Connection, path: Path) -> int:
         except (TypeError, ValueError):
             raise _incomplete(path, f"meta '{key}' is not JSON") from None
         if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
-            got = type(meta[key]).__name__
-            raise _incomplete(path, f"meta '{key}' is a {got}, not a {kind.__name__}")
+            got, want = _json_type(meta[key]), _json_type(kind())
+            raise _incomplete(path, f"meta '{key}' is {got}, not {want}")
     version = meta["schema_version"]
     if version > SCHEMA_VERSION:
         raise ActlabError(
@@ -593,7 +598,7 @@ def _check_meta(conn: sqlite3.Connection, path: Path) -> int:
         raise _incomplete(path, f"meta 'schema_version' is {version}")
     if version >= 2:
         missing = [f"{t}.{c}" for t, cols in _TABLES_2.items() for c in cols
-                   if c not in {r[1] for r in conn.execute(f"PRAGMA table_info('{t}')")}]  # fmt: skip
+                   if c not in columns.get(t, ())]  # fmt: skip
         if missing:
             raise _incomplete(path, f"missing {', '.join(missing)}")
     _check_config(meta["config"], path)
@@ -602,8 +607,12 @@ def _check_meta(conn: sqlite3.Connection, path: Path) -> int:
 
 def _check_config(stored: dict[str, Any], path: Path) -> None:
     """The stored configuration must build a :class:`CompareConfig` (this version's or 0.1.0's)."""
-    from actlab.compare.config import CompareConfig, flat_from_stored
+    from actlab.compare.config import SECTIONS, CompareConfig, flat_from_stored
 
+    for section in (*SECTIONS, "train"):  # (0.1.0: data, train)
+        if section in stored and not isinstance(stored[section], dict):
+            got = _json_type(stored[section])
+            raise _incomplete(path, f"its stored config's '{section}' is {got}, not an object")
     try:
         CompareConfig.from_settings(flat_from_stored(stored))
     except ActlabError as err:
@@ -611,6 +620,13 @@ def _check_config(stored: dict[str, Any], path: Path) -> None:
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         what = f"{type(err).__name__}: {err}"[:120]
         raise _incomplete(path, f"its stored configuration is unreadable ({what})") from None
+
+
+def _json_type(value: Any) -> str:
+    """What a JSON value is, in JSON's words: 'an object', 'a list', 'a string', ..."""
+    kinds = ((bool, "true/false"), (dict, "an object"), (list, "a list"), (str, "a string"),
+             (int, "a whole number"), (float, "a number"))  # fmt: skip
+    return next((name for t, name in kinds if isinstance(value, t)), "null")
 
 
 def _incomplete(path: Path, what: str) -> ActlabError:
