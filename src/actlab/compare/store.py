@@ -636,19 +636,6 @@ def _incomplete(path: Path, what: str) -> ActlabError:
     )
 
 
-def check_integrity(path: Path) -> None:
-    """Refuse a damaged database with one line saying what is wrong and what can be recovered
-    (:func:`recognise` does this for a recognised store; read-only, nothing created)."""
-    try:
-        conn = _probe(path)
-    except sqlite3.Error:
-        return  # cannot open read-only: the normal open decides
-    try:
-        _quick_check(conn, path)
-    finally:
-        conn.close()
-
-
 def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
     """``PRAGMA quick_check`` on the read-only probe: a damaged file is refused, never written.
 
