@@ -238,9 +238,9 @@ def test_files_it_did_not_make_stay_byte_identical(tmp_path: Path, capsys, kind:
     for argv in (["report", str(run)], ["compare", "--out", str(run), "--resume"],
                  ["compare", "--dataset", "iris", "--out", str(run)]):  # fmt: skip
         assert main(argv) == 2, argv
+        assert _state(run) == before, argv  # no byte changed, no -wal/-shm made
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "untouched" in err and str(run) in err, err
-        assert _state(run) == before, argv  # no byte changed, no -wal/-shm made
     listed = list_runs(tmp_path / "runs")  # what GET /api/runs lists
     assert [r["name"] for r in listed] == ["x"] and "models" not in listed[0]
     assert listed[0]["error"].startswith(f"'{run / 'results.sqlite'}' is ")  # (cut at 200)
