@@ -15,7 +15,7 @@ are read (``actlab report``) as a grid of one cell; resuming them needs actlab 0
 
 A file is written only once it is recognised as an actlab store (:func:`recognise`): it is first
 read through a read-only connection that creates nothing beside it, and its header (``PRAGMA
-application_id``, set at creation since store schema 2's second release; older stores are known
+application_id``, which stores get at creation; those made before it was set have 0 and are known
 by their tables), tables, meta entries and pages are checked. Anything else (another program's
 database, an empty or damaged file) is refused with one line and left byte for byte as it was.
 """
