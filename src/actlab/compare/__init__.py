@@ -200,11 +200,13 @@ CHECKPOINT_SHARE = 0.05  # ... or more, so that writing checkpoints takes at mos
 class GroupRun:
     """One group's bookkeeping around an engine call (or a backend's task for it).
 
-    ``jobs`` / ``resume_from``: what to train and from which checkpoint: with a stored checkpoint
-    every model of the group resumes together from it; without one, only the unfinished models
-    start from scratch (their partial records are dropped). ``on_epoch(epoch, records,
-    checkpoint)`` commits one epoch's records (indexed by ``jobs``); ``finished``: whether every
-    model of the group is done or diverged.
+    ``jobs`` / ``resume_from``: what to train and from which checkpoint: every model of an
+    unfinished group trains again together, from the group's stored checkpoint or, without one,
+    from scratch (the same batch as an uninterrupted run, so the same numbers). Stored records
+    are never deleted first: each retrained epoch replaces its stored one in the transaction that
+    commits it, so the committed epochs never decrease, however often a resume is interrupted.
+    ``on_epoch(epoch, records, checkpoint)`` commits one epoch's records (indexed by ``jobs``);
+    ``finished``: whether every model of the group is done or diverged.
 
     Checkpoints follow a time interval: one with an epoch's records once ``CHECKPOINT_S`` seconds
     of training are unsaved (or 1/``CHECKPOINT_SHARE`` x the last write's cost), and one by
@@ -223,13 +225,10 @@ class GroupRun:
         self.running = set(todo)
         self.ids: list[int] = []
         self.resume_from: bytes | None = None
-        if todo:
+        if todo:  # the whole group: a checkpoint holds every model of it
             ckpt = store.checkpoint(group.key)
-            if ckpt is not None:
-                self.ids, self.resume_from = list(group.model_ids), ckpt[1]
-            else:
-                self.ids = todo
-                store.reset_models(todo)
+            self.ids = list(group.model_ids)
+            self.resume_from = None if ckpt is None else ckpt[1]
         position = {i: k for k, i in enumerate(group.model_ids)}
         self.jobs = [group.jobs[position[i]] for i in self.ids]
         self.every = float(os.environ.get("ACTLAB_CHECKPOINT_S", CHECKPOINT_S))
@@ -246,6 +245,8 @@ class GroupRun:
         for r in records:
             if r.diverged or r.epoch >= total:
                 self.running.discard(self.ids[r.job])
+            else:  # (a model stored as diverged that, retrained elsewhere, does not)
+                self.running.add(self.ids[r.job])
         self.unsaved += sum(r.seconds for r in records)  # (seconds: the epoch's wall / models)
         # once every model has finished there is nothing left to resume: the checkpoint goes
         self.pending = (epoch, checkpoint) if self.running else None
@@ -671,8 +672,10 @@ def _storage_failed(directory: Path, err: BaseException) -> ActlabError:
 
     Each epoch is committed in one transaction, so a failed write loses only the epoch in flight.
     """
-    from actlab.compare.store import Store
+    from actlab.compare.store import Store, is_locked, locked_error
 
+    if is_locked(err):  # another program holds SQLite's write lock: not a full disk
+        return locked_error(Store.path(directory))
     done = ""
     with contextlib.suppress(Exception), Store.open(directory) as store:
         models = store.models()
