@@ -361,3 +361,24 @@ def test_budget_spent_before_racing_then_resume(tmp_path: Path) -> None:
     res = runner.run(out=tmp_path / "s", resume=True, budget=60, report=False)
     assert res.complete and len(res.finalists) == 2
     assert res.raced["entrants"] > 2  # planned again for the new budget
+
+
+@pytest.mark.parametrize("content", ["empty", "foreign", "other_app"])
+def test_resume_never_writes_a_state_file_it_did_not_make(tmp_path: Path, content: str) -> None:
+    import hashlib
+    import sqlite3
+
+    out = tmp_path / "s"
+    out.mkdir()
+    path = out / "search.sqlite"
+    if content == "empty":
+        path.write_bytes(b"")
+    else:
+        db = sqlite3.connect(path)
+        app = "PRAGMA application_id=7;" if content == "other_app" else ""
+        db.executescript(app + "CREATE TABLE meta (key TEXT, value TEXT); CREATE TABLE t(x);")
+        db.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["search", "--out", str(out), "--resume"]) == 2
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in out.iterdir()) == ["search.sqlite"]

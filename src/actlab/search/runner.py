@@ -207,7 +207,7 @@ def run(
     # -------- every check passed: the folder is made now
     if not again:
         directory.mkdir(parents=True, exist_ok=True)
-    st = State.open(directory)
+    st = State.open(directory) if again else State.create(directory)
     phases: dict[str, float] = dict(st.get("phases", {}))
     try:
         if not again:

@@ -13,9 +13,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FILE", "State"]
+from actlab.compare.store import _MAGIC, _probe
+from actlab.errors import ActlabError
+
+__all__ = ["APPLICATION_ID", "FILE", "State"]
 
 FILE = "search.sqlite"
+# Set at creation; a file without it is not ours and is never written (the store's rule).
+APPLICATION_ID = int.from_bytes(b"actS", "big")
+_TABLES = {"meta", "candidates", "rungs", "rung_state", "finalists"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS candidates (id INTEGER PRIMARY KEY, slots TEXT NOT NULL,
@@ -40,15 +46,46 @@ class State:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None)
-        self.db.executescript(_SCHEMA)
 
     @classmethod
     def exists(cls, directory: Path) -> bool:
         return (directory / FILE).is_file()
 
     @classmethod
+    def create(cls, directory: Path) -> State:
+        """A new state file (refuses to touch one that is already there)."""
+        path = directory / FILE
+        if path.exists():
+            raise ActlabError(f"'{path}' already exists; choose a new --out")
+        st = cls(path)
+        st.db.executescript(f"PRAGMA application_id={APPLICATION_ID};" + _SCHEMA)
+        return st
+
+    @classmethod
     def open(cls, directory: Path) -> State:
-        return cls(directory / FILE)
+        """An existing state file, after a read-only check that it is one (else left as it is)."""
+        path = directory / FILE
+        cls.recognise(path)
+        return cls(path)
+
+    @staticmethod
+    def recognise(path: Path) -> None:
+        """One line, and the file untouched, unless ``path`` is an actlab search's state."""
+        leave = "it was left as it is; give the --out of an 'actlab search' run"
+        with open(path, "rb") as f:
+            if not f.read(100).startswith(_MAGIC):
+                raise ActlabError(f"'{path}' is not an SQLite database; {leave}")
+        try:
+            conn = _probe(path)
+            try:
+                app = int(conn.execute("PRAGMA application_id").fetchone()[0])
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            finally:
+                conn.close()
+        except sqlite3.Error as err:
+            raise ActlabError(f"cannot read '{path}' ({err}); {leave}") from None
+        if app != APPLICATION_ID or not tables >= _TABLES:
+            raise ActlabError(f"'{path}' is not an actlab search's state; {leave}")
 
     def close(self) -> None:
         self.db.close()
