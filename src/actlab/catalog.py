@@ -9,6 +9,7 @@ accepted. :func:`parse` turns a spec string ``name[:key=value...]`` into a bound
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -235,6 +236,8 @@ def parse_many(items: str | Iterable[str]) -> list[Activation]:
 
 
 ECHO = 80  # characters of an untrusted spec quoted back in an error
+# one number, ASCII only: float() and int() also take '٥', '1_0' and ' 5 '
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 
 
 def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = None) -> Activation:
@@ -274,7 +277,14 @@ def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = Non
                 "e.g. 'leaky_relu:alpha=0.1'"
             )
         name, value = (s.strip() for s in part.split("=", 1))
-        canonical = base.param(name[:ECHO]).name
+        param = base.param(name[:ECHO])
+        canonical = param.name
+        numeric = param.kind in (int, float) and not param.choices
+        if numeric and not PLAIN_NUMBER.fullmatch(value):
+            raise ActlabError(
+                f"parameter '{canonical}' in {shown}: {value[:ECHO]!r} is not a plain number; "
+                "write it like 0.5, -2 or 1e-3"
+            )
         if canonical in given:
             raise ActlabError(f"parameter '{canonical}' given twice in {shown}")
         if len(value) > 40 or not value.isascii():

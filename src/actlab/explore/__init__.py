@@ -14,6 +14,7 @@ Needs the optional extra: ``pip install "actlab[explore]"`` (Starlette, uvicorn,
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib.util
 import socket
 import sys
@@ -134,7 +135,12 @@ def serve(
             stop()
             super().handle_exit(sig, frame)
 
-    Server(config).run(sockets=[sock])
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        # The interpreter's final garbage collection over torch's objects took 1-2 s here after
+        # Ctrl-C; frozen objects are left to the OS, so the process ends at once.
+        gc.freeze()
 
 
 def _family(host: str) -> socket.AddressFamily:

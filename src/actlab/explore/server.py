@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import math
@@ -84,8 +83,6 @@ MAX_BODY = 64 * 1024  # bytes of a request body (a Playground's settings: ~200)
 MAX_DEPTH = 8  # nesting of a JSON body ({"layers": [...]} is 2)
 MAX_DIGITS = 20  # characters of one JSON or query-string number
 ECHO = 80  # characters of an untrusted value quoted back in an error
-# one number, ASCII only: str.isdigit() and float() also take '²', '٥٠', '1_0' and ' 5 '
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 # Files of a run folder the page may open: the reports and their figures, not the database.
 SERVED_SUFFIXES = (".html", ".md", ".png", ".svg", ".pdf", ".json", ".csv", ".txt")
 
@@ -176,7 +173,7 @@ def _number(request: Request, key: str, default: float, lo: float, hi: float) ->
 
 def _float_text(text: str) -> float:
     """A finite number written in ASCII (``-1.5e3``), else NaN."""
-    if len(text) > MAX_DIGITS or not NUMBER.fullmatch(text):
+    if len(text) > MAX_DIGITS or not catalog.PLAIN_NUMBER.fullmatch(text):
         return math.nan
     value = float(text)
     return value if math.isfinite(value) else math.nan
@@ -256,11 +253,10 @@ async def api_curves(request: Request) -> Response:
     users = [str(a) for a in acts if a.spec.name in extra]
     if users:  # the user's code: in a worker process with a time limit (killed past it)
         pool: Pool = request.app.state.pool
-        task = functools.partial(
+        result = await in_daemon_thread(
             pool.run, "curves", canonical, xmin, xmax, int(text),
             timeout=request.app.state.time_limit, what=f"the curves of {', '.join(users)}",
         )  # fmt: skip
-        result = await anyio.to_thread.run_sync(task, abandon_on_cancel=True)
     else:  # actlab's own kernels: bounded work, off the event loop
         result = await run_in_threadpool(curves, canonical, xmin, xmax, int(text))
     return JSONResponse({"curves": result, "saturation_threshold": plot.SATURATION})
@@ -273,9 +269,7 @@ async def api_softmax(request: Request) -> Response:
         raise BadRequest(f"give 1 to {MAX_LOGITS} logits separated by commas, got {len(pieces)}")
     z = np.array([_float_text(p) for p in pieces])
     if np.isnan(z).any():
-        raise BadRequest(
-            f"logits must be finite numbers separated by commas, got {echo(text)}"
-        )
+        raise BadRequest(f"logits must be finite numbers separated by commas, got {echo(text)}")
     if np.abs(z).max() > LOGIT_LIMIT:
         raise BadRequest(f"logits must be finite numbers within +-{LOGIT_LIMIT:g}")
     t = _number(request, "temperature", 1.0, *TEMPERATURE)
@@ -431,10 +425,38 @@ async def read_json(request: Request) -> Any:
     return parse_json(await request.body())
 
 
+async def in_daemon_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a daemon thread of its own, awaited without blocking the loop.
+
+    Not anyio's thread pool: its threads are not daemons, so one still waiting on a worker would
+    hold up the interpreter's exit after Ctrl-C; a cancelled request simply stops waiting (the
+    thread ends when its worker answers or is killed)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+        except BaseException as exc:  # handed to the awaiting request
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, daemon=True, name="actlab-explore-wait").start()
+    return await future
+
+
 async def _call(worker: Worker, op: str, *args: Any, timeout: float, what: str) -> Any:
-    """``worker.call`` in a thread; a cancelled request leaves the thread to end with the kill."""
-    task = functools.partial(worker.call, op, *args, timeout=timeout, what=what)
-    return await anyio.to_thread.run_sync(task, abandon_on_cancel=True)
+    """``worker.call`` off the event loop (see :func:`in_daemon_thread`)."""
+    return await in_daemon_thread(worker.call, op, *args, timeout=timeout, what=what)
 
 
 async def api_create(request: Request) -> Response:
@@ -452,7 +474,7 @@ async def api_create(request: Request) -> Response:
     worker = None
     what = f"the Playground with layers {', '.join(config.layers)}"
     try:
-        worker = await run_in_threadpool(Worker, request.app.state.refs)
+        worker = await in_daemon_thread(Worker, request.app.state.refs)
         # the session is built and its untrained frame computed now: a layer that fails is
         # refused here with its reason, not discovered by a stream that never sends a frame
         made = await _call(

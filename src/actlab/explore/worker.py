@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -48,6 +49,7 @@ PRELOAD = [
     "sklearn.model_selection",
     "torch._dynamo",
 ]
+START_LIMIT = 120.0  # seconds for a worker to start (the first waits for the forkserver's imports)
 _CONTEXT: Any = None
 _CONTEXT_LOCK = threading.Lock()
 
@@ -116,6 +118,8 @@ class Worker:
             self.proc.start()
         child.close()
         self.dead = False
+        self.ready = False
+        self.lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -125,6 +129,12 @@ class Worker:
         """Run ``op`` in the worker and return its result; :class:`WorkerTimeout` (and the worker
         killed) after ``timeout`` seconds, :class:`WorkerError` when it failed or was killed."""
         try:
+            if not self.ready:  # its start (imports, the user's activations) is not timed
+                if not self.conn.poll(START_LIMIT):
+                    self.kill()
+                    raise WorkerTimeout(f"a worker process did not start in {START_LIMIT:g} s")
+                self.conn.recv()
+                self.ready = True
             self.conn.send((op, args))
             if not self.conn.poll(timeout):
                 self.kill()
@@ -141,12 +151,16 @@ class Worker:
         return value
 
     def kill(self) -> None:
-        """Stop the process at once (SIGKILL: whatever it runs) and reap it."""
-        self.dead = True
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(2)
-        self.conn.close()
+        """Stop the process at once (SIGKILL: whatever it runs) and reap it; idempotent and
+        thread-safe (the server's stop and a waiting request may both kill it)."""
+        with self.lock:
+            if self.dead:
+                return
+            self.dead = True
+            if self.proc.is_alive():
+                self.proc.kill()
+            self.proc.join(2)
+            self.conn.close()
 
 
 class Pool:
@@ -159,6 +173,7 @@ class Pool:
         self.all: set[Worker] = set()
         self.lock = threading.Lock()
         self.closed = False
+        self.starting = 0
 
     def run(self, op: str, *args: Any, timeout: float, what: str) -> Any:
         """Run one task on an idle worker (started when none is); blocking."""
@@ -167,12 +182,21 @@ class Pool:
                 raise WorkerError("the server is stopping")
             worker = self.idle.pop() if self.idle else None
             if worker is None:
-                if len(self.all) >= self.size:
+                if len(self.all) + self.starting >= self.size:
                     raise WorkerBusy(
                         f"all {self.size} workers are busy with other requests; try again"
                     )
+                self.starting += 1  # started outside the lock: close() must never wait
+        if worker is None:
+            try:
                 worker = Worker(self.refs)
+            finally:
+                with self.lock:
+                    self.starting -= 1
+            with self.lock:
                 self.all.add(worker)
+                if self.closed:
+                    worker.kill()
         try:
             result = worker.call(op, *args, timeout=timeout, what=what)
         except WorkerError:
@@ -248,6 +272,7 @@ def _main(conn: Any, refs: tuple[str, ...]) -> None:
     """The worker's loop: receive (op, args), answer ("ok", result) or ("error", one line)."""
     # Ctrl-C reaches the whole process group; the server stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     import torch
 
     torch.set_num_threads(1)  # tiny networks: one intra-op thread each (see explore.serve)
@@ -262,6 +287,10 @@ def _main(conn: Any, refs: tuple[str, ...]) -> None:
         failure = ""
     except BaseException as exc:  # user code at import: report it, do not die
         failure = f"loading the start-up activations failed in a worker: {one_line(exc)}"
+    try:
+        conn.send(("ready", failure))
+    except (OSError, ValueError):
+        return
     while True:
         try:
             op, args = conn.recv()
@@ -280,6 +309,15 @@ def _main(conn: Any, refs: tuple[str, ...]) -> None:
             conn.send(result)
         except (OSError, ValueError):
             return
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the server's process is gone, even if user code is looping (a server
+    killed with -9 cannot kill its workers; without this they would run on)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        os._exit(0)
 
 
 def _handlers(table: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
