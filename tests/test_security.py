@@ -50,8 +50,8 @@ def stuck(x):
     return torch.tanh(x)
 
 def dtype_changer(x):
-    """sets float64 as torch's default dtype on a batch of 39 rows"""
-    if x.dim() == 2 and x.shape[0] == 39:
+    """sets float64 as torch's default dtype on a batch of 39 rows or a curve of 4001 points"""
+    if (x.dim() == 2 and x.shape[0] == 39) or x.numel() == 4001:
         torch.set_default_dtype(torch.float64)
     return torch.tanh(x)
 
@@ -527,8 +527,11 @@ def test_curves_restore_global_state_and_say_so(client):
     import torch
 
     grad, threads = torch.is_grad_enabled(), torch.get_num_threads()
-    for _ in range(2):
-        r = client.get("/api/curves", params={"spec": ["snake", "dtype_changer"]})
+    r = client.get("/api/curves", params={"spec": "dtype_changer", "n": 4001})
+    error = one_line_error(r, 400)
+    assert "dtype_changer" in error and "default dtype torch.float32 -> torch.float64" in error
+    for _ in range(3):  # the pool's workers were restored: later curves are float32 again
+        r = client.get("/api/curves", params={"spec": ["snake", "dtype_changer"], "n": 11})
         assert r.status_code == 200, r.text
     assert torch.get_default_dtype() == torch.float32
     assert (torch.is_grad_enabled(), torch.get_num_threads()) == (grad, threads)

@@ -147,7 +147,7 @@ class Worker:
             self.kill()
             raise WorkerError(f"{what} was stopped") from None
         if kind == "error":
-            raise WorkerError(value)
+            raise WorkerError(f"{what} failed: {value}")
         return value
 
     def kill(self) -> None:
