@@ -74,7 +74,8 @@ def load_activations(refs: Iterable[str] | str) -> dict[str, ActivationSpec]:
         changed = restore_torch_state(saved)
         if changed:
             raise ActlabError(f"--activations: {ref} changes torch's global state ({changed})")
-        table[name] = dataclasses.replace(spec, name=name, display_name=f"{name} ({ref})")
+        source = Path(ref.rpartition(":")[0]).name  # the file or module, short enough for a menu
+        table[name] = dataclasses.replace(spec, name=name, display_name=f"{name} ({source})")
     return table
 
 
