@@ -134,14 +134,12 @@ def serve(
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             stop()
+            # The process is ending: the interpreter's final garbage collection over torch's
+            # objects took 1-2 s here after Ctrl-C; frozen objects are left to the OS.
+            gc.freeze()
             super().handle_exit(sig, frame)
 
-    try:
-        Server(config).run(sockets=[sock])
-    finally:
-        # The interpreter's final garbage collection over torch's objects took 1-2 s here after
-        # Ctrl-C; frozen objects are left to the OS, so the process ends at once.
-        gc.freeze()
+    Server(config).run(sockets=[sock])
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -650,7 +650,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
 def run_file(root: Path, rel: str) -> Path:
     """The file ``rel`` inside ``root``, or BadRequest 404: no '..', no absolute or odd paths, and
     the real path (symlinks resolved) must stay inside the real ``root``."""
-    missing = BadRequest(f"no such report file under the runs folder: {rel[:100]!r}", 404)
+    missing = BadRequest(f"no such report file under the runs folder: {echo(rel)}", 404)
     parts = rel.split("/")
     if not rel or "\x00" in rel or "\\" in rel or any(p in ("", ".", "..") for p in parts):
         raise missing
@@ -663,7 +663,8 @@ def run_file(root: Path, rel: str) -> Path:
         raise missing
     if real.suffix.lower() not in SERVED_SUFFIXES:
         raise BadRequest(
-            f"only reports and figures are served ({', '.join(SERVED_SUFFIXES)}), not {rel!r}", 403
+            f"only reports and figures are served ({', '.join(SERVED_SUFFIXES)}), not {echo(rel)}",
+            403,
         )
     return real
 
