@@ -16,6 +16,7 @@ Starts ``actlab explore`` as its own process (as a user would), then over HTTP:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -83,7 +84,16 @@ def main() -> None:
     args = ap.parse_args()
     proc, url = start_server()
     server = psutil.Process(proc.pid)
-    mb = lambda: server.memory_info().rss / 2**20  # noqa: E731
+
+    def mb() -> float:
+        """The server's memory: its RSS plus each worker process's unique memory (USS: what a
+        worker forked from the forkserver adds; their shared pages are counted once, there)."""
+        total = server.memory_info().rss
+        for child in server.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                total += child.memory_full_info().uss
+        return total / 2**20
+
     try:
         rss_start = mb()
         small = {"dataset": "moons", "layers": ["relu", "relu"], "width": 8, "fps": 30}
@@ -134,7 +144,8 @@ def main() -> None:
             f"{len(results) - len(served)} told 429; {total / args.seconds:.1f} frames/s in all"
         )
         print(
-            f"server RSS: {rss_start:.0f} MB at start, {rss_before:.0f} MB before the clients, "
+            f"server memory (RSS + workers' USS): {rss_start:.0f} MB at start, "
+            f"{rss_before:.0f} MB before the clients, "
             f"{peak[0]:.0f} MB at the peak, {mb():.0f} MB after"
         )
     finally:

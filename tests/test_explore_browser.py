@@ -119,3 +119,39 @@ def test_page_slider_training_and_clean_console(browser, tmp_path):
 
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
+
+
+GRUMPY = '''
+import torch
+
+def grumpy(x):
+    """fails on a training batch (16 rows), after the first frame worked"""
+    if x.dim() == 2 and x.shape[0] == 16:
+        raise ValueError("grumpy does not like batches of 16")
+    return torch.relu(x)
+'''
+
+
+def test_a_failing_layer_is_shown_on_the_page(browser, tmp_path):
+    """A start-up activation that fails while training: the page shows the stream's one-line
+    reason (issue 18, item 7). Saves a screenshot to tmp_path/failing-layer.png."""
+    from selenium.webdriver.support.ui import Select
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "acts.py").write_text(GRUMPY)
+    with LiveServer(tmp_path / "runs", activations=f"{tmp_path / 'acts.py'}:grumpy") as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        browser.find_element("id", "tab-playground").click()
+        wait.until(lambda d: js(d, "window.explore.pg.frame && window.explore.pg.frame.epoch") == 0)
+        Select(browser.find_element("id", "pg-act-0")).select_by_value("grumpy")
+        wait.until(lambda d: js(d, "window.explore.pg.layers[0].name") == "grumpy")
+        wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
+        browser.find_element("id", "pg-play").click()
+        wait.until(lambda d: "grumpy does not like" in d.find_element("id", "pg-error").text)
+        text = browser.find_element("id", "pg-error").text
+        assert "a frame of the Playground with layers grumpy" in text and "\n" not in text
+        assert js(browser, "window.explore.pg.id") is None  # the stream and session are closed
+        browser.save_screenshot(str(tmp_path / "failing-layer.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors

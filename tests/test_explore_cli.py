@@ -66,3 +66,22 @@ def test_a_port_in_use_is_a_clear_error(no_serving, capsys):
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
     assert main(["explore", "--port", "70000", "--no-browser"]) == 2
     assert "65535" in capsys.readouterr().err
+
+
+def test_activations_come_from_the_command_line(no_serving, capsys, tmp_path):
+    """--activations loads the user's functions at start-up; anything else is one line, exit 2."""
+    acts = tmp_path / "acts.py"
+    acts.write_text("import torch\ndef snake(x, a=1.0):\n    return x + torch.sin(a * x) ** 2\n")
+    args = ["explore", "--port", "0", "--no-browser", "--runs", str(tmp_path)]
+    assert main([*args, "--activations", f"{acts}:snake"]) == 0
+    no_serving[0][0].close()
+    capsys.readouterr()
+    for bad, words in (
+        ("relu", "file.py:function"),
+        (f"{acts}:snake:a=2", "file.py:function"),
+        (f"{acts}:nothing", "no function 'nothing'"),
+        (f"{tmp_path / 'missing.py'}:f", "does not exist"),
+    ):
+        assert main([*args, "--activations", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("actlab: error:") and "\n" not in err and words in err, err

@@ -340,8 +340,9 @@ def test_closing_the_stream_stops_training(client, live):
 
 
 def test_unstreamed_sessions_expire(runs):
+    # ttl 1 s: creating a session (its worker process, its first frame) takes ~0.1-0.3 s
     with (
-        LiveServer(runs, max_sessions=2, session_ttl=0.2) as server,
+        LiveServer(runs, max_sessions=2, session_ttl=1.0) as server,
         httpx.Client(base_url=server.url, timeout=30) as c,
     ):
         create(c)
@@ -349,7 +350,7 @@ def test_unstreamed_sessions_expire(runs):
         # a stream reserved whose generator never ran (its client left at once) must not leak
         server.hub.entries[stuck].streaming = True
         assert_user_error(c.post("/api/sessions", json={}), 429, "too many", "close")
-        time.sleep(0.3)
+        time.sleep(1.2)
         create(c)  # both silent sessions expired
         assert len(server.hub.entries) == 1 and stuck not in server.hub.entries
 

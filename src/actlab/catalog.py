@@ -9,6 +9,7 @@ accepted. :func:`parse` turns a spec string ``name[:key=value...]`` into a bound
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "names",
     "parse",
     "parse_many",
+    "parse_registered",
     "register",
     "specs",
     "split_specs",
@@ -231,3 +233,64 @@ def parse_many(items: str | Iterable[str]) -> list[Activation]:
             raise ActlabError(f"activation '{a}' is listed twice")
         seen.add(str(a))
     return acts
+
+
+ECHO = 80  # characters of an untrusted spec quoted back in an error
+# one number, ASCII only: float() and int() also take '٥', '1_0' and ' 5 '
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = None) -> Activation:
+    """:func:`parse` for untrusted text (the explorer's requests): the name must be a built-in, a
+    :func:`register`-ed activation or a key of ``extra``, looked up in memory only. A spec naming
+    a file or a module (``file.py:fn``, ``module:fn``) is refused before anything touches the file
+    system or ``sys.modules``: code runs only when the person at the terminal names it.
+    """
+    if not isinstance(spec, str):
+        raise ActlabError(
+            f"activation spec must be a string like 'relu' or 'elu:alpha=0.5', "
+            f"got {type(spec).__name__}"
+        )
+    text = spec.strip()
+    shown = repr(text[:ECHO] + ("..." if len(text) > ECHO else ""))
+    if not text:
+        raise ActlabError("empty activation spec; expected name[:key=value...], e.g. 'relu'")
+    head, *parts = text.split(":")
+    key = head.strip().lower().replace("-", "_")
+    table = {**_USER, **(extra or {})}
+    base = _LOOKUP.get(key) or table.get(key)
+    if base is None:
+        if not key.isidentifier() or (parts and "=" not in parts[0]):
+            raise ActlabError(
+                f"{shown} is not an activation name; code (file.py:function, module:function) "
+                "cannot be named here: load it when starting the server, e.g. "
+                "actlab explore --activations my_acts.py:snake, then use its name (snake)"
+            )
+        raise UnknownActivationError(
+            f"unknown activation {shown}" + suggest(key[:ECHO], [*_LOOKUP, *table])
+        )
+    given: dict[str, str] = {}
+    for part in parts:
+        if "=" not in part:
+            raise ActlabError(
+                f"bad parameter {part[:ECHO]!r} in {shown}: expected key=value, "
+                "e.g. 'leaky_relu:alpha=0.1'"
+            )
+        name, value = (s.strip() for s in part.split("=", 1))
+        param = base.param(name[:ECHO])
+        canonical = param.name
+        numeric = param.kind in (int, float) and not param.choices
+        if numeric and not PLAIN_NUMBER.fullmatch(value):
+            raise ActlabError(
+                f"parameter '{canonical}' in {shown}: {value[:ECHO]!r} is not a plain number; "
+                "write it like 0.5, -2 or 1e-3"
+            )
+        if canonical in given:
+            raise ActlabError(f"parameter '{canonical}' given twice in {shown}")
+        if len(value) > 40 or not value.isascii():
+            raise ActlabError(
+                f"parameter '{canonical}' in {shown}: give a plain ASCII value (at most 40 "
+                "characters), e.g. 0.5"
+            )
+        given[canonical] = value
+    return parse(base, **given)

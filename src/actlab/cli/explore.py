@@ -10,6 +10,7 @@ from actlab.explore import serve
 EPILOG = """examples:
   actlab explore                       # opens http://127.0.0.1:8765/ in the browser
   actlab explore --port 9000 --no-browser --runs results/
+  actlab explore --activations my_acts.py:snake   # your function, on the page as 'snake'
 needs the optional extra: pip install "actlab[explore]"
 """
 
@@ -42,10 +43,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder of 'actlab compare' runs to list (default ./actlab-runs); nothing outside it "
         "is served",
     )
+    p.add_argument(
+        "--activations",
+        metavar="SPECS",
+        default="",
+        help="your own activations for the page, as path/to/file.py:function or "
+        "module:function (comma-separated), loaded and checked now and then chosen by the "
+        "function's name; the page itself can never name code",
+    )
     p.set_defaults(func=_explore)
 
 
 def _explore(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the server is stopped
-        serve(args.host, args.port, runs=args.runs, open_browser=not args.no_browser)
+        serve(
+            args.host,
+            args.port,
+            runs=args.runs,
+            open_browser=not args.no_browser,
+            activations=args.activations,
+        )
     return 0

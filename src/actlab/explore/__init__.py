@@ -13,16 +13,23 @@ Needs the optional extra: ``pip install "actlab[explore]"`` (Starlette, uvicorn,
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import importlib.util
 import socket
 import sys
 import threading
 import webbrowser
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from actlab.errors import ActlabError
 
-__all__ = ["LOCAL_HOSTS", "check_installed", "serve"]
+if TYPE_CHECKING:
+    from actlab.spec import ActivationSpec
+
+__all__ = ["LOCAL_HOSTS", "check_installed", "load_activations", "serve"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 REQUIRED = ("starlette", "uvicorn", "plotly")
@@ -39,14 +46,52 @@ def check_installed() -> None:
         )
 
 
+def load_activations(refs: Iterable[str] | str) -> dict[str, ActivationSpec]:
+    """The user's own activations for the explorer, from its command line
+    (``--activations my_acts.py:snake,module:fn``): each loaded and checked now, then known to
+    requests by its function's name (``snake``). Requests can never name code themselves.
+    """
+    from actlab import catalog, usercode
+    from actlab.explore.worker import restore_torch_state, torch_state
+
+    table: dict[str, ActivationSpec] = {}
+    taken = set(catalog.names(include_aliases=True))
+    for ref in catalog.split_specs(refs):
+        if not usercode.is_reference(ref):
+            raise ActlabError(
+                f"--activations takes your own functions as path/to/file.py:function or "
+                f"module:function (parameters are set on the page), got {ref!r}; the built-ins "
+                "are always there"
+            )
+        name = ref.rpartition(":")[2].lower()
+        if name in taken or name in table:
+            raise ActlabError(
+                f"--activations: {ref} would be called '{name}', which is already taken; "
+                "rename the function"
+            )
+        saved = torch_state()
+        spec = usercode.load_activation(ref)
+        changed = restore_torch_state(saved)
+        if changed:
+            raise ActlabError(f"--activations: {ref} changes torch's global state ({changed})")
+        source = Path(ref.rpartition(":")[0]).name  # the file or module, short enough for a menu
+        table[name] = dataclasses.replace(spec, name=name, display_name=f"{name} ({source})")
+    return table
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     *,
     runs: str | Path = "actlab-runs",
     open_browser: bool = True,
+    activations: Iterable[str] | str = (),
 ) -> None:
-    """Run the explore server until Ctrl-C (binds ``host:port``; 127.0.0.1 by default)."""
+    """Run the explore server until Ctrl-C (binds ``host:port``; 127.0.0.1 by default).
+
+    ``activations``: your own functions (``file.py:fn``, ``module:fn``), loaded now; the page and
+    its requests refer to them by the function's name.
+    """
     check_installed()
     if not 0 <= int(port) <= 65535:
         raise ActlabError(f"--port must be from 0 to 65535, got {port}")
@@ -59,7 +104,7 @@ def serve(
     # (2x8 on moons: ~70 frames/s with 1 thread) and lets sessions of several tabs run side by side
     # instead of oversubscribing the cores.
     torch.set_num_threads(1)
-    app = create_app(runs, local_only=host in LOCAL_HOSTS)
+    app = create_app(runs, local_only=host in LOCAL_HOSTS, activations=activations)
     try:
         sock = socket.create_server((host, int(port)), family=_family(host))
     except OSError as exc:
@@ -81,8 +126,20 @@ def serve(
     sys.stdout.flush()
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    # SIGINT/SIGTERM: kill the worker processes first (whatever they run), then let uvicorn
+    # close the connections (0.5 s of grace for open streams): the server is gone within ~1 s.
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=0.5)
+    stop = app.state.stop
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stop()
+            # The process is ending: the interpreter's final garbage collection over torch's
+            # objects took 1-2 s here after Ctrl-C; frozen objects are left to the OS.
+            gc.freeze()
+            super().handle_exit(sig, frame)
+
+    Server(config).run(sockets=[sock])
 
 
 def _family(host: str) -> socket.AddressFamily:

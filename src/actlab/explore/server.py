@@ -18,20 +18,30 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ==========================================  =====================================================
 
 Training happens only while a session's stream is open, at most ``fps`` frames a second, in a
-worker thread; closing the stream (the page closes, or ``DELETE``) ends the session, so no training
-outlives its page. Sessions are capped (``max_sessions``) and one without a stream expires after
-``session_ttl`` seconds.
+worker *process* of its own (:mod:`actlab.explore.worker`); closing the stream (the page closes, or
+``DELETE``), a frame past the time limit or the session's expiry kills that process, so no
+training outlives its page, whatever its functions do. Sessions are capped (``max_sessions``) and
+one without a stream expires after ``session_ttl`` seconds.
+
+Requests are untrusted (docs/SECURITY.md): they name activations only by name (built-ins and the
+``--activations`` loaded at start-up, :func:`actlab.catalog.parse_registered`), cross-site requests
+are refused, bodies and numbers are bounded, and every error is one line of JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
+import re
 import secrets
+import threading
 import time
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +59,8 @@ from starlette.staticfiles import StaticFiles
 from actlab import catalog, kernels, plot
 from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
-from actlab.explore.session import DATASETS, LIMITS, PlaygroundConfig, Session, validate
+from actlab.explore.session import DATASETS, LIMITS, PlaygroundConfig, validate
+from actlab.explore.worker import Pool, Worker, WorkerBusy, WorkerError, warm_up
 
 __all__ = ["MAX_SESSIONS", "SESSION_TTL", "create_app", "list_runs", "run_file", "slider"]
 
@@ -65,6 +76,13 @@ MAX_CURVES = 8
 MAX_LOGITS = 64
 TEMPERATURE = (0.01, 100.0)
 LOGIT_LIMIT = 1e6
+TIME_LIMIT = 10.0  # seconds a frame or a curve may take (a 8 x 64 frame: ~0.2 s) before a kill
+CREATE_LIMIT = 60.0  # seconds to start a session's process (the first one imports torch: ~2 s)
+CURVE_WORKERS = 4  # processes computing the curves of start-up activations at once
+MAX_BODY = 64 * 1024  # bytes of a request body (a Playground's settings: ~200)
+MAX_DEPTH = 8  # nesting of a JSON body ({"layers": [...]} is 2)
+MAX_DIGITS = 20  # characters of one JSON or query-string number
+ECHO = 80  # characters of an untrusted value quoted back in an error
 # Files of a run folder the page may open: the reports and their figures, not the database.
 SERVED_SUFFIXES = (".html", ".md", ".png", ".svg", ".pdf", ".json", ".csv", ".txt")
 
@@ -72,6 +90,11 @@ SERVED_SUFFIXES = (".html", ".md", ".png", ".svg", ".pdf", ".json", ".csv", ".tx
 class BadRequest(HTTPException):
     def __init__(self, message: str, status_code: int = 400) -> None:
         super().__init__(status_code=status_code, detail=message)
+
+
+def echo(text: str) -> str:
+    """``repr`` of an untrusted string, cut to :data:`ECHO` characters."""
+    return repr(text if len(text) <= ECHO else text[: ECHO - 3] + "...")
 
 
 # ---------------------------------------------------------------------------- catalog & curves
@@ -92,9 +115,10 @@ def slider(p: catalog.Param) -> dict[str, float] | None:
     return {"min": lo, "max": hi, "step": step}
 
 
-def catalog_json() -> dict[str, Any]:
+def catalog_json(extra: Mapping[str, catalog.ActivationSpec] | None = None) -> dict[str, Any]:
+    """What the page needs to know: activations (built-ins, then ``extra``), data sets, limits."""
     acts = []
-    for spec in catalog.SPECS:
+    for spec in (*catalog.SPECS, *(extra or {}).values()):
         params = [
             {
                 "name": p.name,
@@ -141,13 +165,18 @@ def _number(request: Request, key: str, default: float, lo: float, hi: float) ->
     text = request.query_params.get(key)
     if text is None:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {text!r}")
+    value = _float_text(text)
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {echo(text)}")
     return value
+
+
+def _float_text(text: str) -> float:
+    """A finite number written in ASCII (``-1.5e3``), else NaN."""
+    if len(text) > MAX_DIGITS or not catalog.PLAIN_NUMBER.fullmatch(text):
+        return math.nan
+    value = float(text)
+    return value if math.isfinite(value) else math.nan
 
 
 def _jsonable(a: np.ndarray) -> list[float | None]:
@@ -160,13 +189,20 @@ def _other(act: catalog.Activation, x: np.ndarray, y: np.ndarray, derivative: bo
     return _jsonable(np.where(np.isnan(y), np.nan, values))  # no hover in the gaps
 
 
-def curves(specs: list[str], xmin: float, xmax: float, n: int) -> list[dict[str, Any]]:
+def curves(
+    specs: list[str],
+    xmin: float,
+    xmax: float,
+    n: int,
+    activations: Mapping[str, catalog.ActivationSpec] | None = None,
+) -> list[dict[str, Any]]:
     """f and f' of each activation on ``n`` points of [xmin, xmax], from actlab.kernels, with the
-    dead and saturation intervals that actlab.plot shades in the figures."""
+    dead and saturation intervals that actlab.plot shades in the figures. Only registered names
+    (and ``activations``) are accepted: no spec can name code here."""
     x = np.linspace(xmin, xmax, n)
     out = []
     for spec in specs:
-        act = catalog.parse(spec)
+        act = catalog.parse_registered(spec, activations)
         if not act.spec.elementwise:
             raise ActlabError(
                 f"{act.name} is not elementwise (it normalises a vector): use the softmax panel"
@@ -206,9 +242,23 @@ async def api_curves(request: Request) -> Response:
         raise BadRequest(f"xmin must be below xmax, got xmin={xmin:g}, xmax={xmax:g}")
     lo, hi = CURVE_POINTS
     text = request.query_params.get("n", "801")
-    if not text.isdigit() or not lo <= int(text) <= hi:
-        raise BadRequest(f"n (points per curve) must be an integer from {lo} to {hi}, got {text!r}")
-    result = curves(specs, xmin, xmax, int(text))
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and lo <= int(text) <= hi):
+        raise BadRequest(
+            f"n (points per curve) must be an integer from {lo} to {hi}, got {echo(text)}"
+        )
+    extra = request.app.state.activations
+    # the one check before anything runs: names only (built-ins, register()ed, --activations)
+    acts = [catalog.parse_registered(s, extra) for s in specs]
+    canonical = [str(a) for a in acts]
+    users = [str(a) for a in acts if a.spec.name in extra]
+    if users:  # the user's code: in a worker process with a time limit (killed past it)
+        pool: Pool = request.app.state.pool
+        result = await in_daemon_thread(
+            pool.run, "curves", canonical, xmin, xmax, int(text),
+            timeout=request.app.state.time_limit, what=f"the curves of {', '.join(users)}",
+        )  # fmt: skip
+    else:  # actlab's own kernels: bounded work, off the event loop
+        result = await run_in_threadpool(curves, canonical, xmin, xmax, int(text))
     return JSONResponse({"curves": result, "saturation_threshold": plot.SATURATION})
 
 
@@ -217,11 +267,10 @@ async def api_softmax(request: Request) -> Response:
     pieces = text.replace(",", " ").split()
     if not 1 <= len(pieces) <= MAX_LOGITS:
         raise BadRequest(f"give 1 to {MAX_LOGITS} logits separated by commas, got {len(pieces)}")
-    try:
-        z = np.array([float(p) for p in pieces])
-    except ValueError:
-        raise BadRequest(f"logits must be numbers separated by commas, got {text[:80]!r}") from None
-    if not np.all(np.isfinite(z)) or np.abs(z).max() > LOGIT_LIMIT:
+    z = np.array([_float_text(p) for p in pieces])
+    if np.isnan(z).any():
+        raise BadRequest(f"logits must be finite numbers separated by commas, got {echo(text)}")
+    if np.abs(z).max() > LOGIT_LIMIT:
         raise BadRequest(f"logits must be finite numbers within +-{LOGIT_LIMIT:g}")
     t = _number(request, "temperature", 1.0, *TEMPERATURE)
     p = kernels.softmax(z / t)
@@ -238,10 +287,25 @@ async def api_softmax(request: Request) -> Response:
 # ---------------------------------------------------------------------------- sessions
 
 
+@dataclass
+class SessionState:
+    """What the server knows of a session training in its worker: its settings and last frame."""
+
+    config: PlaygroundConfig
+    epoch: int = 0
+    steps: int = 0
+    diverged: bool = False
+
+    def update(self, frame: Mapping[str, Any]) -> None:
+        self.epoch, self.steps, self.diverged = frame["epoch"], frame["steps"], frame["diverged"]
+
+
 @dataclass(eq=False)
 class _Entry:
     id: str
-    session: Session
+    session: SessionState
+    worker: Worker
+    first: dict[str, Any]  # the frame of the untrained network, computed at creation
     # last sign of life: creation, then every frame or keep-alive its stream sends
     seen: float = field(default_factory=time.monotonic)
     playing: bool = False
@@ -295,24 +359,110 @@ class Hub:
         return entry
 
     def close(self, key: str) -> None:
+        """End a session: its worker process is killed at once, whatever it was running."""
         entry = self.entries.pop(key, None)
         if entry is not None:
             entry.closed = True
             entry.playing = False
             entry.wake.set()
+            entry.worker.kill()
+
+    def close_all(self) -> None:
+        for key in list(self.entries):
+            self.close(key)
 
 
 def _sse(event: str, payload: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
+class _TooLong(ValueError):
+    pass
+
+
+def _int_token(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise _TooLong(text)
+    return int(text)
+
+
+def _float_token(text: str) -> float:
+    if len(text) > MAX_DIGITS:
+        raise _TooLong(text)
+    return float(text)
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body as JSON, bounded: nesting at most :data:`MAX_DEPTH`, numbers at most
+    :data:`MAX_DIGITS` characters, no NaN/Infinity; BadRequest (one line) otherwise."""
+    example = 'e.g. {"dataset": "moons"}'
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"the request body must be JSON in UTF-8, {example}") from None
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)  # brackets inside strings do not nest
+    depth = max(accumulate(1 if c in "[{" else -1 for c in bare if c in "[]{}"), default=0)
+    if depth > MAX_DEPTH:
+        raise BadRequest(f"the JSON body is nested {depth} deep; at most {MAX_DEPTH} is allowed")
+    try:
+        return json.loads(
+            text, parse_int=_int_token, parse_float=_float_token, parse_constant=_no_constant
+        )
+    except _TooLong as exc:
+        raise BadRequest(
+            f"a number in the JSON body is longer than {MAX_DIGITS} characters: {echo(str(exc))}"
+        ) from None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"the request body must be JSON, {example}") from None
+
+
+async def read_json(request: Request) -> Any:
+    """The body (already bounded by the guard to :data:`MAX_BODY` bytes) as bounded JSON."""
+    return parse_json(await request.body())
+
+
+async def in_daemon_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` in a daemon thread of its own, awaited without blocking the loop.
+
+    Not anyio's thread pool: its threads are not daemons, so one still waiting on a worker would
+    hold up the interpreter's exit after Ctrl-C; a cancelled request simply stops waiting (the
+    thread ends when its worker answers or is killed)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+        except BaseException as exc:  # handed to the awaiting request
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, daemon=True, name="actlab-explore-wait").start()
+    return await future
+
+
+async def _call(worker: Worker, op: str, *args: Any, timeout: float, what: str) -> Any:
+    """``worker.call`` off the event loop (see :func:`in_daemon_thread`)."""
+    return await in_daemon_thread(worker.call, op, *args, timeout=timeout, what=what)
+
+
 async def api_create(request: Request) -> Response:
     hub: Hub = request.app.state.hub
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest('the request body must be JSON, e.g. {"dataset": "moons"}') from None
-    config = validate(body)
+    body = await read_json(request)
+    config = validate(body, request.app.state.activations)
     hub.purge()
     if len(hub.entries) + hub.creating >= hub.max_sessions:
         raise BadRequest(
@@ -321,13 +471,30 @@ async def api_create(request: Request) -> Response:
             429,
         )
     hub.creating += 1  # reserve the slot before awaiting, or concurrent requests overshoot
+    worker = None
+    what = f"the Playground with layers {', '.join(config.layers)}"
     try:
-        session = await run_in_threadpool(Session, config)
+        worker = await in_daemon_thread(Worker, request.app.state.refs)
+        # the session is built and its untrained frame computed now: a layer that fails is
+        # refused here with its reason, not discovered by a stream that never sends a frame
+        made = await _call(
+            worker, "session", config.to_dict(), timeout=request.app.state.create_limit, what=what
+        )
+    except WorkerError as exc:
+        if worker is not None:
+            worker.kill()
+        raise BadRequest(str(exc)) from None
+    except BaseException:
+        if worker is not None:
+            worker.kill()
+        raise
     finally:
         hub.creating -= 1
     key = secrets.token_urlsafe(12)
-    hub.entries[key] = _Entry(key, session)
-    return JSONResponse({**hub.entries[key].state(), "data": session.points()}, status_code=201)
+    state = SessionState(config)
+    state.update(made["frame"])
+    hub.entries[key] = _Entry(key, state, worker, made["frame"])
+    return JSONResponse({**hub.entries[key].state(), "data": made["data"]}, status_code=201)
 
 
 async def api_session(request: Request) -> Response:
@@ -347,8 +514,8 @@ ACTIONS = ("play", "pause", "step", "reset")
 async def api_control(request: Request) -> Response:
     entry: _Entry = request.app.state.hub.get(request.path_params["id"])
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await read_json(request)
+    except BadRequest:
         body = None
     action = body.get("action") if isinstance(body, dict) else None
     if action not in ACTIONS:
@@ -374,47 +541,59 @@ async def api_stream(request: Request) -> Response:
     entry.streaming = True
     session = entry.session
     interval = 1.0 / session.config.fps
+    limit = request.app.state.time_limit
+    what = f"a frame of the Playground with layers {', '.join(session.config.layers)}"
 
-    async def work(fn: Any, *args: Any) -> Any:
+    async def work(op: str, *args: Any) -> Any:
         entry.busy = True
         try:
-            return await anyio.to_thread.run_sync(fn, *args)
+            frame = await _call(entry.worker, op, *args, timeout=limit, what=what)
         finally:
             entry.busy = False
+        session.update(frame)
+        return frame
 
     async def frames() -> Any:
         try:
-            yield _sse("frame", await work(session.advance, False))
-            due = time.monotonic()
-            while not entry.closed:
-                entry.seen = time.monotonic()
-                entry.wake.clear()
-                if entry.reset:
-                    entry.reset = False
-                    await work(session.reset)
-                    yield _sse("frame", await work(session.advance, False))
-                    continue
-                if entry.pending_steps or (entry.playing and not session.diverged):
-                    wait = due - time.monotonic()
-                    if wait > 0:
-                        await anyio.sleep(wait)
-                        continue  # the page may have paused, reset or closed meanwhile
-                    entry.pending_steps = max(entry.pending_steps - 1, 0)
-                    frame = await work(session.advance)
-                    entry.frames += 1
-                    if frame["diverged"]:
-                        entry.playing = False
-                    due = max(due + interval, time.monotonic())
-                    yield _sse("frame", frame)
-                    continue
-                with anyio.move_on_after(KEEPALIVE) as scope:
-                    await entry.wake.wait()
-                if scope.cancelled_caught:
-                    yield ": keep-alive\n\n"
-            yield _sse("end", {"reason": "session closed"})
+            async for event in play():
+                yield event
+        except WorkerError as exc:
+            if entry.closed:  # DELETE or expiry killed the worker mid-frame
+                yield _sse("end", {"reason": "session closed"})
+            else:  # the function failed or ran past the limit: the page shows the reason
+                yield _sse("error", {"error": str(exc)})
         finally:
             entry.streaming = False
             hub.close(entry.id)
+
+    async def play() -> Any:
+        yield _sse("frame", entry.first)
+        due = time.monotonic()
+        while not entry.closed:
+            entry.seen = time.monotonic()
+            entry.wake.clear()
+            if entry.reset:
+                entry.reset = False
+                yield _sse("frame", await work("reset"))
+                continue
+            if entry.pending_steps or (entry.playing and not session.diverged):
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                    continue  # the page may have paused, reset or closed meanwhile
+                entry.pending_steps = max(entry.pending_steps - 1, 0)
+                frame = await work("advance", True)
+                entry.frames += 1
+                if frame["diverged"]:
+                    entry.playing = False
+                due = max(due + interval, time.monotonic())
+                yield _sse("frame", frame)
+                continue
+            with anyio.move_on_after(KEEPALIVE) as scope:
+                await entry.wake.wait()
+            if scope.cancelled_caught:
+                yield ": keep-alive\n\n"
+        yield _sse("end", {"reason": "session closed"})
 
     return StreamingResponse(
         frames(),
@@ -471,7 +650,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
 def run_file(root: Path, rel: str) -> Path:
     """The file ``rel`` inside ``root``, or BadRequest 404: no '..', no absolute or odd paths, and
     the real path (symlinks resolved) must stay inside the real ``root``."""
-    missing = BadRequest(f"no such report file under the runs folder: {rel[:100]!r}", 404)
+    missing = BadRequest(f"no such report file under the runs folder: {echo(rel)}", 404)
     parts = rel.split("/")
     if not rel or "\x00" in rel or "\\" in rel or any(p in ("", ".", "..") for p in parts):
         raise missing
@@ -484,7 +663,8 @@ def run_file(root: Path, rel: str) -> Path:
         raise missing
     if real.suffix.lower() not in SERVED_SUFFIXES:
         raise BadRequest(
-            f"only reports and figures are served ({', '.join(SERVED_SUFFIXES)}), not {rel!r}", 403
+            f"only reports and figures are served ({', '.join(SERVED_SUFFIXES)}), not {echo(rel)}",
+            403,
         )
     return real
 
@@ -524,13 +704,24 @@ def plotly_bundle() -> Path:
     return path
 
 
+def one_line(message: str, limit: int = 400) -> str:
+    """An error message as one line of at most ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"error": one_line(exc.detail)}, status_code=exc.status_code)
 
 
 async def _user_error(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": str(exc)}, status_code=400)
+    return JSONResponse({"error": one_line(str(exc))}, status_code=400)
+
+
+async def _worker_error(request: Request, exc: Exception) -> Response:
+    status = 429 if isinstance(exc, WorkerBusy) else 400
+    return JSONResponse({"error": one_line(str(exc))}, status_code=status)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -542,37 +733,126 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
+JSON_TYPE = "application/json"
+BODY_METHODS = ("POST", "PUT", "PATCH")
+# Sec-Fetch-Site values of a request the page itself (or the user, typing the address) made
+OWN_SITE = ("same-origin", "none")
 
 
 class _Guard:
-    """Two checks before any route, against other web sites the browser also has open:
+    """Checks before any route, against other web sites the browser also has open
+    (docs/SECURITY.md states each rule and the test that checks it):
 
     * the Host header must name this machine (``local_only``), so a DNS-rebinding page cannot
       read the runs or drive the Playground through a name of its own;
-    * POST bodies must be ``application/json``, which a cross-site page can only send after a CORS
-      preflight this server never grants (a plain form post cannot start training).
+    * a request to ``/api/`` or ``/runs/`` that the browser marks as made by another site
+      (``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` that is not this
+      server's) is refused with 403, GET included: an ``<img>`` tag on any page can send a GET;
+    * bodies are at most :data:`MAX_BODY` bytes (413 before reading, whatever Content-Length
+      claims) and must be exactly ``application/json``, which a cross-site page can only send
+      after a CORS preflight this server never grants (a plain form post cannot start training).
     """
 
     def __init__(self, app: Any, local_only: bool) -> None:
         self.app = app
         self.local_only = local_only
 
+    def refuse(self, scope: Any) -> tuple[int, str] | None:
+        """(status, reason) when the request must not reach a route."""
+        headers: dict[str, list[str]] = {}
+        for k, v in scope["headers"]:
+            headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        host = (headers.get("host") or [""])[-1]
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if self.local_only and name not in LOCAL_NAMES:
+            return 400, f"this server answers only to 127.0.0.1 or localhost, not {echo(host)}"
+        path = scope.get("path", "")
+        if path.startswith(("/api/", "/runs/")):
+            own = f"{scope.get('scheme', 'http')}://{host}".lower()
+            sites = headers.get("sec-fetch-site", [])
+            origins = headers.get("origin", [])
+            if any(s.strip().lower() not in OWN_SITE for s in sites) or any(
+                o.strip().lower() != own for o in origins
+            ):
+                return 403, (
+                    "cross-site request refused: only this server's own page may call it "
+                    f"(Origin {echo(origins[-1] if origins else '-')}, Sec-Fetch-Site "
+                    f"{echo(sites[-1] if sites else '-')})"
+                )
+        if scope["method"] in BODY_METHODS:
+            length = (headers.get("content-length") or [""])[-1].strip()
+            if length and not (length.isascii() and length.isdigit()):
+                return 400, f"Content-Length must be a number of bytes, got {echo(length)}"
+            if length and int(length) > MAX_BODY:
+                return 413, f"the request body is over {MAX_BODY} bytes ({int(length)})"
+            media = (headers.get("content-type") or [""])[-1].split(";")[0].strip().lower()
+            if media != JSON_TYPE:
+                return 415, f"send the body as JSON with 'Content-Type: {JSON_TYPE}'"
+        return None
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            host = headers.get("host", "")
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            error = None
-            if self.local_only and name not in LOCAL_NAMES:
-                error = (400, f"this server answers only to 127.0.0.1 or localhost, not {host!r}")
-            elif scope["method"] == "POST" and not headers.get("content-type", "").startswith(
-                "application/json"
-            ):
-                error = (415, "send the body as JSON with 'Content-Type: application/json'")
+            error = self.refuse(scope)
+            if error is None and scope["method"] in BODY_METHODS:
+                body = await _read_body(receive)
+                if body is None:
+                    error = (413, f"the request body is over {MAX_BODY} bytes")
+                else:
+                    receive = _replay(body, receive)
             if error:
-                await JSONResponse({"error": error[1]}, status_code=error[0])(scope, receive, send)
+                response = JSONResponse({"error": error[1]}, status_code=error[0])
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Any) -> bytes | None:
+    """The whole body, or None once it passes :data:`MAX_BODY` (chunked bodies have no length)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """An ASGI receive that gives ``body`` once, then waits as the real one does (disconnect)."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _janitor(hub: Hub) -> None:
+    """Expire unused sessions (killing their workers) even when no request comes."""
+    while True:
+        await asyncio.sleep(max(0.1, min(hub.ttl / 2, 5.0)))
+        hub.purge()
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(_janitor(app.state.hub))
+    threading.Thread(target=warm_up, daemon=True, name="actlab-explore-warm-up").start()
+    try:
+        yield
+    finally:
+        task.cancel()
+        app.state.stop()
 
 
 def create_app(
@@ -581,9 +861,21 @@ def create_app(
     max_sessions: int = MAX_SESSIONS,
     session_ttl: float = SESSION_TTL,
     local_only: bool = True,
+    activations: Iterable[str] | str = (),
+    time_limit: float = TIME_LIMIT,
+    create_limit: float = CREATE_LIMIT,
 ) -> Starlette:
     """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
-    only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere)."""
+    only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere).
+
+    ``activations``: the user's own functions (``file.py:fn``, ``module:fn``), loaded and checked
+    now; requests name them by function name. ``time_limit``: seconds a frame or a curve of them
+    may take before its worker process is killed (``create_limit``: to start a session).
+    """
+    from actlab.explore import load_activations
+
+    refs = tuple(catalog.split_specs(activations)) if activations else ()
+    table = load_activations(refs)
     app = Starlette(
         middleware=[Middleware(_Guard, local_only=local_only)],
         routes=[
@@ -604,11 +896,27 @@ def create_app(
         exception_handlers={
             HTTPException: _http_error,
             ActlabError: _user_error,
+            WorkerError: _worker_error,
             Exception: _server_error,
         },
+        lifespan=_lifespan,
     )
+    hub = Hub(max_sessions, session_ttl)
+    pool = Pool(refs, CURVE_WORKERS)
+
+    def stop() -> None:
+        """Kill every worker process (sessions and curves); safe to call more than once."""
+        hub.close_all()
+        pool.close()
+
     app.state.runs = Path(runs).expanduser()
-    app.state.hub = Hub(max_sessions, session_ttl)
-    app.state.catalog = catalog_json()
+    app.state.hub = hub
+    app.state.pool = pool
+    app.state.stop = stop
+    app.state.refs = refs
+    app.state.activations = table
+    app.state.time_limit = float(time_limit)
+    app.state.create_limit = float(create_limit)
+    app.state.catalog = catalog_json(table)
     app.state.plotly = plotly_bundle()
     return app

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -66,16 +67,37 @@ class PlaygroundConfig:
         return out
 
 
+def _echo(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters: errors quote untrusted input, never all of it."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _number(body: dict[str, Any], key: str, default: float, integer: str = "") -> Any:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        lo, hi = LIMITS[key]
+        kind = "an integer" if integer else "a number"
+        raise ActlabError(f"{key} must be {kind} from {lo:g} to {hi:g}, got {_echo(value)}")
+    return check_number(key, value, *LIMITS[key], integer=integer)
+
+
 def _int(body: dict[str, Any], key: str, default: int) -> int:
-    return check_number(key, body.get(key, default), *LIMITS[key], integer="json")
+    return _number(body, key, default, integer="json")
 
 
 def _float(body: dict[str, Any], key: str, default: float) -> float:
-    return check_number(key, body.get(key, default), *LIMITS[key])
+    return _number(body, key, default)
 
 
-def validate(body: Any) -> PlaygroundConfig:
-    """A :class:`PlaygroundConfig` from a JSON object; ActlabError naming the bad key otherwise."""
+def validate(
+    body: Any, activations: Mapping[str, catalog.ActivationSpec] | None = None
+) -> PlaygroundConfig:
+    """A :class:`PlaygroundConfig` from a JSON object; ActlabError naming the bad key otherwise.
+
+    Layers may name built-ins, registered activations and ``activations`` (the explorer's
+    start-up ones) only: a spec naming a file or module is refused without touching either
+    (:func:`actlab.catalog.parse_registered`)."""
     if not isinstance(body, dict):
         raise ActlabError('the request body must be a JSON object, e.g. {"dataset": "moons"}')
     d = PlaygroundConfig()
@@ -83,14 +105,14 @@ def validate(body: Any) -> PlaygroundConfig:
     unknown = sorted(set(body) - known)
     if unknown:
         raise ActlabError(
-            f"unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(known))}"
-            + suggest(unknown[0], known)
+            f"unknown setting {unknown[0][:80]!r}; allowed: {', '.join(sorted(known))}"
+            + suggest(unknown[0][:80], known)
         )
     dataset = body.get("dataset", d.dataset)
     if dataset not in DATASETS:
         raise ActlabError(
-            f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}"
-            + suggest(str(dataset), DATASETS)
+            f"dataset must be one of {', '.join(DATASETS)}, got {_echo(dataset)}"
+            + suggest(str(dataset)[:80], DATASETS)
         )
     layers = body.get("layers", list(d.layers))
     if isinstance(layers, str):
@@ -99,14 +121,14 @@ def validate(body: Any) -> PlaygroundConfig:
     if not isinstance(layers, list) or not lo <= len(layers) <= hi:
         raise ActlabError(
             f"layers must be a list of {lo} to {hi} activation specs (one per hidden layer), "
-            f'e.g. ["relu", "tanh"]; got {layers!r}'[:300]
+            f'e.g. ["relu", "tanh"]; got {_echo(layers)}'
         )
     specs = []
     for i, spec in enumerate(layers, 1):
         if not isinstance(spec, str):
             raise ActlabError(f"layer {i}: activation must be a spec string like 'elu:alpha=0.5'")
         try:
-            act = catalog.parse(spec)
+            act = catalog.parse_registered(spec, activations)
         except ActlabError as exc:
             raise ActlabError(f"layer {i}: {exc}") from None
         if not act.spec.elementwise:
@@ -117,7 +139,9 @@ def validate(body: Any) -> PlaygroundConfig:
         specs.append(str(act))
     optimizer = body.get("optimizer", d.optimizer)
     if optimizer not in OPTIMIZERS:
-        raise ActlabError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        raise ActlabError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {_echo(optimizer)}"
+        )
     return PlaygroundConfig(
         dataset=dataset,
         noise=_float(body, "noise", d.noise),
@@ -147,7 +171,11 @@ class Session:
     Thread-safe: the stream advances it in a worker thread while the page may ask for a reset.
     """
 
-    def __init__(self, config: PlaygroundConfig) -> None:
+    def __init__(
+        self,
+        config: PlaygroundConfig,
+        activations: Mapping[str, catalog.ActivationSpec] | None = None,
+    ) -> None:
         self.config = config
         self._lock = threading.Lock()
         split = data.split(data.load(config.dataset, noise=config.noise, seed=config.seed), seed=0)
@@ -162,7 +190,7 @@ class Session:
         self.ys = np.linspace(lo[1], hi[1], config.grid, dtype=np.float32)
         gx, gy = np.meshgrid(self.xs, self.ys)  # row i: y = ys[i] (what a heatmap expects)
         self.grid_points = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], axis=1))
-        self.acts = [catalog.parse(s) for s in config.layers]
+        self.acts = [catalog.parse_registered(s, activations) for s in config.layers]
         self.reset()
 
     # ------------------------------------------------------------------ state

@@ -367,9 +367,15 @@ async function restart() {
   state.pg.es = es;
   es.addEventListener("frame", (ev) => onFrame(JSON.parse(ev.data)));
   es.addEventListener("end", () => { if (state.pg.es === es) closeStream(); });
-  es.onerror = () => {
-    if (state.pg.es === es) { closeStream(); $("pg-error").textContent = "the training stream closed; press reset"; }
-  };
+  // "error": the server's event (data: the one-line reason a layer failed) or a lost connection
+  es.addEventListener("error", (ev) => {
+    if (state.pg.es !== es) return;
+    const reason = ev.data ? JSON.parse(ev.data).error : "the training stream closed; press reset";
+    closeStream();
+    state.pg.playing = false;
+    updatePlayButton();
+    $("pg-error").textContent = reason;
+  });
   if (state.pg.playing) control("play");
   updatePlayButton();
 }
