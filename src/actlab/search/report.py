@@ -18,6 +18,11 @@ from actlab._html import esc, fields, items, page, table
 __all__ = ["figures", "html_page", "markdown", "write"]
 
 
+def _metric_label(metric: str) -> str:
+    """The column of the held-out score: 'test_accuracy' as it is, 'rmse' as 'test rmse'."""
+    return metric if metric.startswith("test") else f"test {metric}"
+
+
 def _f(x: Any, digits: int = 4) -> str:
     if x is None:
         return "–"
@@ -74,7 +79,7 @@ def _conf_rows(res: Any) -> list[dict[str, Any]]:
     for t in conf.get("table", []):
         name = t["activation"]
         row = {"rank": t["rank"], "activation": name, "formula": formula.get(name, "(baseline)"),
-               f"test {conf.get('metric', '')}": _f(t["mean"]),
+               _metric_label(conf.get("metric", "")): _f(t["mean"]),
                "95% CI": f"{_f(t['ci_low'])} – {_f(t['ci_high'])}",
                "chosen lr": _f((t.get("chosen") or {}).get("lr"), 4), "seeds": t["n"]}  # fmt: skip
         ver = conf["verdicts"].get(name)
