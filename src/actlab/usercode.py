@@ -158,6 +158,11 @@ def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple
     if isinstance(params, Mapping):
         out = []
         for name, default in params.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ActlabError(
+                    f"{where}: parameter name {name!r} is not a keyword-argument name; "
+                    "e.g. {'alpha': 1.0}"
+                )
             if not isinstance(default, (bool, int, float)) or isinstance(default, complex):
                 raise ActlabError(
                     f"{where}: parameter '{name}' has default {default!r}; user activation "
@@ -166,6 +171,11 @@ def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple
             kind = type(default) if isinstance(default, (bool, int)) else float
             out.append(Param(str(name), kind(default), kind, "user parameter"))
         return tuple(out)
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise ActlabError(
+            f"{where}: params must map names to defaults, e.g. {{'alpha': 1.0}}, or be Param "
+            f"objects; got {type(params).__name__}"
+        )
     out = list(params)
     if not all(isinstance(p, Param) for p in out):
         raise ActlabError(f"{where}: params must map names to defaults, or be Param objects")

@@ -702,6 +702,16 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
         )
 
 
+def _check_api_args(*, dataset: Any, out: Any, resume: Any) -> None:
+    """The Python caller's own arguments of :func:`run` (the settings check themselves)."""
+    if dataset is not None and not isinstance(dataset, str):
+        raise ActlabError(f"dataset must be a name such as 'moons', got {dataset!r}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ActlabError(f"out must be a folder path (str or Path), got {out!r}")
+    if not isinstance(resume, bool):
+        raise ActlabError(f"resume must be True or False, got {resume!r}")
+
+
 def run(
     dataset: str | None = None,
     *,
@@ -736,6 +746,7 @@ def run(
     from actlab.compare.store import Store
 
     clock = time.perf_counter()
+    _check_api_args(dataset=dataset, out=out, resume=resume)
     if dataset is not None:
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
