@@ -819,3 +819,20 @@ def split(
         y_test=y_test,
         test_fraction=test_fraction,
     )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux: MemAvailable; elsewhere the physical
+    memory), or None where it cannot be told. Used to refuse work that cannot fit before it
+    starts (a CSV file, a compare grid)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None

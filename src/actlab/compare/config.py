@@ -395,6 +395,16 @@ class ComputeConfig:
         "running on this machine, or a new one",
     )  # fmt: skip
 
+    max_models: int | None = setting(
+        None, kind="int", low=1, metavar="N",
+        help="refuse a run of more models than this (default 20000), before anything is made",
+    )  # fmt: skip
+    max_memory: float | None = setting(
+        None, kind="float", low=0.0, open_low=True, metavar="GB",
+        help="refuse a grid whose largest group needs more memory than this many GB (default: "
+        "the memory available now)",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         _validate_fields(self)  # the device itself and the address: checked by the backend
 
