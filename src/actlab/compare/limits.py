@@ -56,9 +56,7 @@ def group_bytes(config: Any, n_in: int, n_out: int) -> int:
     return per_group * worst
 
 
-def check_memory(
-    config: Any, n_in: int, n_out: int, max_memory_gb: float | None = None
-) -> None:
+def check_memory(config: Any, n_in: int, n_out: int, max_memory_gb: float | None = None) -> None:
     """Refuse a grid whose largest group needs more memory than is available (or than
     ``max_memory_gb``); a user ``--model``'s size is unknown until it is built: not checked."""
     if config.model.model is not None:
