@@ -286,6 +286,8 @@ class RayBackend:
 
     def _connect(self) -> None:
         ray = self.ray
+        if self.address is not None:
+            _reachable(self.address)  # fails in seconds; ray.init would retry for minutes
         if ray.is_initialized():
             return
         # the workers' logs and Ray's INFO lines stay out of actlab's output (errors still show)
@@ -294,8 +296,6 @@ class RayBackend:
         }  # fmt: skip
         # ray.init installs its own SIGTERM handler, which ends the process on the spot; keep the
         # caller's (actlab compare turns SIGTERM into Ctrl-C: the store is closed cleanly)
-        if self.address is not None:
-            _reachable(self.address)
         handlers = _signal_handlers()
         try:
             if self.address is None and _running_cluster() is None:
