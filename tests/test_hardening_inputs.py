@@ -414,7 +414,8 @@ def test_the_grammar_reads_ordinary_numbers():
     [["eval", "relu", "1_0"], ["softmax", "1", "2", "-t", "1_0"], ["compare", "--lr", "1_0"],
      ["compare", "--width", "٥"], ["plot", "relu", "--xlim", "0", "1_0"]],
 )  # fmt: skip
-def test_cli_numbers_follow_the_same_grammar(capsys, argv):
+def test_cli_numbers_follow_the_same_grammar(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)  # (before the fix, plot wrote relu.png here)
     code, _, err = cli(capsys, *argv)
     assert code == 2 and ("1_0" in err or "٥" in err)
     assert "Traceback" not in err
