@@ -9,13 +9,14 @@ accepted. :func:`parse` turns a spec string ``name[:key=value...]`` into a bound
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from actlab import usercode
 from actlab.activations import BUILTINS
-from actlab.errors import ActlabError, UnknownActivationError, suggest
+from actlab.errors import NUMBER_RE, ActlabError, UnknownActivationError, suggest
 from actlab.spec import Activation, ActivationSpec, Param, Properties, format_value
 
 __all__ = [
@@ -69,7 +70,7 @@ def get(name: str) -> ActivationSpec:
     if not isinstance(name, str):
         raise ActlabError(f"activation name must be a string, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
-    found = _LOOKUP.get(key) or _USER.get(key)
+    found = _USER.get(key) or _LOOKUP.get(key)  # a user name hides a built-in by shadow=True
     if found is not None:
         return found
     if usercode.is_reference(name) and usercode.may_exist(name):
@@ -98,6 +99,7 @@ def register(
     display_name: str | None = None,
     formula: str | None = None,
     replace: bool = False,
+    shadow: bool = False,
 ) -> ActivationSpec:
     """Add your own activation under ``name``; then every spec string may use it.
 
@@ -107,7 +109,9 @@ def register(
     use; otherwise they go through ``torch_fn`` and autograd. ``params`` maps each parameter name
     to its default (a float, int or bool), or gives :class:`Param` objects with ranges.
     The functions are checked on a grid first: a wrong signature, a result of another shape, a
-    NaN or a non-elementwise function is an :class:`ActlabError`.
+    NaN or a non-elementwise function is an :class:`ActlabError`. ``name`` is a spec name
+    (lower-case letters, digits and ``_``, starting with a letter, not a Python keyword);
+    ``shadow=True`` lets it hide a built-in of that name until :func:`unregister`.
 
     >>> import torch
     >>> spec = register("scaled_tanh", lambda x, a=1.7159: a * torch.tanh(2 * x / 3),
@@ -116,15 +120,11 @@ def register(
     0.964028
     >>> unregister("scaled_tanh")
     """
-    if not isinstance(name, str) or not name.strip().isidentifier():
-        raise ActlabError(
-            f"register: the name must be a Python-style identifier such as 'my_act', got {name!r}"
-        )
-    key = name.strip().lower()
-    if key in _LOOKUP:
+    key = _register_name(name)
+    if key in _LOOKUP and not shadow:
         raise ActlabError(
             f"register: '{name}' is a built-in activation ({_LOOKUP[key].name}); "
-            "choose another name"
+            "choose another name, or pass shadow=True to hide the built-in"
         )
     if key in _USER and not replace:
         raise ActlabError(
@@ -142,6 +142,20 @@ def register(
     )
     _USER[key] = spec
     return spec
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _register_name(name: Any) -> str:
+    """``name`` as a registry key, if it is a valid spec name (what ``parse`` can find again)."""
+    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else None
+    if key is None or not _NAME.fullmatch(key) or keyword.iskeyword(key):
+        raise ActlabError(
+            "register: the name must be a spec name (an identifier: a letter, then letters, "
+            f"digits or '_', at most 64, not a Python keyword), such as 'my_act'; got {name!r}"
+        )
+    return key
 
 
 def unregister(name: str) -> None:
@@ -237,7 +251,7 @@ def parse_many(items: str | Iterable[str]) -> list[Activation]:
 
 ECHO = 80  # characters of an untrusted spec quoted back in an error
 # one number, ASCII only: float() and int() also take '٥', '1_0' and ' 5 '
-PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+PLAIN_NUMBER = NUMBER_RE  # the one number grammar (errors.read_number)
 
 
 def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = None) -> Activation:

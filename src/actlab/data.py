@@ -16,6 +16,7 @@ import itertools
 import math
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -227,6 +228,60 @@ def _check_path(path: Path) -> None:
         )
     if path.is_dir():
         raise ActlabError(f"'{path}' is a directory; --csv needs a CSV file")
+    _check_csv_file(path)
+
+
+# What cannot be a CSV file is refused before a byte is parsed: a device (/dev/zero never ends), a
+# FIFO (blocks), a compressed or binary file (recognised by its first bytes), or a file bigger
+# than the memory left (the reader's peak is ~2.6x the file: 245 MB for 93 MB, see above).
+_NOT_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+              (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed (gunzip it first)"),
+    (b"PK\x03\x04", "a zip archive (an .xlsx or .zip: export or unzip it as CSV first)"),
+    (b"BZh", "bzip2-compressed (bunzip2 it first)"),
+    (b"\xfd7zXZ\x00", "xz-compressed (unxz it first)"),
+    (b"(\xb5/\xfd", "zstd-compressed (unzstd it first)"),
+    (b"PAR1", "a Parquet file (read it with pandas and save it as CSV)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"%PDF", "a PDF document"),
+    (b"\xff\xfe", "UTF-16 text (save it as UTF-8)"),
+    (b"\xfe\xff", "UTF-16 text (save it as UTF-8)"),
+)
+CSV_MEMORY_FACTOR = 3  # bytes of memory per byte of file the reader may need at its peak
+
+
+def _check_csv_file(path: Path) -> None:
+    """Refuse what cannot be a CSV file, with one line saying what it is."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ActlabError(f"cannot read CSV file '{path}': {exc.strerror}") from None
+    for test, kind in _NOT_FILES:
+        if test(st.st_mode):
+            raise ActlabError(f"'{path}' is {kind}, not a file; --csv needs a CSV file on disk")
+    if not stat.S_ISREG(st.st_mode):
+        raise ActlabError(f"'{path}' is not a regular file; --csv needs a CSV file on disk")
+    free = available_memory()
+    if free is not None and st.st_size * CSV_MEMORY_FACTOR > free:
+        raise ActlabError(
+            f"CSV file '{path}' is {st.st_size / 2**20:,.0f} MB; reading it needs about "
+            f"{CSV_MEMORY_FACTOR}x that, more than the {free / 2**20:,.0f} MB of memory available; "
+            "use a sample of its rows, or a machine with more memory"
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8192)
+    except OSError as exc:
+        raise ActlabError(f"cannot read CSV file '{path}': {exc.strerror}") from None
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise ActlabError(f"'{path}' is {what}, not a CSV text file")
+    if b"\x00" in head:
+        raise ActlabError(
+            f"'{path}' holds binary data (a NUL byte in its first {len(head)} bytes), not CSV "
+            "text; give a CSV file saved as UTF-8 text"
+        )
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -242,10 +297,15 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         raise ActlabError(f"cannot read CSV file '{path}': {exc.strerror}") from None
     if not text.strip():
         raise ActlabError(f"CSV file '{path}' is empty; it needs a header row and data rows")
-    rows = [
-        row for row in csv.reader(io.StringIO(text), _sniff(text[:65536]))
-        if any(cell.strip() for cell in row)
-    ]
+    reader = csv.reader(io.StringIO(text), _sniff(text[:65536]))
+    try:
+        rows = [row for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # a field longer than csv.field_size_limit(), a stray NUL...
+        raise ActlabError(
+            f"CSV file '{path}' cannot be read as CSV near line {reader.line_num}: {exc} "
+            f"(a cell may hold at most {csv.field_size_limit():,} characters); check that it is "
+            "a CSV file and that its quotes are balanced"
+        ) from None
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
     if not body:
@@ -819,3 +879,20 @@ def split(
         y_test=y_test,
         test_fraction=test_fraction,
     )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can still give (Linux: MemAvailable; elsewhere the physical
+    memory), or None where it cannot be told. Used to refuse work that cannot fit before it
+    starts (a CSV file, a compare grid)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,3 +85,58 @@ def check_number(name: str, value: Any, low: float, high: float, *, integer: str
     if ok and kind_ok and float(value).is_integer():
         return int(value)
     raise ActlabError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+
+
+# ------------------------------------------------------------------------------------ numbers
+# One grammar for every number a person types (spec parameters, CLI options and lists, eval's x,
+# the Python API's strings): ASCII digits with an optional sign, decimal point and exponent.
+# Python's float()/int() also take '1_0' (= 10), full-width and Arabic-Indic digits and
+# surrounding whitespace, which turned typos into other values; isdigit() takes '²'.
+NUMBER_GRAMMAR = "a number written with digits 0-9, e.g. 2, -0.5, 1e-3"
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SPECIAL = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_MAX_NUMBER_CHARS = 100  # int('9' * 5000) is refused by Python itself; nothing real is longer
+
+
+def read_number(text: str, *, integer: bool = False, special: bool = False) -> float | int:
+    """``text`` read by the one number grammar (:data:`NUMBER_GRAMMAR`); ``ValueError`` otherwise.
+
+    ``integer``: a whole number (``3``, ``3.0``, ``1e3``), returned as ``int``; ``special``:
+    ``inf``, ``-inf`` and ``nan`` are numbers too. Surrounding spaces are allowed.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"not a string: {text!r}")
+    t = text.strip()
+    if len(t) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"{len(t)} characters is too long for a number")
+    if special and not integer and _SPECIAL.fullmatch(t):
+        return float(t)
+    if not NUMBER_RE.fullmatch(t):
+        raise ValueError(f"not a number: {text!r}")
+    if integer:
+        if t.lstrip("+-").isdigit():  # exact, whatever its size (isdigit: ASCII, checked above)
+            return int(t)
+        x = float(t)
+        if not (math.isfinite(x) and x.is_integer()):
+            raise ValueError(f"not a whole number: {text!r}")
+        return int(x)
+    return float(t)
+
+
+def number_arg(*, integer: bool = False, special: bool = False) -> Any:
+    """An argparse ``type=`` that reads one number by :func:`read_number` (argparse's message)."""
+    import argparse
+
+    def parse(text: str) -> float | int:
+        try:
+            return read_number(text, integer=integer, special=special)
+        except ValueError:
+            what = "a whole number" if integer else NUMBER_GRAMMAR
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+    parse.__name__ = "integer" if integer else "number"
+    return parse
+
+
+whole_arg = number_arg(integer=True)  # argparse types: the one grammar on the command line
+real_arg = number_arg()

@@ -497,6 +497,11 @@ def _labels(acts: Sequence[catalog.Activation]) -> tuple[list[str], str | None]:
     return labels, family
 
 
+MAX_CURVES = 10  # matplotlib's default cycle (tab10): an 11th curve repeats a colour; measured:
+# 16 curves with f' (32 legend rows) no longer fit the 6.4 x 4.5 in figure and 20 make
+# constrained_layout give up with a warning
+
+
 def compare(
     specs: Sequence[Any] | str,
     derivative: bool = False,
@@ -521,6 +526,12 @@ def compare(
     items = [s for s in specs.split(",") if s.strip()] if isinstance(specs, str) else list(specs)
     if not items:
         raise ActlabError("compare needs at least one activation, e.g. compare(['relu', 'elu'])")
+    if len(items) > MAX_CURVES:
+        raise ActlabError(
+            f"one figure shows at most {MAX_CURVES} activations (its palette has {MAX_CURVES} "
+            f"distinct colours, and the legend of more overflows the figure), got {len(items)}; "
+            "split them over several plots"
+        )
     acts = [_activation(s.strip() if isinstance(s, str) else s) for s in items]
     seen: set[str] = set()
     for act in acts:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, read_number, suggest
 
 INF = math.inf
 
@@ -66,6 +67,8 @@ class Param:
                 raise ActlabError(bad + suggest(text, self.choices))
             return text
         try:
+            if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+                raise TypeError(value)  # True is not 1.0 here; a list is not a number
             number = (
                 self.kind(value) if not isinstance(value, str) else _parse_number(value, self.kind)
             )
@@ -82,13 +85,8 @@ class Param:
 
 
 def _parse_number(text: str, kind: type) -> float | int:
-    text = text.strip()
-    if kind is int:
-        as_float = float(text)
-        if not as_float.is_integer():
-            raise ValueError(text)
-        return int(as_float)
-    return float(text)
+    """A spec's number, by the one grammar (``errors.read_number``): '1_0' is not 10."""
+    return read_number(text, integer=kind is int)
 
 
 @dataclass(frozen=True)

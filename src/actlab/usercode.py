@@ -11,18 +11,22 @@ torch is imported only when a user activation is used.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, read_number, suggest
 from actlab.spec import INF, ActivationSpec, Param, Properties, TorchModule
 
 
@@ -45,29 +49,8 @@ def load_function(
             f"{option} must look like module:function or path/to/file.py:function, got {ref!r}"
         )
     try:
-        if where.endswith(".py") or os.sep in where:
-            path = os.path.abspath(os.path.expanduser(where))
-            if not os.path.isfile(path):
-                raise ActlabError(f"{option}: the file '{where}' does not exist")
-            loader = importlib.util.spec_from_file_location(
-                f"actlab_user_{os.path.basename(path)[:-3]}", path
-            )
-            if loader is None or loader.loader is None:
-                raise ActlabError(f"{option}: cannot load '{where}' as a Python module")
-            module = importlib.util.module_from_spec(loader)
-            loader.loader.exec_module(module)
-        else:
-            try:
-                module = importlib.import_module(where)
-            except ModuleNotFoundError as err:
-                cwd = os.getcwd()
-                if err.name != where.split(".")[0] or cwd in sys.path:
-                    raise
-                sys.path.insert(0, cwd)
-                try:
-                    module = importlib.import_module(where)
-                finally:
-                    sys.path.remove(cwd)
+        with guarded(f"{option}: importing '{where}'", "while it was imported"):
+            module = _import(where, option)
     except ActlabError:
         raise
     except Exception as err:
@@ -85,6 +68,150 @@ def load_function(
             + f"; it must define {signature}"
         )
     return fn
+
+
+def _import(where: str, option: str) -> Any:
+    """The module ``where`` names: a .py path, or a module on sys.path or in the current folder."""
+    if where.endswith(".py") or os.sep in where:
+        path = os.path.abspath(os.path.expanduser(where))
+        if not os.path.isfile(path):
+            raise ActlabError(f"{option}: the file '{where}' does not exist")
+        loader = importlib.util.spec_from_file_location(
+            f"actlab_user_{os.path.basename(path)[:-3]}", path
+        )
+        if loader is None or loader.loader is None:
+            raise ActlabError(f"{option}: cannot load '{where}' as a Python module")
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as err:
+            cwd = os.getcwd()
+            if err.name != where.split(".")[0] or cwd in sys.path:
+                raise
+            sys.path.insert(0, cwd)
+            try:
+                module = importlib.import_module(where)
+            finally:
+                sys.path.remove(cwd)
+    return module
+
+
+# ---------------------------------------------------------------------------- running user code
+# The user's code is run under `guarded`: a time limit, and sys.exit() or a changed torch default
+# dtype turned into one ActlabError line naming it. The limit is SIGALRM (setitimer) in the main
+# thread, not a child process: the function (a register()ed lambda, a module's closure) and what
+# the probe measured must live in this process, a child would re-import torch (1-2 s per probe)
+# and could not re-create a function given in Python. A real signal interrupts a Python loop
+# (`while True: pass`) and blocking calls (sleep, read) alike; only a single C call that never
+# returns escapes it, and Ctrl-C still ends the CLI then (cli.run exits without joining). Outside
+# the main thread (a server's worker) or without SIGALRM (Windows) no limit is set here.
+
+PROBE_TIMEOUT_S = 30.0  # seconds user code may take to import or to pass its checks
+_TIMEOUT_ENV = "ACTLAB_PROBE_TIMEOUT"
+
+
+class _TimeUp(BaseException):  # BaseException: the user's `except Exception` must not eat it
+    pass
+
+
+_active: list[bool] = []  # a limit is already running (nested guarded blocks share it)
+
+
+def probe_timeout() -> float:
+    """The time limit for user code's checks: ``ACTLAB_PROBE_TIMEOUT`` seconds, default 30."""
+    text = os.environ.get(_TIMEOUT_ENV, "").strip()
+    if not text:
+        return PROBE_TIMEOUT_S
+    try:
+        value = float(read_number(text))
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise ActlabError(
+            f"{_TIMEOUT_ENV} must be a number of seconds from 0 to 86400, got {text!r}"
+        )
+    return value
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float, where: str) -> Iterator[None]:
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and not _active
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    _active.append(True)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _TimeUp:
+        raise ActlabError(
+            f"{where}: no answer within {seconds:g} s (an endless loop?); fix the function, or "
+            f"give it more time with {_TIMEOUT_ENV}=SECONDS"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _active.pop()
+
+
+@contextlib.contextmanager
+def guarded(where: str, when: str = "when called") -> Iterator[None]:
+    """Run user code inside the block: under the probe time limit; ``sys.exit()`` and a change of
+    torch's default dtype (global state every later tensor would inherit) become one line
+    naming ``where``."""
+    torch = sys.modules.get("torch")
+    dtype = torch.get_default_dtype() if torch is not None else None
+    try:
+        with _time_limit(probe_timeout(), where):
+            yield
+    except SystemExit:
+        raise ActlabError(
+            f"{where}: it called sys.exit() {when}; a function for actlab must return a value "
+            "(raise an exception to report a problem)"
+        ) from None
+    finally:
+        torch = sys.modules.get("torch")
+        now = torch.get_default_dtype() if torch is not None else None
+        if now is not None and dtype is not None and now != dtype:
+            torch.set_default_dtype(dtype)  # put it back before anything else runs
+            changed = str(now).replace("torch.", "")
+            raise ActlabError(
+                f"{where}: it changed torch's default dtype to {changed} {when}; user code must "
+                "not change global torch state: give tensors their dtype instead "
+                "(torch.zeros(3, dtype=...), x.to(...))"
+            )
+        if now is not None and dtype is None and now != torch.float32:
+            torch.set_default_dtype(torch.float32)
+            raise ActlabError(
+                f"{where}: it changed torch's default dtype to {str(now).replace('torch.', '')} "
+                f"{when}; user code must not change global torch state"
+            )
+
+
+def _no_exit(fn: Callable[..., Any], where: str) -> Callable[..., Any]:
+    """``fn`` with sys.exit() inside it (at any call, during training too) as one ActlabError."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SystemExit:
+            raise ActlabError(
+                f"{where}: it called sys.exit(); a function for actlab must return a value"
+            ) from None
+
+    return call
 
 
 # ---------------------------------------------------------------------------- user activations
@@ -158,6 +285,11 @@ def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple
     if isinstance(params, Mapping):
         out = []
         for name, default in params.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ActlabError(
+                    f"{where}: parameter name {name!r} is not a keyword-argument name; "
+                    "e.g. {'alpha': 1.0}"
+                )
             if not isinstance(default, (bool, int, float)) or isinstance(default, complex):
                 raise ActlabError(
                     f"{where}: parameter '{name}' has default {default!r}; user activation "
@@ -166,6 +298,11 @@ def _as_params(params: Mapping[str, Any] | Iterable[Param], where: str) -> tuple
             kind = type(default) if isinstance(default, (bool, int)) else float
             out.append(Param(str(name), kind(default), kind, "user parameter"))
         return tuple(out)
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise ActlabError(
+            f"{where}: params must map names to defaults, e.g. {{'alpha': 1.0}}, or be Param "
+            f"objects; got {type(params).__name__}"
+        )
     out = list(params)
     if not all(isinstance(p, Param) for p in out):
         raise ActlabError(f"{where}: params must map names to defaults, or be Param objects")
@@ -177,10 +314,13 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
     import torch
 
     x = torch.linspace(*_PROBE, dtype=torch.float32)
+    given = x.clone()
     try:
         y = fn(x, **params)
         y2 = fn(x.flip(0).reshape(-1, 1), **params) if isinstance(y, torch.Tensor) else None
         part = fn(x[:40], **params) if isinstance(y, torch.Tensor) else None
+    except ActlabError:
+        raise
     except Exception as err:
         raise ActlabError(
             f"{where}: calling it on a tensor failed ({type(err).__name__}: {err}); "
@@ -188,6 +328,11 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
         ) from None
     if not isinstance(y, torch.Tensor):
         raise ActlabError(f"{where}: it returned a {type(y).__name__}, not a torch.Tensor")
+    if not torch.equal(x, given):
+        raise ActlabError(
+            f"{where}: it changes its input in place (like x.relu_() or x += 1), which corrupts "
+            "the values autograd keeps; compute a new tensor instead (torch.relu(x), x + 1)"
+        )
     if y.shape != x.shape or y2 is None or y2.shape != (x.numel(), 1):
         raise ActlabError(
             f"{where}: not elementwise: a tensor of shape {tuple(x.shape)} gave shape "
@@ -197,6 +342,7 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
     if not np.isfinite(yy).all():
         bad = float(x[~np.isfinite(yy)][0])
         raise ActlabError(f"{where}: it returns NaN or inf for the finite input x = {bad:g}")
+    _check_gradient(fn, params, where)
     back = y2.detach().double().numpy()[::-1, 0]
     sub = part.detach().double().numpy() if isinstance(part, torch.Tensor) else None
     if (
@@ -210,6 +356,41 @@ def _probe(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> np.
             "reordered or left out (it mixes values, like softmax or a normalisation)"
         )
     return yy
+
+
+def _check_gradient(fn: Callable[..., Any], params: Mapping[str, Any], where: str) -> None:
+    """Training needs df/dx: the output must be a float tensor that autograd connects to x."""
+    import torch
+
+    x = torch.linspace(*_PROBE, dtype=torch.float32).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            y = fn(x, **params)
+    except ActlabError:
+        raise
+    except RuntimeError as err:
+        if "in-place" not in str(err):
+            raise ActlabError(f"{where}: calling it with gradients on failed ({err})") from None
+        raise ActlabError(
+            f"{where}: it changes its input in place (like x.relu_()), which autograd cannot "
+            "differentiate; compute a new tensor instead (torch.relu(x))"
+        ) from None
+    except Exception as err:
+        raise ActlabError(
+            f"{where}: calling it with gradients on failed ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(y, torch.Tensor) or not (y.is_floating_point() or y.is_complex()):
+        dtype = str(getattr(y, "dtype", type(y).__name__)).replace("torch.", "")
+        raise ActlabError(
+            f"{where}: it returns a tensor of dtype {dtype}, which has no gradient; an activation "
+            "returns floating-point values (e.g. x * (x > 0) rather than (x > 0).long())"
+        )
+    if not y.requires_grad:
+        raise ActlabError(
+            f"{where}: its output has no gradient with respect to x (.detach(), torch.no_grad() "
+            "or a NumPy round trip cuts it), so no network could learn through it; keep the "
+            "computation in torch operations on x"
+        )
 
 
 def _float_input(x: Any) -> tuple[np.ndarray, np.dtype, Any]:
@@ -287,13 +468,16 @@ def define_activation(
             sig.bind(0.0, **defaults)
     except TypeError as err:
         raise ActlabError(f"{where}: wrong signature ({err}); it must be {_SIGNATURE}") from None
-    y = _probe(torch_fn, defaults, where)
+    torch_fn = _no_exit(torch_fn, where)
+    with guarded(where):
+        y = _probe(torch_fn, defaults, where)
     forward = _numpy_via_torch(torch_fn, grad=False)
     if numpy_fn is not None:
         forward = _numpy_user(numpy_fn)
         x = np.linspace(*_PROBE)
         try:
-            mine = np.asarray(forward(x, **defaults), dtype=np.float64)
+            with guarded(f"{where}: numpy_fn"):
+                mine = np.asarray(forward(x, **defaults), dtype=np.float64)
         except ActlabError:
             raise
         except Exception as err:

@@ -7,7 +7,9 @@ Each command group lives in its own module with ``register(subparsers)``; user m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -74,4 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:  # console-script entry point
-    sys.exit(main())
+    code = main()
+    _exit_past_stuck_threads(code)
+    sys.exit(code)
+
+
+def _exit_past_stuck_threads(code: int) -> None:
+    """Exit now if a training thread is still running: one stuck in the user's code (an endless
+    loop) after Ctrl-C cannot be stopped, and the interpreter would wait for it at exit for ever
+    (``actlab.compare.engine._stopped``). Everything the run saved is committed by then."""
+    import threading
+
+    stuck = [t for t in threading.enumerate() if t.name.startswith("actlab-train") and t.is_alive()]
+    if not stuck:
+        return
+    print(
+        "actlab: note: the user code in a training thread did not stop; exiting without it",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from actlab import advice
 from actlab.cli._common import console, print_json
+from actlab.errors import whole_arg
 
 _VERDICT_STYLE = {"right": "green", "partly right": "yellow", "dated": "yellow", "wrong": "red"}
 
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="what the network predicts: " + ", ".join(advice.TASKS))
     p.add_argument("--layer", metavar="LAYER",
                    help="hidden or output (default: output, or hidden for --task hidden)")
-    p.add_argument("--depth", type=int, metavar="N", help="number of hidden layers")
+    p.add_argument("--depth", type=whole_arg, metavar="N", help="number of hidden layers")
     p.add_argument("--architecture", metavar="ARCH", help=", ".join(advice.ARCHITECTURES))
     p.add_argument("--normalization", metavar="NORM", help=", ".join(advice.NORMALIZATIONS))
     p.add_argument("--rules", metavar="FILE", help="use another rules table (JSON, same form)")

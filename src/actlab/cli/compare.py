@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actlab.cli._common import console, err_console, output_path, print_json, split_specs
+from actlab.cli._common import (
+    console,
+    err_console,
+    output_path,
+    print_json,
+    split_specs,
+    stdout_to_stderr,
+)
 
 EXAMPLES = """examples:
   actlab compare                                   # digits, 7 activations x 5 seeds
@@ -210,12 +217,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         settings["activations"] = split_specs(args.activations)
     bar = contextlib.nullcontext(None) if quiet else _Bar()
     start = time.perf_counter()
+    # --json: stdout carries the JSON alone; anything printed meanwhile (user code) goes to stderr
+    aside = stdout_to_stderr() if args.json else contextlib.nullcontext()
     try:
-        with _sigterm_as_interrupt(), bar as progress:
+        with _sigterm_as_interrupt(), aside, bar as progress:
             res = compare.run(
                 out=args.out, resume=args.resume, time_budget=args.time_budget,
                 progress=progress, on_start=on_start, device=compute.device, backend=backend,
-                **settings,
+                max_models=compute.max_models, max_memory=compute.max_memory, **settings,
             )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from actlab import catalog, kernels
 from actlab.cli._common import console, err_console, output_path, print_json
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, read_number, real_arg
 
 DTYPES = ("float16", "float32", "float64")
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--temperature",
         "-t",
-        type=float,
+        type=real_arg,
         nargs="+",
         default=[1.0],
         metavar="T",
@@ -200,7 +200,7 @@ def _numbers(values: list[str], what: str) -> np.ndarray:
     out = []
     for v in values:
         try:
-            out.append(float(v))
+            out.append(read_number(v, special=True))  # the one grammar: '1_0' is not 10
         except ValueError:
             raise ActlabError(f"{what} must be numbers (inf and nan allowed), got '{v}'") from None
     return np.array(out, dtype=np.float64)

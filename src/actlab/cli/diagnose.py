@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab.cli._common import console, output_path, print_json, split_specs
-from actlab.errors import ActlabError, writing
+from actlab.errors import ActlabError, real_arg, whole_arg, writing
 
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
@@ -43,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="activations to compare (spaces or commas); "
         "default sigmoid,tanh,relu (vanishing) / relu,leaky_relu,elu (dying-relu)",
     )
-    demo.add_argument("--depth", type=int, help="hidden layers (default 10 / 4)")
-    demo.add_argument("--width", type=int, help="units per hidden layer (default 64)")
-    demo.add_argument("--epochs", type=int, help="training epochs (default 3 / 5)")
+    demo.add_argument("--depth", type=whole_arg, help="hidden layers (default 10 / 4)")
+    demo.add_argument("--width", type=whole_arg, help="units per hidden layer (default 64)")
+    demo.add_argument("--epochs", type=whole_arg, help="training epochs (default 3 / 5)")
     demo.add_argument(
-        "--bias", type=float, help="dying-relu: hidden bias initialisation (default 0)"
+        "--bias", type=real_arg, help="dying-relu: hidden bias initialisation (default 0)"
     )
     model = p.add_argument_group("model options")
     model.add_argument("--dataset", help="built-in dataset (default digits); see 'actlab compare'")
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--drop-missing", action="store_true", default=None,
         help="leave out the CSV rows with a missing value (and say how many)",
     )  # fmt: skip
-    model.add_argument("--batches", type=int, help="training steps to watch (default 50)")
+    model.add_argument("--batches", type=whole_arg, help="training steps to watch (default 50)")
     model.add_argument(
         "--activation",
         metavar="SPEC",
@@ -68,10 +68,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     common = p.add_argument_group("common options")
     common.add_argument(
-        "--lr", type=float, help="learning rate (default 1e-3; dying-relu 0.1), Adam"
+        "--lr", type=real_arg, help="learning rate (default 1e-3; dying-relu 0.1), Adam"
     )
-    common.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    common.add_argument("--seed", type=int, default=0, help="seed for init, data order and split")
+    common.add_argument("--batch-size", type=whole_arg, default=64, help="batch size (default 64)")
+    common.add_argument(
+        "--seed", type=whole_arg, default=0, help="seed for init, data order and split"
+    )
     common.add_argument("--plot", metavar="DIR", help="write the figures (PNG) into DIR")
     common.add_argument("--force", action="store_true", help="overwrite figures that exist")
     common.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from actlab.catalog import split_specs
 from actlab.cli._common import console, output_path
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, real_arg
 
 # Backends that cannot open a window; --show on them would silently do nothing.
 _NON_INTERACTIVE = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="activation specs (spaces or commas)")
     p.add_argument("--derivative", "-d", action="store_true", help="overlay f' (dashed)")
-    p.add_argument("--xlim", nargs=2, type=float, metavar=("A", "B"), help="x window")
-    p.add_argument("--ylim", nargs=2, type=float, metavar=("A", "B"), help="y window")
+    p.add_argument("--xlim", nargs=2, type=real_arg, metavar=("A", "B"), help="x window")
+    p.add_argument("--ylim", nargs=2, type=real_arg, metavar=("A", "B"), help="y window")
     p.add_argument("--lang", choices=("en", "ru"), default="en", help="caption language")
     p.add_argument("--no-shade", action="store_true", help="do not shade saturation/dead zones")
     p.add_argument("-o", "--output", metavar="FILE", help="output .png, .svg or .pdf")

@@ -83,6 +83,12 @@ def _dataset(c: CompareConfig) -> Any:
     return ds
 
 
+def _shape(ds: Any) -> tuple[int, int]:
+    """(inputs, outputs) of the networks a dataset needs."""
+    n_out = ds.n_classes if ds.task == "classification" else 1
+    return int(ds.X.shape[1]), max(int(n_out), 1)
+
+
 def _splits(c: CompareConfig, ds: Any) -> dict[int, Any]:
     """Split seed -> Split: one for the run, or one per seed with ``resample_split``."""
     from actlab import data
@@ -705,6 +711,16 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
         )
 
 
+def _check_api_args(*, dataset: Any, out: Any, resume: Any) -> None:
+    """The Python caller's own arguments of :func:`run` (the settings check themselves)."""
+    if dataset is not None and not isinstance(dataset, str):
+        raise ActlabError(f"dataset must be a name such as 'moons', got {dataset!r}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ActlabError(f"out must be a folder path (str or Path), got {out!r}")
+    if not isinstance(resume, bool):
+        raise ActlabError(f"resume must be True or False, got {resume!r}")
+
+
 def run(
     dataset: str | None = None,
     *,
@@ -716,6 +732,8 @@ def run(
     report: bool = True,
     device: str = "auto",
     backend: str | Any = "local",
+    max_models: int | None = None,
+    max_memory: float | None = None,
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -732,13 +750,17 @@ def run(
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
     ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
-    run may be resumed elsewhere; the report says so).
+    run may be resumed elsewhere; the report says so). ``max_models`` (default 20000) and
+    ``max_memory`` (GB; default: what is available) bound the run, checked before anything is made
+    (:mod:`~actlab.compare.limits`).
     """
-    from actlab.compare import backends, engine
-    from actlab.compare.config import command
+    from actlab.compare import backends, engine, limits
+    from actlab.compare.config import ComputeConfig, command
     from actlab.compare.store import Store
 
     clock = time.perf_counter()
+    ComputeConfig(max_models=max_models, max_memory=max_memory)  # checks them
+    _check_api_args(dataset=dataset, out=out, resume=resume)
     if dataset is not None:
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
@@ -747,7 +769,9 @@ def run(
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
+    limits.check_models(c, max_models)  # before any list of the models is built
     dataset = _dataset(c)
+    limits.check_memory(c, *_shape(dataset), max_memory)
     splits = _splits(c, dataset)
     fingerprint = _fingerprint(splits)
     grid = _grid(c)

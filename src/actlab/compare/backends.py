@@ -32,6 +32,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import threading
@@ -285,6 +286,8 @@ class RayBackend:
 
     def _connect(self) -> None:
         ray = self.ray
+        if self.address is not None:
+            _reachable(self.address)  # fails in seconds; ray.init would retry for minutes
         if ray.is_initialized():
             return
         # the workers' logs and Ray's INFO lines stay out of actlab's output (errors still show)
@@ -481,4 +484,52 @@ def make(name: str = "local", *, ray_address: str | None = None) -> Backend:
         if ray_address is not None:
             raise ActlabError("--ray-address goes with --backend ray; add --backend ray")
         return LocalBackend()
+    if ray_address is not None:
+        check_ray_address(ray_address)
     return RayBackend(ray_address)
+
+
+_RAY_ADDRESS = re.compile(
+    r"(?P<scheme>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))"
+    r":(?P<port>[0-9]{1,5})"
+)
+RAY_CONNECT_S = 10.0  # a TCP connect to a live head answers in milliseconds
+
+
+def check_ray_address(address: Any) -> tuple[str, int] | None:
+    """(host, port) of a Ray address (``HOST:PORT``, ``ray://HOST:PORT``), None for ``auto`` /
+    ``local``; anything else is one line saying what an address looks like."""
+    hint = (
+        "give the address 'ray start --head' prints, HOST:PORT (e.g. 127.0.0.1:6379), or "
+        "ray://HOST:10001 for Ray Client"
+    )
+    if not isinstance(address, str) or not address.strip():
+        raise ActlabError(f"--ray-address is empty; {hint}")
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    if "://" in text and not text.startswith("ray://"):
+        raise ActlabError(
+            f"--ray-address {text!r} is a URL; Ray wants no scheme (the dashboard's http:// "
+            f"address is not the cluster's); {hint}"
+        )
+    m = _RAY_ADDRESS.fullmatch(text)
+    if m is None or not 0 < int(m["port"]) < 65536:
+        raise ActlabError(f"--ray-address {text!r} is not an address; {hint}")
+    return m["host"].strip("[]"), int(m["port"])
+
+
+def _reachable(address: str) -> None:
+    """Refuse an address nothing listens on within RAY_CONNECT_S (ray.init would retry for
+    minutes, printing its C++ log lines)."""
+    target = check_ray_address(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=RAY_CONNECT_S).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ActlabError(
+            f"cannot reach a Ray cluster at {address} ({reason}); start one with 'ray start "
+            "--head' and pass the address it prints as --ray-address"
+        ) from None

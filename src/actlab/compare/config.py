@@ -18,6 +18,7 @@ one generic validator reads them. Adding a setting means adding one field here (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping
@@ -25,7 +26,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from actlab.errors import ActlabError, suggest
+from actlab.errors import ActlabError, read_number, suggest
 from actlab.nets import COMPARE_INITS
 
 __all__ = [
@@ -86,19 +87,27 @@ def _flag(name: str, s: Setting) -> str:
 
 
 def _whole(name: str, value: Any, s: Setting) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):  # the one number grammar (errors.read_number): '1_0' is not 10
+        with contextlib.suppress(ValueError):
+            value = read_number(value, integer=True)
     low = int(s.low or 0)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ActlabError(f"{name} must be a whole number >= {low}, got {value!r}")
+    high = None if s.high is None else int(s.high)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+        or (high is not None and value >= high)
+    ):
+        top = f" and < {high}" if high is not None else ""
+        raise ActlabError(f"{name} must be a whole number >= {low}{top}, got {value!r}")
     return int(value)
 
 
 def _number(name: str, value: Any, s: Setting) -> float:
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        x = float(value)
+        if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+            raise ValueError  # True is not 1.0; [1e-3] inside a list is not a number
+        x = read_number(value, special=True) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
         raise ActlabError(f"{name} must be a number, got {value!r}") from None
     low = -math.inf if s.low is None else s.low
@@ -127,13 +136,28 @@ _SCALAR: dict[str, Callable[[str, Any, Setting], Any]] = {
 }
 
 
-def _items(value: Any) -> list[Any]:
-    """One value, a list/tuple, or a comma-separated string -> a list of values."""
+def _items(value: Any, name: str = "value") -> list[Any]:
+    """One value, a flat list/tuple, or a comma-separated string -> a list of values.
+
+    A list inside the list (``lr=[[1e-3]]``) or bytes are refused, not flattened or dropped."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, Iterable):
-        return [v for item in value for v in _items(item)] if not isinstance(value, bytes) else []
-    return [value]
+    if isinstance(value, (bytes, bytearray, Mapping)):
+        raise ActlabError(f"{name} takes one value or a list of values, got {value!r}")
+    if not isinstance(value, Iterable):
+        return [value]
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, str):
+            out += _items(item, name)
+        elif isinstance(item, (Iterable, bytes)):
+            raise ActlabError(
+                f"{name} takes one value or a flat list of values, got {value!r}; e.g. "
+                f"{name}=[1, 2]"
+            )
+        else:
+            out.append(item)
+    return out
 
 
 def _check(name: str, value: Any, s: Setting) -> Any:
@@ -142,7 +166,7 @@ def _check(name: str, value: Any, s: Setting) -> Any:
         return None
     check = _SCALAR.get(s.kind)
     if s.listable:
-        values = _items(value)
+        values = _items(value, name)
         if not values:
             raise ActlabError(f"{name} needs at least one value, got {value!r}")
         out = tuple(check(name, v, s) for v in values)  # type: ignore[misc]
@@ -153,7 +177,7 @@ def _check(name: str, value: Any, s: Setting) -> Any:
             )
         return out
     if s.kind == "names":
-        return tuple(str(v) for v in _items(value))
+        return tuple(str(v) for v in _items(value, name))
     if s.kind == "specs":
         return value
     assert check is not None
@@ -203,7 +227,7 @@ class DataConfig:
         help="share of rows held out for the final test, scored once per model, 0 <= F < 1 "
         "(default 0.2; 0: report validation scores, which selection has seen)",
     )  # fmt: skip
-    split_seed: int = setting(0, kind="int", low=0, metavar="N",
+    split_seed: int = setting(0, kind="int", low=0, high=2**32, metavar="N",
                               help="seed of the split (default 0)")  # fmt: skip
     resample_split: bool = setting(
         False, kind="bool",
@@ -311,7 +335,8 @@ class StudyConfig:
         help="activations, space- or comma-separated (default: sigmoid tanh relu leaky_relu elu "
         "silu gelu); parameters as in leaky_relu:alpha=0.1",
     )  # fmt: skip
-    seeds: int = setting(5, kind="int", low=1, metavar="N", help="seeds per activation (5)")
+    seeds: int = setting(5, kind="int", low=1, high=2**32, metavar="N",
+                         help="seeds per activation (5)")  # fmt: skip
     tune: tuple[str, ...] | None = setting(
         None, kind="names", metavar="FACTOR[,FACTOR...]",
         help="factors chosen per activation on validation data (default: every listed factor "
@@ -325,6 +350,12 @@ class StudyConfig:
         acts = self.activations
         if isinstance(acts, str):
             acts = [acts]
+        if not isinstance(acts, (list, tuple)) or not all(
+            isinstance(a, str) or type(a).__name__ in ("Activation", "ActivationSpec") for a in acts
+        ):
+            raise ActlabError(
+                f"activations must be spec strings, e.g. ['relu', 'elu:alpha=0.5'], got {acts!r}"
+            )
         object.__setattr__(
             self, "activations", tuple(str(a) for a in catalog.parse_many([str(a) for a in acts]))
         )
@@ -364,6 +395,16 @@ class ComputeConfig:
         "running on this machine, or a new one",
     )  # fmt: skip
 
+    max_models: int | None = setting(
+        None, kind="int", low=1, metavar="N",
+        help="refuse a run of more models than this (default 20000), before anything is made",
+    )  # fmt: skip
+    max_memory: float | None = setting(
+        None, kind="float", low=0.0, open_low=True, metavar="GB",
+        help="refuse a grid whose largest group needs more memory than this many GB (default: "
+        "the memory available now)",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         _validate_fields(self)  # the device itself and the address: checked by the backend
 
@@ -378,6 +419,15 @@ class CompareConfig:
     data: DataConfig = field(default_factory=DataConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        last = self.data.split_seed_for(self.study.seeds - 1)
+        if last >= 2**32:  # scikit-learn's random_state is a 32-bit seed
+            raise ActlabError(
+                f"split_seed {self.data.split_seed} + {self.study.seeds - 1} (resample_split: "
+                f"seed N uses split seed + N) is {last}, past the largest split seed "
+                f"{2**32 - 1}; lower --split-seed"
+            )
 
     @classmethod
     def from_settings(cls, given: Mapping[str, Any] | None = None, **kwargs: Any) -> CompareConfig:
@@ -473,15 +523,16 @@ def _arg_type(s: Setting) -> Callable[[str], Any]:
     def parse_one(text: str) -> Any:
         if s.kind == "int":
             try:
-                return _whole("", int(text), s)
+                return _whole("", read_number(text, integer=True), s)
             except (ValueError, ActlabError):
                 low = int(s.low or 0)
+                top = f" and < {int(s.high)}" if s.high is not None else ""
                 raise argparse.ArgumentTypeError(
-                    f"expected a whole number >= {low}, got {text!r}"
+                    f"expected a whole number >= {low}{top}, got {text!r}"
                 ) from None
         if s.kind == "float":
             try:
-                x = float(text)
+                x = read_number(text, special=True)
             except ValueError:
                 raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
             try:

@@ -102,7 +102,7 @@ from actlab.errors import ActlabError, suggest
 from actlab.health import MAJORITY, SATURATION, measures_saturation, unit_health
 from actlab.nets import init_linear, init_scheme, loss, mlp
 from actlab.torch import fast_path
-from actlab.usercode import load_function
+from actlab.usercode import guarded, load_function
 
 __all__ = [
     "INITS",
@@ -806,7 +806,7 @@ def _build_net(
     factory: Callable[[str], Any], act: Any, seed: int, data: _Data, config: TrainConfig
 ) -> nn.Module:
     where = f"model: {config.model}('{act}')"
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), guarded(where):
         torch.manual_seed(seed)
         try:
             net = factory(str(act))
@@ -817,6 +817,12 @@ def _build_net(
     if not isinstance(net, nn.Module):
         raise ActlabError(
             f"{where} returned {type(net).__name__}; it must return a torch.nn.Module"
+        )
+    if not any(p.requires_grad for p in net.parameters()):
+        raise ActlabError(
+            f"{where}: the network has no trainable parameters (nn.Identity, or every parameter "
+            "set to requires_grad_(False)), so there is nothing to train; return a network with "
+            "learnable layers such as nn.Linear"
         )
     net = net.float().cpu()  # initialised with a CPU generator, then moved to the device
     if config.init not in ("auto", "torch"):
@@ -829,14 +835,23 @@ def _build_net(
     net = net.to(data.device)
     try:
         net.eval()
-        with torch.no_grad():
+        with guarded(f"{where}: its forward"), torch.enable_grad():
             out = net(data.X_train[:2])
         net.train()
+    except ActlabError:
+        raise
     except Exception as err:
         raise ActlabError(
             f"{where}: the network fails on a batch of shape (2, {data.X_train.shape[1]}): "
             f"{type(err).__name__}: {err}"
         ) from None
+    if isinstance(out, torch.Tensor) and not (out.is_floating_point() and out.requires_grad):
+        raise ActlabError(
+            f"{where}: its output (dtype {str(out.dtype).replace('torch.', '')}) has no gradient "
+            "with respect to the network's parameters (.detach(), torch.no_grad() or an integer "
+            "result cut it), so training cannot change it; return the last layer's float output"
+        )
+    out = out.detach() if isinstance(out, torch.Tensor) else out
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.n_out):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ActlabError(
@@ -1383,6 +1398,8 @@ def train(
     if workers > 1:
         torch.set_num_threads(1)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="actlab-train")
+    futures: list[Any] = []
+    stuck = False
     try:
         for epoch in range(done + 1, config.epochs + 1):
             if deadline is not None and time.monotonic() >= deadline:
@@ -1431,11 +1448,32 @@ def train(
             prog.report(epoch, steps)
     except BaseException:
         prog.cancel.set()  # Ctrl-C or an error: stop the workers at their next step
+        stuck = not _stopped(futures)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not stuck, cancel_futures=True)
         torch.set_num_threads(threads)
     return history
+
+
+STOP_GRACE_S = 2.0  # how long Ctrl-C waits for the workers to reach their next step
+
+
+def _stopped(futures: list[Any]) -> bool:
+    """After Ctrl-C or an error: whether the workers stopped within STOP_GRACE_S. One stuck in
+    the user's code (an endless loop in an activation) cannot be stopped from Python: it is left
+    behind, rather than making Ctrl-C wait for ever, and ``actlab.cli.run`` exits without
+    joining it (``stuck_workers``)."""
+    if futures:
+        wait(futures, timeout=STOP_GRACE_S)
+    return all(f.done() for f in futures)
+
+
+def stuck_workers() -> list[str]:
+    """Names of training threads still running (left behind by :func:`_stopped`)."""
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("actlab-train")]
 
 
 def _epoch(

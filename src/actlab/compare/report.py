@@ -313,6 +313,16 @@ def _colors(res: Any) -> dict[str, str]:
     return {a: f"C{i % 10}" for i, a in enumerate(acts)}
 
 
+def _fit(fig: Any) -> None:
+    """``fig.tight_layout()`` without its raw warning: with hundreds of activations the labels
+    leave no room ("Tight layout not applied"), and the figure keeps its default margins."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Tight layout not applied", category=UserWarning)
+        fig.tight_layout()
+
+
 def _legend(ax: Any) -> None:
     if ax.get_legend_handles_labels()[0]:  # an empty legend would only warn
         ax.legend(fontsize="small", loc="best")
@@ -384,7 +394,7 @@ def fig_learning_curves(res: Any) -> Figure:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
     _legend(ax_m)
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -417,7 +427,7 @@ def fig_per_seed(res: Any) -> Figure:
         f"red × = diverged{_at(res)}"
     )
     ax.grid(True, axis="y", alpha=0.4)
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -455,7 +465,7 @@ def fig_grad_norms(res: Any) -> Figure:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean gradient norm (log scale)")
     _legend(axes[0])
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -500,7 +510,7 @@ def fig_unit_health(res: Any) -> Figure:
         ax.grid(True, axis="y", alpha=0.4)
         _legend(ax)  # each panel names its own bars
     axes[0].set_ylabel("fraction of units (mean over seeds)")
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -531,7 +541,7 @@ def fig_activations(res: Any) -> Figure | None:
     ax_d.set_title("derivative f′(x) (dotted: 0.01, the saturation threshold)")
     ax_d.set_xlabel("x")
     ax_d.grid(True, alpha=0.4)
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -585,7 +595,7 @@ def fig_heatmap(res: Any, factor: str) -> Figure:
         ax.set_title(f"{res.metric}: mean, 95% CI" + (f" — {title}" if title else ""),
                      fontsize="medium")  # fmt: skip
         fig.colorbar(image, ax=ax, fraction=0.04)
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
@@ -625,7 +635,7 @@ def fig_sensitivity(res: Any, factor: str) -> Figure:
         ax.grid(True, alpha=0.4)
     axes[0].set_ylabel(f"{a.val_metric} (mean ± sd over seeds)")
     _legend(axes[0])
-    fig.tight_layout()
+    _fit(fig)
     return fig
 
 
