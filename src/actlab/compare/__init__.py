@@ -164,9 +164,12 @@ def _grid(c: CompareConfig) -> list[tuple[str, int, dict[str, Any], str]]:
     return out
 
 
-def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
-    """The run's groups from its stored models (in store order)."""
-    from actlab.compare import engine
+def groups(
+    c: CompareConfig, models: Sequence[dict[str, Any]], *, objective_timeout: float | None = None
+) -> list[Group]:
+    """The run's groups from its stored models (in store order); with ``--objective`` each group
+    is trained by the user's function (:mod:`actlab.compare.objective`)."""
+    from actlab.compare import engine, objective
 
     by_group: dict[str, list[dict[str, Any]]] = {}
     for m in models:
@@ -174,12 +177,15 @@ def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
     out = []
     for key, ms in by_group.items():
         cell = ms[0]["cell"]
-        cfg = engine.TrainConfig(
-            depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
-            batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
-            optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-            init=c.model.init, model=c.model.model,
-        )  # fmt: skip
+        if c.model.objective is not None:
+            cfg: Any = objective.task_config(c, cell, objective_timeout)
+        else:
+            cfg = engine.TrainConfig(
+                depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
+                batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
+                optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
+                init=c.model.init, model=c.model.model,
+            )  # fmt: skip
         out.append(
             Group(
                 key=key,
@@ -260,7 +266,9 @@ class GroupRun:
         if self.pending is not None:
             start = time.perf_counter()
             epoch, checkpoint = self.pending
-            self.store.save_checkpoint(self.group.key, epoch, checkpoint())
+            blob = checkpoint()
+            if blob is not None:  # (--objective: nothing to checkpoint, resume is per model)
+                self.store.save_checkpoint(self.group.key, epoch, blob)
             self._took(start, True)
 
     def _took(self, start: float, saved: bool) -> None:
@@ -693,12 +701,13 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
     except KeyError:  # a run made before signatures were stored
         return
     change = engine.model_changes(stored, signature)
+    what = "--objective" if store.config.get("model", {}).get("objective") else "--model"
     if change:
         directory = store.directory
         store.close()
         raise ActlabError(
-            f"cannot resume '{directory}': its --model changed since the run started ({change}); "
-            "restore the model code, or start a new run with a new --out"
+            f"cannot resume '{directory}': its {what} changed since the run started ({change}); "
+            "restore the code, or start a new run with a new --out"
         )
 
 
@@ -713,6 +722,9 @@ def run(
     report: bool = True,
     device: str = "auto",
     backend: str | Any = "local",
+    objective_timeout: float | None = None,
+    data: Any = None,
+    target: str | None = None,
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -723,9 +735,12 @@ def run(
     take one value or a list). Settings left as ``None`` take the defaults or, with
     ``resume=True``, the stored run's. ``out`` defaults to a fresh
     ``actlab-runs/<dataset>-<timestamp>``. ``time_budget`` (seconds) stops cleanly at an epoch
-    boundary; the run can be finished later with ``resume=True``. ``progress`` receives the
-    engine's progress dicts plus ``group`` / ``groups``; ``on_start(directory, new)`` is called
-    before training.
+    boundary; the run can be finished later with ``resume=True``. ``objective`` (a setting) may be
+    a function ``fit(trial)`` (:mod:`actlab.compare.objective`); ``objective_timeout`` (seconds)
+    bounds one call of it. ``data`` is your own data in any form (``(X, y)`` arrays or tensors,
+    a DataFrame or Arrow table with ``target="column"``, a torch ``Dataset``:
+    :mod:`actlab.dataforms`). ``progress`` receives the engine's progress dicts plus ``group`` /
+    ``groups``; ``on_start(directory, new)`` is called before training.
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
     ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
@@ -740,6 +755,12 @@ def run(
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
         settings["csv"] = str(settings["csv"])
+    if callable(settings.get("objective")):
+        from actlab.compare import objective
+
+        settings["objective"] = objective.remember(settings["objective"])
+    if objective_timeout is not None:
+        objective_timeout = _positive("objective_timeout", objective_timeout)
     deadline = None
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
@@ -760,7 +781,13 @@ def run(
          for i, (a, s, cell, key) in enumerate(grid)],
     )  # fmt: skip
     first = planned[0]
-    signature = engine.model_signature(list(first.jobs), splits[first.split_seed], first.config)
+    if c.model.objective is not None:
+        from actlab.compare import objective
+
+        signature = objective.signature(first.config)
+    else:
+        signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
+                                           first.config)  # fmt: skip
     if new:
         store = _create_locked(
             directory,
@@ -788,7 +815,7 @@ def run(
         if on_start is not None:
             on_start(directory, new)
         models = store.models()
-        todo = [g for g in groups(c, models) if any(
+        todo = [g for g in groups(c, models, objective_timeout=objective_timeout) if any(
             m["status"] == "running" for m in models if m["group"] == g.key)]  # fmt: skip
         if todo:
             store.begin_session({"backend": where, "device": str(device)})

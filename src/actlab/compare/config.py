@@ -55,7 +55,7 @@ class Setting:
     """Field metadata: everything the CLI, validation, store and report need to know."""
 
     help: str
-    kind: str  # "int" | "float" | "choice" | "str" | "bool" | "specs" | "names"
+    kind: str  # "int" | "float" | "choice" | "str" | "bool" | "specs" | "names" | "params"
     low: float | None = None
     high: float | None = None  # exclusive
     open_low: bool = False  # low itself is not allowed
@@ -156,8 +156,75 @@ def _check(name: str, value: Any, s: Setting) -> Any:
         return tuple(str(v) for v in _items(value))
     if s.kind == "specs":
         return value
+    if s.kind == "params":
+        return _user_params(name, value)
     assert check is not None
     return check(name, value, s)
+
+
+def _param_value(text: Any) -> Any:
+    """One value of a user factor: a whole number, a number, or the text itself."""
+    if not isinstance(text, str):
+        return text
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if kind is int or math.isfinite(value) else text
+    return text
+
+
+def _user_params(name: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """``["scheduler=cosine,step"]``, ``{"scheduler": ["cosine", "step"]}`` or the stored pairs
+    -> ``(("scheduler", ("cosine", "step")),)``: each name once, a valid identifier, not a
+    built-in factor, with at least one value, each value once."""
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        for item in [value] if isinstance(value, str) else value:
+            if isinstance(item, str):
+                key, eq, rest = item.partition("=")
+                if not eq:
+                    raise ActlabError(
+                        f"{name}: expected NAME=V1[,V2...] (e.g. scheduler=cosine,step), "
+                        f"got {item!r}"
+                    )
+                pairs.append((key, rest))
+            else:
+                key, rest = item
+                pairs.append((key, rest))
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for key, raw in pairs:
+        key = str(key).strip()
+        if not key.isidentifier() or key in FACTORS or key in ("seed", "activation"):
+            raise ActlabError(
+                f"{name}: {key!r} cannot name a factor of your own: use a Python identifier "
+                f"other than {', '.join(FACTORS)}, seed and activation"
+            )
+        if key in dict(out):
+            raise ActlabError(f"{name}: '{key}' given twice; give all its values at once")
+        values = tuple(_param_value(v) for v in _items(raw))
+        if not values:
+            raise ActlabError(f"{name}: '{key}' needs at least one value, e.g. {key}=a,b")
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise ActlabError(f"{name}: '{key}' lists {', '.join(twice)} twice; give each once")
+        out.append((key, values))
+    return tuple(out)
+
+
+def _objective_ref(ref: str) -> str:
+    """``FILE.py:FUNCTION`` with the file made absolute (a resume from elsewhere finds it)."""
+    where, _, func = ref.rpartition(":")
+    if not where or not func.isidentifier():
+        raise ActlabError(
+            f"objective must look like path/to/train.py:function or module:function, got {ref!r}"
+        )
+    if where.endswith(".py"):
+        where = str(Path(where).expanduser().resolve())
+    return f"{where}:{func}"
 
 
 def _validate_fields(obj: Any) -> None:
@@ -282,6 +349,16 @@ class ModelConfig:
         None, kind="str", metavar="MODULE:FUNCTION",
         help="your own network: FUNCTION(activation_spec) -> torch.nn.Module",
     )  # fmt: skip
+    objective: str | None = setting(
+        None, kind="str", metavar="FILE.py:FUNCTION",
+        help="your own training function: FUNCTION(trial) -> dict of test metrics, called once "
+        "per activation x factor values x seed (see actlab.compare.objective)",
+    )  # fmt: skip
+    param: tuple[tuple[str, tuple[Any, ...]], ...] | None = setting(
+        None, kind="params", metavar="NAME=V1[,V2...]",
+        help="a factor of your own for --objective (repeatable), e.g. --param "
+        "scheduler=cosine,step; read as trial.params['scheduler']",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _validate_fields(self)
@@ -293,13 +370,39 @@ class ModelConfig:
                     f"{self.model!r}"
                 )
             object.__setattr__(self, "model", f"{module.strip()}:{func.strip()}")
+        if self.objective is not None:
+            if self.model is not None:
+                raise ActlabError(
+                    "--objective and --model exclude each other: your training function builds "
+                    "its own network (trial.activation() gives the activation module)"
+                )
+            object.__setattr__(self, "objective", _objective_ref(str(self.objective)))
+        elif self.param:
+            raise ActlabError(
+                "--param declares a factor of your own training function: add --objective "
+                "FILE.py:FUNCTION (the built-in trainer reads only the built-in factors)"
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        """A factor of the user's own (``--param``) reads like a built-in one: its values."""
+        if not name.startswith("_"):
+            for key, values in self.__dict__.get("param") or ():
+                if key == name:
+                    return values
+        raise AttributeError(name)
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Every factor of the grid: the built-in ones, then the user's own (``--param``)."""
+        return FACTORS + tuple(key for key, _ in self.param or ())
 
     def cells(self) -> list[dict[str, Any]]:
         """Every combination of factor values, in declaration order (the grid, without seeds)."""
         import itertools
 
-        axes = [getattr(self, f) for f in FACTORS]
-        return [dict(zip(FACTORS, combo, strict=True)) for combo in itertools.product(*axes)]
+        names = self.factors
+        axes = [getattr(self, f) for f in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
 @dataclass(frozen=True)
@@ -409,14 +512,16 @@ class CompareConfig:
     @property
     def tuned(self) -> tuple[str, ...]:
         """Factors selected per activation on validation data."""
+        names = self.model.factors
         if self.study.tune is not None:
-            return tuple(f for f in FACTORS if f in self.study.tune)
-        return tuple(f for f in FACTORS if f != "depth" and len(getattr(self.model, f)) > 1)
+            return tuple(f for f in names if f in self.study.tune)
+        return tuple(f for f in names if f != "depth" and len(getattr(self.model, f)) > 1)
 
     @property
     def studied(self) -> tuple[str, ...]:
         """Factors with several values that are not tuned: reported value by value."""
-        return tuple(f for f in FACTORS if len(getattr(self.model, f)) > 1 and f not in self.tuned)
+        names = self.model.factors
+        return tuple(f for f in names if len(getattr(self.model, f)) > 1 and f not in self.tuned)
 
 
 def _jsonable(value: Any) -> Any:
@@ -527,6 +632,8 @@ def add_arguments(
                 kwargs.update(choices=s.choices)
             elif s.kind == "specs":
                 kwargs.update(nargs="+", metavar=s.metavar)
+            elif s.kind == "params":
+                kwargs.update(action="append", metavar=s.metavar)
             else:
                 kwargs.update(type=_arg_type(s), metavar=s.metavar)
             target.add_argument(_flag(f.name, s), **kwargs)
@@ -560,6 +667,9 @@ def command(config: CompareConfig, out: str | Path) -> str:
             parts += [flag, *value]
         elif s.kind == "names":
             parts += [flag, ",".join(value) or "none"]
+        elif s.kind == "params":
+            for key, values in value:
+                parts += [flag, f"{key}={','.join(str(v) for v in values)}"]
         elif s.listable:
             parts += [flag, ",".join(_text(v) for v in value)]
         else:
