@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   actlab compare --csv data.csv --target price --task regression
   actlab compare --dataset spirals --activations sigmoid,tanh,relu,silu --depth 2,8 \
       --lr 1e-3,1e-2 --seeds 5                     # a grid: lr tuned per activation, depth studied
+  actlab compare --objective train.py:fit --param scheduler=cosine,step
+                                                   # your own training loop, called per model
   actlab compare --out actlab-runs/mine --resume   # finish an interrupted run
   actlab compare --device cuda                     # on a GPU
   actlab compare --backend ray --ray-address HOST:6379   # groups as tasks on a Ray cluster
@@ -181,7 +183,7 @@ class _Bar:
             if eta is None or not math.isfinite(eta)
             else time.strftime("%M:%S" if eta < 3600 else "%H:%M:%S", time.gmtime(max(eta, 0)))
         )
-        where = f"epoch {epoch}/{epochs}"
+        where = f"{info.get('unit', 'epoch')} {epoch}/{epochs}"  # (--objective: model k/n)
         if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
             where = f"group {info['group']}/{info['groups']} · {where}"
         fields = {"epoch": where, "best": best_text, "eta": eta_text}
@@ -215,7 +217,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             res = compare.run(
                 out=args.out, resume=args.resume, time_budget=args.time_budget,
                 progress=progress, on_start=on_start, device=compute.device, backend=backend,
-                **settings,
+                objective_timeout=compute.objective_timeout, **settings,
             )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:

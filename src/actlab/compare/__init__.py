@@ -67,10 +67,23 @@ def _positive(name: str, value: Any) -> float:
 # ------------------------------------------------------------------------------------------ data
 
 
-def _dataset(c: CompareConfig) -> Any:
+def _dataset(c: CompareConfig, obj: Any = None) -> Any:
     from actlab import data
 
     d = c.data
+    if d.data is not None:  # your own data in any form (a file, or ``obj`` given in Python)
+        from actlab import dataforms
+
+        if d.data.startswith("python:") and obj is None:
+            raise ActlabError(
+                f"this run's data were given in Python ({d.data}); resume it from Python with "
+                "compare.run(out=..., resume=True, data=...)"
+            )
+        ds = dataforms.load(d.data if obj is None else obj, target=d.target, task=d.task,
+                            drop_missing=d.drop_missing)  # fmt: skip
+        # images keep their shape for the user's network; the built-in MLP takes rows of numbers
+        mine = c.model.model is not None or c.model.objective is not None
+        return ds if mine else dataforms.flatten(ds)
     if d.csv is not None:
         ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
     else:
@@ -537,6 +550,8 @@ def load(directory: str | Path) -> Results:
 
 def _default_out(c: CompareConfig) -> Path:
     name = c.data.dataset or Path(c.data.csv or "data").stem
+    if c.data.data is not None and not c.data.data.startswith("python:"):
+        name = Path(c.data.data.split(",")[0]).stem
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "data"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path("actlab-runs") / f"{safe}-{stamp}"
@@ -603,10 +618,12 @@ def resolve(
             "reads it, but resuming it needs actlab 0.1.0; or start a new run with a new --out"
         )
     base = {**stored_flat, **given}
+    if "data" in given:
+        base["dataset"] = base["csv"] = None
     if "csv" in given and "dataset" not in given:
-        base["dataset"] = None
+        base["dataset"] = base["data"] = None
     if given.get("csv") is None and "dataset" in given:
-        base["csv"] = None
+        base["csv"] = base["data"] = None
         base["target"] = given.get("target")
     c = CompareConfig.from_settings(base)
     diff = differences(CompareConfig.from_settings(stored_flat), c)
@@ -724,7 +741,6 @@ def run(
     backend: str | Any = "local",
     objective_timeout: float | None = None,
     data: Any = None,
-    target: str | None = None,
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -755,6 +771,11 @@ def run(
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
         settings["csv"] = str(settings["csv"])
+    if data is not None:
+        from actlab import dataforms
+
+        settings["data"] = dataforms.describe(data)
+        data = None if isinstance(data, (str, Path)) else data
     if callable(settings.get("objective")):
         from actlab.compare import objective
 
@@ -765,7 +786,7 @@ def run(
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
-    dataset = _dataset(c)
+    dataset = _dataset(c, data)
     splits = _splits(c, dataset)
     fingerprint = _fingerprint(splits)
     grid = _grid(c)
@@ -801,12 +822,14 @@ def run(
     else:
         store = Store.open(directory)
         _check_model_unchanged(store, signature)
-        if store.meta("fingerprint") != fingerprint:
-            store.close()
+        stored_fingerprint = store.meta("fingerprint")
+        if stored_fingerprint != fingerprint:
+            store.close()  # (read before closing: the message quotes it)
             raise ActlabError(
                 f"the data differ from those of the run in '{directory}' (fingerprint "
-                f"{fingerprint[:12]} vs stored {store.meta('fingerprint')[:12]}): the CSV file "
-                "or the library that loads it changed; start a new run with a new --out"
+                f"{fingerprint[:12]} vs stored {stored_fingerprint[:12]}): the data file, "
+                "the data given in Python or the library that loads them changed; start a new "
+                "run with a new --out"
             )
     phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"

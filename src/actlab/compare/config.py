@@ -249,6 +249,11 @@ class DataConfig:
     )  # fmt: skip
     csv: str | None = setting(None, kind="str", metavar="PATH",
                               help="a CSV file with a header row (use --target)")  # fmt: skip
+    data: str | None = setting(
+        None, kind="str", metavar="FILE",
+        help="your data file: .csv, .parquet, .feather/.arrow (with --target COLUMN), .npz (arrays "
+        "X and y) or X.npy,y.npy; arrays keep their shape for --model / --objective networks",
+    )  # fmt: skip
     target: str | None = setting(None, kind="str", metavar="COLUMN",
                                  help="the CSV column to predict")  # fmt: skip
     task: str | None = setting(None, kind="choice", choices=("classification", "regression"),
@@ -283,7 +288,17 @@ class DataConfig:
         from actlab import data
 
         setattr_ = object.__setattr__
-        if self.csv is not None:
+        if self.data is not None:  # (dataforms: a file, or "python:..." for data given in Python)
+            if self.csv is not None:
+                raise ActlabError("give the data once: --data FILE or --csv FILE, not both")
+            setattr_(self, "dataset", None)
+            if self.noise is not None:
+                raise ActlabError("noise applies only to the synthetic datasets, not to --data")
+            text = str(self.data)
+            if not text.startswith("python:"):
+                parts = [str(Path(p.strip()).expanduser().resolve()) for p in text.split(",")]
+                setattr_(self, "data", ",".join(parts))
+        elif self.csv is not None:
             setattr_(self, "dataset", None)
             if not self.target:
                 raise ActlabError("a CSV file needs a target column: add --target COLUMN")
@@ -467,6 +482,11 @@ class ComputeConfig:
         "running on this machine, or a new one",
     )  # fmt: skip
 
+    objective_timeout: float | None = setting(
+        None, kind="float", low=0.0, open_low=True, metavar="SECONDS",
+        help="the longest one call of your --objective may take (default: no limit)",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         _validate_fields(self)  # the device itself and the address: checked by the backend
 
@@ -624,7 +644,7 @@ def add_arguments(
             s: Setting = f.metadata["setting"]
             if not s.cli:
                 continue
-            target = exclusive if f.name in ("dataset", "csv") and exclusive else group
+            target = exclusive if f.name in ("dataset", "csv", "data") and exclusive else group
             kwargs: dict[str, Any] = {"dest": f.name, "help": s.help, "default": None}
             if s.kind == "bool":
                 kwargs.update(action="store_true", default=None)

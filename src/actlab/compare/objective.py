@@ -345,7 +345,7 @@ def train(
             break
         if progress is not None:
             progress({"epoch": k + 1, "epochs": len(jobs), "step": 0, "steps": 1, "best": None,
-                      "eta_s": _eta(start, k, len(jobs))})  # fmt: skip
+                      "eta_s": _eta(start, k, len(jobs)), "unit": "model"})  # fmt: skip
         trial = Trial(str(job.activation), int(job.seed), dict(config.params), config.epochs,
                       split, dev, config.ref)  # fmt: skip
         saved = _torch_globals()
@@ -364,7 +364,7 @@ def train(
             on_epoch(k + 1, history[k], lambda: None)
         if progress is not None:
             progress({"epoch": k + 1, "epochs": len(jobs), "step": 1, "steps": 1, "best": None,
-                      "eta_s": _eta(start, k + 1, len(jobs))})  # fmt: skip
+                      "eta_s": _eta(start, k + 1, len(jobs)), "unit": "model"})  # fmt: skip
     _notes(config.ref, printed, changed, len(jobs))
     return history
 
