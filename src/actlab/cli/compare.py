@@ -85,6 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="without FILE: print the results as JSON; with FILE (.json): write the tidy rows",
     )  # fmt: skip
     r.add_argument("--csv", metavar="FILE", help="write the tidy rows as CSV (.csv)")
+    r.add_argument(
+        "--to", metavar="TRACKER[,TRACKER...]",
+        help="export the run to mlflow, tensorboard and/or wandb (offline, in DIR)",
+    )  # fmt: skip
     r.add_argument("--force", action="store_true", help="overwrite an existing --csv/--json FILE")
     r.set_defaults(func=cmd_report)
 
@@ -217,7 +221,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             res = compare.run(
                 out=args.out, resume=args.resume, time_budget=args.time_budget,
                 progress=progress, on_start=on_start, device=compute.device, backend=backend,
-                objective_timeout=compute.objective_timeout, **settings,
+                objective_timeout=compute.objective_timeout, track=compute.track, **settings,
             )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:
@@ -253,8 +257,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     csv_path = output_path(args.csv, [".csv"], args.force) if args.csv else None
     json_file = args.json if args.json not in (None, "-") else None
     json_path = output_path(json_file, [".json"], args.force) if json_file else None
+    if args.to:
+        from actlab.compare import trackers
+
+        trackers.check(args.to)  # before any work
     res = compare.load(args.directory)
     res.report_files = report.write(res)
+    if args.to:
+        took = trackers.export(res, args.to)
+        err_console.print(f"exported {len(res.models)} models to {', '.join(took) or 'nothing'}",
+                          markup=False)  # fmt: skip
     if csv_path is not None:
         export.write_csv(res, csv_path)
         err_console.print(f"wrote {len(res.history)} rows to {csv_path}", markup=False)

@@ -741,6 +741,7 @@ def run(
     backend: str | Any = "local",
     objective_timeout: float | None = None,
     data: Any = None,
+    track: str | Sequence[str] | None = None,
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -755,7 +756,9 @@ def run(
     a function ``fit(trial)`` (:mod:`actlab.compare.objective`); ``objective_timeout`` (seconds)
     bounds one call of it. ``data`` is your own data in any form (``(X, y)`` arrays or tensors,
     a DataFrame or Arrow table with ``target="column"``, a torch ``Dataset``:
-    :mod:`actlab.dataforms`). ``progress`` receives the engine's progress dicts plus ``group`` /
+    :mod:`actlab.dataforms`). ``track`` ("mlflow", "tensorboard", "wandb" or a list) logs every
+    model as it trains and the summary (:mod:`actlab.compare.trackers`). ``progress`` receives
+    the engine's progress dicts plus ``group`` /
     ``groups``; ``on_start(directory, new)`` is called before training.
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
@@ -782,6 +785,10 @@ def run(
         settings["objective"] = objective.remember(settings["objective"])
     if objective_timeout is not None:
         objective_timeout = _positive("objective_timeout", objective_timeout)
+    if track is not None:
+        from actlab.compare import trackers
+
+        trackers.check(track)  # a missing package: one line, before any folder is made
     deadline = None
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
@@ -833,6 +840,7 @@ def run(
             )
     phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"
+    tracking = None
     try:
         store.lock()
         if on_start is not None:
@@ -843,8 +851,15 @@ def run(
         if todo:
             store.begin_session({"backend": where, "device": str(device)})
             clock = time.perf_counter()
-            train_groups(todo, splits, store, backend=trainer, device=device, deadline=deadline,
-                         progress=progress)  # fmt: skip
+            writer = store
+            if track is not None:  # each committed epoch also goes to the trackers
+                from actlab.compare import trackers
+
+                varying = [f for f in c.model.factors if len(getattr(c.model, f)) > 1]
+                tracking = trackers.make(track, directory, models, varying)
+                writer = trackers.StoreTee(store, tracking) if tracking else store
+            train_groups(todo, splits, writer, backend=trainer, device=device,
+                         deadline=deadline, progress=progress)  # fmt: skip
             phases["train_s"] = time.perf_counter() - clock  # store_s of it: the store's
             finished = all(m["status"] != "running" for m in store.models())
             if finished:
@@ -860,6 +875,8 @@ def run(
     finally:
         store.end_session(outcome)
         store.close()
+        if tracking is not None and outcome != "complete":
+            tracking.close()
     phases.update(store_s=store.write_s, checkpoint_bytes=store.checkpoint_bytes)
     clock = time.perf_counter()
     results = load(directory)
@@ -870,5 +887,8 @@ def run(
 
         results.report_files = rep.write(results)
         phases["report_s"] = time.perf_counter() - clock
+    if tracking is not None:
+        tracking.summary(results)
+        tracking.close()
     results.phases = phases
     return results

@@ -482,6 +482,11 @@ class ComputeConfig:
         "running on this machine, or a new one",
     )  # fmt: skip
 
+    track: tuple[str, ...] | None = setting(
+        None, kind="names", metavar="TRACKER[,TRACKER...]",
+        help="also log every model as it trains, and the summary, to mlflow, tensorboard and/or "
+        "wandb (offline, in the run folder; pip install \"actlab[track]\")",
+    )  # fmt: skip
     objective_timeout: float | None = setting(
         None, kind="float", low=0.0, open_low=True, metavar="SECONDS",
         help="the longest one call of your --objective may take (default: no limit)",
