@@ -401,6 +401,25 @@ class Results:
             for r in cell.summary.rows
         ]
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the headline, then per studied cell a compact ranking table."""
+        from actlab import _notebook as nb
+
+        parts = [f"<div><p><strong>{nb.esc(self.headline)}</strong></p>"]
+        for cell in self.studies:
+            if cell.values:
+                parts.append(f"<p>{nb.esc(cell.label)}</p>")
+            rows = [{"#": r.rank, "activation": r.activation,
+                     "chosen": ", ".join(f"{k} {v}" for k, v in cell.chosen.get(r.activation,
+                                                                             {}).items()),
+                     "mean": r.mean, "sd": r.std, "95% CI": f"{nb.number(r.ci_low)}–"
+                     f"{nb.number(r.ci_high)}", "p (Holm)": r.p_holm, "verdict": r.verdict}
+                    for r in cell.summary.rows]  # fmt: skip
+            parts.append(nb.table(rows))
+        parts.append(f"<p><small>{nb.esc(self.metric)} at epoch {self.final_epoch}; "
+                     f"{len(self.models)} models; {nb.esc(self.directory)}</small></p></div>")
+        return "".join(parts)
+
     def rows(self) -> list[dict[str, Any]]:
         """One tidy row per model and epoch: every factor, the seed, the split and the metrics."""
         from actlab.compare import export
@@ -789,6 +808,12 @@ def run(
         from actlab.compare import trackers
 
         trackers.check(track)  # a missing package: one line, before any folder is made
+    bar = None
+    if progress is None:  # in a notebook: a progress bar in the output cell
+        from actlab import _notebook
+
+        if _notebook.in_notebook():
+            progress = bar = _notebook.NotebookBar()
     deadline = None
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
@@ -890,5 +915,7 @@ def run(
     if tracking is not None:
         tracking.summary(results)
         tracking.close()
+    if bar is not None:
+        bar.done(f"done: {len(results.models)} models")
     results.phases = phases
     return results
