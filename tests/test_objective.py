@@ -241,3 +241,21 @@ def test_ray_gives_the_same_records_as_local(
     finally:
         torch.set_num_threads(before)
     assert res.complete and _rows(tmp_path / "r") == _rows(tmp_path / "l")
+
+
+def test_user_factors_are_declared_checked_and_stored() -> None:
+    from actlab.compare.config import CompareConfig, command, differences, flat_from_stored
+
+    c = CompareConfig.from_settings(objective="fit.py:fit", param=["sched=cosine,step", "k=1,2"],
+                                    lr=[1e-3, 1e-2], tune=["sched"])  # fmt: skip
+    assert c.tuned == ("sched",) and c.studied == ("lr", "k") and c.model.k == (1, 2)
+    assert len(c.model.cells()) == 2 * 2 * 2 and c.model.cells()[0]["sched"] == "cosine"
+    again = CompareConfig.from_settings(flat_from_stored(json.loads(json.dumps(c.to_dict()))))
+    assert differences(c, again) == []  # stored and read back unchanged (resume compares them)
+    assert "--param sched=cosine,step --param k=1,2" in command(c, "out")
+    for bad, message in [(["lr=1,2"], "cannot name a factor of your own"),
+                         (["k"], "expected NAME=V1"), (["k=1,1"], "lists 1 twice")]:  # fmt: skip
+        with pytest.raises(ActlabError, match=message):
+            CompareConfig.from_settings(objective="fit.py:fit", param=bad)
+    with pytest.raises(ActlabError, match="tune: 'sched' is not a factor"):
+        CompareConfig.from_settings(tune=["sched"])

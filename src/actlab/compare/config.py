@@ -449,13 +449,7 @@ class StudyConfig:
         if self.tune is not None:
             names = tuple(n.strip().lower().replace("-", "_") for n in self.tune)
             names = () if names == ("none",) else names
-            for n in names:
-                if n not in FACTORS:
-                    raise ActlabError(
-                        f"tune: '{n}' is not a factor; choose from {', '.join(FACTORS)} (or "
-                        f"'none'){suggest(n, FACTORS)}"
-                    )
-            object.__setattr__(self, "tune", names)
+            object.__setattr__(self, "tune", names)  # (checked against the factors: CompareConfig)
 
 
 SECTIONS = {"data": DataConfig, "study": StudyConfig, "model": ModelConfig}
@@ -506,6 +500,15 @@ class CompareConfig:
     data: DataConfig = field(default_factory=DataConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        factors = self.model.factors  # the built-in ones and the user's own (--param)
+        for n in self.study.tune or ():
+            if n not in factors:
+                raise ActlabError(
+                    f"tune: '{n}' is not a factor; choose from {', '.join(factors)} (or "
+                    f"'none'){suggest(n, factors)}"
+                )
 
     @classmethod
     def from_settings(cls, given: Mapping[str, Any] | None = None, **kwargs: Any) -> CompareConfig:
