@@ -259,3 +259,19 @@ def test_user_factors_are_declared_checked_and_stored() -> None:
             CompareConfig.from_settings(objective="fit.py:fit", param=bad)
     with pytest.raises(ActlabError, match="tune: 'sched' is not a factor"):
         CompareConfig.from_settings(tune=["sched"])
+
+
+def test_the_cnn_example_trains_images_through_its_own_loop(tmp_path: Path) -> None:
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = digits.images[:300, None]  # N x 1 x 8 x 8: reaches fit as images
+    example = Path(__file__).resolve().parents[1] / "examples" / "cnn_objective.py"
+    res = compare.run(data=(images, digits.target[:300]), objective=f"{example}:fit",
+                      activations=["relu"], seeds=1, epochs=2, param=["scheduler=cosine,step"],
+                      out=tmp_path / "o", report=False)  # fmt: skip
+    assert res.complete and res.analysis.tuned == ("scheduler",)
+    assert [int(r["epoch"]) for r in res.history] == [1, 2, 1, 2]
+    assert all(0.0 <= r["val_accuracy"] <= 1.0 for r in res.history)
+    assert 0.1 < float(np.mean([r["test_accuracy"] for r in res.table])) <= 1.0
