@@ -244,6 +244,32 @@ class Activation:
     def __str__(self) -> str:
         return ":".join([self.spec.name, *self._changed()])
 
+    def __repr__(self) -> str:
+        return f"Activation({str(self)!r})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: name, formula, range, parameters, and f (solid) and f' (dashed)
+        drawn as an inline SVG over the definition's plot range."""
+        import numpy as np
+
+        from actlab import _notebook as nb
+
+        lo, hi = self.spec.plot.xlim if self.spec.plot.xlim else (-5.0, 5.0)
+        x = np.linspace(lo, hi, 161)
+        curves = []
+        if self.spec.elementwise and self.spec.numpy_forward is not None:
+            curves.append(("f(x)", self.forward(x), False))
+            if self.spec.numpy_derivative is not None:
+                curves.append(("f'(x)", self.derivative(x), True))
+        low, high = self.spec.output_range
+        rows = [{"": "formula", "value": self.spec.formula},
+                {"": "range", "value": f"({low:g}, {high:g})"},
+                *({"": k, "value": format_value(v)} for k, v in self.params.items())]
+        svg = nb.svg_curves(x, curves) if curves else "<p><em>not elementwise</em></p>"
+        return (f"<div><strong>{nb.esc(self.label)}</strong> <code>{nb.esc(str(self))}</code>"
+                f'<div style="display:flex;gap:16px;align-items:flex-start">{svg}'
+                f"{nb.table(rows)}</div></div>")
+
     @property
     def label(self) -> str:
         extra = self._changed()

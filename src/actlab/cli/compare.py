@@ -26,6 +26,8 @@ EXAMPLES = """examples:
   actlab compare --csv data.csv --target price --task regression
   actlab compare --dataset spirals --activations sigmoid,tanh,relu,silu --depth 2,8 \
       --lr 1e-3,1e-2 --seeds 5                     # a grid: lr tuned per activation, depth studied
+  actlab compare --objective train.py:fit --param scheduler=cosine,step
+                                                   # your own training loop, called per model
   actlab compare --out actlab-runs/mine --resume   # finish an interrupted run
   actlab compare --device cuda                     # on a GPU
   actlab compare --backend ray --ray-address HOST:6379   # groups as tasks on a Ray cluster
@@ -90,6 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="without FILE: print the results as JSON; with FILE (.json): write the tidy rows",
     )  # fmt: skip
     r.add_argument("--csv", metavar="FILE", help="write the tidy rows as CSV (.csv)")
+    r.add_argument(
+        "--to", metavar="TRACKER[,TRACKER...]",
+        help="export the run to mlflow, tensorboard and/or wandb (offline, in DIR)",
+    )  # fmt: skip
     r.add_argument("--force", action="store_true", help="overwrite an existing --csv/--json FILE")
     r.set_defaults(func=cmd_report)
 
@@ -188,7 +194,7 @@ class _Bar:
             if eta is None or not math.isfinite(eta)
             else time.strftime("%M:%S" if eta < 3600 else "%H:%M:%S", time.gmtime(max(eta, 0)))
         )
-        where = f"epoch {epoch}/{epochs}"
+        where = f"{info.get('unit', 'epoch')} {epoch}/{epochs}"  # (--objective: model k/n)
         if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
             where = f"group {info['group']}/{info['groups']} · {where}"
         fields = {"epoch": where, "best": best_text, "eta": eta_text}
@@ -224,7 +230,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             res = compare.run(
                 out=args.out, resume=args.resume, time_budget=args.time_budget,
                 progress=progress, on_start=on_start, device=compute.device, backend=backend,
-                max_models=compute.max_models, max_memory=compute.max_memory, **settings,
+                max_models=compute.max_models, max_memory=compute.max_memory,
+                objective_timeout=compute.objective_timeout, track=compute.track, **settings,
             )  # fmt: skip
     except KeyboardInterrupt:
         if "dir" not in where:
@@ -260,8 +267,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     csv_path = output_path(args.csv, [".csv"], args.force) if args.csv else None
     json_file = args.json if args.json not in (None, "-") else None
     json_path = output_path(json_file, [".json"], args.force) if json_file else None
+    if args.to:
+        from actlab.compare import trackers
+
+        trackers.check(args.to)  # before any work
     res = compare.load(args.directory)
     res.report_files = report.write(res)
+    if args.to:
+        took = trackers.export(res, args.to)
+        err_console.print(f"exported {len(res.models)} models to {', '.join(took) or 'nothing'}",
+                          markup=False)  # fmt: skip
     if csv_path is not None:
         export.write_csv(res, csv_path)
         err_console.print(f"wrote {len(res.history)} rows to {csv_path}", markup=False)

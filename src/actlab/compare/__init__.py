@@ -67,10 +67,23 @@ def _positive(name: str, value: Any) -> float:
 # ------------------------------------------------------------------------------------------ data
 
 
-def _dataset(c: CompareConfig) -> Any:
+def _dataset(c: CompareConfig, obj: Any = None) -> Any:
     from actlab import data
 
     d = c.data
+    if d.data is not None:  # your own data in any form (a file, or ``obj`` given in Python)
+        from actlab import dataforms
+
+        if d.data.startswith("python:") and obj is None:
+            raise ActlabError(
+                f"this run's data were given in Python ({d.data}); resume it from Python with "
+                "compare.run(out=..., resume=True, data=...)"
+            )
+        ds = dataforms.load(d.data if obj is None else obj, target=d.target, task=d.task,
+                            drop_missing=d.drop_missing)  # fmt: skip
+        # images keep their shape for the user's network; the built-in MLP takes rows of numbers
+        mine = c.model.model is not None or c.model.objective is not None
+        return ds if mine else dataforms.flatten(ds)
     if d.csv is not None:
         ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
     else:
@@ -170,9 +183,12 @@ def _grid(c: CompareConfig) -> list[tuple[str, int, dict[str, Any], str]]:
     return out
 
 
-def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
-    """The run's groups from its stored models (in store order)."""
-    from actlab.compare import engine
+def groups(
+    c: CompareConfig, models: Sequence[dict[str, Any]], *, objective_timeout: float | None = None
+) -> list[Group]:
+    """The run's groups from its stored models (in store order); with ``--objective`` each group
+    is trained by the user's function (:mod:`actlab.compare.objective`)."""
+    from actlab.compare import engine, objective
 
     by_group: dict[str, list[dict[str, Any]]] = {}
     for m in models:
@@ -180,12 +196,15 @@ def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
     out = []
     for key, ms in by_group.items():
         cell = ms[0]["cell"]
-        cfg = engine.TrainConfig(
-            depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
-            batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
-            optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-            init=c.model.init, model=c.model.model,
-        )  # fmt: skip
+        if c.model.objective is not None:
+            cfg: Any = objective.task_config(c, cell, objective_timeout)
+        else:
+            cfg = engine.TrainConfig(
+                depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
+                batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
+                optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
+                init=c.model.init, model=c.model.model,
+            )  # fmt: skip
         out.append(
             Group(
                 key=key,
@@ -267,7 +286,9 @@ class GroupRun:
         if self.pending is not None:
             start = time.perf_counter()
             epoch, checkpoint = self.pending
-            self.store.save_checkpoint(self.group.key, epoch, checkpoint())
+            blob = checkpoint()
+            if blob is not None:  # (--objective: nothing to checkpoint, resume is per model)
+                self.store.save_checkpoint(self.group.key, epoch, blob)
             self._took(start, True)
 
     def _took(self, start: float, saved: bool) -> None:
@@ -386,6 +407,25 @@ class Results:
             for cell in self.analysis.cells
             for r in cell.summary.rows
         ]
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the headline, then per studied cell a compact ranking table."""
+        from actlab import _notebook as nb
+
+        parts = [f"<div><p><strong>{nb.esc(self.headline)}</strong></p>"]
+        for cell in self.studies:
+            if cell.values:
+                parts.append(f"<p>{nb.esc(cell.label)}</p>")
+            rows = [{"#": r.rank, "activation": r.activation,
+                     "chosen": ", ".join(f"{k} {v}" for k, v in cell.chosen.get(r.activation,
+                                                                             {}).items()),
+                     "mean": r.mean, "sd": r.std, "95% CI": f"{nb.number(r.ci_low)}–"
+                     f"{nb.number(r.ci_high)}", "p (Holm)": r.p_holm, "verdict": r.verdict}
+                    for r in cell.summary.rows]  # fmt: skip
+            parts.append(nb.table(rows))
+        parts.append(f"<p><small>{nb.esc(self.metric)} at epoch {self.final_epoch}; "
+                     f"{len(self.models)} models; {nb.esc(self.directory)}</small></p></div>")
+        return "".join(parts)
 
     def rows(self) -> list[dict[str, Any]]:
         """One tidy row per model and epoch: every factor, the seed, the split and the metrics."""
@@ -536,6 +576,8 @@ def load(directory: str | Path) -> Results:
 
 def _default_out(c: CompareConfig) -> Path:
     name = c.data.dataset or Path(c.data.csv or "data").stem
+    if c.data.data is not None and not c.data.data.startswith("python:"):
+        name = Path(c.data.data.split(",")[0]).stem
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "data"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path("actlab-runs") / f"{safe}-{stamp}"
@@ -602,10 +644,12 @@ def resolve(
             "reads it, but resuming it needs actlab 0.1.0; or start a new run with a new --out"
         )
     base = {**stored_flat, **given}
+    if "data" in given:
+        base["dataset"] = base["csv"] = None
     if "csv" in given and "dataset" not in given:
-        base["dataset"] = None
+        base["dataset"] = base["data"] = None
     if given.get("csv") is None and "dataset" in given:
-        base["csv"] = None
+        base["csv"] = base["data"] = None
         base["target"] = given.get("target")
     c = CompareConfig.from_settings(base)
     diff = differences(CompareConfig.from_settings(stored_flat), c)
@@ -702,12 +746,13 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
     except KeyError:  # a run made before signatures were stored
         return
     change = engine.model_changes(stored, signature)
+    what = "--objective" if store.config.get("model", {}).get("objective") else "--model"
     if change:
         directory = store.directory
         store.close()
         raise ActlabError(
-            f"cannot resume '{directory}': its --model changed since the run started ({change}); "
-            "restore the model code, or start a new run with a new --out"
+            f"cannot resume '{directory}': its {what} changed since the run started ({change}); "
+            "restore the code, or start a new run with a new --out"
         )
 
 
@@ -734,6 +779,9 @@ def run(
     backend: str | Any = "local",
     max_models: int | None = None,
     max_memory: float | None = None,
+    objective_timeout: float | None = None,
+    data: Any = None,
+    track: str | Sequence[str] | None = None,
     **settings: Any,
 ) -> Results:
     """Train the grid activations x factor values x seeds, store everything, compute the
@@ -744,9 +792,14 @@ def run(
     take one value or a list). Settings left as ``None`` take the defaults or, with
     ``resume=True``, the stored run's. ``out`` defaults to a fresh
     ``actlab-runs/<dataset>-<timestamp>``. ``time_budget`` (seconds) stops cleanly at an epoch
-    boundary; the run can be finished later with ``resume=True``. ``progress`` receives the
-    engine's progress dicts plus ``group`` / ``groups``; ``on_start(directory, new)`` is called
-    before training.
+    boundary; the run can be finished later with ``resume=True``. ``objective`` (a setting) may be
+    a function ``fit(trial)`` (:mod:`actlab.compare.objective`); ``objective_timeout`` (seconds)
+    bounds one call of it. ``data`` is your own data in any form (``(X, y)`` arrays or tensors,
+    a DataFrame or Arrow table with ``target="column"``, a torch ``Dataset``:
+    :mod:`actlab.dataforms`). ``track`` ("mlflow", "tensorboard", "wandb" or a list) logs every
+    model as it trains and the summary (:mod:`actlab.compare.trackers`). ``progress`` receives
+    the engine's progress dicts plus ``group`` /
+    ``groups``; ``on_start(directory, new)`` is called before training.
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
     ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
@@ -765,12 +818,33 @@ def run(
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
         settings["csv"] = str(settings["csv"])
+    if data is not None:
+        from actlab import dataforms
+
+        settings["data"] = dataforms.describe(data)
+        data = None if isinstance(data, (str, Path)) else data
+    if callable(settings.get("objective")):
+        from actlab.compare import objective
+
+        settings["objective"] = objective.remember(settings["objective"])
+    if objective_timeout is not None:
+        objective_timeout = _positive("objective_timeout", objective_timeout)
+    if track is not None:
+        from actlab.compare import trackers
+
+        trackers.check(track)  # a missing package: one line, before any folder is made
+    bar = None
+    if progress is None:  # in a notebook: a progress bar in the output cell
+        from actlab import _notebook
+
+        if _notebook.in_notebook():
+            progress = bar = _notebook.NotebookBar()
     deadline = None
     if time_budget is not None:
         deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
     limits.check_models(c, max_models)  # before any list of the models is built
-    dataset = _dataset(c)
+    dataset = _dataset(c, data)
     limits.check_memory(c, *_shape(dataset), max_memory)
     splits = _splits(c, dataset)
     fingerprint = _fingerprint(splits)
@@ -787,7 +861,13 @@ def run(
          for i, (a, s, cell, key) in enumerate(grid)],
     )  # fmt: skip
     first = planned[0]
-    signature = engine.model_signature(list(first.jobs), splits[first.split_seed], first.config)
+    if c.model.objective is not None:
+        from actlab.compare import objective
+
+        signature = objective.signature(first.config)
+    else:
+        signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
+                                           first.config)  # fmt: skip
     if new:
         store = _create_locked(
             directory,
@@ -801,27 +881,37 @@ def run(
     else:
         store = Store.open(directory)
         _check_model_unchanged(store, signature)
-        if store.meta("fingerprint") != fingerprint:
-            store.close()
+        stored_fingerprint = store.meta("fingerprint")
+        if stored_fingerprint != fingerprint:
+            store.close()  # (read before closing: the message quotes it)
             raise ActlabError(
                 f"the data differ from those of the run in '{directory}' (fingerprint "
-                f"{fingerprint[:12]} vs stored {store.meta('fingerprint')[:12]}): the CSV file "
-                "or the library that loads it changed; start a new run with a new --out"
+                f"{fingerprint[:12]} vs stored {stored_fingerprint[:12]}): the data file, "
+                "the data given in Python or the library that loads them changed; start a new "
+                "run with a new --out"
             )
     phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"
+    tracking = None
     try:
         store.lock()
         if on_start is not None:
             on_start(directory, new)
         models = store.models()
-        todo = [g for g in groups(c, models) if any(
+        todo = [g for g in groups(c, models, objective_timeout=objective_timeout) if any(
             m["status"] == "running" for m in models if m["group"] == g.key)]  # fmt: skip
         if todo:
             store.begin_session({"backend": where, "device": str(device)})
             clock = time.perf_counter()
-            train_groups(todo, splits, store, backend=trainer, device=device, deadline=deadline,
-                         progress=progress)  # fmt: skip
+            writer = store
+            if track is not None:  # each committed epoch also goes to the trackers
+                from actlab.compare import trackers
+
+                varying = [f for f in c.model.factors if len(getattr(c.model, f)) > 1]
+                tracking = trackers.make(track, directory, models, varying)
+                writer = trackers.StoreTee(store, tracking) if tracking else store
+            train_groups(todo, splits, writer, backend=trainer, device=device,
+                         deadline=deadline, progress=progress)  # fmt: skip
             phases["train_s"] = time.perf_counter() - clock  # store_s of it: the store's
             finished = all(m["status"] != "running" for m in store.models())
             if finished:
@@ -837,6 +927,8 @@ def run(
     finally:
         store.end_session(outcome)
         store.close()
+        if tracking is not None and outcome != "complete":
+            tracking.close()
     phases.update(store_s=store.write_s, checkpoint_bytes=store.checkpoint_bytes)
     clock = time.perf_counter()
     results = load(directory)
@@ -847,5 +939,10 @@ def run(
 
         results.report_files = rep.write(results)
         phases["report_s"] = time.perf_counter() - clock
+    if tracking is not None:
+        tracking.summary(results)
+        tracking.close()
+    if bar is not None:
+        bar.done(f"done: {len(results.models)} models")
     results.phases = phases
     return results

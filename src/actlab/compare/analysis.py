@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from actlab.compare import stats
-from actlab.compare.config import FACTORS, CompareConfig
+from actlab.compare.config import CompareConfig
 
 __all__ = ["Analysis", "Candidate", "Cell", "Effect", "analyse", "sensitivity"]
 
@@ -138,7 +138,7 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
     on_test = bool(compared) and all(_finite(r.get(test_metric)) for r in compared)
     metric = test_metric if on_test else val_metric
     sign = 1.0 if higher else -1.0
-    values = {f: list(getattr(config.model, f)) for f in FACTORS}
+    values = {f: list(getattr(config.model, f)) for f in config.model.factors}
     models: dict[tuple, dict[int, dict[str, Any]]] = {}
     for r in table:
         key = (r["activation"], *(r[f] for f in studied), *(r[f] for f in tuned))

@@ -161,7 +161,6 @@ class LocalBackend:
         progress: Progress | None = None,
     ) -> None:
         from actlab import devices
-        from actlab.compare import engine
 
         dev = devices.resolve(device)
         label, worker = _where(dev)
@@ -176,7 +175,7 @@ class LocalBackend:
                 ck = (lambda: None) if epoch >= epochs else checkpoint
                 on_epoch(GroupEpoch(index, epoch, records, ck, label, worker))
 
-            engine.train(
+            _trainer(group.config)(
                 list(group.jobs),
                 _splits(splits)[group.split],
                 group.config,
@@ -186,6 +185,13 @@ class LocalBackend:
                 progress=_with_group(progress, index, len(groups)),
                 device=dev,
             )
+
+
+def _trainer(config: Any) -> Callable[..., Any]:
+    """What trains a group: the engine, or the user's function (``--objective``)."""
+    from actlab.compare import engine, objective
+
+    return objective.train if isinstance(config, objective.ObjectiveConfig) else engine.train
 
 
 # ------------------------------------------------------------------------------------------ Ray
@@ -214,7 +220,6 @@ def _ray_group(
     """
     import torch
 
-    from actlab.compare import engine
 
     torch.set_num_threads(threads)
     # stop_at is wall-clock time (time.time()): a task may wait in Ray's queue before it starts,
@@ -229,7 +234,7 @@ def _ray_group(
 
     def body() -> None:
         try:
-            engine.train(
+            _trainer(group.config)(
                 list(group.jobs), split, group.config, resume_from=group.resume_from,
                 on_epoch=on_epoch, deadline=deadline, device=device,
                 progress=(lambda info: items.put(("progress", info))) if progress else None,

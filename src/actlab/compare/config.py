@@ -56,7 +56,7 @@ class Setting:
     """Field metadata: everything the CLI, validation, store and report need to know."""
 
     help: str
-    kind: str  # "int" | "float" | "choice" | "str" | "bool" | "specs" | "names"
+    kind: str  # "int" | "float" | "choice" | "str" | "bool" | "specs" | "names" | "params"
     low: float | None = None
     high: float | None = None  # exclusive
     open_low: bool = False  # low itself is not allowed
@@ -180,8 +180,75 @@ def _check(name: str, value: Any, s: Setting) -> Any:
         return tuple(str(v) for v in _items(value, name))
     if s.kind == "specs":
         return value
+    if s.kind == "params":
+        return _user_params(name, value)
     assert check is not None
     return check(name, value, s)
+
+
+def _param_value(text: Any) -> Any:
+    """One value of a user factor: a whole number, a number, or the text itself."""
+    if not isinstance(text, str):
+        return text
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if kind is int or math.isfinite(value) else text
+    return text
+
+
+def _user_params(name: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """``["scheduler=cosine,step"]``, ``{"scheduler": ["cosine", "step"]}`` or the stored pairs
+    -> ``(("scheduler", ("cosine", "step")),)``: each name once, a valid identifier, not a
+    built-in factor, with at least one value, each value once."""
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    else:
+        for item in [value] if isinstance(value, str) else value:
+            if isinstance(item, str):
+                key, eq, rest = item.partition("=")
+                if not eq:
+                    raise ActlabError(
+                        f"{name}: expected NAME=V1[,V2...] (e.g. scheduler=cosine,step), "
+                        f"got {item!r}"
+                    )
+                pairs.append((key, rest))
+            else:
+                key, rest = item
+                pairs.append((key, rest))
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for key, raw in pairs:
+        key = str(key).strip()
+        if not key.isidentifier() or key in FACTORS or key in ("seed", "activation"):
+            raise ActlabError(
+                f"{name}: {key!r} cannot name a factor of your own: use a Python identifier "
+                f"other than {', '.join(FACTORS)}, seed and activation"
+            )
+        if key in dict(out):
+            raise ActlabError(f"{name}: '{key}' given twice; give all its values at once")
+        values = tuple(_param_value(v) for v in _items(raw))
+        if not values:
+            raise ActlabError(f"{name}: '{key}' needs at least one value, e.g. {key}=a,b")
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise ActlabError(f"{name}: '{key}' lists {', '.join(twice)} twice; give each once")
+        out.append((key, values))
+    return tuple(out)
+
+
+def _objective_ref(ref: str) -> str:
+    """``FILE.py:FUNCTION`` with the file made absolute (a resume from elsewhere finds it)."""
+    where, _, func = ref.rpartition(":")
+    if not where or not func.isidentifier():
+        raise ActlabError(
+            f"objective must look like path/to/train.py:function or module:function, got {ref!r}"
+        )
+    if where.endswith(".py"):
+        where = str(Path(where).expanduser().resolve())
+    return f"{where}:{func}"
 
 
 def _validate_fields(obj: Any) -> None:
@@ -206,6 +273,11 @@ class DataConfig:
     )  # fmt: skip
     csv: str | None = setting(None, kind="str", metavar="PATH",
                               help="a CSV file with a header row (use --target)")  # fmt: skip
+    data: str | None = setting(
+        None, kind="str", metavar="FILE",
+        help="your data file: .csv, .parquet, .feather/.arrow (with --target COLUMN), .npz (arrays "
+        "X and y) or X.npy,y.npy; arrays keep their shape for --model / --objective networks",
+    )  # fmt: skip
     target: str | None = setting(None, kind="str", metavar="COLUMN",
                                  help="the CSV column to predict")  # fmt: skip
     task: str | None = setting(None, kind="choice", choices=("classification", "regression"),
@@ -240,7 +312,17 @@ class DataConfig:
         from actlab import data
 
         setattr_ = object.__setattr__
-        if self.csv is not None:
+        if self.data is not None:  # (dataforms: a file, or "python:..." for data given in Python)
+            if self.csv is not None:
+                raise ActlabError("give the data once: --data FILE or --csv FILE, not both")
+            setattr_(self, "dataset", None)
+            if self.noise is not None:
+                raise ActlabError("noise applies only to the synthetic datasets, not to --data")
+            text = str(self.data)
+            if not text.startswith("python:"):
+                parts = [str(Path(p.strip()).expanduser().resolve()) for p in text.split(",")]
+                setattr_(self, "data", ",".join(parts))
+        elif self.csv is not None:
             setattr_(self, "dataset", None)
             if not self.target:
                 raise ActlabError("a CSV file needs a target column: add --target COLUMN")
@@ -306,6 +388,16 @@ class ModelConfig:
         None, kind="str", metavar="MODULE:FUNCTION",
         help="your own network: FUNCTION(activation_spec) -> torch.nn.Module",
     )  # fmt: skip
+    objective: str | None = setting(
+        None, kind="str", metavar="FILE.py:FUNCTION",
+        help="your own training function: FUNCTION(trial) -> dict of test metrics, called once "
+        "per activation x factor values x seed (see actlab.compare.objective)",
+    )  # fmt: skip
+    param: tuple[tuple[str, tuple[Any, ...]], ...] | None = setting(
+        None, kind="params", metavar="NAME=V1[,V2...]",
+        help="a factor of your own for --objective (repeatable), e.g. --param "
+        "scheduler=cosine,step; read as trial.params['scheduler']",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _validate_fields(self)
@@ -317,13 +409,39 @@ class ModelConfig:
                     f"{self.model!r}"
                 )
             object.__setattr__(self, "model", f"{module.strip()}:{func.strip()}")
+        if self.objective is not None:
+            if self.model is not None:
+                raise ActlabError(
+                    "--objective and --model exclude each other: your training function builds "
+                    "its own network (trial.activation() gives the activation module)"
+                )
+            object.__setattr__(self, "objective", _objective_ref(str(self.objective)))
+        elif self.param:
+            raise ActlabError(
+                "--param declares a factor of your own training function: add --objective "
+                "FILE.py:FUNCTION (the built-in trainer reads only the built-in factors)"
+            )
+
+    def __getattr__(self, name: str) -> Any:
+        """A factor of the user's own (``--param``) reads like a built-in one: its values."""
+        if not name.startswith("_"):
+            for key, values in self.__dict__.get("param") or ():
+                if key == name:
+                    return values
+        raise AttributeError(name)
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Every factor of the grid: the built-in ones, then the user's own (``--param``)."""
+        return FACTORS + tuple(key for key, _ in self.param or ())
 
     def cells(self) -> list[dict[str, Any]]:
         """Every combination of factor values, in declaration order (the grid, without seeds)."""
         import itertools
 
-        axes = [getattr(self, f) for f in FACTORS]
-        return [dict(zip(FACTORS, combo, strict=True)) for combo in itertools.product(*axes)]
+        names = self.factors
+        axes = [getattr(self, f) for f in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
 
 @dataclass(frozen=True)
@@ -362,13 +480,7 @@ class StudyConfig:
         if self.tune is not None:
             names = tuple(n.strip().lower().replace("-", "_") for n in self.tune)
             names = () if names == ("none",) else names
-            for n in names:
-                if n not in FACTORS:
-                    raise ActlabError(
-                        f"tune: '{n}' is not a factor; choose from {', '.join(FACTORS)} (or "
-                        f"'none'){suggest(n, FACTORS)}"
-                    )
-            object.__setattr__(self, "tune", names)
+            object.__setattr__(self, "tune", names)  # (checked against the factors: CompareConfig)
 
 
 SECTIONS = {"data": DataConfig, "study": StudyConfig, "model": ModelConfig}
@@ -404,6 +516,15 @@ class ComputeConfig:
         help="refuse a grid whose largest group needs more memory than this many GB (default: "
         "the memory available now)",
     )  # fmt: skip
+    track: tuple[str, ...] | None = setting(
+        None, kind="names", metavar="TRACKER[,TRACKER...]",
+        help="also log every model as it trains, and the summary, to mlflow, tensorboard and/or "
+        "wandb (offline, in the run folder; pip install \"actlab[track]\")",
+    )  # fmt: skip
+    objective_timeout: float | None = setting(
+        None, kind="float", low=0.0, open_low=True, metavar="SECONDS",
+        help="the longest one call of your --objective may take (default: no limit)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _validate_fields(self)  # the device itself and the address: checked by the backend
@@ -428,6 +549,13 @@ class CompareConfig:
                 f"seed N uses split seed + N) is {last}, past the largest split seed "
                 f"{2**32 - 1}; lower --split-seed"
             )
+        factors = self.model.factors  # the built-in ones and the user's own (--param)
+        for n in self.study.tune or ():
+            if n not in factors:
+                raise ActlabError(
+                    f"tune: '{n}' is not a factor; choose from {', '.join(factors)} (or "
+                    f"'none'){suggest(n, factors)}"
+                )
 
     @classmethod
     def from_settings(cls, given: Mapping[str, Any] | None = None, **kwargs: Any) -> CompareConfig:
@@ -459,14 +587,16 @@ class CompareConfig:
     @property
     def tuned(self) -> tuple[str, ...]:
         """Factors selected per activation on validation data."""
+        names = self.model.factors
         if self.study.tune is not None:
-            return tuple(f for f in FACTORS if f in self.study.tune)
-        return tuple(f for f in FACTORS if f != "depth" and len(getattr(self.model, f)) > 1)
+            return tuple(f for f in names if f in self.study.tune)
+        return tuple(f for f in names if f != "depth" and len(getattr(self.model, f)) > 1)
 
     @property
     def studied(self) -> tuple[str, ...]:
         """Factors with several values that are not tuned: reported value by value."""
-        return tuple(f for f in FACTORS if len(getattr(self.model, f)) > 1 and f not in self.tuned)
+        names = self.model.factors
+        return tuple(f for f in names if len(getattr(self.model, f)) > 1 and f not in self.tuned)
 
 
 def _jsonable(value: Any) -> Any:
@@ -570,7 +700,7 @@ def add_arguments(
             s: Setting = f.metadata["setting"]
             if not s.cli:
                 continue
-            target = exclusive if f.name in ("dataset", "csv") and exclusive else group
+            target = exclusive if f.name in ("dataset", "csv", "data") and exclusive else group
             kwargs: dict[str, Any] = {"dest": f.name, "help": s.help, "default": None}
             if s.kind == "bool":
                 kwargs.update(action="store_true", default=None)
@@ -578,6 +708,8 @@ def add_arguments(
                 kwargs.update(choices=s.choices)
             elif s.kind == "specs":
                 kwargs.update(nargs="+", metavar=s.metavar)
+            elif s.kind == "params":
+                kwargs.update(action="append", metavar=s.metavar)
             else:
                 kwargs.update(type=_arg_type(s), metavar=s.metavar)
             target.add_argument(_flag(f.name, s), **kwargs)
@@ -611,6 +743,9 @@ def command(config: CompareConfig, out: str | Path) -> str:
             parts += [flag, *value]
         elif s.kind == "names":
             parts += [flag, ",".join(value) or "none"]
+        elif s.kind == "params":
+            for key, values in value:
+                parts += [flag, f"{key}={','.join(str(v) for v in values)}"]
         elif s.listable:
             parts += [flag, ",".join(_text(v) for v in value)]
         else:

@@ -272,14 +272,11 @@ class _Data:
             self.y_val = torch.as_tensor(np.asarray(split.y_val, dtype=ydt))
         except (TypeError, ValueError) as err:
             raise ActlabError(f"split arrays must be numeric: {err}") from None
-        if (
-            self.X_train.ndim != 2
-            or self.X_val.ndim != 2
-            or self.X_train.shape[1] != self.X_val.shape[1]
-        ):
+        # rows first; a --model network may take more dimensions (N x C x H x W images)
+        if self.X_train.ndim < 2 or self.X_train.shape[1:] != self.X_val.shape[1:]:
             raise ActlabError(
-                f"split.X_train and X_val must be 2-D with the same columns, got shapes "
-                f"{tuple(self.X_train.shape)} and {tuple(self.X_val.shape)}"
+                f"split.X_train and X_val must be 2-D (or rows of images) with the same columns, "
+                f"got shapes {tuple(self.X_train.shape)} and {tuple(self.X_val.shape)}"
             )
         if len(self.X_train) == 0 or len(self.X_val) == 0:
             raise ActlabError("the training and validation parts must both have rows")
@@ -842,7 +839,7 @@ def _build_net(
         raise
     except Exception as err:
         raise ActlabError(
-            f"{where}: the network fails on a batch of shape (2, {data.X_train.shape[1]}): "
+            f"{where}: the network fails on a batch of shape {tuple(data.X_train[:2].shape)}: "
             f"{type(err).__name__}: {err}"
         ) from None
     if isinstance(out, torch.Tensor) and not (out.is_floating_point() and out.requires_grad):
@@ -855,7 +852,8 @@ def _build_net(
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.n_out):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ActlabError(
-            f"{where}: for a batch of shape (2, {data.X_train.shape[1]}) the network must return "
+            f"{where}: for a batch of shape {tuple(data.X_train[:2].shape)} the network must "
+            "return "
             f"{'logits' if data.classification else 'predictions'} of shape (2, {data.n_out}), "
             f"got {shape}"
         )
@@ -961,7 +959,7 @@ class _Vmapped:
         self.base.train()
         for s in range(steps):
             idx = perms[:, s * bs : (s + 1) * bs].reshape(-1)
-            x = X.index_select(0, idx).view(n_models, -1, X.shape[1])
+            x = X.index_select(0, idx).view(n_models, -1, *X.shape[1:])
             y = Y.index_select(0, idx).view(n_models, -1, *Y.shape[1:])
             loss = _batch_loss(self.call(self.params, self.buffers, x), y, self.data.classification)
             grads = torch.autograd.grad((loss * self.mask).sum(), plist, allow_unused=True)

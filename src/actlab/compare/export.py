@@ -16,8 +16,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from actlab.compare.config import FACTORS
-
 __all__ = ["rows", "write_csv", "write_json"]
 
 
@@ -45,7 +43,7 @@ def rows(res: Any) -> list[dict[str, Any]]:
             "model": r["model"],
             "activation": r["activation"],
             "seed": r["seed"],
-            **{f: r["cell"].get(f) for f in FACTORS},
+            **{f: r["cell"].get(f) for f in res.config.model.factors},
             "split_seed": d.split_seed_for(int(r["seed"])),
             "val_fraction": d.val_fraction,
             "test_fraction": d.test_fraction,

@@ -128,6 +128,22 @@ class Report:
     def problems(self) -> set[str]:
         return {v.problem for v in self.verdicts}
 
+    def __repr__(self) -> str:
+        found = ", ".join(sorted(self.problems())) or "no problem found"
+        return (f"Report({len(self.activations)} activation layers, {len(self.weights)} weight "
+                f"layers, {self.backwards} backward passes: {found})")
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdicts, then one row per layer."""
+        from actlab import _notebook as nb
+
+        verdicts = "".join(f"<li><strong>{nb.esc(v.problem)}</strong> {nb.esc(v.message)} "
+                           f"<em>{nb.esc(v.advice)}</em></li>" for v in self.verdicts)
+        cols = ["layer", "type", "size", "grad_norm", "ratio_to_last", "dead_fraction",
+                "saturated_fraction"]  # fmt: skip
+        return (f"<div><ul>{verdicts or '<li>no problem found</li>'}</ul>"
+                f"{nb.table(self.table(), cols)}</div>")
+
     def table(self) -> list[dict[str, Any]]:
         """Tidy rows, one per layer in network order; fields that do not apply are None."""
         rows = []
