@@ -232,7 +232,7 @@ def test_command_line_activations_are_checked_at_start_up(place):
     )
     import torch
 
-    with pytest.raises(ActlabError, match="global (torch )?state"):
+    with pytest.raises(ActlabError, match=r"global (torch )?state"):
         srv.create_app(place / "runs", activations=f"{place / 'bad_start.py'}:tanh64")
     assert torch.get_default_dtype() == torch.float32
 
