@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from actlab.compare import objective
 from actlab.compare.config import (
     DEFAULT_ACTIVATIONS,
     FACTORS,
@@ -225,7 +226,8 @@ CHECKPOINT_SHARE = 0.05  # ... or more, so that writing checkpoints takes at mos
 class GroupRun:
     """One group's bookkeeping around an engine call (or a backend's task for it).
 
-    ``jobs`` / ``resume_from``: what to train and from which checkpoint: every model of an
+    ``jobs`` / ``resume_from``: what to train and from which checkpoint: with ``--objective``, the
+    models not yet done (each is its own call of ``fit``); otherwise every model of an
     unfinished group trains again together, from the group's stored checkpoint or, without one,
     from scratch (the same batch as an uninterrupted run, so the same numbers). Stored records
     are never deleted first: each retrained epoch replaces its stored one in the transaction that
@@ -250,7 +252,9 @@ class GroupRun:
         self.running = set(todo)
         self.ids: list[int] = []
         self.resume_from: bytes | None = None
-        if todo:  # the whole group: a checkpoint holds every model of it
+        if isinstance(group.config, objective.ObjectiveConfig):  # each model its own fit(trial):
+            self.ids = todo  # the finished ones are kept, the others run again from the start
+        elif todo:  # the whole group: a checkpoint holds every model of it
             ckpt = store.checkpoint(group.key)
             self.ids = list(group.model_ids)
             self.resume_from = None if ckpt is None else ckpt[1]
@@ -824,8 +828,6 @@ def run(
         settings["data"] = dataforms.describe(data)
         data = None if isinstance(data, (str, Path)) else data
     if callable(settings.get("objective")):
-        from actlab.compare import objective
-
         settings["objective"] = objective.remember(settings["objective"])
     if objective_timeout is not None:
         objective_timeout = _positive("objective_timeout", objective_timeout)
@@ -862,8 +864,6 @@ def run(
     )  # fmt: skip
     first = planned[0]
     if c.model.objective is not None:
-        from actlab.compare import objective
-
         signature = objective.signature(first.config)
     else:
         signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
