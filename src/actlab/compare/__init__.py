@@ -33,8 +33,10 @@ from actlab.compare.config import (
     FACTORS,
     INITS,
     OPTIMIZERS,
+    METRICS,
     CompareConfig,
     flat_from_stored,
+    metric_key,
 )
 from actlab.errors import ActlabError
 
@@ -178,7 +180,8 @@ def groups(c: CompareConfig, models: Sequence[dict[str, Any]]) -> list[Group]:
             depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
             batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
             optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-            init=c.model.init, model=c.model.model,
+            init=c.model.init, model=c.model.model, patience=c.model.patience,
+            select=None if c.study.metric is None else "val_" + metric_key(c.study.metric),
         )  # fmt: skip
         out.append(
             Group(
@@ -244,7 +247,7 @@ class GroupRun:
         start = time.perf_counter()
         total = self.group.config.epochs
         for r in records:
-            if r.diverged or r.epoch >= total:
+            if r.diverged or r.epoch >= total or getattr(r, "stopped", False):
                 self.running.discard(self.ids[r.job])
         self.unsaved += sum(r.seconds for r in records)  # (seconds: the epoch's wall / models)
         # once every model has finished there is nothing left to resume: the checkpoint goes
@@ -314,10 +317,11 @@ def train_groups(
 # ------------------------------------------------------------------------------------------ results
 
 
-def primary_metric(task: str, part: str = "test") -> tuple[str, bool]:
-    """The metric the comparison ranks by (on ``part``) and whether higher is better."""
-    name = "accuracy" if task == "classification" else "rmse"
-    return f"{part}_{name}", task == "classification"
+def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
+    ``--metric`` (None: accuracy for classification, rmse for regression)."""
+    name = metric or ("accuracy" if task == "classification" else "rmse")
+    return f"{part}_{metric_key(name)}", METRICS[name][1]
 
 
 @dataclass
@@ -434,6 +438,62 @@ def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
+def _compared(models: list[dict[str, Any]], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, as compared: its record at its best validation epoch (the engine's
+    choice, stored as ``best_epoch`` in the model's last record) with the test metrics of its
+    weights there (stored in that last record). An unfinished model: its best epoch so far
+    (no test metrics). Runs made before best-epoch selection (no ``best_epoch``): every model at
+    the last epoch every still-training model reached, as they were reported then."""
+    by_model: dict[int, list[dict[str, Any]]] = {}
+    for row in history:
+        by_model.setdefault(row["model"], []).append(row)
+    best_epoch = any("best_epoch" in (r.get("metrics") or r) for r in history)
+    alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
+    final_epoch = min((m["epochs_done"] for m in alive), default=0)
+    table = []
+    for m in models:
+        recs = sorted(by_model.get(m["id"], []), key=lambda r: r["epoch"])
+        rec = recs[-1] if recs else None
+        if m["status"] != "diverged" and recs:
+            if best_epoch and m["status"] == "done" and _finite_num(_get(recs[-1], "best_epoch")):
+                at = int(_get(recs[-1], "best_epoch"))
+                best = next((r for r in recs if r["epoch"] == at), recs[-1])
+                test = {k: v for k, v in _flat(recs[-1]).items() if k.startswith("test_")}
+                rec = {**_flat(best), **test, "best_epoch": at}
+            else:  # unfinished (or an older run): at the epoch every running model reached
+                rec = next((r for r in recs if r["epoch"] == final_epoch), None)
+        row = {
+            "model": m["id"],
+            "activation": m["activation"],
+            "seed": m["seed"],
+            **m["cell"],
+            "status": m["status"],
+            "epochs": m["epochs_done"],
+            "diverged_epoch": m["diverged_epoch"],
+        }
+        if rec is not None:
+            for k, v in _flat(rec).items():
+                if k not in row and k not in (
+                    "cell", "group", "grad_norms", "dead_fraction", "saturated_fraction",
+                ):  # fmt: skip
+                    row[k] = v
+        table.append(row)
+    return table
+
+
+def _flat(rec: dict[str, Any]) -> dict[str, Any]:
+    """A history record with its metrics at the top level (as the table has them)."""
+    return {**{k: v for k, v in rec.items() if k != "metrics"}, **(rec.get("metrics") or {})}
+
+
+def _get(rec: dict[str, Any], key: str) -> Any:
+    return _flat(rec).get(key)
+
+
+def _finite_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
 def load(directory: str | Path) -> Results:
     """Read a run directory's stored results (finished or not) and compute the statistics.
 
@@ -455,34 +515,9 @@ def load(directory: str | Path) -> Results:
     for m in models + history:  # 0.1.0 stores: the one cell is the configuration's
         if not m["cell"]:
             m["cell"] = config.model.cells()[0]
-    # compare every model at the same epoch: the last one every still-training model reached
+    table = _compared(models, history)
     alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
     final_epoch = min((m["epochs_done"] for m in alive), default=0)
-    last: dict[int, dict[str, Any]] = {}
-    at_final: dict[int, dict[str, Any]] = {}
-    for row in history:
-        last[row["model"]] = row
-        if row["epoch"] == final_epoch:
-            at_final[row["model"]] = row
-    table = []
-    for m in models:
-        rec = at_final.get(m["id"]) if m["status"] != "diverged" else last.get(m["id"])
-        row = {
-            "model": m["id"],
-            "activation": m["activation"],
-            "seed": m["seed"],
-            **m["cell"],
-            "status": m["status"],
-            "epochs": m["epochs_done"],
-            "diverged_epoch": m["diverged_epoch"],
-        }
-        if rec is not None:
-            for k, v in rec.items():
-                if k not in row and k not in (
-                    "cell", "group", "grad_norms", "dead_fraction", "saturated_fraction",
-                ):  # fmt: skip
-                    row[k] = v
-        table.append(row)
     complete = all(m["status"] in ("done", "diverged") for m in models)
     result = analysis.analyse(config, data["task"], table, complete=complete)
     if models and all(m["status"] == "diverged" for m in models):
