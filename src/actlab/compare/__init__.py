@@ -781,6 +781,9 @@ def run(
     c, directory, new = resolve(settings, out, resume)
     dataset = _dataset(c)
     splits = _splits(c, dataset)
+    from actlab.compare.config import check_metric
+
+    check_metric(c.study.metric, dataset.task, int(next(iter(splits.values())).n_classes))
     fingerprint = _fingerprint(splits)
     grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind

@@ -91,6 +91,11 @@ class Analysis:
     def selection(self) -> str:
         """One paragraph saying what was tuned, on what, and what was reported on what."""
         parts = []
+        if self.best_epoch:
+            parts.append(
+                f"Each model is taken at its best epoch: the epoch of its best {self.val_metric} "
+                "(epochs is a maximum)."
+            )
         if self.tuned:
             per = " and per " + ", ".join(map(_name, self.studied)) if self.studied else ""
             parts.append(
@@ -119,7 +124,7 @@ class Analysis:
     @property
     def _when(self) -> str:
         if self.best_epoch:
-            return f"each model's best epoch (the epoch of its best {self.val_metric})"
+            return "each model's best epoch"
         return "the final epoch"
 
     @property
