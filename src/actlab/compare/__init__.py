@@ -519,7 +519,8 @@ def load(directory: str | Path) -> Results:
     alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
     final_epoch = min((m["epochs_done"] for m in alive), default=0)
     complete = all(m["status"] in ("done", "diverged") for m in models)
-    result = analysis.analyse(config, data["task"], table, complete=complete)
+    result = analysis.analyse(config, data["task"], table, complete=complete,
+                              target_scale=float(data.get("target_scale") or 1.0))
     if models and all(m["status"] == "diverged" for m in models):
         result.headline = all_diverged_headline(models, config)
         for cell in result.cells:
@@ -800,6 +801,11 @@ def run(
     first = planned[0]
     signature = engine.model_signature(list(first.jobs), splits[first.split_seed], first.config)
     if new:
+        from actlab.compare import baselines
+
+        extra = {"baselines": baselines.fit_all(list(splits.values()))}
+        if signature:
+            extra["model_signature"] = signature
         store = _create_locked(
             directory,
             config=c.to_dict(),
@@ -807,7 +813,7 @@ def run(
             data=_data_info(splits[min(splits)], dataset),
             jobs=grid,
             command=command(c, directory),
-            extra={"model_signature": signature} if signature else None,
+            extra=extra,
         )
     else:
         store = Store.open(directory)

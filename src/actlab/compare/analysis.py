@@ -145,7 +145,7 @@ def _finite(x: Any) -> bool:
 
 
 def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
-            complete: bool = True) -> Analysis:  # fmt: skip
+            complete: bool = True, target_scale: float = 1.0) -> Analysis:  # fmt: skip
     """Select, score and test: ``table`` holds one dict per model at the compared epoch."""
     from actlab.compare import primary_metric
 
@@ -156,6 +156,7 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
     on_test = bool(compared) and all(_finite(r.get(test_metric)) for r in compared)
     metric = test_metric if on_test else val_metric
     sign = 1.0 if higher else -1.0
+    margin = config.study.margin or stats.default_margin(metric, target_scale)
     values = {f: list(getattr(config.model, f)) for f in FACTORS}
     models: dict[tuple, dict[int, dict[str, Any]]] = {}
     for r in table:
@@ -191,7 +192,7 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             chosen[act], candidates[act] = best.values, cands
             picked = trained((act, *combo, *best.values.values()))
             scores[act] = {s: score(r, metric) for s, r in sorted(picked)}
-        summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
+        summary = stats.summarize(scores, metric=metric, higher_is_better=higher, margin=margin)
         cells.append(Cell(dict(zip(studied, combo, strict=True)), summary, chosen, candidates))
     effects = _effects(cells, studied, values, higher)
     if len(cells) == 1:

@@ -51,12 +51,18 @@ def _failures(r: Any) -> str:
     return f"{r.n_failed}/{total}" if r.n_failed else "0"
 
 
-def _seeds_needed(r: Any) -> str:
+def _seeds_needed(r: Any, margin: float | None = None) -> str:
+    from actlab.compare.stats import SENSIBLE_SEEDS
+
     if r.verdict != "not distinguishable at this number of seeds":
         return ""
+    if margin is not None and r.mean_diff is not None and abs(r.mean_diff) <= margin:
+        return "– (below margin)"
     if r.effect_size == 0.0:
         return "never (difference 0)"
-    return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
+    if r.seeds_needed is None or r.seeds_needed > SENSIBLE_SEEDS:
+        return f"> {SENSIBLE_SEEDS}"
+    return f"≈ {r.seeds_needed}"
 
 
 def _values(values: dict[str, Any], short: bool = False) -> str:
@@ -87,7 +93,7 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
                 "vs best": r.verdict,
                 "p (Holm)": fmt_p(r.p_holm),
                 "diverged": _failures(r),
-                "seeds needed": _seeds_needed(r),
+                "seeds needed": _seeds_needed(r, cell.summary.margin),
             }
         )
     return rows
