@@ -106,6 +106,11 @@ def results_json(res: Any) -> dict[str, Any]:
         "studied": list(res.analysis.studied),
         "chosen": [{"values": c.values, "chosen": c.chosen} for c in res.studies],
         "effects": [e.__dict__ for e in res.analysis.effects],
+        "baselines": [{"name": b["name"], "metric": res.metric,
+                       "test_metric": b["metrics"].get(res.metric)}
+                      for b in res.analysis.baselines],  # same split, same test part
+        "warnings": list(res.analysis.warnings),
+        "next_steps": [{"command": c, "reason": r} for c, r in res.analysis.next_steps],
         "summary": res.summary,
         "models": res.table,
         "config": res.config.to_dict(),

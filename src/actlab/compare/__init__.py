@@ -428,6 +428,38 @@ def all_diverged_headline(models: Sequence[dict[str, Any]], config: CompareConfi
     )
 
 
+def _check_evidence(result: Any, config: CompareConfig, table: list[dict[str, Any]],
+                    baselines: list[dict[str, Any]], complete: bool) -> None:  # fmt: skip
+    """Baselines in the headline, convergence and edge-of-grid warnings, next steps
+    (:mod:`actlab.compare.checks`)."""
+    from actlab.compare import checks
+    from actlab.compare.analysis import _name as _factor_name
+
+    result.baselines = baselines
+    sentence = checks.baseline_sentence(result, baselines)
+    if sentence:
+        result.headline += " " + sentence
+        for cell in result.cells:
+            cell.summary.headline += " " + sentence
+    if not complete:
+        return
+    still = checks.convergence(config, result, table)
+    edge = checks.edges(config, result)
+    if still:
+        result.warnings.append(
+            f"Still improving: {', '.join(still)} reached their best validation score in the "
+            f"last {checks.tail_epochs(config.model.epochs)} of {config.model.epochs} epochs on "
+            "at least half of the seeds; more epochs may change the answer."
+        )
+    for factor, value, side, acts, new in edge:
+        beyond = f" (next on the same scale: {new:g})" if new is not None else ""
+        result.warnings.append(
+            f"Edge of the grid: {', '.join(acts)} chose the {side} {_factor_name(factor)} "
+            f"tried, {value:g}; the best value may lie beyond it{beyond}."
+        )
+    result.next_steps = checks.next_steps(config, result, still, edge)
+
+
 def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
     """The distinct devices the sessions trained on, in order of first use."""
     seen: dict[str, None] = {}
@@ -512,6 +544,10 @@ def load(directory: str | Path) -> Results:
         sessions = store.sessions()
         fingerprint = store.meta("fingerprint")
         version = store.version
+        try:
+            baselines = store.meta("baselines")
+        except KeyError:  # runs made before baselines
+            baselines = []
     for m in models + history:  # 0.1.0 stores: the one cell is the configuration's
         if not m["cell"]:
             m["cell"] = config.model.cells()[0]
@@ -525,6 +561,7 @@ def load(directory: str | Path) -> Results:
         result.headline = all_diverged_headline(models, config)
         for cell in result.cells:
             cell.summary.headline = result.headline
+    _check_evidence(result, config, table, baselines, complete)
     if not complete:
         result.notes.append(
             f"The run is unfinished: models are compared at epoch {final_epoch} of "

@@ -86,6 +86,9 @@ class Analysis:
     on_test: bool  # the reported numbers come from the held-out test part
     notes: list[str] = field(default_factory=list)
     best_epoch: bool = True  # each model at its best validation epoch (False: runs before that)
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # name, metrics (baselines.py)
+    warnings: list[str] = field(default_factory=list)  # convergence, edge of the grid (checks.py)
+    next_steps: list[tuple[str, str]] = field(default_factory=list)  # (command, reason)
 
     @property
     def selection(self) -> str:

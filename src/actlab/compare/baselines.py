@@ -5,12 +5,13 @@ predicts the most frequent training class and gives the training class frequenci
 probabilities) and a logistic regression (``LogisticRegression``, L2, C=1, on the standardised
 features). Regression: the training mean (``DummyRegressor``) and a ridge regression (``Ridge``,
 alpha=1). Each is fit on the training part only and scored once on the test part (or, without a
-test part, on validation), with the engine's own metric code, so a baseline's number means exactly
-what an activation's does.
+test part, on validation), with scikit-learn's metrics (the engine's are tested against them), so
+a baseline's number means what an activation's does.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -24,17 +25,14 @@ _EPS = 1e-15  # probabilities are clipped as scikit-learn's log_loss does
 def fit(split: Any) -> list[dict[str, Any]]:
     """``[{"name", "metrics": {"test_accuracy": ..., ...}}]`` for the baselines of ``split``'s task
     (metric names as the engine's records have them, on ``test`` or, without one, ``val``)."""
-    import torch
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    from actlab.compare.engine import _Data, _val_metrics
-
     has_test = split.y_test is not None and len(split.y_test) > 0
     part = "test" if has_test else "val"
     X_eval = split.X_test if has_test else split.X_val
-    data = _Data(split)
+    y_eval = np.asarray(split.y_test if has_test else split.y_val)
     classification = split.task == "classification"
     if classification:
         models = [("majority class", DummyClassifier(strategy="prior")),
@@ -50,13 +48,39 @@ def fit(split: Any) -> list[dict[str, Any]]:
         if classification:
             proba = np.zeros((len(X_eval), split.n_classes))
             proba[:, model.classes_] = model.predict_proba(X_eval)
-            scores = np.log(np.clip(proba, _EPS, 1.0))  # logits whose softmax is proba
+            metrics = _classification(y_eval, proba)
         else:
-            scores = np.asarray(model.predict(X_eval), dtype=np.float64).reshape(len(X_eval), -1)
-        out_t = torch.as_tensor(scores, dtype=torch.float32).T[None]  # (1, n_out, rows)
-        _, metrics = _val_metrics(out_t, data, part)
-        out.append({"name": name, "metrics": {k: float(v[0]) for k, v in metrics.items()}})
+            pred = np.asarray(model.predict(X_eval), dtype=np.float64).reshape(len(X_eval), -1)
+            metrics = _regression(y_eval.reshape(len(y_eval), -1), pred, split.target_scale)
+        out.append({"name": name, "metrics": {f"{part}_{k}": float(v) for k, v in metrics.items()}})
     return out
+
+
+def _classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        f1_score,
+        log_loss,
+        roc_auc_score,
+    )
+
+    pred = proba.argmax(1)
+    clipped = np.clip(proba, _EPS, 1.0)  # a class the majority baseline never predicts: not inf
+    out = {"accuracy": accuracy_score(y, pred), "balanced_accuracy": balanced_accuracy_score(y, pred),
+           "macro_f1": f1_score(y, pred, average="macro", zero_division=0),
+           "log_loss": log_loss(y, clipped / clipped.sum(1, keepdims=True),
+                                labels=range(proba.shape[1]))}  # fmt: skip
+    if proba.shape[1] == 2:
+        out["roc_auc"] = roc_auc_score(y, proba[:, 1]) if len(set(y.tolist())) == 2 else math.nan
+    return out
+
+
+def _regression(y: np.ndarray, pred: np.ndarray, scale: float) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    return {"rmse": math.sqrt(mean_squared_error(y, pred)) * scale,
+            "mae": mean_absolute_error(y, pred) * scale, "r2": r2_score(y, pred)}  # fmt: skip
 
 
 def fit_all(splits: list[Any]) -> list[dict[str, Any]]:

@@ -96,7 +96,27 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
                 "seeds needed": _seeds_needed(r, cell.summary.margin),
             }
         )
+    for b in getattr(res.analysis, "baselines", []):  # on the same split, fit by scikit-learn
+        value = b["metrics"].get(res.metric)
+        if value is None:
+            continue
+        rows.append({"#": "–", "activation": b["name"], **({"chosen": ""} if chosen else {}),
+                     "mean ± sd": fmt(value), "95% CI": "–", "vs best": BASELINE,
+                     "p (Holm)": "–", "diverged": "–", "seeds needed": ""})  # fmt: skip
     return rows
+
+
+BASELINE = "baseline"
+BASELINE_NOTE = (
+    "baseline: scikit-learn, fit on the same training part and scored on the same test part (one "
+    "fit, no seeds)."
+)
+
+
+def next_steps_lines(res: Any) -> list[str]:
+    """'reason:' then the command, for each next step the evidence calls for."""
+    steps = getattr(res.analysis, "next_steps", [])
+    return [f"{reason}:\n  {cmd}" for cmd, reason in steps]
 
 
 # ------------------------------------------------------------------------------------------
@@ -147,7 +167,7 @@ def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
         r["p"] = r.pop("p (Holm)")
         r["diverged"] = r.pop("diverged")
         r["seeds"] = r.pop("seeds needed")
-    if rows and all(r["diverged"] == "0" for r in rows):  # said once below, not a column of 0s
+    if rows and all(r["diverged"] in ("0", "–") for r in rows):  # said once below, not 0s
         for r in rows:
             del r["diverged"]
     if rows and not any(r["seeds"] for r in rows):
@@ -168,7 +188,7 @@ def terminal(res: Any, console: Any) -> None:
         rows = _terminal_rows(res, cell)
         dropped += [k for k in _fit_columns(rows, console.width) if k not in dropped]
         where = f" — {cell.label}" if cell.label else ""
-        title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}{where}")
+        title = Text(f"{res.data['name']}: {res.metric} {_at_epoch(res)}{where}")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         for key in rows[0] if rows else []:
             widest = max(len(key), *(len(r[key]) for r in rows))
@@ -194,6 +214,8 @@ def terminal(res: Any, console: Any) -> None:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
     if dropped:
         legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
+    if getattr(res.analysis, "baselines", None):
+        legend += " " + BASELINE_NOTE
     legend = legend.strip()
     console.print(Text(legend, style="dim"))
     if not any_diverged:
@@ -217,6 +239,20 @@ def terminal(res: Any, console: Any) -> None:
         console.print(Text(note, style="yellow"))
     for note in data_notes(res.data):
         console.print(Text(note, style="yellow"))
+    for warning in getattr(res.analysis, "warnings", []):
+        console.print(Text(warning, style="yellow"))
+    lines = next_steps_lines(res)
+    if lines:
+        console.print(Text("Next steps:", style="bold"))
+        for line in lines:
+            console.print(Text(line), soft_wrap=True)
+
+
+def _at_epoch(res: Any) -> str:
+    """Where the models were compared: each at its best validation epoch, or one epoch."""
+    if getattr(res.analysis, "best_epoch", False):
+        return f"at each model's best validation epoch (of at most {res.config.model.epochs})"
+    return f"at epoch {res.final_epoch}"
 
 
 def data_notes(d: dict[str, Any]) -> list[str]:
@@ -682,8 +718,9 @@ def _scope(res: Any) -> str:
         if len(values) > 1:
             grid.append(f"{len(values)} {f.replace('_', ' ')}s")
     return (
-        f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} at "
-        f"epoch {res.final_epoch} of {c.model.epochs}"
+        f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} "
+        + (_at_epoch(res) if res.analysis.best_epoch else
+           f"at epoch {res.final_epoch} of {c.model.epochs}")
     )
 
 
@@ -697,6 +734,7 @@ def markdown(res: Any) -> str:
     ]
     notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
     lines += [f"> {_md_cell(n)}" for n in notes]
+    lines += [f"> **Warning:** {_md_cell(w)}" for w in res.analysis.warnings]
     lines += ["", _md_cell(_scope(res)) + ".", "", _md_cell(res.analysis.selection), ""]
     for cell in res.studies:
         if cell.label:
@@ -706,6 +744,8 @@ def markdown(res: Any) -> str:
         lines += ["## Chosen on validation data", "", *_md_table(chosen_rows(res)), ""]
     if res.analysis.effects:
         lines += ["## Studied factors", "", *_md_table(effect_rows(res)), ""]
+    if res.analysis.baselines:
+        lines += [BASELINE_NOTE, ""]
     lines += [
         f"Method: {_md_cell(res.stats.method)}. Seeds needed: for 80% power from the observed "
         "paired effect size (a rough estimate).",
@@ -749,6 +789,10 @@ def markdown(res: Any) -> str:
         "`actlab report DIR --csv rows.csv`.",
         "",
     ]
+    if res.analysis.next_steps:
+        lines += ["## Next steps", ""]
+        for cmd, reason in res.analysis.next_steps:
+            lines += [f"- {_md_cell(reason)}:", "", "  ```", f"  {cmd}", "  ```", ""]
     return "\n".join(lines)
 
 
@@ -838,6 +882,8 @@ def html_page(res: Any) -> str:
     tie = "" if res.winner else " tie"
     all_notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
     notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in all_notes)
+    notes += "".join(f"<div class='note'><b>Warning:</b> {esc(w)}</div>"
+                     for w in res.analysis.warnings)  # fmt: skip
     a = res.analysis
     parts = [
         f"<h1>actlab compare: {esc(d['name'])}</h1>",
@@ -855,7 +901,8 @@ def html_page(res: Any) -> str:
             _img(fig_per_seed, View(res, cell), "final metric per seed"),
         ]
     parts.append(
-        f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
+        (f"<p class='muted'>{esc(BASELINE_NOTE)}</p>" if a.baselines else "")
+        + f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
         "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>"
     )
@@ -929,6 +976,9 @@ def html_page(res: Any) -> str:
         table(_model_rows(res)),
         "</details>",
     ]
+    if a.next_steps:
+        parts.append("<h2>Next steps</h2>")
+        parts += [f"<p>{esc(reason)}:</p><pre>{esc(cmd)}</pre>" for cmd, reason in a.next_steps]
     return page(f"actlab compare: {d['name']}", parts)
 
 
