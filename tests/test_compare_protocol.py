@@ -129,3 +129,92 @@ def test_metric_drives_the_run_and_is_checked_against_the_task(tmp_path):
     with pytest.raises(ActlabError, match="rmse is a regression metric"):
         compare.run("iris", out=tmp_path / "b", metric="rmse", seeds=1, epochs=1)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+# ------------------------------------------------------------------ baselines, checks, margin
+
+
+def test_baselines_are_in_the_table_json_and_headline(tmp_path, capsys):
+    import json
+
+    from actlab.cli import main
+
+    # one epoch at a tiny learning rate: the networks cannot beat a logistic regression
+    code = main(["compare", "--dataset", "iris", "--activations", "relu", "tanh", "--seeds", "3",
+                 "--epochs", "1", "--lr", "1e-5", "--out", str(tmp_path / "r"), "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    names = [b["name"] for b in out["baselines"]]
+    assert names == ["majority class", "logistic regression"]
+    assert all(0 <= b["test_metric"] <= 1 and b["metric"] == "test_accuracy"
+               for b in out["baselines"])  # fmt: skip
+    assert "No activation beats the logistic regression baseline" in out["headline"]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "| logistic regression |" in md and "| baseline |" in md
+    res = compare.load(tmp_path / "r")
+    from sklearn.linear_model import LogisticRegression
+
+    from actlab import data
+
+    split = data.split(data.load("iris"), val_fraction=0.2, seed=0, test_fraction=0.2)
+    want = LogisticRegression(max_iter=2000).fit(split.X_train, split.y_train)
+    acc = float((want.predict(split.X_test) == split.y_test).mean())
+    assert res.analysis.baselines[1]["metrics"]["test_accuracy"] == pytest.approx(acc)
+
+
+def test_regression_baselines_use_the_metric_in_target_units(tmp_path):
+    res = compare.run("diabetes", out=tmp_path / "r", activations=["relu"], seeds=1, epochs=2,
+                      metric="mae", report=False)  # fmt: skip
+    names = {b["name"]: b["metrics"] for b in res.analysis.baselines}
+    assert set(names) == {"mean", "ridge regression"}
+    assert names["ridge regression"]["test_mae"] < names["mean"]["test_mae"]
+    assert 20 < names["mean"]["test_mae"] < 100  # diabetes targets are ~25-346: target units
+
+
+def test_next_value_extends_the_grid_on_its_own_scale():
+    from actlab.compare.checks import _next_value
+
+    assert _next_value([1e-3, 3e-3, 1e-2], up=True) == pytest.approx(0.033)
+    assert _next_value([1e-3, 3e-3, 1e-2], up=False) == pytest.approx(0.00033)
+    assert _next_value([32, 64], up=True) == 128 and _next_value([32, 64], up=False) == 16
+    assert _next_value([0.0, 1e-4], up=False) is None  # nothing below a weight decay of 0
+
+
+def test_edge_and_convergence_warnings_with_next_steps(tmp_path):
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh"], seeds=3,
+                      epochs=4, lr=[1e-4, 3e-4], metric="log_loss", report=False)  # fmt: skip
+    # 4 epochs at lr <= 3e-4 is far too short: the loss still falls, at the top of the grid
+    warnings = " ".join(res.analysis.warnings)
+    assert "Edge of the grid: relu, tanh chose the largest learning rate tried, 0.0003" in warnings
+    assert "Still improving: relu, tanh" in warnings
+    commands = dict((r.split(":")[0], c) for c, r in res.analysis.next_steps)
+    assert "--lr 0.0001,0.0003,0.0009" in commands["widen the grid"]
+    assert "--epochs 8" in commands["more epochs"]
+    md = (tmp_path / "r").joinpath("report.md")
+    from actlab.compare import report
+
+    report.write(res)
+    text = md.read_text()
+    assert "## Next steps" in text and "--epochs 8" in text.split("## Next steps")[1]
+
+
+def test_practical_equivalence_and_capped_seed_advice():
+    from actlab.compare import stats
+
+    a = {s: 0.950 + 0.001 * (s % 2) for s in range(6)}
+    b = {s: 0.949 + 0.0012 * (s % 3) for s in range(6)}
+    s = stats.summarize({"a": a, "b": b}, metric="test_accuracy", higher_is_better=True,
+                        margin=0.01)  # fmt: skip
+    assert s.rows[1].verdict == stats.EQUIVALENT and s.rows[1].p_equivalence < 0.05
+    assert "practically equivalent" in s.headline and "seeds" not in s.headline.split("CI")[-1]
+    # the same data with a margin below the difference's uncertainty: not equivalent, no advice
+    tight = stats.summarize({"a": a, "b": b}, metric="test_accuracy", higher_is_better=True,
+                            margin=0.0005)  # fmt: skip
+    assert tight.rows[1].verdict == stats.TIED
+    p, lo, hi = stats.equivalence([1.0, 2.0, 3.0, 4.0], [1.1, 2.0, 2.9, 4.05], 0.5)
+    d = np.array([-0.1, 0.0, 0.1, -0.05])
+    half = 2.3533634 * d.std(ddof=1) / 2  # t(0.95, 3) x se
+    assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert p < 0.05
+    assert stats.default_margin("test_rmse", target_scale=50.0) == pytest.approx(1.0)
+    assert stats.default_margin("test_accuracy") == 0.01

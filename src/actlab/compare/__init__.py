@@ -74,7 +74,8 @@ def _dataset(c: CompareConfig) -> Any:
 
     d = c.data
     if d.csv is not None:
-        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
+        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing,
+                           drop_columns=d.drop_columns or ())
     else:
         ds = data.load(d.dataset or "digits", noise=d.noise)
         if d.task is not None and d.task != ds.task:
@@ -125,6 +126,7 @@ def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
         "target_scale": float(split.target_scale),
         "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
         "dropped_rows": dataset.dropped_rows,  # --drop-missing
+        "column_note": dataset.column_note,  # --drop-columns, constant columns
     }
 
 

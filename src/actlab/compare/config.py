@@ -193,6 +193,10 @@ class DataConfig:
         False, kind="bool",
         help="leave out the CSV rows with a missing value (they are counted in the report)",
     )  # fmt: skip
+    drop_columns: tuple[str, ...] | None = setting(
+        None, kind="names", metavar="COLUMN[,COLUMN...]",
+        help="leave these CSV columns out (an identifier, a constant, a leak of the target)",
+    )  # fmt: skip
     noise: float | None = setting(
         None, kind="float", low=0.0, metavar="X",
         help="noise level of the synthetic datasets (moons, circles, spirals, xor)",
@@ -234,6 +238,10 @@ class DataConfig:
             if self.drop_missing:
                 raise ActlabError(
                     "--drop-missing applies to --csv data (built-in datasets have no gaps)"
+                )
+            if self.drop_columns:
+                raise ActlabError(
+                    "--drop-columns applies to --csv data (built-in datasets have fixed columns)"
                 )
             name = data._canonical_name(self.dataset or "digits")
             if name not in data.DATASETS:

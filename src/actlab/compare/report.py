@@ -259,7 +259,8 @@ def data_notes(d: dict[str, Any]) -> list[str]:
     """What the data loader decided for the user: an inferred task, rows left out."""
     from actlab import data
 
-    return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0))
+    return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0),
+                      str(d.get("column_note") or ""))
 
 
 def effect_rows(res: Any) -> list[dict[str, str]]:
