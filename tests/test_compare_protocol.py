@@ -218,3 +218,66 @@ def test_practical_equivalence_and_capped_seed_advice():
     assert p < 0.05
     assert stats.default_margin("test_rmse", target_scale=50.0) == pytest.approx(1.0)
     assert stats.default_margin("test_accuracy") == 0.01
+
+
+# ------------------------------------------------------------------ data problems in one round
+
+
+def _messy(tmp_path) -> str:
+    rng = np.random.default_rng(0)
+    lines = ["ID,a,b,const,label"]
+    for i in range(300):
+        a = "" if i in (4, 50) else f"{rng.normal():.3f}"
+        lines.append(f"row-{i},{a},{rng.normal():.3f},7,{i % 2}")
+    p = tmp_path / "messy.csv"
+    p.write_text("\n".join(lines) + "\n")
+    return str(p)
+
+
+def test_every_data_problem_in_one_message_with_its_fix(tmp_path):
+    from actlab import data
+
+    with pytest.raises(ActlabError) as info:
+        data.load_csv(_messy(tmp_path), "label")
+    text = str(info.value)
+    assert "3 problem(s)" in text
+    assert "column 'a' has 2 missing value(s) (file lines 6, 52)" in text
+    assert "column 'ID' is text with 300 distinct values in 300 rows" in text
+    assert "constant column(s) 'const'" in text
+    assert "add: --drop-columns ID,const --drop-missing" in text
+    ds = data.load_csv(_messy(tmp_path), "label", drop_missing=True, drop_columns=["ID"])
+    assert ds.feature_names == ("a", "b", "const") and ds.dropped_rows == 2
+    assert "constant column(s) const carry no information" in ds.column_note
+    with pytest.raises(ActlabError, match="no column 'id'.*did you mean 'ID'"):
+        data.load_csv(_messy(tmp_path), "label", drop_columns=["id"])
+    with pytest.raises(ActlabError, match="names the target 'label'"):
+        data.load_csv(_messy(tmp_path), "label", drop_columns=["label"])
+
+
+def test_one_class_target_is_listed_with_the_other_problems(tmp_path):
+    from actlab import data
+
+    p = tmp_path / "one.csv"
+    p.write_text("a,y\n1,5\n,5\n3,5\n")
+    with pytest.raises(ActlabError) as info:
+        data.load_csv(p, "y")
+    assert "2 problem(s)" in str(info.value) and "same value '5' in every row" in str(info.value)
+
+
+def test_drop_columns_in_compare_and_diagnose(tmp_path, capsys):
+    from actlab.cli import main
+
+    csv = _messy(tmp_path)
+    out = tmp_path / "r"
+    code = main(["compare", "--csv", csv, "--target", "label", "--drop-columns", "ID,const",
+                 "--drop-missing", "--metric", "f1_macro", "--activations", "relu", "tanh",
+                 "--seeds", "3", "--epochs", "2", "--width", "8", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    md = (out / "report.md").read_text()
+    assert "column(s) left out: ID, const (--drop-columns)" in md
+    assert "test_macro_f1" in md and "| logistic regression |" in md
+    assert "--drop-columns ID,const" in md  # the reproduce command keeps it
+    capsys.readouterr()
+    code = main(["diagnose", "--model", "examples/cnn_digits.py:build", "--csv", csv,
+                 "--target", "label", "--drop-columns", "zzz"])  # fmt: skip
+    assert code == 2 and "no column 'zzz'" in capsys.readouterr().err

@@ -561,8 +561,11 @@ def _take_columns(p: Path, header: list[str], columns: list[_Column], target: st
                 f"--drop-columns names the target '{target}'; drop feature columns only"
             )
         if name not in header:
+            by_lower = {h.lower(): h for h in header}
+            hint = (f"; did you mean '{by_lower[name.lower()]}'?" if name.lower() in by_lower
+                    else suggest(name, header))  # fmt: skip
             raise ActlabError(
-                f"--drop-columns: no column '{name}' in CSV file '{p}'{suggest(name, header)} "
+                f"--drop-columns: no column '{name}' in CSV file '{p}'{hint} "
                 f"(columns: {', '.join(header)})"
             )
     keep = [i for i, h in enumerate(header) if h not in set(drop)]
@@ -586,12 +589,15 @@ def _problems(p: Path, header: list[str], columns: list[_Column], target: str,
     if gaps and not drop_missing:
         incomplete = np.logical_or.reduce([c.missing for h, c in zip(header, columns, strict=True)
                                            if c.missing is not None])  # fmt: skip
-        where = "; ".join(f"'{h}' {len(rows)} ({_rows_text(rows)})" for h, rows in gaps)
+        parts = [f"column '{h}' has {len(rows)} missing value(s) ({_rows_text(rows)})"
+                 for h, rows in gaps]  # fmt: skip
+        where = parts[0] if len(gaps) == 1 else (
+            f"{len(gaps)} columns have missing values: " + ", ".join(parts))
+        named = ",".join(h for h, _ in gaps if h != target)
         problems.append(
-            f"missing values: {where}. actlab does not guess values: fill them in, drop the "
-            f"column (--drop-columns {','.join(h for h, _ in gaps if h != target) or '...'}) or "
-            "leave out the "
-            f"{int(incomplete.sum())} incomplete row(s) (--drop-missing)"
+            f"{where}. actlab does not guess values: fill them in, "
+            + (f"drop the column(s) with --drop-columns {named}, or " if named else "")
+            + f"leave out the {int(incomplete.sum())} incomplete row(s) with --drop-missing"
         )
     for h, c in zip(header, columns, strict=True):
         if h != target and _id_like(c, n):
@@ -658,7 +664,7 @@ def load_csv(
     if problems:
         fix = ""
         flags = [f"--drop-columns {','.join(dict.fromkeys(to_drop))}"] if to_drop else []
-        if any(x.startswith("missing values") for x in problems):
+        if any("missing value" in x for x in problems):
             flags.append("--drop-missing")
         if flags and not any(x.startswith("target column") for x in problems):
             fix = f"\nTo drop what cannot be used, add: {' '.join(flags)}"
