@@ -281,3 +281,42 @@ def test_drop_columns_in_compare_and_diagnose(tmp_path, capsys):
     code = main(["diagnose", "--model", "examples/cnn_digits.py:build", "--csv", csv,
                  "--target", "label", "--drop-columns", "zzz"])  # fmt: skip
     assert code == 2 and "no column 'zzz'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ progress
+
+
+def test_plain_progress_is_rate_limited_and_says_where_it_writes(tmp_path, capsys, monkeypatch):
+    import io
+
+    from actlab.compare import progress as prog
+
+    clock = iter([0.0, 0.1, 0.2, 1.0, 6.0, 6.5, 12.0, 12.0])
+    monkeypatch.setattr(prog.time, "monotonic", lambda: next(clock))
+    out = io.StringIO()
+    p = prog.PlainProgress(out, every=5.0)  # created at t=0
+    base = {"epochs": 30, "steps": 10, "eta_s": 75.0, "best": ("relu (seed 1)", 0.97)}
+    p({**base, "epoch": 1, "step": 3})  # t=0.1: the first report is shown at once
+    p({**base, "epoch": 1, "step": 10})  # t=0.2: too soon
+    p({**base, "epoch": 2, "step": 5})  # t=1.0: too soon
+    p({**base, "epoch": 3, "step": 5})  # t=6.0: due
+    p({**base, "epoch": 3, "step": 9})  # t=6.5: too soon
+    p({**base, "epoch": 30, "step": 10})  # t=12: the last epoch's end is always shown
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and lines[2].startswith("actlab compare: epoch 30/30 (100%), 0:12")
+    assert lines[1] == ("actlab compare: epoch 3/30 (8%), 0:06 elapsed, ETA 1:15, "
+                        "best relu (seed 1) 0.97")  # fmt: skip
+    monkeypatch.undo()
+    compare.run("iris", out=tmp_path / "r", activations=["relu"], seeds=1, epochs=2,
+                progress=True, report=False)  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"Writing results to {(tmp_path / 'r').resolve()}" in err
+    assert "epoch 2/2 (100%)" in err
+
+
+def test_cli_prints_plain_progress_when_not_on_a_terminal(tmp_path, capsys):
+    from actlab.cli import main
+
+    assert main(["compare", "--dataset", "iris", "--activations", "relu", "--seeds", "1",
+                 "--epochs", "2", "--out", str(tmp_path / "r"), "--json"]) == 0  # fmt: skip
+    assert "actlab compare: epoch 2/2 (100%)" in capsys.readouterr().err

@@ -213,7 +213,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = config.from_namespace(args)  # the declared settings that were given
     if args.activations:
         settings["activations"] = split_specs(args.activations)
-    bar = contextlib.nullcontext(None) if quiet else _Bar()
+    from actlab.compare.progress import PlainProgress
+
+    # not on a terminal (piped, logged) or with --json: a plain line to stderr every few seconds
+    bar = contextlib.nullcontext(PlainProgress()) if quiet else _Bar()
     start = time.perf_counter()
     try:
         with _sigterm_as_interrupt(), bar as progress:

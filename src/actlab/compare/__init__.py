@@ -777,13 +777,30 @@ def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
         )
 
 
+def _printing(
+    on_start: Callable[[Path, bool], None] | None,
+) -> tuple[Callable[[dict], None], Callable[[Path, bool], None]]:
+    """``progress=True``: plain progress lines to stderr, and the folder named before training."""
+    import sys
+
+    from actlab.compare.progress import PlainProgress
+
+    def start(directory: Path, new: bool) -> None:
+        verb = "Writing results to" if new else "Resuming the run in"
+        print(f"actlab compare: {verb} {Path(directory).resolve()}", file=sys.stderr, flush=True)
+        if on_start is not None:
+            on_start(directory, new)
+
+    return PlainProgress(), start
+
+
 def run(
     dataset: str | None = None,
     *,
     out: str | Path | None = None,
     resume: bool = False,
     time_budget: float | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Callable[[dict], None] | bool | None = None,
     on_start: Callable[[Path, bool], None] | None = None,
     report: bool = True,
     device: str = "auto",
@@ -799,7 +816,9 @@ def run(
     ``resume=True``, the stored run's. ``out`` defaults to a fresh
     ``actlab-runs/<dataset>-<timestamp>``. ``time_budget`` (seconds) stops cleanly at an epoch
     boundary; the run can be finished later with ``resume=True``. ``progress`` receives the
-    engine's progress dicts plus ``group`` / ``groups``; ``on_start(directory, new)`` is called
+    engine's progress dicts plus ``group`` / ``groups``; ``progress=True`` prints where the run
+    writes and a plain progress line to stderr every few seconds
+    (:class:`~actlab.compare.progress.PlainProgress`); ``on_start(directory, new)`` is called
     before training.
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
@@ -811,6 +830,10 @@ def run(
     from actlab.compare.store import Store
 
     clock = time.perf_counter()
+    if progress is True:
+        progress, on_start = _printing(on_start)
+    elif progress is False:
+        progress = None
     if dataset is not None:
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
