@@ -358,6 +358,15 @@ class Results:
     def stats(self) -> Any:
         return self.analysis.cells[0].summary
 
+    def __repr__(self) -> str:
+        """A few lines, not kilobytes of rows: where, what, and the answer (issue 20)."""
+        state = "complete" if self.complete else "unfinished"
+        return (
+            f"Results({str(self.directory)!r}, {self.data.get('name')}, {len(self.models)} "
+            f"models, {state}, metric {self.metric}, winner {self.winner!r}; "
+            ".headline, .summary, .table (one row per model), .rows(), .to_frame())"
+        )
+
     @property
     def studies(self) -> list[Any]:
         return self.analysis.cells

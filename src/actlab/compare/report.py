@@ -14,6 +14,7 @@ import html
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -695,10 +696,15 @@ def resume_command(res: Any) -> str:
     return f"actlab compare --out {shlex.quote(str(res.directory))} --resume"
 
 
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # only these can open an HTML tag or comment
+
+
 def _md_cell(value: Any) -> str:
-    # quotes stay quotes: Markdown shows a literal '&#x27;' in plain-text viewers; <, > and & are
-    # still escaped so that user-given names cannot inject HTML into a rendered report
-    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
+    # quotes stay quotes and "p < 0.001" stays readable (a plain-text viewer showed '&lt; 0.001'):
+    # only a '<' that could open a tag, and '&', are escaped, so that user-given names still
+    # cannot inject HTML into a rendered report
+    text = str(value).replace("&", "&amp;")
+    return _TAG_START.sub("&lt;", text).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -128,6 +128,16 @@ class Report:
     def problems(self) -> set[str]:
         return {v.problem for v in self.verdicts}
 
+    def __repr__(self) -> str:
+        """A few lines, not the arrays: what was measured and what was found (issue 20)."""
+        found = "; ".join(v.problem + (f" at {v.layer}" if v.layer else "")
+                          for v in self.verdicts) or "no problem found"  # fmt: skip
+        return (
+            f"Report({len(self.activations)} activation and {len(self.weights)} weight layers, "
+            f"{self.forwards} forward / {self.backwards} backward passes: {found}; "
+            ".table() for one row per layer, .to_dict() for everything)"
+        )
+
     def table(self) -> list[dict[str, Any]]:
         """Tidy rows, one per layer in network order; fields that do not apply are None."""
         rows = []
