@@ -52,3 +52,29 @@ def test_eval_derivative_shows_f_beside_f_prime(capsys):
     assert [c for c in row.replace("│", " ").split()] == ["3", "3", "1"]
 
 
+
+
+def test_console_tables_at_80_columns_never_cut_words_or_drop_columns(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from actlab import compare
+    from actlab.compare import report
+
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "sigmoid"], seeds=3,
+                      epochs=2, depth=[1, 2], lr=[1e-3, 3e-3], report=False)  # fmt: skip
+    console = Console(width=80, file=io.StringIO())
+    report.terminal(res, console)
+    text = console.file.getvalue()
+    assert "…" not in text and "Too narrow" not in text
+    # (a next step's command stays on one line, to be copied whole)
+    assert max(len(line) for line in text.splitlines() if "actlab compare" not in line) <= 80
+    headers = [line for line in text.splitlines() if line.startswith("#   activation")]
+    assert len(headers) == 2
+    for cell in res.studies:  # every column of the results table is there
+        keys = report._terminal_rows(res, cell)[0].keys()
+        assert all(k in headers[0].split("   ") or k in headers[0] for k in keys)
+    words = ("distinguishable", "regression", "equivalent", "activation")
+    for token in text.split():  # a word is printed whole, never split across lines
+        assert not any(w.startswith(token) and token != w and len(token) >= 3 for w in words), token

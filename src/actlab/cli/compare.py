@@ -188,7 +188,7 @@ class _Bar:
         )
         where = f"epoch {epoch}/{epochs}"
         if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
-            where = f"group {info['group']}/{info['groups']} · {where}"
+            where = f"group {int(info['group']) + 1}/{info['groups']} · {where}"  # (0-based)
         fields = {"epoch": where, "best": best_text, "eta": eta_text}
         if self.task is None:
             self.task = self.progress.add_task("train", total=epochs, **fields)

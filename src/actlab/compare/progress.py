@@ -46,7 +46,7 @@ class PlainProgress:
         done = (max(epoch - 1, 0) + min(int(info.get("step") or 0), steps) / steps) / epochs
         where = f"epoch {epoch}/{epochs} ({done:.0%})"
         if int(info.get("groups") or 1) > 1:
-            where = f"group {info['group']}/{info['groups']}, {where}"
+            where = f"group {int(info['group']) + 1}/{info['groups']}, {where}"  # (0-based)
         text = (f"actlab compare: {where}, {_clock(now - self.start)} elapsed, "
                 f"ETA {_clock(info.get('eta_s'))}")  # fmt: skip
         best = info.get("best")

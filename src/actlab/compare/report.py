@@ -58,7 +58,7 @@ def _seeds_needed(r: Any, margin: float | None = None) -> str:
     if r.verdict != "not distinguishable at this number of seeds":
         return ""
     if margin is not None and r.mean_diff is not None and abs(r.mean_diff) <= margin:
-        return "– (below margin)"
+        return "< margin"
     if r.effect_size == 0.0:
         return "never (difference 0)"
     if r.seeds_needed is None or r.seeds_needed > SENSIBLE_SEEDS:
@@ -124,37 +124,33 @@ def next_steps_lines(res: Any) -> list[str]:
 # terminal
 
 
-DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
-# word columns wrap, but not below these widths: "activation" is the header, "distinguishable"
-# the longest word of a verdict (narrower, rich cuts words in the middle)
-WORD_WIDTH = {"activation": 10, "vs best": 15}
+# word columns wrap at spaces, but not below these widths: "activation" is the header,
+# "distinguishable" the longest word of a verdict (narrower, rich cuts words in the middle)
+WORD_WIDTH = {"activation": 10, "vs best": 15, "chosen": 8, "seeds": 5}
 
 
 def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
-    """Drop lower-priority columns until the numbers fit ``width`` uncut; the dropped names.
-
-    Words (activation, verdict) may wrap to ~12 characters; numbers keep their full width. The
-    Markdown and HTML reports keep every column.
-    """
-    dropped: list[str] = []
+    """Fit ``width`` without cutting a word or a number and without dropping a column: words wrap
+    at spaces; if that is not enough, each confidence interval goes on two lines ("lo–" over
+    "hi"). Returns [] (kept for callers that listed dropped columns: none are dropped now)."""
     if not rows:
-        return dropped
+        return []
 
     def need() -> int:
-        total = 0
+        total = -3  # each column: its padding (2) and one divider (the table has no outer edge)
         for key in rows[0]:
-            widest = max(len(key), *(len(r[key]) for r in rows))
-            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 2
+            widest = max(len(key), *(len(line) for r in rows for line in r[key].split("\n")))
+            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 3
         return total
 
-    for key in DROPPABLE:
-        if need() <= width:
-            break
-        if key in rows[0]:
-            for r in rows:
-                del r[key]
-            dropped.append(key)
-    return dropped
+    if need() > width and "95% CI" in rows[0]:
+        for r in rows:
+            r["95% CI"] = r["95% CI"].replace("–", "–\n", 1) if r["95% CI"] != "–" else "–"
+    return []
+
+
+def _longest_word(rows: list[dict[str, str]], key: str) -> int:
+    return max((len(w) for r in rows for w in r[key].split()), default=1)
 
 
 def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
@@ -188,24 +184,27 @@ def terminal(res: Any, console: Any) -> None:
     for cell in res.studies:
         rows = _terminal_rows(res, cell)
         dropped += [k for k in _fit_columns(rows, console.width) if k not in dropped]
-        where = f" — {cell.label}" if cell.label else ""
-        title = Text(f"{res.data['name']}: {res.metric} {_at_epoch(res)}{where}")
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        where = f", {cell.label}" if cell.label else ""
+        title = Text(f"{res.data['name']}{where}: {res.metric} {_at_epoch(res)}")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False)  # fmt: skip
+        for row in rows:  # the headline says "at N seeds": keep the terminal column narrow
+            row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
         for key in rows[0] if rows else []:
-            widest = max(len(key), *(len(r[key]) for r in rows))
+            widest = max(len(key), *(len(line) for r in rows for line in r[key].split("\n")))
             words = key in WORD_WIDTH
+            # fixed widths: numbers keep their full width (never cut); words wrap at spaces
+            # within their width (rich's own layout cut the last column at 80 columns)
+            fixed = min(widest, max(WORD_WIDTH[key], _longest_word(rows, key))) if words else widest
             table.add_column(
                 key,
                 justify="right" if key in ("#", "diverged") else "left",
-                # numbers are never cut: their columns keep their full width; words wrap
                 no_wrap=not words,
-                min_width=min(widest, WORD_WIDTH[key]) if words else widest,
+                width=fixed,
                 overflow="fold" if words else "ellipsis",
             )
         for row in rows:
             style = "bold green" if row["vs best"] == "best" else None
-            # the headline says "at N seeds": keep the terminal column narrow
-            row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
             table.add_row(*(Text(v) for v in row.values()), style=style)
         console.print(table)
         any_diverged |= bool(rows) and "diverged" in rows[0]
@@ -213,8 +212,6 @@ def terminal(res: Any, console: Any) -> None:
     legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
     if any_seeds:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
-    if dropped:
-        legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
     if getattr(res.analysis, "baselines", None):
         legend += " " + BASELINE_NOTE
     legend = legend.strip()
@@ -228,10 +225,14 @@ def terminal(res: Any, console: Any) -> None:
         )  # fmt: skip
         for row in effect_rows(res):
             row["p"] = row.pop("p (Holm)")
-            row["verdict"] = row.pop("verdict").replace("significant", "signif.")
+            row["diff"] = row.pop("difference")
+            row["verdict"] = row.pop("verdict")
+            row["mean"] = row["mean"].replace(" → ", " →\n")  # two numbers, never cut
             if not table.columns:
-                for key in row:
-                    table.add_column(key, no_wrap=True)
+                for key in row:  # words wrap at spaces; numbers keep their width
+                    words = key in ("activation", "change", "verdict")
+                    table.add_column(key, no_wrap=not words,
+                                     min_width=10 if words else None)  # fmt: skip
             table.add_row(*(Text(v) for v in row.values()))
         console.print(table)
     console.print(Text(res.analysis.selection, style="dim"))
@@ -242,17 +243,18 @@ def terminal(res: Any, console: Any) -> None:
         console.print(Text(note, style="yellow"))
     for warning in getattr(res.analysis, "warnings", []):
         console.print(Text(warning, style="yellow"))
-    lines = next_steps_lines(res)
-    if lines:
+    steps = getattr(res.analysis, "next_steps", [])
+    if steps:
         console.print(Text("Next steps:", style="bold"))
-        for line in lines:
-            console.print(Text(line), soft_wrap=True)
+        for cmd, reason in steps:  # the reason wraps; the command stays whole, to be copied
+            console.print(Text(f"- {reason}:"))
+            console.print(Text(f"  {cmd}"), soft_wrap=True)
 
 
 def _at_epoch(res: Any) -> str:
     """Where the models were compared: each at its best validation epoch, or one epoch."""
     if getattr(res.analysis, "best_epoch", False):
-        return f"at each model's best validation epoch (of at most {res.config.model.epochs})"
+        return f"at each model's best epoch (of ≤ {res.config.model.epochs})"
     return f"at epoch {res.final_epoch}"
 
 
