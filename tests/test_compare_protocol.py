@@ -141,7 +141,8 @@ def test_baselines_are_in_the_table_json_and_headline(tmp_path, capsys):
 
     # one epoch at a tiny learning rate: the networks cannot beat a logistic regression
     code = main(["compare", "--dataset", "iris", "--activations", "relu", "tanh", "--seeds", "3",
-                 "--epochs", "1", "--lr", "1e-5", "--out", str(tmp_path / "r"), "--json"])  # fmt: skip
+                 "--epochs", "1", "--lr", "1e-5", "--out", str(tmp_path / "r"),
+                 "--json"])  # fmt: skip
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     names = [b["name"] for b in out["baselines"]]
@@ -248,7 +249,7 @@ def test_every_data_problem_in_one_message_with_its_fix(tmp_path):
     ds = data.load_csv(_messy(tmp_path), "label", drop_missing=True, drop_columns=["ID"])
     assert ds.feature_names == ("a", "b", "const") and ds.dropped_rows == 2
     assert "constant column(s) const carry no information" in ds.column_note
-    with pytest.raises(ActlabError, match="no column 'id'.*did you mean 'ID'"):
+    with pytest.raises(ActlabError, match=r"no column 'id'.*did you mean 'ID'"):
         data.load_csv(_messy(tmp_path), "label", drop_columns=["id"])
     with pytest.raises(ActlabError, match="names the target 'label'"):
         data.load_csv(_messy(tmp_path), "label", drop_columns=["label"])

@@ -531,7 +531,8 @@ def _rows_text(rows: np.ndarray) -> str:
     """'file lines 3, 4, 9 ...': where the first five rows are in the file (the header is line 1;
     a quoted field spanning lines would shift them, which is rare enough to only say so here)."""
     first = ", ".join(str(int(r) + 2) for r in rows[:5])
-    return "file line" + ("s " if len(rows) > 1 else " ") + first + (" ..." if len(rows) > 5 else "")
+    more = " ..." if len(rows) > 5 else ""
+    return "file line" + ("s " if len(rows) > 1 else " ") + first + more
 
 
 def _constant(c: _Column) -> bool:
@@ -581,7 +582,7 @@ def _problems(p: Path, header: list[str], columns: list[_Column], target: str,
     n = len(columns[0].missing) if columns[0].missing is not None else None
     if n is None:
         c0 = columns[0]
-        n = int(len(c0.codes)) if c0.codes is not None else sum(len(x) for x in c0.numbers or [])
+        n = len(c0.codes) if c0.codes is not None else sum(len(x) for x in c0.numbers or [])
     problems: list[str] = []
     to_drop: list[str] = []
     gaps = [(h, np.flatnonzero(c.missing)) for h, c in zip(header, columns, strict=True)

@@ -161,8 +161,10 @@ def handler(args: argparse.Namespace) -> int:
         paths = _plot_dir(args.plot, ("gradient_flow", "activations"), args.force)
         if args.csv is not None:
             drop = [c.strip() for c in (args.drop_columns or "").split(",") if c.strip()]
-            dataset = data.load_csv(args.csv, args.target, task=args.task,
-                                    drop_missing=bool(args.drop_missing), drop_columns=drop)  # fmt: skip
+            dataset = data.load_csv(
+                args.csv, args.target, task=args.task, drop_missing=bool(args.drop_missing),
+                drop_columns=drop,
+            )
         else:
             dataset = data.load(args.dataset or "digits")
         split = data.split(dataset, seed=args.seed)

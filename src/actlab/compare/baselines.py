@@ -67,7 +67,8 @@ def _classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
     pred = proba.argmax(1)
     clipped = np.clip(proba, _EPS, 1.0)  # a class the majority baseline never predicts: not inf
-    out = {"accuracy": accuracy_score(y, pred), "balanced_accuracy": balanced_accuracy_score(y, pred),
+    out = {"accuracy": accuracy_score(y, pred),
+           "balanced_accuracy": balanced_accuracy_score(y, pred),
            "macro_f1": f1_score(y, pred, average="macro", zero_division=0),
            "log_loss": log_loss(y, clipped / clipped.sum(1, keepdims=True),
                                 labels=range(proba.shape[1]))}  # fmt: skip

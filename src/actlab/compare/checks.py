@@ -87,7 +87,7 @@ def _next_value(values: list[Any], up: bool) -> Any | None:
         return None  # below 0 (weight decay) or 0 itself: nothing smaller
     new = b * (b / a)
     if isinstance(b, int):
-        new = int(round(new))
+        new = round(new)
         return new if new >= 1 and new != b else None
     return float(f"{new:.2g}")
 

@@ -31,8 +31,8 @@ from actlab.nets import COMPARE_INITS
 __all__ = [
     "DEFAULT_ACTIVATIONS",
     "FACTORS",
-    "METRICS",
     "INITS",
+    "METRICS",
     "OPTIMIZERS",
     "CompareConfig",
     "ComputeConfig",

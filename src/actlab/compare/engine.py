@@ -1271,7 +1271,7 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
 def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
     cfg = asdict(config)
     cfg.pop("epochs")  # more epochs may be added to a run later: training does not depend on it
-    for key in ("select", "patience"):  # added later: unset, a checkpoint's fingerprint is as before
+    for key in ("select", "patience"):  # added later: unset, the fingerprint is as before
         if cfg[key] is None:
             cfg.pop(key)
     text = json.dumps(

@@ -23,7 +23,9 @@ def _clock(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "–"
     s = int(max(seconds, 0))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
 
 
 class PlainProgress:

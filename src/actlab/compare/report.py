@@ -10,7 +10,6 @@ names) is escaped: in HTML with ``actlab._html.esc``, in the terminal as plain `
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
