@@ -76,3 +76,28 @@ def test_console_tables_at_80_columns_never_cut_words_or_drop_columns(tmp_path):
     words = ("distinguishable", "regression", "equivalent", "activation")
     for token in text.split():  # a word is printed whole, never split across lines
         assert not any(w.startswith(token) and token != w and len(token) >= 3 for w in words), token
+
+
+def test_plot_overlay_shades_and_keeps_every_derivative_visible(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from actlab import plot
+
+    seen = {}
+    real = plot.compare
+
+    def spy(specs, **kw):
+        seen.update(kw)
+        return real(specs, **kw)
+
+    monkeypatch.setattr(plot, "compare", spy)
+    assert main(["plot", "relu", "elu", "silu", "--derivative", "-o", str(tmp_path / "c.png")]) == 0
+    assert seen["shade"] is True  # the README says the zones are shaded
+    ax = real(["relu", "elu", "silu"], derivative=True, shade=True)
+    assert ax.patches, "ReLU's dead zone is shaded"
+    dashed = [ln for ln in ax.get_lines() if "f′" in ln.get_label()]
+    assert len(dashed) == 3
+    assert len({str(ln.get_linestyle()) + str(ln._dash_pattern) for ln in dashed}) == 3
+    relu = next(ln for ln in dashed if ln.get_label().startswith("ReLU"))
+    assert relu.get_zorder() == max(ln.get_zorder() for ln in dashed)  # drawn on top

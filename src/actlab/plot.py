@@ -497,6 +497,9 @@ def _labels(acts: Sequence[catalog.Activation]) -> tuple[list[str], str | None]:
     return labels, family
 
 
+_DASHES = ((6, 3), (2, 2), (8, 3, 2, 3), (4, 4), (1, 3), (10, 4))  # one per derivative line
+
+
 def compare(
     specs: Sequence[Any] | str,
     derivative: bool = False,
@@ -541,12 +544,16 @@ def compare(
             if derivative or (shade and i == 0):
                 dy = catalog.derivative(act, x)
             if derivative:
+                # derivatives often coincide (ReLU's, ELU's and Leaky ReLU's are all 1 for x > 0):
+                # each gets its own dash pattern, and earlier ones are drawn on top, so the
+                # first line is whole and the others show through its gaps
                 ax.plot(
                     *breaks(x, dy),
                     color=color,
-                    linestyle="--",
+                    linestyle=(0, _DASHES[i % len(_DASHES)]),
                     linewidth=1.5,
                     label=text["dlabel"].format(name=name),
+                    zorder=2.9 - 0.01 * i,
                 )
             if shade and i == 0:
                 _shade(ax, x, dy, text, label=True)
