@@ -101,3 +101,22 @@ def test_plot_overlay_shades_and_keeps_every_derivative_visible(tmp_path, monkey
     assert len({str(ln.get_linestyle()) + str(ln._dash_pattern) for ln in dashed}) == 3
     relu = next(ln for ln in dashed if ln.get_label().startswith("ReLU"))
     assert relu.get_zorder() == max(ln.get_zorder() for ln in dashed)  # drawn on top
+
+
+def test_per_seed_title_fits_the_figure(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from actlab import compare
+    from actlab.compare import report
+
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh", "elu"], seeds=2,
+                      epochs=1, report=False)  # fmt: skip
+    fig = report.fig_per_seed(res)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig.axes[0].title.get_window_extent(canvas.get_renderer())
+    width = fig.get_figwidth() * fig.dpi
+    assert box.x0 >= 0 and box.x1 <= width, (box, width)  # not cut on either side

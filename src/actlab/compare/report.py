@@ -457,13 +457,32 @@ def fig_per_seed(res: Any) -> Figure:
     ax.set_xticks(range(len(rows)), [r.activation for r in rows], rotation=20)
     ax.set_ylabel(res.metric)
     better = "higher" if res.stats.higher_is_better else "lower"
-    ax.set_title(
-        f"{res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
-        f"red × = diverged{_at(res)}"
-    )
+    title = (f"{res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
+             f"red × = diverged{_at(res)}")  # fmt: skip
+    ax.set_title(_wrap_title(title, fig))
     ax.grid(True, axis="y", alpha=0.4)
     fig.tight_layout()
     return fig
+
+
+def _wrap_title(title: str, fig: Figure, size: float | None = None) -> str:
+    """``title`` broken at spaces into lines that fit ``fig``'s width (with 4 or fewer activations
+    the per-seed figure is 6 inches wide and one line was cut on both sides)."""
+    import textwrap
+
+    from matplotlib import rcParams
+
+    size = size or float(_font_size(rcParams["axes.titlesize"]))
+    # a character of DejaVu Sans averages ~0.6 em; keep 10% for the margins
+    chars = int(0.9 * fig.get_figwidth() * 72 / (0.6 * size))
+    return textwrap.fill(title, width=max(chars, 20))
+
+
+def _font_size(value: Any) -> float:
+    """A font size in points from rcParams (a number or a name such as 'large')."""
+    from matplotlib.font_manager import FontProperties
+
+    return float(FontProperties(size=value).get_size_in_points())
 
 
 def _layer_means(res: Any, key: str, which: str) -> dict[str, np.ndarray]:
