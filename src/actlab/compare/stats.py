@@ -401,7 +401,8 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
     text += equivalent
     if small:
         text += (
-            f" {', '.join(r.activation for r in small)} differ from {best.activation} by less "
+            f" {', '.join(r.activation for r in small)} "
+            f"{'differs' if len(small) == 1 else 'differ'} from {best.activation} by less "
             f"than the margin ±{fmt(s.margin)}, too little to matter, but the seeds cannot yet "
             "rule out a larger difference."
         )
