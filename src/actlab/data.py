@@ -592,9 +592,11 @@ def _problems(p: Path, header: list[str], columns: list[_Column], target: str,
                                            if c.missing is not None])  # fmt: skip
         parts = [f"column '{h}' has {len(rows)} missing value(s) ({_rows_text(rows)})"
                  for h, rows in gaps]  # fmt: skip
+        more = f" and {len(parts) - 5} more column(s)" if len(parts) > 5 else ""
         where = parts[0] if len(gaps) == 1 else (
-            f"{len(gaps)} columns have missing values: " + ", ".join(parts))
-        named = ",".join(h for h, _ in gaps if h != target)
+            f"{len(gaps)} columns have missing values: " + ", ".join(parts[:5]) + more)
+        # dropping a column is a fix for a few gappy columns, not for gaps spread everywhere
+        named = ",".join(h for h, _ in gaps if h != target) if len(gaps) <= 3 else ""
         problems.append(
             f"{where}. actlab does not guess values: fill them in, "
             + (f"drop the column(s) with --drop-columns {named}, or " if named else "")
@@ -668,11 +670,10 @@ def load_csv(
         if any("missing value" in x for x in problems):
             flags.append("--drop-missing")
         if flags and not any(x.startswith("target column") for x in problems):
-            fix = f"\nTo drop what cannot be used, add: {' '.join(flags)}"
-        listed = "\n".join(f"  {i}. {x}" for i, x in enumerate(problems, 1))
-        raise ActlabError(
-            f"CSV file '{p}' has {len(problems)} problem(s):\n{listed}{fix}"
-        )
+            fix = f" To drop what cannot be used, add: {' '.join(flags)}"
+        # one line (the CLI's errors are one line each; a terminal wraps it), numbered
+        listed = " ".join(f"({i}) {x.rstrip('.')}." for i, x in enumerate(problems, 1))
+        raise ActlabError(f"CSV file '{p}' has {len(problems)} problem(s): {listed}{fix}")
     column_note = ""
     if drop_columns:
         column_note = f"column(s) left out: {', '.join(drop_columns)} (--drop-columns)"
