@@ -599,7 +599,7 @@ def _problems(p: Path, header: list[str], columns: list[_Column], target: str,
         named = ",".join(h for h, _ in gaps if h != target) if len(gaps) <= 3 else ""
         problems.append(
             f"{where}. actlab does not guess values: fill them in, "
-            + (f"drop the column(s) with --drop-columns {named}, or " if named else "")
+            + (f"drop the column(s) with --drop-columns {named}, or " if named else "or ")
             + f"leave out the {int(incomplete.sum())} incomplete row(s) with --drop-missing"
         )
     for h, c in zip(header, columns, strict=True):
