@@ -418,7 +418,8 @@ def test_reports_exist_parse_and_escape_user_names(tmp_path: Path, engine: fake.
     assert "<img src=x>" not in page and "<i>blue</i>" not in page and "<evil>" not in page
     for act in SMALL["activations"]:
         assert act in text and act in md
-    assert HOSTILE not in md and "&lt;script&gt;" in md
+    # issue 20: only a '<' that could open a tag is escaped in Markdown ("p < 0.001" stays readable)
+    assert HOSTILE not in md and "&lt;script>" in md and "<script" not in md
     assert "diverged on 1 of 3" in text
     assert "actlab compare --csv" in text  # the command to reproduce the run
     assert len(parser.images) >= 5
