@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actlab.cli import main
 
 
@@ -120,3 +122,19 @@ def test_per_seed_title_fits_the_figure(tmp_path):
     box = fig.axes[0].title.get_window_extent(canvas.get_renderer())
     width = fig.get_figwidth() * fig.dpi
     assert box.x0 >= 0 and box.x1 <= width, (box, width)  # not cut on either side
+
+
+def test_log_scale_loss_band_is_geometric_and_stays_positive():
+    import numpy as np
+
+    from actlab.compare.report import _band
+
+    values = {1: [1.0, 0.01, 0.1], 2: [0.5, 0.5, 0.5]}
+    _, m, lo, hi = _band(values, log=True)
+    logs = np.log([1.0, 0.01, 0.1])
+    assert m[0] == pytest.approx(np.exp(logs.mean()))
+    assert lo[0] == pytest.approx(np.exp(logs.mean() - logs.std(ddof=1)))
+    assert hi[0] / m[0] == pytest.approx(m[0] / lo[0])  # × and ÷ the same factor
+    assert (lo > 0).all()  # arithmetic mean - sd is negative here: a log axis drops it
+    _, m2, lo2, _ = _band(values)
+    assert lo2[0] < 0 and m2[0] == pytest.approx(0.37)

@@ -341,15 +341,27 @@ def _by_activation(res: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _band(values: dict[int, list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs, mean and sd over seeds of finite values (no NumPy empty-slice warnings)."""
+def _band(values: dict[int, list[float]], log: bool = False,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Epochs, centre, lower and upper edge over seeds of finite values (no NumPy empty-slice
+    warnings): mean ± sd, or with ``log`` (a log-scale axis) the geometric mean ×/÷ the geometric
+    sd of the positive values, which stays positive (mean − sd broke into fragments there)."""
     epochs = np.array(sorted(values), dtype=float)
-    mean, sd = [], []
+    centre, low, high = [], [], []
     for e in sorted(values):
         v = np.array([x for x in values[e] if x is not None and math.isfinite(x)], dtype=float)
-        mean.append(v.mean() if v.size else np.nan)
-        sd.append(v.std(ddof=1) if v.size > 1 else 0.0)
-    return epochs, np.array(mean), np.array(sd)
+        if log:
+            v = np.log(v[v > 0])
+        m = v.mean() if v.size else np.nan
+        s = v.std(ddof=1) if v.size > 1 else 0.0
+        if log:
+            m, lo, hi = np.exp(m), np.exp(m - s), np.exp(m + s)
+        else:
+            lo, hi = m - s, m + s
+        centre.append(m)
+        low.append(lo)
+        high.append(hi)
+    return epochs, np.array(centre), np.array(low), np.array(high)
 
 
 def _colors(res: Any) -> dict[str, str]:
@@ -419,11 +431,11 @@ def fig_learning_curves(res: Any) -> Figure:
         for ax, values in ((ax_m, metric), (ax_l, loss)):
             if not values:
                 continue
-            e, m, s = _band(values)
+            e, m, lo, hi = _band(values, log=ax is ax_l)
             ax.plot(e, m, color=colors[act], label=act, linewidth=1.8)
-            ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
+            ax.fill_between(e, lo, hi, color=colors[act], alpha=0.18, linewidth=0)
     ax_m.set_title(f"{res.curve_metric} (mean ± sd over seeds){_at(res)}")
-    ax_l.set_title("training loss (mean ± sd over seeds)")
+    ax_l.set_title("training loss (geometric mean ×/÷ geometric sd)")
     _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
