@@ -138,3 +138,26 @@ def test_log_scale_loss_band_is_geometric_and_stays_positive():
     assert (lo > 0).all()  # arithmetic mean - sd is negative here: a log axis drops it
     _, m2, lo2, _ = _band(values)
     assert lo2[0] < 0 and m2[0] == pytest.approx(0.37)
+
+
+def test_learning_curve_legend_hides_no_data(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from actlab import compare
+    from actlab.compare import report
+
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh", "sigmoid"], seeds=2,
+                      epochs=3, report=False)  # fmt: skip
+    fig = report.fig_learning_curves(res)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    box = legends[0].get_window_extent(r)
+    for ax in fig.axes:  # outside every panel's data area
+        assert not box.overlaps(ax.get_window_extent(r)), (box, ax.get_window_extent(r))
+    assert box.x1 <= fig.get_figwidth() * fig.dpi  # and inside the figure

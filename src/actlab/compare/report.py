@@ -440,7 +440,9 @@ def fig_learning_curves(res: Any) -> Figure:
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
-    _legend(ax_m)
+    if ax_l.get_legend_handles_labels()[0]:  # outside, right of the panels: it hides no curve
+        ax_l.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    borderaxespad=0.0)  # fmt: skip
     fig.tight_layout()
     return fig
 
