@@ -161,3 +161,26 @@ def test_learning_curve_legend_hides_no_data(tmp_path):
     for ax in fig.axes:  # outside every panel's data area
         assert not box.overlaps(ax.get_window_extent(r)), (box, ax.get_window_extent(r))
     assert box.x1 <= fig.get_figwidth() * fig.dpi  # and inside the figure
+
+
+def test_unit_health_bars_centre_on_their_ticks_and_zero_entries_say_so(tmp_path):
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    from actlab import compare
+    from actlab.compare import report
+
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh", "sigmoid"], seeds=2,
+                      epochs=2, depth=2, report=False)  # fmt: skip
+    fig = report.fig_unit_health(res)
+    for ax in fig.axes:
+        bars = [p for p in ax.patches if p.get_width() > 0]
+        if not bars:
+            continue
+        centres = np.array([p.get_x() + p.get_width() / 2 for p in bars])
+        for tick in ax.get_xticks():  # each layer's group of bars is centred on its tick
+            group = centres[np.abs(centres - tick) < 0.5]
+            assert group.mean() == pytest.approx(tick)
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert not any(label.endswith("(0)") for label in labels)

@@ -552,15 +552,14 @@ def fig_unit_health(res: Any) -> Figure:
             act: v for act, v in _layer_means(res, key, "final").items() if np.isfinite(v).any()
         }
         n_layers = max((len(v) for v in means.values()), default=0)
-        width = 0.8 / max(len(acts), 1)
-        for i, act in enumerate(acts):
-            if act not in means:
-                continue
-            x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
+        shown = [a for a in acts if a in means]  # bars of the measured ones, centred on the ticks
+        width = 0.8 / max(len(shown), 1)
+        for i, act in enumerate(shown):
+            x = np.arange(1, len(means[act]) + 1) + (i - (len(shown) - 1) / 2) * width
             # a bar of height 0 is invisible: its legend entry says so instead of showing a colour
             # with no bar
             zero = not np.nanmax(means[act]) > 0
-            label = f"{act} (0)" if zero else act
+            label = f"{act}: 0 in every layer" if zero else act
             ax.bar(x, means[act], width=width, color=colors[act], label=label)
         say = dict(ha="center", va="center", transform=ax.transAxes, color="0.35")
         if not means and key == "saturated_fraction":
