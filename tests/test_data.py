@@ -122,7 +122,7 @@ def test_csv_semicolon_delimiter(tmp_path: Path) -> None:
 
 def test_csv_missing_values_name_the_column(tmp_path: Path) -> None:
     p = _csv(tmp_path, "a,b,y\n1,2,0\n3,,1\n5,NA,0\n7,8,1\n")
-    with pytest.raises(ActlabError, match=r"column 'b' has 2 missing value\(s\).*rows 3, 4"):
+    with pytest.raises(ActlabError, match=r"column 'b' has 2 missing value\(s\).*file lines 3, 4"):
         data.load_csv(p, "y")
 
 

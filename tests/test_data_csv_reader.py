@@ -107,9 +107,10 @@ def test_every_column_with_missing_values_in_one_message(tmp_path: Path) -> None
         data.load_csv(p, "species")
     message = str(info.value)
     assert "3 columns have missing values" in message
-    for part in ("column 'bill' has 1 missing value(s) (rows 3)",
-                 "column 'flipper' has 1 missing value(s) (rows 4)",
-                 "column 'sex' has 1 missing value(s) (rows 4)",
+    # issue 20: row numbers say that they are file lines
+    for part in ("column 'bill' has 1 missing value(s) (file line 3)",
+                 "column 'flipper' has 1 missing value(s) (file line 4)",
+                 "column 'sex' has 1 missing value(s) (file line 4)",
                  "the 2 incomplete row(s) with --drop-missing"):
         assert part in message
     ds = data.load_csv(p, "species", drop_missing=True)

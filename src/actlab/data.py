@@ -18,7 +18,7 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Dataset:
     source: str = "builtin"  # "builtin", "synthetic" or the CSV path
     task_note: str = ""  # CSV: why this task was inferred and how to override it ("" when given)
     dropped_rows: int = 0  # CSV with drop_missing: incomplete rows left out
+    column_note: str = ""  # CSV: columns dropped (drop_columns) or worth dropping (constant)
 
     @property
     def n_classes(self) -> int:
@@ -576,18 +577,115 @@ def _malloc_trim() -> Callable[[], Any]:
         return lambda: None
 
 
-def notes(task_note: str, dropped_rows: int) -> list[str]:
+def notes(task_note: str, dropped_rows: int, column_note: str = "") -> list[str]:
     """The loader's decisions in words, for the console and the reports."""
     out = [task_note] if task_note else []
     if dropped_rows:
         out.append(f"{dropped_rows} row(s) with missing values left out (--drop-missing)")
+    if column_note:
+        out.append(column_note)
     return out
 
 
 def _rows_text(rows: np.ndarray) -> str:
-    """'3, 4, 9 ...': the first five row numbers of the file (header = row 1)."""
+    """'file lines 3, 4, 9 ...': where the first five rows are in the file (the header is line 1;
+    a quoted field spanning lines would shift them, which is rare enough to only say so here)."""
     first = ", ".join(str(int(r) + 2) for r in rows[:5])
-    return first + (" ..." if len(rows) > 5 else "")
+    more = " ..." if len(rows) > 5 else ""
+    return "file line" + ("s " if len(rows) > 1 else " ") + first + more
+
+
+def _constant(c: _Column) -> bool:
+    """One distinct value in every row that has one (missing cells aside)."""
+    if c.numbers is not None:
+        values = [p[~np.isnan(p)] for p in c.numbers]
+        values = [v for v in values if len(v)]
+        if not values:
+            return True
+        lo = min(float(v.min()) for v in values)
+        hi = max(float(v.max()) for v in values)
+        return lo == hi
+    return len([v for v in c.levels if v.strip().lower() not in MISSING]) <= 1
+
+
+def _id_like(c: _Column, n: int) -> bool:
+    """A text column with a value for (almost) every row: an identifier, not a category."""
+    return c.numbers is None and len(c.levels) > 100 and len(c.levels) > n // 2
+
+
+def _take_columns(p: Path, header: list[str], columns: list[_Column], target: str,
+                  drop: Sequence[str]) -> tuple[list[str], list[_Column]]:  # fmt: skip
+    """``header`` and ``columns`` without the ``drop`` columns (each must exist, not the target)."""
+    for name in drop:
+        if name == target:
+            raise ActlabError(
+                f"--drop-columns names the target '{target}'; drop feature columns only"
+            )
+        if name not in header:
+            by_lower = {h.lower(): h for h in header}
+            hint = (f"; did you mean '{by_lower[name.lower()]}'?" if name.lower() in by_lower
+                    else suggest(name, header))  # fmt: skip
+            raise ActlabError(
+                f"--drop-columns: no column '{name}' in CSV file '{p}'{hint} "
+                f"(columns: {', '.join(header)})"
+            )
+    keep = [i for i, h in enumerate(header) if h not in set(drop)]
+    return [header[i] for i in keep], [columns[i] for i in keep]
+
+
+def _problems(p: Path, header: list[str], columns: list[_Column], target: str,
+              drop_missing: bool) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    """Every problem of the data at once: (problems with their fixes, columns to drop, constant
+    feature columns). Missing values (unless ``drop_missing``), identifier-like text columns,
+    constant feature columns (listed with the others; alone they are only a note) and a target
+    with one value."""
+    n = len(columns[0].missing) if columns[0].missing is not None else None
+    if n is None:
+        c0 = columns[0]
+        n = len(c0.codes) if c0.codes is not None else sum(len(x) for x in c0.numbers or [])
+    problems: list[str] = []
+    to_drop: list[str] = []
+    gaps = [(h, np.flatnonzero(c.missing)) for h, c in zip(header, columns, strict=True)
+            if c.missing is not None]
+    if gaps and not drop_missing:
+        incomplete = np.logical_or.reduce([c.missing for h, c in zip(header, columns, strict=True)
+                                           if c.missing is not None])  # fmt: skip
+        parts = [f"column '{h}' has {len(rows)} missing value(s) ({_rows_text(rows)})"
+                 for h, rows in gaps]  # fmt: skip
+        more = f" and {len(parts) - 5} more column(s)" if len(parts) > 5 else ""
+        where = parts[0] if len(gaps) == 1 else (
+            f"{len(gaps)} columns have missing values: " + ", ".join(parts[:5]) + more)
+        # dropping a column is a fix for a few gappy columns, not for gaps spread everywhere
+        named = ",".join(h for h, _ in gaps if h != target) if len(gaps) <= 3 else ""
+        problems.append(
+            f"{where}. actlab does not guess values: fill them in, "
+            + (f"drop the column(s) with --drop-columns {named}, or " if named else "or ")
+            + f"leave out the {int(incomplete.sum())} incomplete row(s) with --drop-missing"
+        )
+    for h, c in zip(header, columns, strict=True):
+        if h != target and _id_like(c, n):
+            problems.append(
+                f"column '{h}' is text with {len(c.levels)} distinct values in {n} rows (an "
+                f"identifier?): one-hot encoding it would not generalise; drop it "
+                f"(--drop-columns {h})"
+            )
+            to_drop.append(h)
+    constant = [h for h, c in zip(header, columns, strict=True) if h != target and _constant(c)]
+    y_col = columns[header.index(target)]
+    values = [v for v in (y_col.levels or []) if v.strip().lower() not in MISSING]
+    if y_col.codes is not None and len(values) < 2:
+        problems.append(
+            f"target column '{target}' has "
+            + (f"the same value {values[0]!r} in every row" if values else "no values")
+            + ": there is nothing to learn; choose another --target or add rows with other values"
+        )
+    if problems and constant:
+        problems.append(
+            f"constant column(s) {', '.join(repr(h) for h in constant)}: one value in every row "
+            f"carries no information; drop them (--drop-columns {','.join(constant)})"
+        )
+        to_drop += constant
+    return problems, to_drop, constant
 
 
 def load_csv(
@@ -596,6 +694,7 @@ def load_csv(
     *,
     task: str | None = None,
     drop_missing: bool = False,
+    drop_columns: Sequence[str] = (),
 ) -> Dataset:
     """Read a CSV file: ``target`` is the column to predict, every other column is a feature.
 
@@ -603,7 +702,10 @@ def load_csv(
     task is inferred from the target unless given: text, or few distinct integers (at most 20),
     means classification; ``Dataset.task_note`` says which rule decided. Missing values (see
     ``MISSING``) are an error naming every affected column, unless ``drop_missing``: then the
-    incomplete rows are dropped and counted in ``Dataset.dropped_rows``.
+    incomplete rows are dropped and counted in ``Dataset.dropped_rows``. ``drop_columns`` are left
+    out before anything else is checked. Every problem of the data (missing values, identifier-like
+    text columns, constant columns, a target with one value) is reported in one error, each with its
+    fix; constant columns alone are only a note (``Dataset.column_note``).
     """
     if task is not None and task not in TASKS:
         raise ActlabError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -619,6 +721,26 @@ def load_csv(
         raise ActlabError(
             f"target column '{target}' is not in CSV file '{p}'{hint} (columns: "
             f"{', '.join(header)})"
+        )
+    header, columns = _take_columns(p, header, columns, target, tuple(drop_columns))
+    problems, to_drop, constant = _problems(p, header, columns, target, drop_missing)
+    if problems:
+        fix = ""
+        flags = [f"--drop-columns {','.join(dict.fromkeys(to_drop))}"] if to_drop else []
+        if any("missing value" in x for x in problems):
+            flags.append("--drop-missing")
+        if flags and not any(x.startswith("target column") for x in problems):
+            fix = f" To drop what cannot be used, add: {' '.join(flags)}"
+        # one line (the CLI's errors are one line each; a terminal wraps it), numbered
+        listed = " ".join(f"({i}) {x.rstrip('.')}." for i, x in enumerate(problems, 1))
+        raise ActlabError(f"CSV file '{p}' has {len(problems)} problem(s): {listed}{fix}")
+    column_note = ""
+    if drop_columns:
+        column_note = f"column(s) left out: {', '.join(drop_columns)} (--drop-columns)"
+    if constant:
+        column_note += ("; " if column_note else "") + (
+            f"constant column(s) {', '.join(constant)} carry no information "
+            f"(--drop-columns {','.join(constant)} leaves them out)"
         )
     gaps = [(h, np.flatnonzero(c.missing)) for h, c in zip(header, columns, strict=True)
             if c.missing is not None]
@@ -697,7 +819,7 @@ def load_csv(
         c.numbers = c.codes = None
         at += width
     return Dataset(X, y, y_task, tuple(names), classes, p.stem, target, str(p),
-                   task_note=note, dropped_rows=dropped)
+                   task_note=note, dropped_rows=dropped, column_note=column_note)
 
 
 def _target(

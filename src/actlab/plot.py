@@ -500,6 +500,7 @@ def _labels(acts: Sequence[catalog.Activation]) -> tuple[list[str], str | None]:
 MAX_CURVES = 10  # matplotlib's default cycle (tab10): an 11th curve repeats a colour; measured:
 # 16 curves with f' (32 legend rows) no longer fit the 6.4 x 4.5 in figure and 20 make
 # constrained_layout give up with a warning
+_DASHES = ((6, 3), (2, 2), (8, 3, 2, 3), (4, 4), (1, 3), (10, 4))  # one per derivative line
 
 
 def compare(
@@ -552,12 +553,16 @@ def compare(
             if derivative or (shade and i == 0):
                 dy = catalog.derivative(act, x)
             if derivative:
+                # derivatives often coincide (ReLU's, ELU's and Leaky ReLU's are all 1 for x > 0):
+                # each gets its own dash pattern, and earlier ones are drawn on top, so the
+                # first line is whole and the others show through its gaps
                 ax.plot(
                     *breaks(x, dy),
                     color=color,
-                    linestyle="--",
+                    linestyle=(0, _DASHES[i % len(_DASHES)]),
                     linewidth=1.5,
                     label=text["dlabel"].format(name=name),
+                    zorder=2.9 - 0.01 * i,
                 )
             if shade and i == 0:
                 _shade(ax, x, dy, text, label=True)

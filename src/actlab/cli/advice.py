@@ -55,11 +55,6 @@ def _cite(sources: tuple[advice.Source, ...]) -> str:
     return "; ".join(s.citation + (f" <{s.url}>" if s.url else "") for s in sources)
 
 
-def _summary(reason: str) -> str:
-    """The reason's first sentence, for the ranking table."""
-    return reason.split(". ")[0].rstrip(".") + "."
-
-
 def _grid(rows: list[tuple[str, str]]) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", justify="right", no_wrap=True)
@@ -84,12 +79,12 @@ def render(rec: advice.Recommendation) -> None:
     table.add_column("activation", style="bold cyan")
     table.add_column("score", justify="right")
     table.add_column("loss" if q.layer == "output" else "init")
-    table.add_column("why")
+    table.add_column("spec")  # the reasons follow once, in full, below the table (issue 20)
     for c in rec.candidates:
         pair = (c.pairings.loss.name if c.pairings.loss else "-") if q.layer == "output" \
             else c.pairings.init
-        first = _summary(c.reason)
-        table.add_row(str(c.rank), escape(c.label), str(c.score), escape(pair), escape(first))
+        table.add_row(str(c.rank), escape(c.label), str(c.score), escape(pair),
+                      escape(c.activation))  # fmt: skip
     console.print(table)
 
     for c in rec.candidates:

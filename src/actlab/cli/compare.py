@@ -119,6 +119,11 @@ def results_json(res: Any) -> dict[str, Any]:
         "studied": list(res.analysis.studied),
         "chosen": [{"values": c.values, "chosen": c.chosen} for c in res.studies],
         "effects": [e.__dict__ for e in res.analysis.effects],
+        "baselines": [{"name": b["name"], "metric": res.metric,
+                       "test_metric": b["metrics"].get(res.metric)}
+                      for b in res.analysis.baselines],  # same split, same test part
+        "warnings": list(res.analysis.warnings),
+        "next_steps": [{"command": c, "reason": r} for c, r in res.analysis.next_steps],
         "summary": res.summary,
         "models": res.table,
         "config": res.config.to_dict(),
@@ -196,7 +201,7 @@ class _Bar:
         )
         where = f"{info.get('unit', 'epoch')} {epoch}/{epochs}"  # (--objective: model k/n)
         if int(info.get("groups") or 1) > 1:  # a grid trains group by group (one per cell)
-            where = f"group {info['group']}/{info['groups']} · {where}"
+            where = f"group {int(info['group']) + 1}/{info['groups']} · {where}"  # (0-based)
         fields = {"epoch": where, "best": best_text, "eta": eta_text}
         if self.task is None:
             self.task = self.progress.add_task("train", total=epochs, **fields)
@@ -221,7 +226,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = config.from_namespace(args)  # the declared settings that were given
     if args.activations:
         settings["activations"] = split_specs(args.activations)
-    bar = contextlib.nullcontext(None) if quiet else _Bar()
+    from actlab.compare.progress import PlainProgress
+
+    # not on a terminal (piped, logged) or with --json: a plain line to stderr every few seconds
+    bar = contextlib.nullcontext(PlainProgress()) if quiet else _Bar()
     start = time.perf_counter()
     # --json: stdout carries the JSON alone; anything printed meanwhile (user code) goes to stderr
     aside = stdout_to_stderr() if args.json else contextlib.nullcontext()

@@ -242,6 +242,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     y = act.derivative(x) if args.derivative else act.forward(x)
     what = f"{act}'(x)" if args.derivative else f"{act}(x)"
+    f = act.forward(x) if args.derivative else None  # f' is read beside f (issue 20)
     if args.json:
         print_json(
             {
@@ -255,9 +256,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"{act.label}, {dtype.name}", header_style="bold")
     table.add_column("x", justify="right")
+    if f is not None:
+        table.add_column(f"{act}(x)", justify="right")
     table.add_column(what, justify="right")
-    for xi, yi in zip(x, y, strict=True):
-        table.add_row(_fmt(float(xi), dtype), _fmt(float(yi), dtype))
+    for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+        beside = [] if f is None else [_fmt(float(f[i]), dtype)]
+        table.add_row(_fmt(float(xi), dtype), *beside, _fmt(float(yi), dtype))
     console.print(table)
     return 0
 

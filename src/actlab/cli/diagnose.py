@@ -12,7 +12,8 @@ from actlab.errors import ActlabError, real_arg, whole_arg, writing
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
 DEMO_ONLY = ("activations", "depth", "width", "epochs", "bias")
-MODEL_ONLY = ("dataset", "csv", "target", "task", "drop_missing", "batches", "activation")
+MODEL_ONLY = ("dataset", "csv", "target", "task", "drop_missing", "drop_columns", "batches",
+              "activation")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--drop-missing", action="store_true", default=None,
         help="leave out the CSV rows with a missing value (and say how many)",
+    )  # fmt: skip
+    model.add_argument(
+        "--drop-columns", metavar="COLUMN[,COLUMN...]",
+        help="leave these CSV columns out (an identifier, a constant, a leak of the target)",
     )  # fmt: skip
     model.add_argument("--batches", type=whole_arg, help="training steps to watch (default 50)")
     model.add_argument(
@@ -113,6 +118,10 @@ def _check(args: argparse.Namespace) -> None:
             raise ActlabError(
                 "--drop-missing applies to --csv data (built-in datasets have no gaps)"
             )
+        if args.drop_columns and args.csv is None:
+            raise ActlabError(
+                "--drop-columns applies to --csv data (built-in datasets have fixed columns)"
+            )
 
 
 def _plot_dir(directory: str | None, names: tuple[str, ...], force: bool) -> list[Path]:
@@ -153,8 +162,10 @@ def handler(args: argparse.Namespace) -> int:
 
         paths = _plot_dir(args.plot, ("gradient_flow", "activations"), args.force)
         if args.csv is not None:
+            drop = [c.strip() for c in (args.drop_columns or "").split(",") if c.strip()]
             dataset = data.load_csv(
-                args.csv, args.target, task=args.task, drop_missing=bool(args.drop_missing)
+                args.csv, args.target, task=args.task, drop_missing=bool(args.drop_missing),
+                drop_columns=drop,
             )
         else:
             dataset = data.load(args.dataset or "digits")
@@ -164,7 +175,7 @@ def handler(args: argparse.Namespace) -> int:
             model, split, batches=50 if args.batches is None else args.batches, **options
         )
         body = result.to_dict(histograms=False)
-        notes = data.notes(dataset.task_note, dataset.dropped_rows)
+        notes = data.notes(dataset.task_note, dataset.dropped_rows, dataset.column_note)
         if notes:
             body["data_notes"] = notes
 

@@ -109,7 +109,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if len(specs) == 1:
         ax = plot.curve(specs[0], shade=not args.no_shade, **common)
     else:
-        ax = plot.compare(specs, **common)
+        # the first activation's saturation and dead zones are shaded, as the README says
+        ax = plot.compare(specs, shade=not args.no_shade, **common)
     if path is not None:
         plot.save(ax.figure, path, force=args.force)
         console.print(f"wrote {path}")

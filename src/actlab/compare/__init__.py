@@ -33,9 +33,11 @@ from actlab.compare.config import (
     DEFAULT_ACTIVATIONS,
     FACTORS,
     INITS,
+    METRICS,
     OPTIMIZERS,
     CompareConfig,
     flat_from_stored,
+    metric_key,
 )
 from actlab.errors import ActlabError
 
@@ -86,7 +88,8 @@ def _dataset(c: CompareConfig, obj: Any = None) -> Any:
         mine = c.model.model is not None or c.model.objective is not None
         return ds if mine else dataforms.flatten(ds)
     if d.csv is not None:
-        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing)
+        ds = data.load_csv(d.csv, d.target, task=d.task, drop_missing=d.drop_missing,
+                           drop_columns=d.drop_columns or ())
     else:
         ds = data.load(d.dataset or "digits", noise=d.noise)
         if d.task is not None and d.task != ds.task:
@@ -143,6 +146,7 @@ def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
         "target_scale": float(split.target_scale),
         "task_note": dataset.task_note,  # why this task, when it was inferred from a CSV
         "dropped_rows": dataset.dropped_rows,  # --drop-missing
+        "column_note": dataset.column_note,  # --drop-columns, constant columns
     }
 
 
@@ -204,7 +208,8 @@ def groups(
                 depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
                 batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
                 optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-                init=c.model.init, model=c.model.model,
+                init=c.model.init, model=c.model.model, patience=c.model.patience,
+                select=None if c.study.metric is None else "val_" + metric_key(c.study.metric),
             )  # fmt: skip
         out.append(
             Group(
@@ -272,7 +277,7 @@ class GroupRun:
         start = time.perf_counter()
         total = self.group.config.epochs
         for r in records:
-            if r.diverged or r.epoch >= total:
+            if r.diverged or r.epoch >= total or getattr(r, "stopped", False):
                 self.running.discard(self.ids[r.job])
             else:  # (a model stored as diverged that, retrained elsewhere, does not)
                 self.running.add(self.ids[r.job])
@@ -346,10 +351,11 @@ def train_groups(
 # ------------------------------------------------------------------------------------------ results
 
 
-def primary_metric(task: str, part: str = "test") -> tuple[str, bool]:
-    """The metric the comparison ranks by (on ``part``) and whether higher is better."""
-    name = "accuracy" if task == "classification" else "rmse"
-    return f"{part}_{name}", task == "classification"
+def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
+    ``--metric`` (None: accuracy for classification, rmse for regression)."""
+    name = metric or ("accuracy" if task == "classification" else "rmse")
+    return f"{part}_{metric_key(name)}", METRICS[name][1]
 
 
 @dataclass
@@ -383,6 +389,15 @@ class Results:
     @property
     def stats(self) -> Any:
         return self.analysis.cells[0].summary
+
+    def __repr__(self) -> str:
+        """A few lines, not kilobytes of rows: where, what, and the answer (issue 20)."""
+        state = "complete" if self.complete else "unfinished"
+        return (
+            f"Results({str(self.directory)!r}, {self.data.get('name')}, {len(self.models)} "
+            f"models, {state}, metric {self.metric}, winner {self.winner!r}; "
+            ".headline, .summary, .table (one row per model), .rows(), .to_frame())"
+        )
 
     @property
     def studies(self) -> list[Any]:
@@ -475,6 +490,38 @@ def all_diverged_headline(models: Sequence[dict[str, Any]], config: CompareConfi
     )
 
 
+def _check_evidence(result: Any, config: CompareConfig, table: list[dict[str, Any]],
+                    baselines: list[dict[str, Any]], complete: bool) -> None:  # fmt: skip
+    """Baselines in the headline, convergence and edge-of-grid warnings, next steps
+    (:mod:`actlab.compare.checks`)."""
+    from actlab.compare import checks
+    from actlab.compare.analysis import _name as _factor_name
+
+    result.baselines = baselines
+    sentence = checks.baseline_sentence(result, baselines)
+    if sentence:
+        result.headline += " " + sentence
+        for cell in result.cells:
+            cell.summary.headline += " " + sentence
+    if not complete:
+        return
+    still = checks.convergence(config, result, table)
+    edge = checks.edges(config, result)
+    if still:
+        result.warnings.append(
+            f"Still improving: {', '.join(still)} reached their best validation score in the "
+            f"last {checks.tail_epochs(config.model.epochs)} of {config.model.epochs} epochs on "
+            "at least half of the seeds; more epochs may change the answer."
+        )
+    for factor, value, side, acts, new in edge:
+        beyond = f" (next on the same scale: {new:g})" if new is not None else ""
+        result.warnings.append(
+            f"Edge of the grid: {', '.join(acts)} chose the {side} {_factor_name(factor)} "
+            f"tried, {value:g}; the best value may lie beyond it{beyond}."
+        )
+    result.next_steps = checks.next_steps(config, result, still, edge)
+
+
 def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
     """The distinct devices the sessions trained on, in order of first use."""
     seen: dict[str, None] = {}
@@ -483,6 +530,62 @@ def _session_devices(sessions: list[dict[str, Any]]) -> list[str]:
             if d and d != "auto":
                 seen.setdefault(d)
     return list(seen)
+
+
+def _compared(models: list[dict[str, Any]], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, as compared: its record at its best validation epoch (the engine's
+    choice, stored as ``best_epoch`` in the model's last record) with the test metrics of its
+    weights there (stored in that last record). An unfinished model: its best epoch so far
+    (no test metrics). Runs made before best-epoch selection (no ``best_epoch``): every model at
+    the last epoch every still-training model reached, as they were reported then."""
+    by_model: dict[int, list[dict[str, Any]]] = {}
+    for row in history:
+        by_model.setdefault(row["model"], []).append(row)
+    best_epoch = any("best_epoch" in (r.get("metrics") or r) for r in history)
+    alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
+    final_epoch = min((m["epochs_done"] for m in alive), default=0)
+    table = []
+    for m in models:
+        recs = sorted(by_model.get(m["id"], []), key=lambda r: r["epoch"])
+        rec = recs[-1] if recs else None
+        if m["status"] != "diverged" and recs:
+            if best_epoch and m["status"] == "done" and _finite_num(_get(recs[-1], "best_epoch")):
+                at = int(_get(recs[-1], "best_epoch"))
+                best = next((r for r in recs if r["epoch"] == at), recs[-1])
+                test = {k: v for k, v in _flat(recs[-1]).items() if k.startswith("test_")}
+                rec = {**_flat(best), **test, "best_epoch": at}
+            else:  # unfinished (or an older run): at the epoch every running model reached
+                rec = next((r for r in recs if r["epoch"] == final_epoch), None)
+        row = {
+            "model": m["id"],
+            "activation": m["activation"],
+            "seed": m["seed"],
+            **m["cell"],
+            "status": m["status"],
+            "epochs": m["epochs_done"],
+            "diverged_epoch": m["diverged_epoch"],
+        }
+        if rec is not None:
+            for k, v in _flat(rec).items():
+                if k not in row and k not in (
+                    "cell", "group", "grad_norms", "dead_fraction", "saturated_fraction",
+                ):  # fmt: skip
+                    row[k] = v
+        table.append(row)
+    return table
+
+
+def _flat(rec: dict[str, Any]) -> dict[str, Any]:
+    """A history record with its metrics at the top level (as the table has them)."""
+    return {**{k: v for k, v in rec.items() if k != "metrics"}, **(rec.get("metrics") or {})}
+
+
+def _get(rec: dict[str, Any], key: str) -> Any:
+    return _flat(rec).get(key)
+
+
+def _finite_num(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 def load(directory: str | Path) -> Results:
@@ -503,43 +606,24 @@ def load(directory: str | Path) -> Results:
         sessions = store.sessions()
         fingerprint = store.meta("fingerprint")
         version = store.version
+        try:
+            baselines = store.meta("baselines")
+        except KeyError:  # runs made before baselines
+            baselines = []
     for m in models + history:  # 0.1.0 stores: the one cell is the configuration's
         if not m["cell"]:
             m["cell"] = config.model.cells()[0]
-    # compare every model at the same epoch: the last one every still-training model reached
+    table = _compared(models, history)
     alive = [m for m in models if m["status"] != "diverged" and m["epochs_done"] > 0]
     final_epoch = min((m["epochs_done"] for m in alive), default=0)
-    last: dict[int, dict[str, Any]] = {}
-    at_final: dict[int, dict[str, Any]] = {}
-    for row in history:
-        last[row["model"]] = row
-        if row["epoch"] == final_epoch:
-            at_final[row["model"]] = row
-    table = []
-    for m in models:
-        rec = at_final.get(m["id"]) if m["status"] != "diverged" else last.get(m["id"])
-        row = {
-            "model": m["id"],
-            "activation": m["activation"],
-            "seed": m["seed"],
-            **m["cell"],
-            "status": m["status"],
-            "epochs": m["epochs_done"],
-            "diverged_epoch": m["diverged_epoch"],
-        }
-        if rec is not None:
-            for k, v in rec.items():
-                if k not in row and k not in (
-                    "cell", "group", "grad_norms", "dead_fraction", "saturated_fraction",
-                ):  # fmt: skip
-                    row[k] = v
-        table.append(row)
     complete = all(m["status"] in ("done", "diverged") for m in models)
-    result = analysis.analyse(config, data["task"], table, complete=complete)
+    result = analysis.analyse(config, data["task"], table, complete=complete,
+                              target_scale=float(data.get("target_scale") or 1.0))
     if models and all(m["status"] == "diverged" for m in models):
         result.headline = all_diverged_headline(models, config)
         for cell in result.cells:
             cell.summary.headline = result.headline
+    _check_evidence(result, config, table, baselines, complete)
     if not complete:
         result.notes.append(
             f"The run is unfinished: models are compared at epoch {final_epoch} of "
@@ -770,13 +854,30 @@ def _check_api_args(*, dataset: Any, out: Any, resume: Any) -> None:
         raise ActlabError(f"resume must be True or False, got {resume!r}")
 
 
+def _printing(
+    on_start: Callable[[Path, bool], None] | None,
+) -> tuple[Callable[[dict], None], Callable[[Path, bool], None]]:
+    """``progress=True``: plain progress lines to stderr, and the folder named before training."""
+    import sys
+
+    from actlab.compare.progress import PlainProgress
+
+    def start(directory: Path, new: bool) -> None:
+        verb = "Writing results to" if new else "Resuming the run in"
+        print(f"actlab compare: {verb} {Path(directory).resolve()}", file=sys.stderr, flush=True)
+        if on_start is not None:
+            on_start(directory, new)
+
+    return PlainProgress(), start
+
+
 def run(
     dataset: str | None = None,
     *,
     out: str | Path | None = None,
     resume: bool = False,
     time_budget: float | None = None,
-    progress: Callable[[dict], None] | None = None,
+    progress: Callable[[dict], None] | bool | None = None,
     on_start: Callable[[Path, bool], None] | None = None,
     report: bool = True,
     device: str = "auto",
@@ -802,8 +903,10 @@ def run(
     a DataFrame or Arrow table with ``target="column"``, a torch ``Dataset``:
     :mod:`actlab.dataforms`). ``track`` ("mlflow", "tensorboard", "wandb" or a list) logs every
     model as it trains and the summary (:mod:`actlab.compare.trackers`). ``progress`` receives
-    the engine's progress dicts plus ``group`` /
-    ``groups``; ``on_start(directory, new)`` is called before training.
+    the engine's progress dicts plus ``group`` / ``groups``; ``progress=True`` prints where the
+    run writes and a plain progress line to stderr every few seconds
+    (:class:`~actlab.compare.progress.PlainProgress`); ``on_start(directory, new)`` is called
+    before training.
     ``device`` ("auto": CUDA, then MPS, then the CPU; "cpu", "cuda", "cuda:N", "mps") and
     ``backend`` ("local", "ray" or a :mod:`~actlab.compare.backends` object such as
     ``RayBackend(address)``) say where to train; they are not part of the stored configuration (a
@@ -818,6 +921,10 @@ def run(
     clock = time.perf_counter()
     ComputeConfig(max_models=max_models, max_memory=max_memory)  # checks them
     _check_api_args(dataset=dataset, out=out, resume=resume)
+    if progress is True:
+        progress, on_start = _printing(on_start)
+    elif progress is False:
+        progress = None
     if dataset is not None:
         settings["dataset"] = dataset
     if settings.get("csv") is not None:
@@ -849,6 +956,9 @@ def run(
     dataset = _dataset(c, data)
     limits.check_memory(c, *_shape(dataset), max_memory)
     splits = _splits(c, dataset)
+    from actlab.compare.config import check_metric
+
+    check_metric(c.study.metric, dataset.task, int(next(iter(splits.values())).n_classes))
     fingerprint = _fingerprint(splits)
     grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
@@ -869,6 +979,11 @@ def run(
         signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
                                            first.config)  # fmt: skip
     if new:
+        from actlab.compare import baselines
+
+        extra = {"baselines": baselines.fit_all(list(splits.values()))}
+        if signature:
+            extra["model_signature"] = signature
         store = _create_locked(
             directory,
             config=c.to_dict(),
@@ -876,7 +991,7 @@ def run(
             data=_data_info(splits[min(splits)], dataset),
             jobs=grid,
             command=command(c, directory),
-            extra={"model_signature": signature} if signature else None,
+            extra=extra,
         )
     else:
         store = Store.open(directory)

@@ -1,12 +1,13 @@
 """Selection on validation, then one honest test: what a grid of models says.
 
-For every activation and every value of the *studied* factors (e.g. each depth), the *tuned*
-factors (e.g. the learning rate) are chosen by the mean validation metric over seeds at the compared
-(final) epoch; a setting with more diverged seeds loses to one with fewer, whatever its mean. The
-choice reads validation metrics only: the test metrics of the chosen settings are then what the
-ranking, the confidence intervals and the paired tests use (:func:`actlab.compare.stats.summarize`),
-each model's test part scored once, after its last epoch. No epoch is picked: every model is
-compared at the same, final epoch.
+Every model is taken at its best validation epoch (``--epochs`` is a maximum; the engine keeps the
+test-part outputs of the weights at that epoch and scores them once). For every activation and every
+value of the *studied* factors (e.g. each depth), the *tuned* factors (e.g. the learning rate) are
+chosen by the mean validation metric (the run's ``--metric``) over seeds at those epochs; a setting
+with more diverged seeds loses to one with fewer, whatever its mean. The choice reads validation
+metrics only: the test metrics of the chosen settings are then what the ranking, the confidence
+intervals and the paired tests use (:func:`actlab.compare.stats.summarize`). Runs stored before
+best-epoch selection are read as they were made: every model at the same, final epoch.
 
 A studied factor also gets an effect table: within each activation, each value against the first
 (e.g. depth 8 against depth 2), paired by seed (same seeds, so the same data order and split),
@@ -84,17 +85,26 @@ class Analysis:
     winner: str | None
     on_test: bool  # the reported numbers come from the held-out test part
     notes: list[str] = field(default_factory=list)
+    best_epoch: bool = True  # each model at its best validation epoch (False: runs before that)
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # name, metrics (baselines.py)
+    warnings: list[str] = field(default_factory=list)  # convergence, edge of the grid (checks.py)
+    next_steps: list[tuple[str, str]] = field(default_factory=list)  # (command, reason)
 
     @property
     def selection(self) -> str:
         """One paragraph saying what was tuned, on what, and what was reported on what."""
         parts = []
+        if self.best_epoch:
+            parts.append(
+                f"Each model is taken at its best epoch: the epoch of its best {self.val_metric} "
+                "(epochs is a maximum)."
+            )
         if self.tuned:
             per = " and per " + ", ".join(map(_name, self.studied)) if self.studied else ""
             parts.append(
                 f"Tuned per activation{per}: "
                 f"{', '.join(map(_name, self.tuned))}, chosen by the mean {self.val_metric} over "
-                "seeds at the final epoch (validation data only; fewer diverged seeds first)."
+                f"seeds at {self._when} (validation data only; fewer diverged seeds first)."
             )
         else:
             parts.append("Nothing was tuned: every factor has one value or is studied.")
@@ -105,7 +115,7 @@ class Analysis:
         if self.on_test:
             parts.append(
                 f"Reported: {self.metric} of the chosen settings on the held-out test part, which "
-                "was scored once per model after its last epoch and played no part in any choice."
+                f"was scored once per model ({self._test_when}) and played no part in any choice."
             )
         else:
             parts.append(
@@ -113,6 +123,17 @@ class Analysis:
                 + (", which the selection has seen: optimistic." if self.tuned else ".")
             )
         return " ".join(parts)
+
+    @property
+    def _when(self) -> str:
+        if self.best_epoch:
+            return "each model's best epoch"
+        return "the final epoch"
+
+    @property
+    def _test_when(self) -> str:
+        return "with its weights at its best validation epoch" if self.best_epoch else (
+            "after its last epoch")
 
 
 _NAMES = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
@@ -127,17 +148,18 @@ def _finite(x: Any) -> bool:
 
 
 def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
-            complete: bool = True) -> Analysis:  # fmt: skip
+            complete: bool = True, target_scale: float = 1.0) -> Analysis:  # fmt: skip
     """Select, score and test: ``table`` holds one dict per model at the compared epoch."""
     from actlab.compare import primary_metric
 
-    val_metric, higher = primary_metric(task, "val")
-    test_metric, _ = primary_metric(task, "test")
+    val_metric, higher = primary_metric(task, "val", config.study.metric)
+    test_metric, _ = primary_metric(task, "test", config.study.metric)
     tuned, studied = config.tuned, config.studied
     compared = [r for r in table if r["status"] != "diverged" and r.get("epoch") is not None]
     on_test = bool(compared) and all(_finite(r.get(test_metric)) for r in compared)
     metric = test_metric if on_test else val_metric
     sign = 1.0 if higher else -1.0
+    margin = config.study.margin or stats.default_margin(metric, target_scale)
     values = {f: list(getattr(config.model, f)) for f in config.model.factors}
     models: dict[tuple, dict[int, dict[str, Any]]] = {}
     for r in table:
@@ -173,7 +195,7 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             chosen[act], candidates[act] = best.values, cands
             picked = trained((act, *combo, *best.values.values()))
             scores[act] = {s: score(r, metric) for s, r in sorted(picked)}
-        summary = stats.summarize(scores, metric=metric, higher_is_better=higher)
+        summary = stats.summarize(scores, metric=metric, higher_is_better=higher, margin=margin)
         cells.append(Cell(dict(zip(studied, combo, strict=True)), summary, chosen, candidates))
     effects = _effects(cells, studied, values, higher)
     if len(cells) == 1:
@@ -187,8 +209,9 @@ def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
     notes = []
     if not on_test and config.data.test_fraction > 0 and complete:
         notes.append("No test metrics were found: the reported numbers are validation scores.")
+    best_epoch = any("best_epoch" in r for r in compared)
     return Analysis(metric, val_metric, higher, tuned, studied, cells, effects, headline, winner,
-                    on_test, notes)  # fmt: skip
+                    on_test, notes, best_epoch)  # fmt: skip
 
 
 def _effects(cells: list[Cell], studied: tuple[str, ...], values: dict[str, list[Any]],

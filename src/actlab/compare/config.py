@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_ACTIVATIONS",
     "FACTORS",
     "INITS",
+    "METRICS",
     "OPTIMIZERS",
     "CompareConfig",
     "ComputeConfig",
@@ -41,8 +42,10 @@ __all__ = [
     "Setting",
     "StudyConfig",
     "add_arguments",
+    "check_metric",
     "command",
     "differences",
+    "metric_key",
     "settings",
 ]
 
@@ -286,6 +289,10 @@ class DataConfig:
         False, kind="bool",
         help="leave out the CSV rows with a missing value (they are counted in the report)",
     )  # fmt: skip
+    drop_columns: tuple[str, ...] | None = setting(
+        None, kind="names", metavar="COLUMN[,COLUMN...]",
+        help="leave these CSV columns out (an identifier, a constant, a leak of the target)",
+    )  # fmt: skip
     noise: float | None = setting(
         None, kind="float", low=0.0, metavar="X",
         help="noise level of the synthetic datasets (moons, circles, spirals, xor)",
@@ -338,6 +345,10 @@ class DataConfig:
                 raise ActlabError(
                     "--drop-missing applies to --csv data (built-in datasets have no gaps)"
                 )
+            if self.drop_columns:
+                raise ActlabError(
+                    "--drop-columns applies to --csv data (built-in datasets have fixed columns)"
+                )
             name = data._canonical_name(self.dataset or "digits")
             if name not in data.DATASETS:
                 data.load(name)  # raises the "unknown dataset ... did you mean" error
@@ -357,6 +368,37 @@ class DataConfig:
 
 FACTORS = ("depth", "width", "batch_size", "lr", "weight_decay")  # listable: the grid's axes
 
+# --metric: name -> (task, higher is better); stored records name f1_macro "macro_f1"
+METRICS = {
+    "accuracy": ("classification", True), "balanced_accuracy": ("classification", True),
+    "f1_macro": ("classification", True), "log_loss": ("classification", False),
+    "roc_auc": ("classification", True), "rmse": ("regression", False),
+    "mae": ("regression", False), "r2": ("regression", True),
+}  # fmt: skip
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+
+
+def metric_key(metric: str) -> str:
+    """The name a metric has in the stored records (after the ``val_`` / ``test_`` prefix)."""
+    return "macro_f1" if metric == "f1_macro" else metric
+
+
+def check_metric(metric: str | None, task: str, n_classes: int = 0) -> str:
+    """The run's metric for ``task`` (None: accuracy / rmse); refuses one of the other task, and
+    roc_auc with more than two classes, naming the metrics that apply."""
+    name = metric or DEFAULT_METRIC[task]
+    allowed = [m for m, (t, _) in METRICS.items() if t == task]
+    if task == "classification" and n_classes > 2:
+        allowed.remove("roc_auc")
+    if name not in allowed:
+        why = (
+            "roc_auc is defined here for two classes only"
+            if name == "roc_auc" and task == "classification"
+            else f"{name} is a {METRICS[name][0]} metric and this is a {task} task"
+        )
+        raise ActlabError(f"--metric {name} does not apply: {why}; use one of {', '.join(allowed)}")
+    return name
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -368,7 +410,16 @@ class ModelConfig:
     )  # fmt: skip
     width: tuple[int, ...] = setting((128,), kind="int", low=1, listable=True,
                                      metavar="N[,N...]", help="units per layer (128)")  # fmt: skip
-    epochs: int = setting(30, kind="int", low=1, metavar="N", help="epochs (30)")
+    epochs: int = setting(
+        30, kind="int", low=1, metavar="N",
+        help="the most epochs a model trains (30); each model is scored at its best validation "
+        "epoch",
+    )  # fmt: skip
+    patience: int | None = setting(
+        None, kind="int", low=1, metavar="N",
+        help="stop a model after N epochs without a better validation score (default: none, "
+        "train every epoch; the best epoch is used either way)",
+    )  # fmt: skip
     batch_size: tuple[int, ...] = setting((64,), kind="int", low=1, listable=True,
                                           metavar="N[,N...]", help="batch size (64)")  # fmt: skip
     lr: tuple[float, ...] = setting(
@@ -455,6 +506,18 @@ class StudyConfig:
     )  # fmt: skip
     seeds: int = setting(5, kind="int", low=1, high=2**32, metavar="N",
                          help="seeds per activation (5)")  # fmt: skip
+    metric: str | None = setting(
+        None, kind="choice", choices=tuple(METRICS),
+        help="what tuning, the best epoch, the ranking and the tests use: accuracy (default), "
+        "balanced_accuracy, f1_macro, log_loss, roc_auc (two classes); regression: rmse "
+        "(default), mae, r2",
+    )  # fmt: skip
+    margin: float | None = setting(
+        None, kind="float", low=0.0, open_low=True, metavar="X",
+        help="the smallest difference that matters, in the metric's units (default per metric: "
+        "0.01 for accuracy-like scores, 0.02 for log_loss, 2%% of the target's sd for rmse/mae, "
+        "0.01 for r2); a confidence interval inside +/-X is 'practically equivalent'",
+    )  # fmt: skip
     tune: tuple[str, ...] | None = setting(
         None, kind="names", metavar="FACTOR[,FACTOR...]",
         help="factors chosen per activation on validation data (default: every listed factor "

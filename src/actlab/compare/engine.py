@@ -120,6 +120,10 @@ ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 
 _FORMAT = "actlab.compare.engine checkpoint v2"  # v2: the MLP's optimiser state is one flat tensor
 _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk
 _GATHER_BYTES = 1 << 20  # training rows gathered at once per stack (or one step's; _MLP._gather)
+# validation metrics that may pick the best epoch -> whether higher is better
+SELECT = {"val_accuracy": True, "val_balanced_accuracy": True, "val_macro_f1": True,
+          "val_log_loss": False, "val_roc_auc": True, "val_rmse": False, "val_mae": False,
+          "val_r2": True}  # fmt: skip
 
 
 # ------------------------------------------------------------ types
@@ -152,9 +156,20 @@ class TrainConfig:
     weight_decay: float = 0.0
     init: str = "auto"  # "auto" | "he" | "glorot" | "lecun" | "torch"
     model: str | None = None  # "module:function", function(spec_str) -> nn.Module
+    # the validation metric that picks each model's best epoch (None: val_accuracy / val_rmse)
+    # and the epochs without improvement after which a model stops (None: train every epoch)
+    select: str | None = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         _int_field("depth", self.depth, 1, "number of hidden layers")
+        if self.patience is not None:
+            _int_field("patience", self.patience, 1, "epochs without a better validation score")
+        if self.select is not None and self.select not in SELECT:
+            raise ActlabError(
+                f"select must be one of {', '.join(SELECT)}, got {self.select!r}"
+                + suggest(str(self.select), SELECT)
+            )
         _int_field("width", self.width, 1, "units per hidden layer")
         _int_field("epochs", self.epochs, 1, "passes over the training data")
         _int_field("batch_size", self.batch_size, 1, "rows per training step")
@@ -200,6 +215,7 @@ class ModelEpoch:
     saturated_fraction: list[float]
     diverged: bool
     seconds: float
+    stopped: bool = False  # early stopping (patience): this is the model's last record
 
 
 # ------------------------------------------------------------ metrics
@@ -222,14 +238,48 @@ def macro_f1(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.
     return (f1.sum(-1) / present.sum(-1)).to(torch.float32)
 
 
+def balanced_accuracy(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Mean recall over the classes present in ``target`` (scikit-learn's
+    ``balanced_accuracy_score``), per leading index of ``pred`` ``(..., n)``."""
+    dt = torch.float32 if pred.device.type == "mps" else torch.float64
+    true_oh = nn.functional.one_hot(target, n_classes).to(dt)
+    hit = (pred == target).to(dt)
+    tp = (hit.unsqueeze(-1) * true_oh).sum(-2)
+    count = true_oh.sum(-2)
+    present = count > 0
+    recall = torch.where(present, tp / count.clamp_min(1), torch.zeros_like(tp))
+    return (recall.sum(-1) / present.sum(-1)).to(torch.float32)
+
+
+def roc_auc(score: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary ROC AUC of scores ``(M, n)`` against 0/1 targets ``(n,)``, per model: the
+    Mann-Whitney statistic with tied scores given their average rank (= scikit-learn's
+    ``roc_auc_score``, which integrates the ROC curve with trapezoids); NaN with one class."""
+    dt = torch.float32 if score.device.type == "mps" else torch.float64
+    s = score.to(dt)
+    ordered = s.sort(-1).values
+    left = torch.searchsorted(ordered, s, right=False)
+    right = torch.searchsorted(ordered, s, right=True)
+    rank = (left + right + 1).to(dt) / 2  # 1-based average rank of each score
+    pos = target.to(torch.bool)
+    n_pos = int(pos.sum())
+    n_neg = int(pos.numel()) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return torch.full(score.shape[:-1], math.nan, dtype=torch.float32, device=score.device)
+    u = rank[..., pos].sum(-1) - n_pos * (n_pos + 1) / 2
+    return (u / (n_pos * n_neg)).to(torch.float32)
+
+
 def _val_metrics(
     out_t: torch.Tensor, data: _Data, part: str = "val"
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss and metrics, each (M,), for transposed outputs ``(M, n_out, n_rows)`` of ``part``.
 
-    ``part`` is "val" (every epoch) or "test" (the final epoch only); metric names carry it as a
-    prefix. Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run along
-    contiguous rows of n_val values, ~10x faster than over a last dimension of ~10 classes.
+    ``part`` is "val" (every epoch) or "test" (once per model, with its best epoch's outputs);
+    metric names carry it as a prefix: accuracy, balanced_accuracy, macro_f1, log_loss (= the loss)
+    and, with two classes, roc_auc for classification; rmse, mae and r2 for regression (in the
+    target's units). Classes along dim 1 (the MLP's native layout): log-softmax and argmax then run
+    along contiguous rows of n_val values, ~10x faster than over a last dimension of ~10 classes.
     """
     y = data.y_test if part == "test" else data.y_val
     if data.classification:
@@ -237,11 +287,17 @@ def _val_metrics(
         loss = -logp.gather(1, y.expand(out_t.shape[0], 1, -1)).mean((1, 2))
         pred = out_t.max(1).indices  # = argmax(1) (first maximum), ~10x faster along dim 1
         acc = (pred == y).to(torch.float32).mean(-1)
-        return loss, {f"{part}_accuracy": acc, f"{part}_macro_f1": macro_f1(pred, y, data.n_out)}
+        out = {f"{part}_accuracy": acc, f"{part}_macro_f1": macro_f1(pred, y, data.n_out),
+               f"{part}_balanced_accuracy": balanced_accuracy(pred, y, data.n_out),
+               f"{part}_log_loss": loss.to(torch.float32)}  # fmt: skip
+        if data.n_out == 2:
+            out[f"{part}_roc_auc"] = roc_auc(out_t[:, 1] - out_t[:, 0], y)
+        return loss, out
     out = out_t.transpose(1, 2)
     err = (out - y).square()
     loss = err.mean((-2, -1))
     rmse = loss.sqrt() * data.target_scale  # targets were standardised by the split
+    mae = (out - y).abs().mean((-2, -1)) * data.target_scale
     ss_res = err.sum(-2)
     ss_tot = (y - y.mean(0)).square().sum(0)
     # scikit-learn's r2_score with force_finite: a constant validation target gives 1 (perfect) or 0
@@ -250,7 +306,7 @@ def _val_metrics(
         1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float32).tiny),
         (ss_res == 0).to(torch.float32),
     ).mean(-1)
-    return loss, {f"{part}_rmse": rmse, f"{part}_r2": r2}
+    return loss, {f"{part}_rmse": rmse, f"{part}_r2": r2, f"{part}_mae": mae}
 
 
 # ------------------------------------------------------------ data
@@ -1228,6 +1284,9 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
 def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
     cfg = asdict(config)
     cfg.pop("epochs")  # more epochs may be added to a run later: training does not depend on it
+    for key in ("select", "patience"):  # added later: unset, the fingerprint is as before
+        if cfg[key] is None:
+            cfg.pop(key)
     text = json.dumps(
         {"format": _FORMAT, "config": cfg,
          "jobs": [[str(a), int(j.seed)] for a, j in zip(acts, jobs, strict=True)],
@@ -1385,6 +1444,9 @@ def train(
             trainer.load_state(saved)
         for g, saved in zip(orders, state["orders"], strict=True):
             g.set_state(saved)
+    best = _Best(len(jobs), config, data.classification)
+    if state is not None and "best" in state:  # (checkpoints before best-epoch selection: none)
+        best.load_state(state["best"])
     active = torch.ones(len(jobs), dtype=torch.bool)
     for trainer, rows in trainers:
         active[rows] = ~trainer.frozen
@@ -1408,7 +1470,7 @@ def train(
             first = prog.count
             trained = active.clone()
             final = epoch == config.epochs
-            futures = [pool.submit(_epoch, t, rows, data, orders, final, prog.step)
+            futures = [pool.submit(_epoch, t, rows, data, orders, final, prog.step, best, epoch)
                        for t, rows in trainers]  # fmt: skip
             while not all(f.done() for f in futures):
                 wait(futures, timeout=0.25)
@@ -1417,9 +1479,10 @@ def train(
             for (trainer, rows), future in zip(trainers, futures, strict=True):
                 bad, fields = future.result()
                 pending += [(k, f) for k, f in zip(rows, fields, strict=True) if trained[k]]
-                if bool(bad.any()):
-                    trainer.freeze(bad.nonzero().flatten())
-                    active[[rows[r] for r in bad.nonzero().flatten().tolist()]] = False
+                ended = bad | torch.tensor([f["stopped"] for f in fields], dtype=torch.bool)
+                if bool(ended.any()):  # diverged or stopped early: no more updates or records
+                    trainer.freeze(ended.nonzero().flatten())
+                    active[[rows[r] for r in ended.nonzero().flatten().tolist()]] = False
             seconds = (time.perf_counter() - t0) / max(int(trained.sum()), 1)
             pending.sort(key=lambda item: item[0])
             records = [
@@ -1436,7 +1499,7 @@ def train(
                     {"format": _FORMAT, "fingerprint": fingerprint, "epoch": epoch,
                      "rows": [r for _, r in trainers],
                      "trainers": [_to_cpu(t.state()) for t, _ in trainers],
-                     "orders": [g.get_state() for g in orders]},
+                     "orders": [g.get_state() for g in orders], "best": best.state()},
                     buf,
                 )  # fmt: skip
                 return buf.getvalue()
@@ -1476,10 +1539,12 @@ def stuck_workers() -> list[str]:
 
 def _epoch(
     trainer: _Trainer, rows: list[int], data: _Data, orders: list[torch.Generator], final: bool,
-    on_step: Callable[[], None],
+    on_step: Callable[[], None], best: _Best, epoch: int,
 ) -> tuple[Any, ...]:  # fmt: skip
-    """One epoch of one trainer, in a worker thread: train, validate (and test after the last
-    epoch); which models diverged, and each model's record fields (NaN metrics if diverged)."""
+    """One epoch of one trainer, in a worker thread: train, validate, keep each improved model's
+    test outputs (``best``) and score the test part of the models that end here (the last epoch,
+    or early stopping); which models diverged, and each model's record fields (NaN metrics if
+    diverged)."""
     # each worker draws its own models' row orders (each job has its own generator), on the
     # CPU (the order is the seed's whatever the device), then moved once
     perms = torch.stack([torch.randperm(data.n_train, generator=orders[k]) for k in rows])
@@ -1487,22 +1552,96 @@ def _epoch(
     out, dead, sat = trainer.evaluate()
     with torch.no_grad():
         val_loss, metrics = _val_metrics(out, data)
-        if final and data.X_test is not None:  # the test part, once: after the last epoch
-            test_loss, test_metrics = _val_metrics(trainer.outputs(data.X_test), data, "test")
-            metrics = {**metrics, "test_loss": test_loss, **test_metrics}
-    loss, val_loss = loss.cpu(), val_loss.cpu()
-    bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+        loss, val_loss = loss.cpu(), val_loss.cpu()
+        bad = ~(torch.isfinite(loss) & torch.isfinite(val_loss)) & ~trainer.frozen
+        ended = best.update(rows, metrics[best.key].cpu(), epoch, ~bad & ~trainer.frozen, final)
+        improved = best.improved(rows, epoch)
+        if data.X_test is not None and bool(improved.any()):  # this epoch is the best so far
+            best.keep(rows, improved, trainer.outputs(data.X_test))
+        if data.X_test is not None and bool(ended.any()):  # the test part, once per model
+            _, test_metrics = _val_metrics(best.outputs(rows, ended, data.device), data, "test")
+            scored = ended.nonzero().flatten().tolist()
+            test = {r: {k: float(v[i]) for k, v in test_metrics.items()}
+                    for i, r in enumerate(scored)}  # fmt: skip
+        else:
+            test = {}
     loss, norms, dead, sat = (t.tolist() if isinstance(t, torch.Tensor) else t
                               for t in (loss, norms, dead, sat))  # fmt: skip
     val, metrics, nan = val_loss.tolist(), {k: v.tolist() for k, v in metrics.items()}, math.nan
+    stopped = (ended & ~bad).tolist() if not final else [False] * len(rows)
     return bad, [
         {"train_loss": loss[r], "val_loss": nan if div else val[r],
-         "metrics": {n: nan if div else v[r] for n, v in metrics.items()},
+         "metrics": {**{n: nan if div else v[r] for n, v in metrics.items()},
+                     **best.fields(rows[r], test.get(r), bool(ended[r]) and not div)},
          "grad_norms": [float(v) for v in norms[r]],
          "dead_fraction": [nan if div else float(v) for v in dead[r]],
-         "saturated_fraction": [nan if div else float(v) for v in sat[r]], "diverged": div}
+         "saturated_fraction": [nan if div else float(v) for v in sat[r]], "diverged": div,
+         "stopped": stopped[r]}
         for r, div in enumerate(bad.tolist())
     ]  # fmt: skip
+
+
+class _Best:
+    """Each model's best validation epoch so far (by ``config.select``), the test-part outputs of
+    its weights at that epoch, and early stopping.
+
+    The test outputs are computed when a model improves (a forward pass on the test part) and kept
+    here, never scored, until the model ends: then they are scored once (``_epoch``). Nothing here
+    reads a test label; the choice of epoch reads validation metrics only. Ties keep the earlier
+    epoch (a strictly better score is needed), so a plateau does not move the best epoch.
+    """
+
+    def __init__(self, n: int, config: TrainConfig, classification: bool) -> None:
+        default = "val_accuracy" if classification else "val_rmse"
+        self.key = config.select or default
+        self.sign = 1.0 if SELECT[self.key] else -1.0
+        self.patience = config.patience
+        self.value = torch.full((n,), -math.inf, dtype=torch.float64)  # sign x best score
+        self.epoch = torch.zeros(n, dtype=torch.int64)  # 0: none yet
+        self.test: list[torch.Tensor | None] = [None] * n  # (n_out, n_test) on the CPU
+
+    def update(self, rows: list[int], score: torch.Tensor, epoch: int, ok: torch.Tensor,
+               final: bool) -> torch.Tensor:  # fmt: skip
+        """Record this epoch's validation ``score`` of ``rows`` (models ``ok`` trained and did
+        not diverge); return which of them end now (the last epoch, patience run out, or
+        diverged: a diverged model ends with its best epoch's outputs unscored, as NaN)."""
+        idx = torch.tensor(rows, dtype=torch.int64)
+        s = self.sign * score.to(torch.float64)
+        # the first epoch always counts (a NaN score, e.g. an AUC of one class, still gets one)
+        better = ok & ((s > self.value[idx]) | (self.epoch[idx] == 0))
+        self.value[idx[better]] = s[better]
+        self.epoch[idx[better]] = epoch
+        ended = ok & torch.tensor([final] * len(rows), dtype=torch.bool)
+        if self.patience is not None:
+            ended |= ok & (epoch - self.epoch[idx] >= self.patience)
+        return ended
+
+    def improved(self, rows: list[int], epoch: int) -> torch.Tensor:
+        return self.epoch[torch.tensor(rows, dtype=torch.int64)] == epoch
+
+    def keep(self, rows: list[int], which: torch.Tensor, out: torch.Tensor) -> None:
+        out = out.cpu()
+        for r in which.nonzero().flatten().tolist():
+            self.test[rows[r]] = out[r].clone()
+
+    def outputs(self, rows: list[int], which: torch.Tensor, device: torch.device) -> torch.Tensor:
+        picked = [self.test[rows[r]] for r in which.nonzero().flatten().tolist()]
+        return torch.stack(picked).to(device)  # type: ignore[arg-type]
+
+    def fields(self, job: int, test: dict[str, float] | None, ended: bool) -> dict[str, float]:
+        """The metrics a model's last record adds: its best epoch and (with a test part) the
+        test metrics of its weights at that epoch."""
+        if not ended:
+            return {}
+        return {"best_epoch": float(self.epoch[job]), **(test or {})}
+
+    def state(self) -> dict[str, Any]:
+        return {"value": self.value.clone(), "epoch": self.epoch.clone(), "test": list(self.test)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.value.copy_(state["value"])
+        self.epoch.copy_(state["epoch"])
+        self.test = list(state["test"])
 
 
 class _Progress:

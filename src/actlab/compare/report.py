@@ -10,10 +10,10 @@ names) is escaped: in HTML with ``actlab._html.esc``, in the terminal as plain `
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -51,12 +51,18 @@ def _failures(r: Any) -> str:
     return f"{r.n_failed}/{total}" if r.n_failed else "0"
 
 
-def _seeds_needed(r: Any) -> str:
+def _seeds_needed(r: Any, margin: float | None = None) -> str:
+    from actlab.compare.stats import SENSIBLE_SEEDS
+
     if r.verdict != "not distinguishable at this number of seeds":
         return ""
+    if margin is not None and r.mean_diff is not None and abs(r.mean_diff) <= margin:
+        return "< margin"
     if r.effect_size == 0.0:
         return "never (difference 0)"
-    return "> 10000" if r.seeds_needed is None else f"≈ {r.seeds_needed}"
+    if r.seeds_needed is None or r.seeds_needed > SENSIBLE_SEEDS:
+        return f"> {SENSIBLE_SEEDS}"
+    return f"≈ {r.seeds_needed}"
 
 
 def _values(values: dict[str, Any], short: bool = False) -> str:
@@ -87,47 +93,63 @@ def summary_rows(res: Any, cell: Any = None) -> list[dict[str, str]]:
                 "vs best": r.verdict,
                 "p (Holm)": fmt_p(r.p_holm),
                 "diverged": _failures(r),
-                "seeds needed": _seeds_needed(r),
+                "seeds needed": _seeds_needed(r, cell.summary.margin),
             }
         )
+    for b in getattr(res.analysis, "baselines", []):  # on the same split, fit by scikit-learn
+        value = b["metrics"].get(res.metric)
+        if value is None:
+            continue
+        rows.append({"#": "–", "activation": b["name"], **({"chosen": ""} if chosen else {}),
+                     "mean ± sd": fmt(value), "95% CI": "–", "vs best": BASELINE,
+                     "p (Holm)": "–", "diverged": "–", "seeds needed": ""})  # fmt: skip
     return rows
+
+
+BASELINE = "baseline"
+BASELINE_NOTE = (
+    "baseline: scikit-learn, fit on the same training part and scored on the same test part (one "
+    "fit, no seeds)."
+)
+
+
+def next_steps_lines(res: Any) -> list[str]:
+    """'reason:' then the command, for each next step the evidence calls for."""
+    steps = getattr(res.analysis, "next_steps", [])
+    return [f"{reason}:\n  {cmd}" for cmd, reason in steps]
 
 
 # ------------------------------------------------------------------------------------------
 # terminal
 
 
-DROPPABLE = ("seeds", "p", "95% CI")  # dropped in this order when the terminal is too narrow
-# word columns wrap, but not below these widths: "activation" is the header, "distinguishable"
-# the longest word of a verdict (narrower, rich cuts words in the middle)
-WORD_WIDTH = {"activation": 10, "vs best": 15}
+# word columns wrap at spaces, but not below these widths: "activation" is the header,
+# "distinguishable" the longest word of a verdict (narrower, rich cuts words in the middle)
+WORD_WIDTH = {"activation": 10, "vs best": 15, "chosen": 8, "seeds": 5}
 
 
 def _fit_columns(rows: list[dict[str, str]], width: int) -> list[str]:
-    """Drop lower-priority columns until the numbers fit ``width`` uncut; the dropped names.
-
-    Words (activation, verdict) may wrap to ~12 characters; numbers keep their full width. The
-    Markdown and HTML reports keep every column.
-    """
-    dropped: list[str] = []
+    """Fit ``width`` without cutting a word or a number and without dropping a column: words wrap
+    at spaces; if that is not enough, each confidence interval goes on two lines ("lo–" over
+    "hi"). Returns [] (kept for callers that listed dropped columns: none are dropped now)."""
     if not rows:
-        return dropped
+        return []
 
     def need() -> int:
-        total = 0
+        total = -3  # each column: its padding (2) and one divider (the table has no outer edge)
         for key in rows[0]:
-            widest = max(len(key), *(len(r[key]) for r in rows))
-            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 2
+            widest = max(len(key), *(len(line) for r in rows for line in r[key].split("\n")))
+            total += (min(widest, WORD_WIDTH[key]) if key in WORD_WIDTH else widest) + 3
         return total
 
-    for key in DROPPABLE:
-        if need() <= width:
-            break
-        if key in rows[0]:
-            for r in rows:
-                del r[key]
-            dropped.append(key)
-    return dropped
+    if need() > width and "95% CI" in rows[0]:
+        for r in rows:
+            r["95% CI"] = r["95% CI"].replace("–", "–\n", 1) if r["95% CI"] != "–" else "–"
+    return []
+
+
+def _longest_word(rows: list[dict[str, str]], key: str) -> int:
+    return max((len(w) for r in rows for w in r[key].split()), default=1)
 
 
 def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
@@ -141,7 +163,7 @@ def _terminal_rows(res: Any, cell: Any) -> list[dict[str, str]]:
         r["p"] = r.pop("p (Holm)")
         r["diverged"] = r.pop("diverged")
         r["seeds"] = r.pop("seeds needed")
-    if rows and all(r["diverged"] == "0" for r in rows):  # said once below, not a column of 0s
+    if rows and all(r["diverged"] in ("0", "–") for r in rows):  # said once below, not 0s
         for r in rows:
             del r["diverged"]
     if rows and not any(r["seeds"] for r in rows):
@@ -161,24 +183,27 @@ def terminal(res: Any, console: Any) -> None:
     for cell in res.studies:
         rows = _terminal_rows(res, cell)
         dropped += [k for k in _fit_columns(rows, console.width) if k not in dropped]
-        where = f" — {cell.label}" if cell.label else ""
-        title = Text(f"{res.data['name']}: {res.metric} at epoch {res.final_epoch}{where}")
-        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        where = f", {cell.label}" if cell.label else ""
+        title = Text(f"{res.data['name']}{where}: {res.metric} {_at_epoch(res)}")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False)  # fmt: skip
+        for row in rows:  # the headline says "at N seeds": keep the terminal column narrow
+            row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
         for key in rows[0] if rows else []:
-            widest = max(len(key), *(len(r[key]) for r in rows))
+            widest = max(len(key), *(len(line) for r in rows for line in r[key].split("\n")))
             words = key in WORD_WIDTH
+            # fixed widths: numbers keep their full width (never cut); words wrap at spaces
+            # within their width (rich's own layout cut the last column at 80 columns)
+            fixed = min(widest, max(WORD_WIDTH[key], _longest_word(rows, key))) if words else widest
             table.add_column(
                 key,
                 justify="right" if key in ("#", "diverged") else "left",
-                # numbers are never cut: their columns keep their full width; words wrap
                 no_wrap=not words,
-                min_width=min(widest, WORD_WIDTH[key]) if words else widest,
+                width=fixed,
                 overflow="fold" if words else "ellipsis",
             )
         for row in rows:
             style = "bold green" if row["vs best"] == "best" else None
-            # the headline says "at N seeds": keep the terminal column narrow
-            row["vs best"] = row["vs best"].replace(" at this number of seeds", "")
             table.add_row(*(Text(v) for v in row.values()), style=style)
         console.print(table)
         any_diverged |= bool(rows) and "diverged" in rows[0]
@@ -186,8 +211,8 @@ def terminal(res: Any, console: Any) -> None:
     legend = "p: paired t-test against the best, Holm-corrected." if "p" not in dropped else ""
     if any_seeds:
         legend += " seeds: seeds needed to separate it from the best (80% power)."
-    if dropped:
-        legend += f" Too narrow for the {', '.join(dropped)} column(s): see report.md."
+    if getattr(res.analysis, "baselines", None):
+        legend += " " + BASELINE_NOTE
     legend = legend.strip()
     console.print(Text(legend, style="dim"))
     if not any_diverged:
@@ -199,10 +224,14 @@ def terminal(res: Any, console: Any) -> None:
         )  # fmt: skip
         for row in effect_rows(res):
             row["p"] = row.pop("p (Holm)")
-            row["verdict"] = row.pop("verdict").replace("significant", "signif.")
+            row["diff"] = row.pop("difference")
+            row["verdict"] = row.pop("verdict")
+            row["mean"] = row["mean"].replace(" → ", " →\n")  # two numbers, never cut
             if not table.columns:
-                for key in row:
-                    table.add_column(key, no_wrap=True)
+                for key in row:  # words wrap at spaces; numbers keep their width
+                    words = key in ("activation", "change", "verdict")
+                    table.add_column(key, no_wrap=not words,
+                                     min_width=10 if words else None)  # fmt: skip
             table.add_row(*(Text(v) for v in row.values()))
         console.print(table)
     console.print(Text(res.analysis.selection, style="dim"))
@@ -211,13 +240,29 @@ def terminal(res: Any, console: Any) -> None:
         console.print(Text(note, style="yellow"))
     for note in data_notes(res.data):
         console.print(Text(note, style="yellow"))
+    for warning in getattr(res.analysis, "warnings", []):
+        console.print(Text(warning, style="yellow"))
+    steps = getattr(res.analysis, "next_steps", [])
+    if steps:
+        console.print(Text("Next steps:", style="bold"))
+        for cmd, reason in steps:  # the reason wraps; the command stays whole, to be copied
+            console.print(Text(f"- {reason}:"))
+            console.print(Text(f"  {cmd}"), soft_wrap=True)
+
+
+def _at_epoch(res: Any) -> str:
+    """Where the models were compared: each at its best validation epoch, or one epoch."""
+    if getattr(res.analysis, "best_epoch", False):
+        return f"at each model's best epoch (of ≤ {res.config.model.epochs})"
+    return f"at epoch {res.final_epoch}"
 
 
 def data_notes(d: dict[str, Any]) -> list[str]:
     """What the data loader decided for the user: an inferred task, rows left out."""
     from actlab import data
 
-    return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0))
+    return data.notes(str(d.get("task_note") or ""), int(d.get("dropped_rows") or 0),
+                      str(d.get("column_note") or ""))
 
 
 def effect_rows(res: Any) -> list[dict[str, str]]:
@@ -296,15 +341,27 @@ def _by_activation(res: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _band(values: dict[int, list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Epochs, mean and sd over seeds of finite values (no NumPy empty-slice warnings)."""
+def _band(values: dict[int, list[float]], log: bool = False,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Epochs, centre, lower and upper edge over seeds of finite values (no NumPy empty-slice
+    warnings): mean ± sd, or with ``log`` (a log-scale axis) the geometric mean ×/÷ the geometric
+    sd of the positive values, which stays positive (mean − sd broke into fragments there)."""
     epochs = np.array(sorted(values), dtype=float)
-    mean, sd = [], []
+    centre, low, high = [], [], []
     for e in sorted(values):
         v = np.array([x for x in values[e] if x is not None and math.isfinite(x)], dtype=float)
-        mean.append(v.mean() if v.size else np.nan)
-        sd.append(v.std(ddof=1) if v.size > 1 else 0.0)
-    return epochs, np.array(mean), np.array(sd)
+        if log:
+            v = np.log(v[v > 0])
+        m = v.mean() if v.size else np.nan
+        s = v.std(ddof=1) if v.size > 1 else 0.0
+        if log:
+            m, lo, hi = np.exp(m), np.exp(m - s), np.exp(m + s)
+        else:
+            lo, hi = m - s, m + s
+        centre.append(m)
+        low.append(lo)
+        high.append(hi)
+    return epochs, np.array(centre), np.array(low), np.array(high)
 
 
 def _colors(res: Any) -> dict[str, str]:
@@ -384,16 +441,18 @@ def fig_learning_curves(res: Any) -> Figure:
         for ax, values in ((ax_m, metric), (ax_l, loss)):
             if not values:
                 continue
-            e, m, s = _band(values)
+            e, m, lo, hi = _band(values, log=ax is ax_l)
             ax.plot(e, m, color=colors[act], label=act, linewidth=1.8)
-            ax.fill_between(e, m - s, m + s, color=colors[act], alpha=0.18, linewidth=0)
+            ax.fill_between(e, lo, hi, color=colors[act], alpha=0.18, linewidth=0)
     ax_m.set_title(f"{res.curve_metric} (mean ± sd over seeds){_at(res)}")
-    ax_l.set_title("training loss (mean ± sd over seeds)")
+    ax_l.set_title("training loss (geometric mean ×/÷ geometric sd)")
     _log_or_say(ax_l, "nothing to draw: every training loss is zero, NaN or infinite")
     for ax in (ax_m, ax_l):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.4)
-    _legend(ax_m)
+    if ax_l.get_legend_handles_labels()[0]:  # outside, right of the panels: it hides no curve
+        ax_l.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    borderaxespad=0.0)  # fmt: skip
     _fit(fig)
     return fig
 
@@ -422,13 +481,32 @@ def fig_per_seed(res: Any) -> Figure:
     ax.set_xticks(range(len(rows)), [r.activation for r in rows], rotation=20)
     ax.set_ylabel(res.metric)
     better = "higher" if res.stats.higher_is_better else "lower"
-    ax.set_title(
-        f"{res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
-        f"red × = diverged{_at(res)}"
-    )
+    title = (f"{res.metric} per seed (dots), mean (bar), 95% CI (line); {better} is better; "
+             f"red × = diverged{_at(res)}")  # fmt: skip
+    ax.set_title(_wrap_title(title, fig))
     ax.grid(True, axis="y", alpha=0.4)
     _fit(fig)
     return fig
+
+
+def _wrap_title(title: str, fig: Figure, size: float | None = None) -> str:
+    """``title`` broken at spaces into lines that fit ``fig``'s width (with 4 or fewer activations
+    the per-seed figure is 6 inches wide and one line was cut on both sides)."""
+    import textwrap
+
+    from matplotlib import rcParams
+
+    size = size or float(_font_size(rcParams["axes.titlesize"]))
+    # a character of DejaVu Sans averages ~0.6 em; keep 10% for the margins
+    chars = int(0.9 * fig.get_figwidth() * 72 / (0.6 * size))
+    return textwrap.fill(title, width=max(chars, 20))
+
+
+def _font_size(value: Any) -> float:
+    """A font size in points from rcParams (a number or a name such as 'large')."""
+    from matplotlib.font_manager import FontProperties
+
+    return float(FontProperties(size=value).get_size_in_points())
 
 
 def _layer_means(res: Any, key: str, which: str) -> dict[str, np.ndarray]:
@@ -484,15 +562,14 @@ def fig_unit_health(res: Any) -> Figure:
             act: v for act, v in _layer_means(res, key, "final").items() if np.isfinite(v).any()
         }
         n_layers = max((len(v) for v in means.values()), default=0)
-        width = 0.8 / max(len(acts), 1)
-        for i, act in enumerate(acts):
-            if act not in means:
-                continue
-            x = np.arange(1, len(means[act]) + 1) + (i - (len(acts) - 1) / 2) * width
+        shown = [a for a in acts if a in means]  # bars of the measured ones, centred on the ticks
+        width = 0.8 / max(len(shown), 1)
+        for i, act in enumerate(shown):
+            x = np.arange(1, len(means[act]) + 1) + (i - (len(shown) - 1) / 2) * width
             # a bar of height 0 is invisible: its legend entry says so instead of showing a colour
             # with no bar
             zero = not np.nanmax(means[act]) > 0
-            label = f"{act} (0)" if zero else act
+            label = f"{act}: 0 in every layer" if zero else act
             ax.bar(x, means[act], width=width, color=colors[act], label=label)
         say = dict(ha="center", va="center", transform=ax.transAxes, color="0.35")
         if not means and key == "saturated_fraction":
@@ -662,10 +739,15 @@ def resume_command(res: Any) -> str:
     return f"actlab compare --out {shlex.quote(str(res.directory))} --resume"
 
 
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")  # only these can open an HTML tag or comment
+
+
 def _md_cell(value: Any) -> str:
-    # quotes stay quotes: Markdown shows a literal '&#x27;' in plain-text viewers; <, > and & are
-    # still escaped so that user-given names cannot inject HTML into a rendered report
-    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
+    # quotes stay quotes and "p < 0.001" stays readable (a plain-text viewer showed '&lt; 0.001'):
+    # only a '<' that could open a tag, and '&', are escaped, so that user-given names still
+    # cannot inject HTML into a rendered report
+    text = str(value).replace("&", "&amp;")
+    return _TAG_START.sub("&lt;", text).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -686,8 +768,9 @@ def _scope(res: Any) -> str:
         if len(values) > 1:
             grid.append(f"{len(values)} {f.replace('_', ' ')}s")
     return (
-        f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} at "
-        f"epoch {res.final_epoch} of {c.model.epochs}"
+        f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} "
+        + (_at_epoch(res) if res.analysis.best_epoch else
+           f"at epoch {res.final_epoch} of {c.model.epochs}")
     )
 
 
@@ -701,6 +784,7 @@ def markdown(res: Any) -> str:
     ]
     notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
     lines += [f"> {_md_cell(n)}" for n in notes]
+    lines += [f"> **Warning:** {_md_cell(w)}" for w in res.analysis.warnings]
     lines += ["", _md_cell(_scope(res)) + ".", "", _md_cell(res.analysis.selection), ""]
     for cell in res.studies:
         if cell.label:
@@ -710,6 +794,8 @@ def markdown(res: Any) -> str:
         lines += ["## Chosen on validation data", "", *_md_table(chosen_rows(res)), ""]
     if res.analysis.effects:
         lines += ["## Studied factors", "", *_md_table(effect_rows(res)), ""]
+    if res.analysis.baselines:
+        lines += [BASELINE_NOTE, ""]
     lines += [
         f"Method: {_md_cell(res.stats.method)}. Seeds needed: for 80% power from the observed "
         "paired effect size (a rough estimate).",
@@ -753,6 +839,10 @@ def markdown(res: Any) -> str:
         "`actlab report DIR --csv rows.csv`.",
         "",
     ]
+    if res.analysis.next_steps:
+        lines += ["## Next steps", ""]
+        for cmd, reason in res.analysis.next_steps:
+            lines += [f"- {_md_cell(reason)}:", "", "  ```", f"  {cmd}", "  ```", ""]
     return "\n".join(lines)
 
 
@@ -842,6 +932,8 @@ def html_page(res: Any) -> str:
     tie = "" if res.winner else " tie"
     all_notes = [*res.notes, *(n for c in res.studies for n in c.summary.notes)]
     notes = "".join(f"<div class='note'>{esc(n)}</div>" for n in all_notes)
+    notes += "".join(f"<div class='note'><b>Warning:</b> {esc(w)}</div>"
+                     for w in res.analysis.warnings)  # fmt: skip
     a = res.analysis
     parts = [
         f"<h1>actlab compare: {esc(d['name'])}</h1>",
@@ -859,7 +951,8 @@ def html_page(res: Any) -> str:
             _img(fig_per_seed, View(res, cell), "final metric per seed"),
         ]
     parts.append(
-        f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
+        (f"<p class='muted'>{esc(BASELINE_NOTE)}</p>" if a.baselines else "")
+        + f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
         "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>"
     )
@@ -933,6 +1026,9 @@ def html_page(res: Any) -> str:
         table(_model_rows(res)),
         "</details>",
     ]
+    if a.next_steps:
+        parts.append("<h2>Next steps</h2>")
+        parts += [f"<p>{esc(reason)}:</p><pre>{esc(cmd)}</pre>" for cmd, reason in a.next_steps]
     return page(f"actlab compare: {d['name']}", parts)
 
 

@@ -26,8 +26,12 @@ from scipy import stats as st
 BEST = "best"
 WORSE = "significantly worse"
 TIED = "not distinguishable at this number of seeds"
+EQUIVALENT = "practically equivalent"
 POWER = 0.8
 MAX_SEEDS = 10_000
+# seeds-needed advice above this is replaced by a plain sentence: a study of more than 100 seeds
+# per activation costs 20x the default run to separate a difference this small
+SENSIBLE_SEEDS = 100
 # With 2 pairs the t-test has 1 degree of freedom and rests entirely on normality: no verdicts.
 MIN_PAIRS = 3
 # Scores cannot leave these ranges, so neither may their confidence intervals.
@@ -36,11 +40,48 @@ METRIC_RANGE = {
     for part in ("val", "test")
     for name, bounds in (
         ("accuracy", (0.0, 1.0)),
+        ("balanced_accuracy", (0.0, 1.0)),
         ("macro_f1", (0.0, 1.0)),
+        ("roc_auc", (0.0, 1.0)),
+        ("log_loss", (0.0, math.inf)),
         ("rmse", (0.0, math.inf)),
+        ("mae", (0.0, math.inf)),
         ("r2", (-math.inf, 1.0)),
     )
 }
+
+
+def default_margin(metric: str, target_scale: float = 1.0) -> float:
+    """The smallest difference that matters when ``--margin`` is not given, by metric.
+
+    Scores in [0, 1] (accuracy, balanced accuracy, macro-F1, ROC AUC) and R²: 0.01, one
+    percentage point: in the default digits run (5 seeds, 360 test rows) the 95% CI of a paired
+    difference is about ±0.01 wide, so one point is what that study can resolve, and it is 3-4
+    test rows. log_loss: 0.02 nats (about the same change of accuracy near 97%). rmse / mae: 2% of
+    the target's standard deviation (``target_scale``), which moves R² by about 0.04 x its RMSE.
+    """
+    name = metric.split("_", 1)[1] if metric.startswith(("val_", "test_")) else metric
+    if name in ("rmse", "mae"):
+        return 0.02 * float(target_scale)
+    return 0.02 if name == "log_loss" else 0.01
+
+
+def equivalence(a: Sequence[float], b: Sequence[float], margin: float,
+                alpha: float = 0.05) -> tuple[float, float, float]:  # fmt: skip
+    """Two one-sided paired t-tests (TOST) of ``a - b`` against ``±margin``: ``(p, lo, hi)``,
+    p the larger one-sided p-value and (lo, hi) the 1 - 2 alpha confidence interval of the mean
+    difference; the difference is practically equivalent to 0 when p < alpha, i.e. when the
+    interval lies inside (-margin, margin)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    mean, n = float(d.mean()), d.size
+    se = float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else math.inf
+    if se == 0.0:
+        inside = abs(mean) < margin
+        return (0.0 if inside else 1.0), mean, mean
+    t_crit = float(st.t.ppf(1 - alpha, n - 1))
+    p_low = float(st.t.sf((mean + margin) / se, n - 1))  # H0: mean <= -margin
+    p_high = float(st.t.cdf((mean - margin) / se, n - 1))  # H0: mean >= margin
+    return max(p_low, p_high), mean - t_crit * se, mean + t_crit * se
 
 
 @dataclass
@@ -64,6 +105,7 @@ class ActivationStats:
     seeds_needed: int | None = (
         None  # to separate it from the best with 80% power; None: cannot be estimated
     )
+    p_equivalence: float | None = None  # TOST against the margin (tied rivals)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "values"}
@@ -80,6 +122,7 @@ class Summary:
     alpha: float = 0.05
     method: str = ""  # method_text(n_seeds)
     notes: list[str] = field(default_factory=list)
+    margin: float | None = None  # the smallest difference that matters (None: not judged)
 
 
 def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float] | None:
@@ -169,6 +212,7 @@ def summarize(
     metric: str,
     higher_is_better: bool,
     alpha: float = 0.05,
+    margin: float | None = None,
 ) -> Summary:
     """Statistics per activation from ``scores[activation][seed]`` (``None``: that model diverged).
 
@@ -210,7 +254,8 @@ def summarize(
     for i, r in enumerate(rows, start=1):
         r.rank = i
     n = max((len(r.values) for r in rows), default=0)
-    summary = Summary(metric, higher_is_better, rows, None, "", n, alpha, method_text(n))
+    summary = Summary(metric, higher_is_better, rows, None, "", n, alpha, method_text(n),
+                      margin=margin)  # fmt: skip
     if rows and all(r.values and r.n_failed == len(r.values) for r in rows):
         summary.headline = (
             "Every model diverged (its loss became NaN or infinite): nothing to compare; "
@@ -238,13 +283,23 @@ def summarize(
             continue
         worse = r.p_holm is not None and r.p_holm < alpha and sign * (r.mean_diff or 0.0) > 0
         r.verdict = WORSE if worse else TIED
+        if not worse and margin is not None and r.mean_diff is not None:
+            common = [k for k, v in r.values.items() if v is not None and best.values.get(k)
+                      is not None]  # fmt: skip
+            r.p_equivalence, _, _ = equivalence([r.values[k] for k in common],  # type: ignore[misc]
+                                                [best.values[k] for k in common], margin, alpha)
+            if r.p_equivalence < alpha:
+                r.verdict = EQUIVALENT
+                continue
+            if abs(r.mean_diff) <= margin:  # too small to matter: no seeds advice
+                continue
         if not worse and r.effect_size is not None:
             # a fresh experiment comparing the best with m rivals at a Bonferroni-conservative level
             r.seeds_needed = seeds_needed(r.effect_size, alpha / max(m, 1))
     summary.headline = _headline(summary, best, rivals)
     summary.winner = (
         best.activation
-        if all(r.verdict != TIED for r in rivals) and best.n_ok >= MIN_PAIRS
+        if all(r.verdict not in (TIED, EQUIVALENT) for r in rivals) and best.n_ok >= MIN_PAIRS
         else None
     )
     return summary
@@ -297,12 +352,26 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
             "cannot be told from luck (a paired test needs at least 3): run with --seeds 5 or more."
         )
     tied = [r for r in rivals if r.verdict == TIED]
+    same = [r for r in rivals if r.verdict == EQUIVALENT]
     failed = [r for r in rivals if r.verdict.startswith("diverged")]
     failure_note = ""
     if failed:
         failure_note = " " + ", ".join(f"{r.activation} {r.verdict}" for r in failed) + "."
     if best.n_failed:
         failure_note += f" Note: even {best.activation} diverged on {best.n_failed} seed(s)."
+    equivalent = ""
+    if same:
+        equivalent = (
+            f" {', '.join(r.activation for r in same)} {'is' if len(same) == 1 else 'are'} "
+            f"practically equivalent to {best.activation}: the 90% CI of the paired difference "
+            f"lies within ±{fmt(s.margin)} {metric}, the smallest difference that matters "
+            "(--margin; two one-sided tests)."
+        )
+    if not tied and same:
+        return (
+            f"{best.activation} has the best {where}; no activation is better by a difference "
+            "that matters." + equivalent + failure_note
+        )
     if not tied:
         return (
             f"{best.activation} wins: {where}; every other activation is significantly worse or "
@@ -317,7 +386,7 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
     )
     # d_z = 0: a paired mean difference of exactly 0 (accuracies are multiples of 1/rows, so
     # this happens with different per-seed scores too, not only with identical ones)
-    level = [r for r in tied if r.effect_size == 0.0]
+    level = [r for r in tied if r.effect_size == 0.0 and s.margin is None]
     estimable = [r for r in tied if r.seeds_needed is not None]
     if level:
         text += (
@@ -325,13 +394,32 @@ def _headline(s: Summary, best: ActivationStats, rivals: list[ActivationStats]) 
             f"{best.activation} over these seeds (paired difference 0): no number of seeds would "
             "separate them at that difference."
         )
-    hard = [r for r in tied if r.seeds_needed is None and r.effect_size not in (0.0, None)]
-    if estimable:
-        need = max(estimable, key=lambda r: r.seeds_needed or 0)
+    small = [r for r in tied if s.margin is not None and r.mean_diff is not None
+             and abs(r.mean_diff) <= s.margin]  # fmt: skip
+    hard = [r for r in tied if r.seeds_needed is None and r.effect_size not in (0.0, None)
+            and r not in small]  # fmt: skip
+    text += equivalent
+    if small:
+        text += (
+            f" {', '.join(r.activation for r in small)} "
+            f"{'differs' if len(small) == 1 else 'differ'} from {best.activation} by less "
+            f"than the margin ±{fmt(s.margin)}, too little to matter, but the seeds cannot yet "
+            "rule out a larger difference."
+        )
+    sensible = [r for r in estimable if (r.seeds_needed or 0) <= SENSIBLE_SEEDS]
+    if sensible:
+        need = max(sensible, key=lambda r: r.seeds_needed or 0)
         text += (
             f" Telling {best.activation} and {need.activation} apart would take about "
             f"{need.seeds_needed} seeds (80% power, assuming the observed difference of "
             f"{fmt(need.mean_diff)} is real; a rough estimate)."
+        )
+    beyond = [r for r in estimable if (r.seeds_needed or 0) > SENSIBLE_SEEDS]
+    if beyond:
+        text += (
+            f" Separating {', '.join(r.activation for r in beyond)} from {best.activation} would "
+            f"take more than {SENSIBLE_SEEDS} seeds: not worth running; at this size of study "
+            "treat them as equally good."
         )
     if hard:
         text += (

@@ -380,7 +380,7 @@ class Store:
             )
             if r.diverged:
                 diverged.append((int(r.epoch), int(r.epoch), mid))
-            elif r.epoch >= epochs_total:
+            elif r.epoch >= epochs_total or getattr(r, "stopped", False):  # (early stopping)
                 done.append((int(r.epoch), mid))
             else:
                 running.append((int(r.epoch), mid))

@@ -129,9 +129,14 @@ class Report:
         return {v.problem for v in self.verdicts}
 
     def __repr__(self) -> str:
-        found = ", ".join(sorted(self.problems())) or "no problem found"
-        return (f"Report({len(self.activations)} activation layers, {len(self.weights)} weight "
-                f"layers, {self.backwards} backward passes: {found})")
+        """A few lines, not the arrays: what was measured and what was found (issue 20)."""
+        found = "; ".join(v.problem + (f" at {v.layer}" if v.layer else "")
+                          for v in self.verdicts) or "no problem found"  # fmt: skip
+        return (
+            f"Report({len(self.activations)} activation and {len(self.weights)} weight layers, "
+            f"{self.forwards} forward / {self.backwards} backward passes: {found}; "
+            ".table() for one row per layer, .to_dict() for everything)"
+        )
 
     def _repr_html_(self) -> str:
         """A notebook's view: the verdicts, then one row per layer."""
