@@ -52,7 +52,9 @@ def test_a_diagnose_report_shows_verdicts_and_layers() -> None:
         loss = nn.functional.cross_entropy(model(torch.randn(32, 8)), torch.randint(0, 2, (32,)))
         loss.backward()
     report = mon.report()
-    assert repr(report).startswith("Report(6 activation layers, 7 weight layers, 1 backward")
+    assert repr(report).startswith(
+        "Report(6 activation and 7 weight layers, 1 forward / 1 backward"
+    )
     assert "vanishing" in repr(report) and "vanishing" in report._repr_html_()
     assert report._repr_html_().count("<tr>") == 1 + len(report.layers)
 

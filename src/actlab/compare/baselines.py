@@ -31,7 +31,7 @@ def fit(split: Any) -> list[dict[str, Any]]:
 
     has_test = split.y_test is not None and len(split.y_test) > 0
     part = "test" if has_test else "val"
-    X_eval = split.X_test if has_test else split.X_val
+    X_eval = _flat(split.X_test if has_test else split.X_val)
     y_eval = np.asarray(split.y_test if has_test else split.y_val)
     classification = split.task == "classification"
     if classification:
@@ -44,7 +44,7 @@ def fit(split: Any) -> list[dict[str, Any]]:
     for name, model in models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a baseline, not a contender
-            model.fit(split.X_train, y if classification else y.reshape(len(y), -1))
+            model.fit(_flat(split.X_train), y if classification else y.reshape(len(y), -1))
         if classification:
             proba = np.zeros((len(X_eval), split.n_classes))
             proba[:, model.classes_] = model.predict_proba(X_eval)
@@ -54,6 +54,12 @@ def fit(split: Any) -> list[dict[str, Any]]:
             metrics = _regression(y_eval.reshape(len(y_eval), -1), pred, split.target_scale)
         out.append({"name": name, "metrics": {f"{part}_{k}": float(v) for k, v in metrics.items()}})
     return out
+
+
+def _flat(X: Any) -> np.ndarray:
+    """Rows of features: images (N x C x H x W, kept whole for --model networks) flattened."""
+    X = np.asarray(X)
+    return X.reshape(len(X), -1)
 
 
 def _classification(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from actlab.compare import stats
 from actlab.compare.analysis import _name
-from actlab.compare.config import CompareConfig, command
+from actlab.compare.config import FACTORS, CompareConfig, command
 
 __all__ = ["Step", "baseline_sentence", "best_baseline", "convergence", "edges", "next_steps"]
 
@@ -97,9 +97,10 @@ def edges(config: CompareConfig, analysis: Any) -> list[tuple[str, Any, str, lis
     factor whose chosen value is at an end of its values, for any activation."""
     out = []
     for factor in analysis.tuned:
-        values = sorted(getattr(config.model, factor))
-        if len(values) < 2:
-            continue
+        values = list(getattr(config.model, factor))
+        if len(values) < 2 or not all(_is_number(v) for v in values):
+            continue  # (a user's factor of names, e.g. --param scheduler=cosine,step: no ends)
+        values.sort()
         for value, side in ((values[0], "smallest"), (values[-1], "largest")):
             acts = sorted({a for c in analysis.cells for a, ch in c.chosen.items()
                            if ch.get(factor) == value})  # fmt: skip
@@ -108,8 +109,19 @@ def edges(config: CompareConfig, analysis: Any) -> list[tuple[str, Any, str, lis
     return out
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _command(config: CompareConfig, **changes: Any) -> str:
+    """The command for this run's settings with ``changes``; a user's own factor (``--param``)
+    changes inside ``param``."""
     flat = {k: v for k, v in config.flat().items() if v is not None}
+    own = {k: changes.pop(k) for k in list(changes) if k not in flat and k not in FACTORS
+           and any(k == name for name, _ in config.model.param or ())}  # fmt: skip
+    if own:
+        flat["param"] = tuple((name, tuple(own.get(name, values)))
+                              for name, values in config.model.param)  # fmt: skip
     return command(CompareConfig.from_settings({**flat, **changes}), "NEW_DIR")
 
 
