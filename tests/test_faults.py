@@ -32,8 +32,8 @@ import pytest
 
 import actlab.compare as compare
 from actlab.cli import main
-from actlab.errors import ActlabError
 from actlab.compare.store import Store, release_lock, take_lock
+from actlab.errors import ActlabError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "iris", "--width", "8", "--depth", "1", "--seeds", "1"]
