@@ -201,6 +201,30 @@ def test_exploding_verdict_and_report_outputs() -> None:
     assert type(diagnose.render(rep, "t")).__name__ == "Table"
 
 
+
+def test_one_layer_numbering_in_table_verdicts_and_figure_panels() -> None:
+    """Issue 20 item 14: a dead ReLU after the 2nd Linear of a Sequential (module '3') is 'act 2'
+    in the table, the verdict and the histogram panel, never its Sequential index."""
+    from rich.console import Console
+
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)]
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        model[2].bias.fill_(-100.0)  # every unit of act 2 is dead
+    with Monitor(model) as mon:
+        _train_steps(model, _batches(2))
+    rep = mon.report()
+    (dead,) = [v for v in rep.verdicts if v.problem == "dead"]
+    assert dead.layer == "act 2"
+    console = Console(width=120, record=True)
+    console.print(diagnose.render(rep, "t"))
+    text = console.export_text()
+    assert "act 2" in text and "dead in act 2" in text
+    titles = [ax.get_title(loc="left") for ax in diagnose.figures(rep)["activations"].axes]
+    assert "act 2: relu" in titles and "act 1: tanh" in titles
+    assert not any(t.startswith(("1:", "3:")) for t in titles)  # no module indices
+
 def test_results_are_plain_data_without_rich_or_matplotlib() -> None:
     import subprocess
     import sys
