@@ -370,7 +370,7 @@ def test_vanishing_demo_sigmoid_vanishes_relu_with_he_does_not() -> None:
 
 
 def test_dying_demo_kills_relu_not_leaky_relu() -> None:
-    demo = diagnose.demo_dying("relu,leaky_relu", epochs=3)
+    demo = diagnose.demo_dying("relu,leaky_relu", epochs=3, lr=0.1)  # a harder push
     relu, leaky = demo.mean_dead("relu"), demo.mean_dead("leaky_relu")
     assert demo.mean_dead("relu", 0) < 0.1  # healthy at initialisation ...
     assert relu > 0.5  # ... most units dead after training with a too-high learning rate
@@ -378,6 +378,17 @@ def test_dying_demo_kills_relu_not_leaky_relu() -> None:
     assert {r["epoch"] for r in demo.table()} == {0, 1, 2, 3}
     assert isinstance(diagnose.figures(demo)["dead_fraction"], Figure)
 
+
+
+def test_dying_demo_lesson_shows_at_its_defaults() -> None:
+    """Issue 20 item 18: at the defaults ReLU units die while LeakyReLU and ELU keep theirs and
+    still learn (at lr 0.1 ELU ended 100% dead in whole layers at 10% accuracy)."""
+    demo = diagnose.demo_dying()
+    assert set(demo.activations) == {"relu", "leaky_relu", "elu"}
+    assert demo.mean_dead("relu", 0) < 0.05 < 0.25 < demo.mean_dead("relu")
+    for act in ("leaky_relu", "elu"):
+        assert max(d for d in demo.dead(act) if d is not None) < 0.05, act  # every layer lives
+        assert demo.val_accuracy[act][-1] > 0.5, act  # far above chance (10 classes)
 
 def test_demo_arguments_are_checked() -> None:
     with pytest.raises(ActlabError, match="depth"):
