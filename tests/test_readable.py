@@ -212,3 +212,13 @@ def test_other_compare_figures_keep_legends_off_the_data(tmp_path):
             for ax in fig.axes:  # no panel's data area (so no line, band or bar) under it
                 assert not box.overlaps(ax.get_window_extent(r)), (name, box)
             assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, name  # not cut off
+
+
+def test_tuned_section_says_the_choice_was_made_at_the_best_epoch(tmp_path):
+    from actlab import compare
+
+    compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh"], seeds=2, epochs=2,
+                lr=[1e-3, 1e-2], tune="lr")  # fmt: skip
+    html = (tmp_path / "r" / "report.html").read_text()
+    section = html[html.index("Tuned on validation data"):][:600]
+    assert "at each model's best epoch" in section and "final epoch" not in section

@@ -978,7 +978,9 @@ def html_page(res: Any) -> str:
         parts += [
             "<h2>Tuned on validation data</h2>",
             "<p class='muted'>The value of each tuned factor that each activation got, chosen by "
-            "its mean validation score over seeds at the final epoch; in brackets that score.</p>",
+            "its mean validation score over seeds "
+            + ("at each model's best epoch" if a.best_epoch else "at the final epoch")
+            + "; in brackets that score.</p>",
             table(chosen_rows(res)),
         ]
         for factor in a.tuned:
