@@ -323,6 +323,29 @@ def test_5_a_released_lock_is_gone_and_a_stale_opener_does_not_hold_the_new_one(
         stale.close()
     assert list(tmp_path.iterdir()) == []
 
+
+def test_5_a_taker_that_locked_a_released_file_locks_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actlab.compare import store
+
+    real, calls = store._lock_file, []
+
+    def racing(path: Path, directory: Path, fcntl: object) -> object:
+        handle = real(path, directory, fcntl)
+        calls.append(handle)
+        if len(calls) == 1:  # the holder released (unlinked) between this open and this flock
+            path.unlink()
+        return handle
+
+    monkeypatch.setattr(store, "_lock_file", racing)
+    held = take_lock(tmp_path)
+    assert len(calls) == 2 and calls[0].closed  # the unlinked file was let go, the new one taken
+    assert (tmp_path / ".lock").read_text().startswith(f"pid {os.getpid()}")
+    with pytest.raises(ActlabError, match="another 'actlab compare'"):
+        take_lock(tmp_path)
+    release_lock(held)
+
 @pytest.mark.slow
 def test_5_two_compares_started_at_once(tmp_path: Path) -> None:
     env = dict(os.environ)
