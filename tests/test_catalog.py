@@ -157,7 +157,9 @@ def test_article_figures_are_recorded():
     assert sig.in_article and sig.x == (-100.0, 100.0, 1000) and sig.xlim == (-10.0, 10.0)
     assert sig.title["ru"] == "График сигмоиды"
     leaky = get("leaky_relu").plot
-    assert leaky.params == {"negative_slope": 0.1} and leaky.ylim == (-0.5, 5.0)
+    assert leaky.params == {"negative_slope": 0.01} and leaky.ylim == (-0.5, 5.0)
+    # one default slope: the figure's (gallery, plot, explorer) is the catalog's, PyTorch's
+    assert leaky.params["negative_slope"] == get("leaky_relu").params[0].default == 0.01
     assert get("silu").plot.linewidth == 2.0 and get("silu").plot.ylim == (-1.5, 1.5)
     assert get("elu").plot.ylim == (-2.0, 5.0)
     assert {s.name for s in catalog.SPECS if s.plot.in_article} == {

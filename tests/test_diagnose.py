@@ -201,6 +201,30 @@ def test_exploding_verdict_and_report_outputs() -> None:
     assert type(diagnose.render(rep, "t")).__name__ == "Table"
 
 
+
+def test_one_layer_numbering_in_table_verdicts_and_figure_panels() -> None:
+    """Issue 20 item 14: a dead ReLU after the 2nd Linear of a Sequential (module '3') is 'act 2'
+    in the table, the verdict and the histogram panel, never its Sequential index."""
+    from rich.console import Console
+
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3)]
+    model = nn.Sequential(*layers)
+    with torch.no_grad():
+        model[2].bias.fill_(-100.0)  # every unit of act 2 is dead
+    with Monitor(model) as mon:
+        _train_steps(model, _batches(2))
+    rep = mon.report()
+    (dead,) = [v for v in rep.verdicts if v.problem == "dead"]
+    assert dead.layer == "act 2"
+    console = Console(width=120, record=True)
+    console.print(diagnose.render(rep, "t"))
+    text = console.export_text()
+    assert "act 2" in text and "dead in act 2" in text
+    titles = [ax.get_title(loc="left") for ax in diagnose.figures(rep)["activations"].axes]
+    assert "act 2: relu" in titles and "act 1: tanh" in titles
+    assert not any(t.startswith(("1:", "3:")) for t in titles)  # no module indices
+
 def test_results_are_plain_data_without_rich_or_matplotlib() -> None:
     import subprocess
     import sys
@@ -346,7 +370,7 @@ def test_vanishing_demo_sigmoid_vanishes_relu_with_he_does_not() -> None:
 
 
 def test_dying_demo_kills_relu_not_leaky_relu() -> None:
-    demo = diagnose.demo_dying("relu,leaky_relu", epochs=3)
+    demo = diagnose.demo_dying("relu,leaky_relu", epochs=3, lr=0.1)  # a harder push
     relu, leaky = demo.mean_dead("relu"), demo.mean_dead("leaky_relu")
     assert demo.mean_dead("relu", 0) < 0.1  # healthy at initialisation ...
     assert relu > 0.5  # ... most units dead after training with a too-high learning rate
@@ -354,6 +378,17 @@ def test_dying_demo_kills_relu_not_leaky_relu() -> None:
     assert {r["epoch"] for r in demo.table()} == {0, 1, 2, 3}
     assert isinstance(diagnose.figures(demo)["dead_fraction"], Figure)
 
+
+
+def test_dying_demo_lesson_shows_at_its_defaults() -> None:
+    """Issue 20 item 18: at the defaults ReLU units die while LeakyReLU and ELU keep theirs and
+    still learn (at lr 0.1 ELU ended 100% dead in whole layers at 10% accuracy)."""
+    demo = diagnose.demo_dying()
+    assert set(demo.activations) == {"relu", "leaky_relu", "elu"}
+    assert demo.mean_dead("relu", 0) < 0.05 < 0.25 < demo.mean_dead("relu")
+    for act in ("leaky_relu", "elu"):
+        assert max(d for d in demo.dead(act) if d is not None) < 0.05, act  # every layer lives
+        assert demo.val_accuracy[act][-1] > 0.5, act  # far above chance (10 classes)
 
 def test_demo_arguments_are_checked() -> None:
     with pytest.raises(ActlabError, match="depth"):

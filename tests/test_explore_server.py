@@ -118,7 +118,7 @@ def test_catalog_lists_every_activation_with_slider_ranges(client):
     assert alpha["slider"]["min"] > 0.0  # the catalog's open lower bound is kept open
     assert by["gelu"]["params"][0]["choices"] == ["none", "tanh"]
     assert [p["name"] for p in by["silu"]["params"]] == ["beta"]  # torch-only 'learnable' hidden
-    assert by["leaky_relu"]["article_params"] == {"negative_slope": 0.1}
+    assert by["leaky_relu"]["article_params"] == {"negative_slope": 0.01}  # PyTorch's, as `list`
     assert body["softmax_default"] == [1, 2, 3, 4, 1, 2, 3]
     assert body["defaults"]["dataset"] in body["datasets"]
     for act in body["activations"]:  # every slider range is accepted by the catalog itself

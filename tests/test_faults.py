@@ -32,7 +32,8 @@ import pytest
 
 import actlab.compare as compare
 from actlab.cli import main
-from actlab.compare.store import Store, take_lock
+from actlab.compare.store import Store, release_lock, take_lock
+from actlab.errors import ActlabError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "iris", "--width", "8", "--depth", "1", "--seeds", "1"]
@@ -295,6 +296,55 @@ def test_5_second_writer_is_refused_before_creating_anything(tmp_path: Path) -> 
     assert "choose another --out" in message
     assert sorted(p.name for p in target.iterdir()) == [".lock"]  # no database was created
 
+
+
+def test_5_a_finished_run_leaves_no_lock_file(tmp_path: Path) -> None:
+    assert main(["compare", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    assert not (tmp_path / "run" / ".lock").exists()
+    assert Store.exists(tmp_path / "run")
+
+
+def test_5_a_released_lock_is_gone_and_a_stale_opener_does_not_hold_the_new_one(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+
+    first = take_lock(tmp_path)
+    stale = open(tmp_path / ".lock")  # noqa: SIM115 - a process that opened the file meanwhile
+    try:
+        release_lock(first)
+        assert not (tmp_path / ".lock").exists()
+        fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it gets the old, unlinked file ...
+        second = take_lock(tmp_path)  # ... which does not keep a new writer out
+        with pytest.raises(ActlabError, match="another 'actlab compare'"):
+            take_lock(tmp_path)  # the live holder is still respected
+        release_lock(second)
+    finally:
+        stale.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_5_a_taker_that_locked_a_released_file_locks_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actlab.compare import store
+
+    real, calls = store._lock_file, []
+
+    def racing(path: Path, directory: Path, fcntl: object) -> object:
+        handle = real(path, directory, fcntl)
+        calls.append(handle)
+        if len(calls) == 1:  # the holder released (unlinked) between this open and this flock
+            path.unlink()
+        return handle
+
+    monkeypatch.setattr(store, "_lock_file", racing)
+    held = take_lock(tmp_path)
+    assert len(calls) == 2 and calls[0].closed  # the unlinked file was let go, the new one taken
+    assert (tmp_path / ".lock").read_text().startswith(f"pid {os.getpid()}")
+    with pytest.raises(ActlabError, match="another 'actlab compare'"):
+        take_lock(tmp_path)
+    release_lock(held)
 
 @pytest.mark.slow
 def test_5_two_compares_started_at_once(tmp_path: Path) -> None:

@@ -141,10 +141,10 @@ def test_article_figures_in_russian(name: str) -> None:
     assert line.get_linewidth() == want["lw"]
 
 
-def test_article_leaky_relu_uses_alpha_0_1() -> None:
-    (line,) = curves(plot.curve("leaky_relu"))
+def test_bare_leaky_relu_uses_pytorchs_slope_0_01() -> None:
+    (line,) = curves(plot.curve("leaky_relu"))  # one default everywhere (list, eval, figures)
     x, y = finite(line)
-    np.testing.assert_allclose(y, np.where(x > 0, x, 0.1 * x), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(y, np.where(x > 0, x, 0.01 * x), rtol=0, atol=1e-15)
     # explicit parameters win over the article's
     (line,) = curves(plot.curve("leaky_relu:alpha=0.01"))
     x, y = finite(line)

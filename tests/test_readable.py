@@ -184,3 +184,41 @@ def test_unit_health_bars_centre_on_their_ticks_and_zero_entries_say_so(tmp_path
             assert group.mean() == pytest.approx(tick)
         labels = [t.get_text() for t in ax.get_legend().get_texts()]
         assert not any(label.endswith("(0)") for label in labels)
+
+
+def test_other_compare_figures_keep_legends_off_the_data(tmp_path):
+    """Issue 20 item 12: the gradient-norm, sensitivity and unit-health legends sit outside every
+    panel (loc='best' still covered curves), inside the figure; measured on the drawn boxes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from actlab import compare
+    from actlab.compare import report
+
+    res = compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh", "sigmoid"], seeds=2,
+                      epochs=2, depth=2, lr=[1e-3, 1e-2], tune="lr", report=False)  # fmt: skip
+    figs = {"grad_norms": report.fig_grad_norms(res), "unit_health": report.fig_unit_health(res),
+            "sensitivity": report.fig_sensitivity(res, "lr")}  # fmt: skip
+    for name, fig in figs.items():
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        r = canvas.get_renderer()
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        assert legends, name
+        for legend in legends:
+            box = legend.get_window_extent(r)
+            for ax in fig.axes:  # no panel's data area (so no line, band or bar) under it
+                assert not box.overlaps(ax.get_window_extent(r)), (name, box)
+            assert box.x0 >= 0 and box.x1 <= fig.get_figwidth() * fig.dpi, name  # not cut off
+
+
+def test_tuned_section_says_the_choice_was_made_at_the_best_epoch(tmp_path):
+    from actlab import compare
+
+    compare.run("iris", out=tmp_path / "r", activations=["relu", "tanh"], seeds=2, epochs=2,
+                lr=[1e-3, 1e-2], tune="lr")  # fmt: skip
+    html = (tmp_path / "r" / "report.html").read_text()
+    section = html[html.index("Tuned on validation data"):][:600]
+    assert "at each model's best epoch" in section and "final epoch" not in section

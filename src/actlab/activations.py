@@ -379,7 +379,8 @@ BUILTINS: tuple[ActivationSpec, ...] = (
         disagreements=(
             "Default slope: PyTorch and JAX use 0.01 (as the article's text); Keras' "
             "LeakyReLU layer defaults to 0.3 (0.2 in Keras 3's leaky_relu function); "
-            "the article's figure uses 0.1.",
+            "the article's figure uses 0.1; actlab draws and explores PyTorch's 0.01 "
+            "everywhere (one default; give leaky_relu:alpha=0.1 for the article's figure).",
         ),
         plot=PlotDefaults(
             x=(-10.0, 10.0, 1000),
@@ -387,7 +388,7 @@ BUILTINS: tuple[ActivationSpec, ...] = (
             linewidth=5.0,
             title=_t("Leaky ReLU", "График функции Leaky ReLU"),
             ylabel=_t("Leaky ReLU(x)", "Leaky ReLU(x)"),
-            params={"negative_slope": 0.1},
+            params={"negative_slope": 0.01},  # PyTorch's default, as in `list` and `eval`
             in_article=True,
         ),
     ),

@@ -236,8 +236,8 @@ def _activation(spec: Any) -> catalog.Activation:
     """Accept an Activation, an ActivationSpec or a spec string.
 
     A bare name ("leaky_relu", or an ActivationSpec) draws the article's figure, so it takes the
-    parameters of ``spec.plot.params`` (e.g. Leaky ReLU with alpha = 0.1); a string with explicit
-    parameters or an Activation is drawn exactly as given.
+    parameters of ``spec.plot.params`` (e.g. Leaky ReLU's slope, PyTorch's 0.01); a string with
+    explicit parameters or an Activation is drawn exactly as given.
     """
     if isinstance(spec, catalog.Activation):
         act = spec

@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     common = p.add_argument_group("common options")
     common.add_argument(
-        "--lr", type=real_arg, help="learning rate (default 1e-3; dying-relu 0.1), Adam"
+        "--lr", type=real_arg, help="learning rate (default 1e-3; dying-relu 0.05), Adam"
     )
     common.add_argument("--batch-size", type=whole_arg, default=64, help="batch size (default 64)")
     common.add_argument(

@@ -25,9 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="draw activations (and derivatives) to PNG/SVG/PDF",
         description=(
             "Draw one activation (the article's figure for it, with saturation and dead zones\n"
-            "shaded) or several on one chart. A bare name uses the article's parameters\n"
-            "(leaky_relu: alpha=0.1); give name:key=value to choose. Without -o or --show the\n"
-            "picture goes to NAME.png here. Existing files are never replaced without --force.\n"
+            "shaded) or several on one chart. A bare name uses the default parameters\n"
+            "(leaky_relu: PyTorch's alpha=0.01); give name:key=value to choose. Without -o or\n"
+            "--show the picture goes to NAME.png here. Existing files are never replaced\n"
+            "without --force.\n"
             "Softmax is not elementwise: use `actlab softmax Z... --plot FILE` for its bars."
         ),
         epilog=(

@@ -758,7 +758,7 @@ def _create_locked(directory: Path, **create: Any) -> Any:
     nothing. A failure while creating (disk full, unwritable place) removes only what this call
     made, so the same --out can be used again.
     """
-    from actlab.compare.store import Store, take_lock
+    from actlab.compare.store import Store, release_lock, take_lock
 
     made = [p for p in (directory, *directory.parents) if not p.exists()]
     try:
@@ -778,8 +778,7 @@ def _create_locked(directory: Path, **create: Any) -> Any:
             )
         return Store.create(directory, lock=lock, **create)
     except BaseException as err:
-        if lock is not None:
-            lock.close()
+        release_lock(lock)
         if not isinstance(err, ActlabError) or "another 'actlab compare'" not in str(err):
             _remove_made(directory, made)
         if isinstance(err, (OSError, sqlite3.Error)):

@@ -380,9 +380,17 @@ def _fit(fig: Any) -> None:
         fig.tight_layout()
 
 
-def _legend(ax: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:  # an empty legend would only warn
-        ax.legend(fontsize="small", loc="best")
+def _legend(ax: Any, at: Any = None) -> None:
+    """``ax``'s legend outside the panels, right of ``at`` (default ``ax``): it hides no data.
+
+    (``loc="best"`` still covered curves: the CSV run's sigmoid, whose last epochs run across
+    every corner of the panel.) ``_fit``'s tight layout makes room for it.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:  # an empty legend would only warn
+        (at if at is not None else ax).legend(handles, labels, fontsize="small",
+                                              loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                                              borderaxespad=0.0)  # fmt: skip
 
 
 def _at(v: Any) -> str:
@@ -542,7 +550,7 @@ def fig_grad_norms(res: Any) -> Figure:
         )
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("mean gradient norm (log scale)")
-    _legend(axes[0])
+    _legend(axes[0], at=axes[-1])
     _fit(fig)
     return fig
 
@@ -711,7 +719,7 @@ def fig_sensitivity(res: Any, factor: str) -> Figure:
                      + (f" — {label}" if label else ""), fontsize="medium")  # fmt: skip
         ax.grid(True, alpha=0.4)
     axes[0].set_ylabel(f"{a.val_metric} (mean ± sd over seeds)")
-    _legend(axes[0])
+    _legend(axes[0], at=axes[-1])
     _fit(fig)
     return fig
 
@@ -970,7 +978,9 @@ def html_page(res: Any) -> str:
         parts += [
             "<h2>Tuned on validation data</h2>",
             "<p class='muted'>The value of each tuned factor that each activation got, chosen by "
-            "its mean validation score over seeds at the final epoch; in brackets that score.</p>",
+            "its mean validation score over seeds "
+            + ("at each model's best epoch" if a.best_epoch else "at the final epoch")
+            + "; in brackets that score.</p>",
             table(chosen_rows(res)),
         ]
         for factor in a.tuned:

@@ -218,9 +218,9 @@ class Store:
             raise
 
     def unlock(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        """Release the folder lock and remove its file (a finished run leaves no ``.lock``)."""
+        release_lock(self._lock)
+        self._lock = None
 
     # ------------------------------------------------------------------ reading
 
@@ -698,6 +698,22 @@ def take_lock(directory: Path) -> Any:
     except ImportError:  # not POSIX: no cross-process guard
         return None
     path = directory / ".lock"
+    for _ in range(5):  # a holder that releases meanwhile unlinks the file: lock the new one
+        handle = _lock_file(path, directory, fcntl)
+        if _still_linked(handle, path):
+            break
+        handle.close()
+    else:
+        raise ActlabError(f"cannot take the lock in '{directory}'; run the command again")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.flush()
+    return handle
+
+
+def _lock_file(path: Path, directory: Path, fcntl: Any) -> Any:
+    """Open ``path`` and lock it (exclusive, non-blocking); the one line naming a live holder."""
     try:
         handle = open(path, "a+")  # noqa: SIM115 - held until released; "a+": keep the holder's note
     except OSError as err:
@@ -714,8 +730,25 @@ def take_lock(directory: Path) -> Any:
             f"another 'actlab compare' ({holder}) is writing to '{directory}' right now; "
             "wait for it to finish, or choose another --out"
         ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    handle.flush()
     return handle
+
+
+def _still_linked(handle: Any, path: Path) -> bool:
+    """Whether the locked file is still the one at ``path`` (not unlinked by a releasing holder)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return False
+
+
+def release_lock(handle: Any) -> None:
+    """Remove the lock file while still holding it, then release it; None is a no-op.
+
+    Unlinking before unlocking means that a process waiting on the old file sees, once it gets
+    the lock, that the file is gone (``_still_linked``) and locks the new one instead.
+    """
+    if handle is None:
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(handle.name)
+    handle.close()

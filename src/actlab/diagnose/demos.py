@@ -378,7 +378,7 @@ def demo_dying(
     depth: int = 4,
     width: int = 64,
     epochs: int = 5,
-    lr: float = 0.1,
+    lr: float = 0.05,
     bias: float = 0.0,
     optimizer: str = "adam",
     batch_size: int = 64,
@@ -388,12 +388,17 @@ def demo_dying(
 ) -> DyingDemo:
     """Push ReLU networks into dying beside alternatives on the same setup.
 
-    The push is a too-high learning rate (Adam at 0.1, 100x its usual 1e-3); a negative ``bias``
+    The push is a too-high learning rate (Adam at 0.05, 50x its usual 1e-3); a negative ``bias``
     for the hidden layers pushes further (units start half-dead). Every activation gets the same
     network, He initialisation, optimizer, learning rate and data order. At initialisation and
     after each epoch a fresh :class:`Monitor` measures the dead fraction per layer on the
     validation set (eval mode). Expect ReLU to lose most of its units for good while LeakyReLU
     keeps them all (its gradient is never 0); the learning rate still hurts everyone's accuracy.
+
+    The default 0.05 was measured on digits, seeds 0-3, 5 epochs: ReLU goes from 0-1% to 32-41%
+    dead units while LeakyReLU and ELU keep 0% dead (73-91% validation accuracy). At 0.1 ELU's
+    pre-activations were pushed so far negative that exp(x) underflowed to f' = 0: 23% dead
+    overall (whole layers at 100%) and 10% accuracy, which hid the lesson.
     """
     depth = check_number("depth", depth, 1, 100, integer="strict")
     width = check_number("width", width, 1, 4096, integer="strict")

@@ -122,7 +122,8 @@ def _caption(report: Report) -> str:
 def _vanishing_table(demo: VanishingDemo) -> Group:
     grid = Table(
         title=f"Gradient norm per weight layer, {demo.depth} hidden layers x {demo.width}",
-        caption="first/last < 1e-2: vanishing; > 1e2: exploding",
+        caption="first/last < 1e-2: vanishing; > 1e2: exploding; act k is the activation "
+        "after layer k",
     )
     grid.add_column("layer")
     for r in demo.runs:
@@ -169,7 +170,7 @@ def _vanishing_figure(demo: VanishingDemo) -> Figure:
 
 
 def _verdict_summary(report: Report) -> str:
-    """One cell: 'vanishing; dead: 13 (20%), 15 (14%)' or 'healthy'."""
+    """One cell: 'vanishing; dead: act 7 (20%), act 8 (14%)' or 'healthy'."""
     parts = []
     for problem in ("vanishing", "exploding", "dead", "saturated"):
         vs = [v for v in report.verdicts if v.problem == problem]
@@ -217,7 +218,7 @@ def _dying_table(demo: DyingDemo) -> Table:
     for act, reps in demo.reports.items():
         for i in range(len(reps[0].activations)):
             cells = [_pct(r.activations[i].dead_fraction, DEAD) for r in reps]
-            table.add_row(act if i == 0 else "", f"hidden {i + 1}", *cells)
+            table.add_row(act if i == 0 else "", f"act {i + 1}", *cells)
         table.add_row("", "val accuracy", *[f"{v:.0%}" for v in demo.val_accuracy[act]])
         table.add_section()
     return table
@@ -233,7 +234,7 @@ def _dying_figure(demo: DyingDemo) -> Figure:
                 range(len(reps)),
                 [np.nan if v is None else v for v in ys],
                 marker="o",
-                label=f"hidden {i + 1}",
+                label=f"act {i + 1}",
             )
         ax.set_title(act)
         ax.set_xlabel("epoch")
@@ -307,7 +308,7 @@ def histogram_figure(
     fig = Figure(figsize=(7.5, 1.6 * n + 0.8), layout="constrained")
     axes = fig.subplots(n, 1, squeeze=False)[:, 0]
     images = []
-    for ax, layer in zip(axes, layers, strict=False):
+    for k, (ax, layer) in enumerate(zip(axes, layers, strict=False), start=1):
         h = np.asarray(layer.hist, dtype=float)
         if h.size == 0:
             ax.set_axis_off()
@@ -326,7 +327,8 @@ def histogram_figure(
         )
         images.append(im)
         ax.set_ylabel("output", fontsize="small")
-        ax.set_title(f"{layer.name}: {layer.activation}", fontsize="small", loc="left")
+        ax.set_title(f"{weight_label(k, layer.name, 'act')}: {layer.activation}",
+                     fontsize="small", loc="left")  # fmt: skip
     axes[-1].set_xlabel("batch")
     if images:
         fig.colorbar(images[-1], ax=list(axes), label="share of outputs (log)", shrink=0.8)

@@ -210,15 +210,19 @@ def _verdicts(acts: list[ActivationLayer], weights: list[WeightLayer]) -> list[V
         advice = ADVICE[problem], ADVICE_RULES[problem]  # the fix follows from the problem
         out.append(Verdict(problem, layer, value, limit, message, *advice))
 
+    # verdicts name layers as the table and the figures do: 'layer k' / 'act k' (weight_label)
+    label = {id(w): weight_label(k, w.name) for k, w in enumerate(weights, start=1)}
+    label.update({id(a): weight_label(k, a.name, "act") for k, a in enumerate(acts, start=1)})
     measured = [w for w in weights if w.grad_norm is not None]
     bad = [w for w in measured if not math.isfinite(w.grad_norm)]  # type: ignore[arg-type]
     if bad:
-        add("exploding", bad[0].name, math.inf, EXPLODING,
-            f"the gradient norm of {bad[0].name} became inf/NaN")  # fmt: skip
+        add("exploding", label[id(bad[0])], math.inf, EXPLODING,
+            f"the gradient norm of {label[id(bad[0])]} became inf/NaN")  # fmt: skip
     elif len(measured) >= 2 and measured[0].ratio_to_last is not None:
         first, last = measured[0], measured[-1]
         ratio = first.ratio_to_last
-        what = f"the first layer's gradient ({first.name}) is {{}} x the last layer's ({last.name})"
+        what = (f"the first layer's gradient ({label[id(first)]}) is {{}} x the last layer's "
+                f"({label[id(last)]})")  # fmt: skip
         if ratio < VANISHING:
             add("vanishing", None, ratio, VANISHING,
                 what.format(f"{ratio:.2g}") + f"; threshold < {VANISHING:g}")  # fmt: skip
@@ -227,11 +231,11 @@ def _verdicts(acts: list[ActivationLayer], weights: list[WeightLayer]) -> list[V
                 what.format(f"{ratio:.3g}") + f"; threshold > {EXPLODING:g}")  # fmt: skip
     for a in acts:
         if a.dead_fraction is not None and a.dead_fraction > DEAD:
-            add("dead", a.name, a.dead_fraction, DEAD,
+            add("dead", label[id(a)], a.dead_fraction, DEAD,
                 f"{a.dead_fraction:.0%} of {a.units} {a.activation} units never passed a "
                 f"gradient on {a.samples} samples; threshold > {DEAD:.0%}")  # fmt: skip
         if a.saturated_fraction is not None and a.saturated_fraction > SATURATED:
-            add("saturated", a.name, a.saturated_fraction, SATURATED,
+            add("saturated", label[id(a)], a.saturated_fraction, SATURATED,
                 f"{a.saturated_fraction:.0%} of {a.units} {a.activation} units have "
                 f"|f'| < {SATURATION:g} on most samples; threshold > {SATURATED:.0%}")  # fmt: skip
     return out
