@@ -13,6 +13,8 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ``GET /api/sessions/{id}``                  its state; ``DELETE`` stops and removes it
 ``GET /api/sessions/{id}/stream``           server-sent events: one ``frame`` per epoch trained
 ``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``
+``POST /api/export?format=python|command``  the Playground (body: its settings) as a PyTorch
+                                            script or an ``actlab compare`` line (plain text)
 ``GET /api/runs``                           the compare runs under the runs folder
 ``GET /runs/{path}``                        a report file of a run (only inside that folder)
 ==========================================  =====================================================
@@ -602,6 +604,27 @@ async def api_stream(request: Request) -> Response:
     )
 
 
+EXPORT_FORMATS = ("python", "command")
+
+
+async def api_export(request: Request) -> Response:
+    """The Playground's settings (as ``POST /api/sessions`` takes them) as text: a PyTorch script
+    (``format=python``, the default) or an ``actlab compare`` command line. Bounded work: text
+    from a validated config; start-up functions appear by their command-line path, never read."""
+    from actlab.explore import export
+
+    fmt = request.query_params.get("format", "python")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {echo(fmt)}")
+    config = validate(await read_json(request), request.app.state.activations)
+    refs = request.app.state.user_refs
+    if fmt == "command":
+        text = export.command(config, refs) + "\n"
+    else:
+        text = await run_in_threadpool(export.script, config, request.app.state.activations, refs)
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
 # ---------------------------------------------------------------------------- runs
 
 
@@ -889,6 +912,7 @@ def create_app(
             Route("/api/sessions/{id}", api_delete, methods=["DELETE"]),
             Route("/api/sessions/{id}/stream", api_stream),
             Route("/api/sessions/{id}/control", api_control, methods=["POST"]),
+            Route("/api/export", api_export, methods=["POST"]),
             Route("/api/runs", api_runs),
             Route("/runs/{path:path}", runs_file),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -915,6 +939,7 @@ def create_app(
     app.state.stop = stop
     app.state.refs = refs
     app.state.activations = table
+    app.state.user_refs = {ref.rpartition(":")[2].lower(): ref for ref in refs}
     app.state.time_limit = float(time_limit)
     app.state.create_limit = float(create_limit)
     app.state.catalog = catalog_json(table)
