@@ -116,7 +116,8 @@ def test_the_exported_script_reproduces_the_sessions_losses(client, tmp_path, bo
 
 
 def test_pytorch_modules_are_written_as_pytorch(client):
-    text = client.post("/api/export", json={"layers": ["leaky_relu:negative_slope=0.2", "elu"]}).text
+    body = {"layers": ["leaky_relu:negative_slope=0.2", "elu"]}
+    text = client.post("/api/export", json=body).text
     assert "nn.LeakyReLU(negative_slope=0.2)" in text and "nn.ELU(alpha=1.0)" in text
     assert "import actlab" not in text and "from actlab" not in text  # plain PyTorch + sklearn
 

@@ -69,7 +69,7 @@ def _module_code(
             x = torch.linspace(-6, 6, 97)
             if type(again) is type(module) and torch.equal(again(x), module(x)):
                 return f"nn.{text}", []
-        except Exception:  # noqa: BLE001 - any failure means: use actlab's builder instead
+        except Exception:  # any failure means: use actlab's builder instead
             pass
     return f"build({str(act)!r})", ["from actlab.torch import build  # pip install actlab"]
 
@@ -126,10 +126,11 @@ def script(
         else ""
     )
     extra_imports = ("\n" + "\n".join(imports)) if imports else ""
-    return f'''"""The actlab explore Playground as a plain PyTorch script (exported by actlab explore).
+    return f'''"""An actlab explore Playground as a plain PyTorch script (from actlab explore).
 
-{c.dataset}, noise {c.noise}, seed {c.seed}; {n} hidden layer(s) of {c.width}: {", ".join(c.layers)};
-{c.optimizer} lr {c.lr}, batch size {c.batch_size}. Its losses match the page's epoch for epoch.
+{c.dataset}, noise {c.noise}, seed {c.seed}; {n} hidden layer(s) of {c.width}:
+{", ".join(c.layers)}; {c.optimizer} lr {c.lr}, batch size {c.batch_size}.
+Its losses match the page's, epoch for epoch.
 Run: python this_script.py --epochs 100
 """
 
@@ -179,7 +180,8 @@ order = torch.Generator().manual_seed(SEED + 1)
 def losses():
     """Cross-entropy on the training and validation rows."""
     with torch.no_grad():
-        return F.cross_entropy(net(X_train), y_train).item(), F.cross_entropy(net(X_val), y_val).item()
+        train = F.cross_entropy(net(X_train), y_train).item()
+        return train, F.cross_entropy(net(X_val), y_val).item()
 
 
 def main():
