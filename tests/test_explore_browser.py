@@ -274,10 +274,9 @@ def test_export_buttons_give_the_script_and_command(browser, tmp_path):
         text = js(browser, "document.getElementById('copy-box').value")
         assert "make_circles" in text and "nn.ELU(alpha=0.5)" in text and "nn.Tanh()" in text
         browser.find_element("id", "pg-export-cmd").click()
-        wait.until(
-            lambda d: js(d, "document.getElementById('copy-box').value").startswith("actlab compare")
-        )
-        command = js(browser, "document.getElementById('copy-box').value")
+        box = "document.getElementById('copy-box').value"
+        wait.until(lambda d: js(d, box).startswith("actlab compare"))
+        command = js(browser, box)
         assert "--dataset circles" in command and "--activations elu:alpha=0.5 tanh" in command
         browser.save_screenshot(str(tmp_path / "export.png"))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]

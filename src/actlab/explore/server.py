@@ -887,6 +887,7 @@ def create_app(
     activations: Iterable[str] | str = (),
     time_limit: float = TIME_LIMIT,
     create_limit: float = CREATE_LIMIT,
+    search_finalists: bool = False,
 ) -> Starlette:
     """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
     only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere).
@@ -894,11 +895,27 @@ def create_app(
     ``activations``: the user's own functions (``file.py:fn``, ``module:fn``), loaded and checked
     now; requests name them by function name. ``time_limit``: seconds a frame or a curve of them
     may take before its worker process is killed (``create_limit``: to start a session).
+
+    ``search_finalists``: also load the finalists of the ``actlab search`` runs under ``runs``
+    (:func:`actlab.explore.search_finalists`), now, as start-up activations; one that fails its
+    check is skipped with its reason (``app.state.search_skipped``). New runs need a restart.
     """
     from actlab.explore import load_activations
+    from actlab.explore import search_finalists as find_finalists
 
-    refs = tuple(catalog.split_specs(activations)) if activations else ()
+    refs: tuple[Any, ...] = tuple(catalog.split_specs(activations)) if activations else ()
     table = load_activations(refs)
+    found, skipped = find_finalists(runs) if search_finalists else ([], [])
+    for item in found:
+        try:
+            loaded = load_activations([item])
+            if set(loaded) & set(table):
+                raise ActlabError(f"the name {item[0]} is already taken")
+            table.update(loaded)
+        except ActlabError as exc:
+            skipped.append(f"{item[2]}: {one_line(str(exc), 200)}")
+        else:
+            refs += (item,)
     app = Starlette(
         middleware=[Middleware(_Guard, local_only=local_only)],
         routes=[
@@ -939,7 +956,12 @@ def create_app(
     app.state.stop = stop
     app.state.refs = refs
     app.state.activations = table
-    app.state.user_refs = {ref.rpartition(":")[2].lower(): ref for ref in refs}
+    app.state.user_refs = {
+        r[0] if isinstance(r, tuple) else r.rpartition(":")[2].lower(): r[1] if isinstance(
+            r, tuple) else r for r in refs
+    }  # fmt: skip
+    app.state.finalists = [r[0] for r in refs if isinstance(r, tuple)]
+    app.state.search_skipped = skipped
     app.state.time_limit = float(time_limit)
     app.state.create_limit = float(create_limit)
     app.state.catalog = catalog_json(table)
