@@ -222,9 +222,11 @@ def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
         Select(browser.find_element("id", "pg-batch")).select_by_value("32")
         wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
         wait.until(
-            lambda d: (pid := js(d, "window.explore.pg.id")) in server.hub.entries
-            and server.hub.entries[pid].session.config.batch_size == 32
-            and server.hub.entries[pid].session.config.lr == 0.1
+            lambda d: (
+                (pid := js(d, "window.explore.pg.id")) in server.hub.entries
+                and server.hub.entries[pid].session.config.batch_size == 32
+                and server.hub.entries[pid].session.config.lr == 0.1
+            )
         )
         config = server.hub.entries[js(browser, "window.explore.pg.id")].session.config
         assert config.layers[1] == "tanh" and config.layers[2].startswith("leaky_relu:")
