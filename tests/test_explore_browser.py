@@ -168,6 +168,18 @@ def new_browser():
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+# the last answers are those of the final settings (requests may still be in flight under load)
+CURVES_SETTLED = (
+    "window.explore.lastCurves && !window.explore.curvesBusy && !window.explore.curvesDirty"
+    " && window.explore.lastCurves.length === 3"
+    " && window.explore.lastCurves[2].spec.startsWith('elu')"
+    " && Math.abs(window.explore.lastCurves[2].f.y[0] - window.explore.params.elu.alpha"
+    " * Math.expm1(window.explore.lastCurves[2].f.x[0])) < 1e-4"
+)
+SOFTMAX_SETTLED = (
+    "window.explore.lastSoftmax && window.explore.lastSoftmax.logits.length === 3"
+    " && Math.abs(window.explore.lastSoftmax.temperature - 10 ** 0.5) < 1e-4"
+)
 PAGE_STATE = """return {
   selected: window.explore.selected,
   params: Object.fromEntries(window.explore.selected.map(n => [n, window.explore.params[n]])),
@@ -207,7 +219,7 @@ def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
             "const t = document.getElementById('temperature'); t.value = 0.5;"
             "t.dispatchEvent(new Event('input'));"
         )
-        wait.until(lambda d: js(d, "window.explore.lastSoftmax.logits.length") == 3)
+        wait.until(lambda d: js(d, SOFTMAX_SETTLED))
         # Playground: spirals, 3 layers, tanh in layer 2 with elu in layer 3, Adam, lr 0.1
         browser.find_element("id", "tab-playground").click()
         Select(browser.find_element("id", "pg-dataset")).select_by_value("spirals")
@@ -230,6 +242,7 @@ def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
         )
         config = server.hub.entries[js(browser, "window.explore.pg.id")].session.config
         assert config.layers[1] == "tanh" and config.layers[2].startswith("leaky_relu:")
+        wait.until(lambda d: js(d, CURVES_SETTLED))
         before = browser.execute_script(PAGE_STATE)
         url = browser.current_url
         assert "#" in url and "view=playground" in url and "layer=tanh" in url
@@ -244,6 +257,7 @@ def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
             wait2 = WebDriverWait(fresh, 30, poll_frequency=0.1)
             wait2.until(lambda d: js(d, "window.explore && window.explore.pg.id") is not None)
             wait2.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+            wait2.until(lambda d: js(d, CURVES_SETTLED) and js(d, SOFTMAX_SETTLED))
             after = fresh.execute_script(PAGE_STATE)
             assert after == before
             assert [c["spec"] for c in js(fresh, "window.explore.lastCurves")] == [
@@ -281,5 +295,47 @@ def test_export_buttons_give_the_script_and_command(browser, tmp_path):
         command = js(browser, box)
         assert "--dataset circles" in command and "--activations elu:alpha=0.5 tanh" in command
         browser.save_screenshot(str(tmp_path / "export.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+
+
+HOVERS = [  # chart, the point hovered, words its label must show
+    ("plot-f", "[{curveNumber: 0, pointNumber: 100}]", "f′(x) ="),
+    ("plot-df", "[{curveNumber: 1, pointNumber: 500}]", "f(x) ="),
+    ("plot-softmax", "[{curveNumber: 0, pointNumber: 3}]", "p = 0.47"),
+    ("plot-surface", "{xval: 0.1, yval: 0.1}", "P(class 1) ="),
+    ("plot-loss", "{xval: 2}", "validation loss"),
+    ("plot-health", "[{curveNumber: 0, pointNumber: 0}]", "dead"),
+    ("plot-grad", "[{curveNumber: 0, pointNumber: 0}]", "‖∂loss/∂W‖ ="),
+]
+
+
+def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path):
+    """Issue 23, item 5 (its last part): a one-line caption under each chart, and hovering any
+    chart shows the values under the pointer (plotly's hover, driven through Plotly.Fx.hover)."""
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        wait.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+        wait.until(lambda d: js(d, "window.explore.lastSoftmax") is not None)
+        browser.find_element("id", "tab-playground").click()
+        wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
+        browser.find_element("id", "pg-play").click()
+        wait.until(lambda d: js(d, "window.explore.pg.history.length") >= 4)
+        browser.find_element("id", "pg-play").click()
+        plots = js(browser, "[...document.querySelectorAll('.plot')].map(p => p.id)")
+        assert sorted(plots) == sorted(chart for chart, _, _ in HOVERS)
+        for chart, point, words in HOVERS:
+            caption = js(browser, f"document.getElementById('{chart}').nextElementSibling")
+            assert caption.tag_name == "figcaption"
+            assert len(caption.get_attribute("textContent")) > 40
+            view = "functions" if chart in ("plot-f", "plot-df", "plot-softmax") else "playground"
+            browser.find_element("id", f"tab-{view}").click()
+            label = (
+                f"Plotly.Fx.hover('{chart}', {point}), "
+                f"document.querySelector('#{chart} .hoverlayer').textContent"
+            )
+            wait.until(lambda d, label=label, words=words: words in js(d, label))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors

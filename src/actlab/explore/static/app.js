@@ -566,9 +566,12 @@ function drawPlayground() {
   const lossRange = losses.length ? [Math.log10(Math.min(0.1, 0.8 * Math.min(...losses))),
                                      Math.log10(Math.max(1, 1.2 * Math.max(...losses)))] : [-1, 0];
   Plotly.react("plot-loss", [
-    { x: epochs, y: pg.history.map((h) => h.train), name: "train", type: "scatter", mode: "lines", line: { color: COLORS[0] } },
-    { x: epochs, y: pg.history.map((h) => h.val), name: "validation", type: "scatter", mode: "lines", line: { color: COLORS[1] } },
+    { x: epochs, y: pg.history.map((h) => h.train), name: "train", type: "scatter", mode: "lines", line: { color: COLORS[0] },
+      hovertemplate: "train loss %{y:.4g}<extra></extra>" },
+    { x: epochs, y: pg.history.map((h) => h.val), name: "validation", type: "scatter", mode: "lines", line: { color: COLORS[1] },
+      hovertemplate: "validation loss %{y:.4g}<extra></extra>" },
   ], {
+    hovermode: "x unified",
     title: { text: "loss (cross-entropy)", font: { size: 14 } }, font: FONT, margin: { l: 60, r: 10, t: 36, b: 40 },
     xaxis: { title: { text: "epoch" }, rangemode: "tozero" }, yaxis: { title: { text: "loss (log scale)" }, type: "log", dtick: "D2", tickformat: ".2~g", range: lossRange },
     legend: { x: 1, xanchor: "right", y: 1 },
