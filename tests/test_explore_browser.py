@@ -244,12 +244,12 @@ def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
         assert config.layers[1] == "tanh" and config.layers[2].startswith("leaky_relu:")
         wait.until(lambda d: js(d, CURVES_SETTLED))
         before = browser.execute_script(PAGE_STATE)
-        url = browser.current_url
-        assert "#" in url and "view=playground" in url and "layer=tanh" in url
-
-        # the "copy link" button: the same URL, given to the user (clipboard or the text box)
+        # the "copy link" button: the page's URL, given to the user (clipboard or the text box)
         browser.find_element("id", "copy-link").click()
-        wait.until(lambda d: js(d, "document.getElementById('copy-box').value") == url)
+        wait.until(lambda d: js(d, "document.getElementById('copy-box').value"))
+        url = js(browser, "document.getElementById('copy-box').value")
+        assert url == browser.current_url
+        assert "#" in url and "view=playground" in url and "layer=tanh" in url
 
         fresh = new_browser()
         try:

@@ -11,6 +11,7 @@ closely). Nothing here runs code: the script is text built from a validated
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 
@@ -19,6 +20,12 @@ from actlab.explore.session import PlaygroundConfig
 from actlab.nets import init_scheme
 
 __all__ = ["command", "script"]
+
+# A PyTorch module's repr that is a plain constructor call (numbers, quoted words, booleans):
+# the only text the check below evaluates, with nothing but ``nn`` in scope.
+_CONSTRUCTOR = re.compile(
+    r"[A-Z][A-Za-z0-9]*\((?:[a-z_]+=(?:-?[0-9.e+-]+|'[a-z_]+'|True|False|None)(?:, (?=[a-z]))?)*\)"
+)
 
 # the data generators of actlab.data._synthetic, as text (same arithmetic, same RNG calls)
 _DATA = {
@@ -63,7 +70,7 @@ def _module_code(
         return f"Lambda(lambda x: {fn}(x{args}))", imports
     module = build(act)
     text = repr(module)
-    if type(module).__module__.startswith("torch.nn"):
+    if type(module).__module__.startswith("torch.nn") and _CONSTRUCTOR.fullmatch(text):
         try:  # PyTorch's own module, when its repr rebuilds it exactly
             again = eval(f"nn.{text}", {"nn": nn})
             x = torch.linspace(-6, 6, 97)

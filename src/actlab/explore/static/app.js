@@ -134,7 +134,15 @@ function encodeState() {
   return q.toString();
 }
 
+// At most one rewrite per 150 ms: a dragged slider fires ~60 input events a second, and Chrome
+// ignores (and warns about) more than ~100 history changes in 10 s.
 function writeURL() {
+  clearTimeout(state.urlTimer);
+  state.urlTimer = setTimeout(writeURLNow, 150);
+}
+
+function writeURLNow() {
+  clearTimeout(state.urlTimer);
   if (!state.restored) return;  // not before the link's own state is applied
   history.replaceState(null, "", `#${encodeState()}`);
 }
@@ -663,7 +671,7 @@ async function main() {
   requestSoftmax();
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   if (initial !== "functions") showView(initial); else writeURL();
-  $("copy-link").addEventListener("click", (ev) => { writeURL(); copyText(location.href, ev.target, "copy link", "link to this page"); });
+  $("copy-link").addEventListener("click", (ev) => { writeURLNow(); copyText(location.href, ev.target, "copy link", "link to this page"); });
   $("copy-close").addEventListener("click", () => { $("copy-panel").hidden = true; });
   $("pg-export-py").addEventListener("click", (ev) => exportAs("python", ev.target));
   $("pg-export-cmd").addEventListener("click", (ev) => exportAs("command", ev.target));
