@@ -339,3 +339,20 @@ def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path
             wait.until(lambda d, label=label, words=words: words in js(d, label))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
+
+
+def test_a_link_reopens_the_report_it_names(browser, tmp_path):
+    """The Runs view's state (the report shown) is in the URL too."""
+    for name in ("r1", "r2"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "report.html").write_text(f"<h1>report {name}</h1>")
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/#view=runs&run=r2")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+        frame = "document.getElementById('run-report').getAttribute('src')"
+        wait.until(lambda d: js(d, frame) == "/runs/r2/report.html")
+        browser.find_element("link text", "show").click()  # r1's row comes first
+        wait.until(lambda d: js(d, frame) == "/runs/r1/report.html")
+        wait.until(lambda d: "run=r1" in d.current_url and "view=runs" in d.current_url)
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors

@@ -120,6 +120,7 @@ function readSpec(text) {
 function encodeState() {
   const q = new URLSearchParams();
   q.set("view", state.view);
+  if (state.run) q.set("run", state.run);
   for (const name of state.selected) q.append("fn", fullSpec(name, state.params[name]));
   if (state.shade) q.set("shade", state.shade);
   q.set("x", `${$("xmin").value},${$("xmax").value}`);
@@ -162,6 +163,7 @@ function applyURL() {
   const text = location.hash.slice(1);
   if (!text.includes("=")) return ["playground", "runs"].includes(text) ? text : "functions";
   const q = new URLSearchParams(text);
+  state.run = q.get("run");
   const fns = q.getAll("fn").map(readSpec).filter((f) => f && state.byName[f.name].elementwise);
   if (q.has("fn")) {
     state.selected = [...new Set(fns.map((f) => f.name))].slice(0, state.catalog.max_curves);
@@ -615,6 +617,11 @@ function drawPlayground() {
 
 // ------------------------------------------------------------------ Runs view
 
+function showReport(run) {
+  $("run-report").src = `/${run.report}`;
+  $("run-report").classList.add("open");
+}
+
 async function loadRuns() {
   const body = await getJSON("/api/runs");
   $("runs-folder").textContent = body.folder;
@@ -626,11 +633,12 @@ async function loadRuns() {
     const cell = el("td");
     if (run.report) {
       const view = el("a", { href: "#", text: "show" });
-      view.addEventListener("click", (ev) => { ev.preventDefault(); $("run-report").src = `/${run.report}`; $("run-report").classList.add("open"); });
+      view.addEventListener("click", (ev) => { ev.preventDefault(); showReport(run); state.run = run.name; writeURL(); });
       cell.append(view, " · ", el("a", { href: `/${run.report}`, target: "_blank", rel: "noopener", text: "new tab" }));
     } else {
       cell.textContent = run.error || "no report yet";
     }
+    if (run.report && run.name === state.run) showReport(run);  // the report a link names
     const when = new Date(run.modified * 1000).toLocaleString();
     tbody.append(el("tr", {}, [
       el("td", { text: run.name }), el("td", { text: run.dataset || "" }),
