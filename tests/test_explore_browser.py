@@ -155,3 +155,204 @@ def test_a_failing_layer_is_shown_on_the_page(browser, tmp_path):
         browser.save_screenshot(str(tmp_path / "failing-layer.png"))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
+
+
+def new_browser():
+    """A fresh Chromium (its own profile: nothing shared with the other session but the URL)."""
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1000"):  # fmt: skip
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+# the last answers are those of the final settings (requests may still be in flight under load)
+CURVES_SETTLED = (
+    "window.explore.lastCurves && !window.explore.curvesBusy && !window.explore.curvesDirty"
+    " && window.explore.lastCurves.length === 3"
+    " && window.explore.lastCurves[2].spec.startsWith('elu')"
+    " && Math.abs(window.explore.lastCurves[2].f.y[0] - window.explore.params.elu.alpha"
+    " * Math.expm1(window.explore.lastCurves[2].f.x[0])) < 1e-4"
+)
+SOFTMAX_SETTLED = (
+    "window.explore.lastSoftmax && window.explore.lastSoftmax.logits.length === 3"
+    " && Math.abs(window.explore.lastSoftmax.temperature - 10 ** 0.5) < 1e-4"
+)
+PAGE_STATE = """return {
+  selected: window.explore.selected,
+  params: Object.fromEntries(window.explore.selected.map(n => [n, window.explore.params[n]])),
+  shade: window.explore.shade,
+  x: [document.getElementById('xmin').value, document.getElementById('xmax').value],
+  logits: document.getElementById('logits').value,
+  t: document.getElementById('temperature').value,
+  view: window.explore.view,
+  layers: window.explore.pg.layers,
+  controls: ['pg-dataset', 'pg-noise', 'pg-layers', 'pg-width', 'pg-lr', 'pg-optimizer', 'pg-batch']
+    .map(id => document.getElementById(id).value),
+};"""
+
+
+def test_a_copied_url_restores_the_page_in_a_fresh_browser(browser, tmp_path):
+    """Issue 23, item 1: every view's state in the URL; a fresh browser opening it shows the same
+    curves, softmax and Playground (the server's session gets the same settings)."""
+    from selenium.webdriver.support.ui import Select
+
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+        wait.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+        # Functions: untick relu, tick elu and move its alpha, shade elu, a new window and logits
+        browser.find_element("id", "pick-relu").click()
+        browser.find_element("id", "pick-elu").click()
+        wait.until(lambda d: js(d, "window.explore.selected.join()") == "sigmoid,leaky_relu,elu")
+        for _ in range(7):
+            browser.find_element("id", "param-elu-alpha").send_keys(Keys.ARROW_LEFT)
+        browser.find_element("id", "shade-elu").click()
+        browser.execute_script(
+            "const x = document.getElementById('xmin'); x.value = -3;"
+            "x.dispatchEvent(new Event('change'));"
+            "const l = document.getElementById('logits'); l.value = '2 0.5 -1';"
+            "l.dispatchEvent(new Event('input'));"
+            "const t = document.getElementById('temperature'); t.value = 0.5;"
+            "t.dispatchEvent(new Event('input'));"
+        )
+        wait.until(lambda d: js(d, SOFTMAX_SETTLED))
+        # Playground: spirals, 3 layers, tanh in layer 2 with elu in layer 3, Adam, lr 0.1
+        browser.find_element("id", "tab-playground").click()
+        Select(browser.find_element("id", "pg-dataset")).select_by_value("spirals")
+        browser.find_element("id", "pg-layers").send_keys(Keys.ARROW_RIGHT)
+        wait.until(lambda d: js(d, "window.explore.pg.layers.length") == 3)
+        Select(browser.find_element("id", "pg-act-1")).select_by_value("tanh")
+        Select(browser.find_element("id", "pg-act-2")).select_by_value("leaky_relu")
+        for _ in range(5):
+            browser.find_element("id", "pg-param-2-negative_slope").send_keys(Keys.ARROW_RIGHT)
+        Select(browser.find_element("id", "pg-optimizer")).select_by_value("adam")
+        Select(browser.find_element("id", "pg-lr")).select_by_value("0.1")
+        Select(browser.find_element("id", "pg-batch")).select_by_value("32")
+        wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
+        wait.until(
+            lambda d: (
+                (pid := js(d, "window.explore.pg.id")) in server.hub.entries
+                and server.hub.entries[pid].session.config.batch_size == 32
+                and server.hub.entries[pid].session.config.lr == 0.1
+            )
+        )
+        config = server.hub.entries[js(browser, "window.explore.pg.id")].session.config
+        assert config.layers[1] == "tanh" and config.layers[2].startswith("leaky_relu:")
+        wait.until(lambda d: js(d, CURVES_SETTLED))
+        before = browser.execute_script(PAGE_STATE)
+        # the "copy link" button: the page's URL, given to the user (clipboard or the text box)
+        browser.find_element("id", "copy-link").click()
+        wait.until(lambda d: js(d, "document.getElementById('copy-box').value"))
+        url = js(browser, "document.getElementById('copy-box').value")
+        assert url == browser.current_url
+        assert "#" in url and "view=playground" in url and "layer=tanh" in url
+
+        fresh = new_browser()
+        try:
+            fresh.get(url)
+            wait2 = WebDriverWait(fresh, 30, poll_frequency=0.1)
+            wait2.until(lambda d: js(d, "window.explore && window.explore.pg.id") is not None)
+            wait2.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+            wait2.until(lambda d: js(d, CURVES_SETTLED) and js(d, SOFTMAX_SETTLED))
+            after = fresh.execute_script(PAGE_STATE)
+            assert after == before
+            assert [c["spec"] for c in js(fresh, "window.explore.lastCurves")] == [
+                c["spec"] for c in js(browser, "window.explore.lastCurves")
+            ]
+            assert js(fresh, "window.explore.lastSoftmax.probabilities") == js(
+                browser, "window.explore.lastSoftmax.probabilities"
+            )
+            assert js(fresh, "document.getElementById('view-playground').className").endswith(
+                "active"
+            )
+            restored = server.hub.entries[js(fresh, "window.explore.pg.id")].session.config
+            assert restored == config  # the same network, data and training settings
+            errors = [e for e in fresh.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+            assert errors == [], errors
+        finally:
+            fresh.quit()
+
+
+def test_export_buttons_give_the_script_and_command(browser, tmp_path):
+    """Issue 23, item 4 on the page: "copy as PyTorch" and "copy as actlab command" put the
+    server's text in the copy box. Saves a screenshot to tmp_path/export.png."""
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/#view=playground&data=circles&layer=elu:alpha=0.5&layer=tanh")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+        wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
+        browser.find_element("id", "pg-export-py").click()
+        wait.until(lambda d: "nn.Sequential(" in js(d, "document.getElementById('copy-box').value"))
+        text = js(browser, "document.getElementById('copy-box').value")
+        assert "make_circles" in text and "nn.ELU(alpha=0.5)" in text and "nn.Tanh()" in text
+        browser.find_element("id", "pg-export-cmd").click()
+        box = "document.getElementById('copy-box').value"
+        wait.until(lambda d: js(d, box).startswith("actlab compare"))
+        command = js(browser, box)
+        assert "--dataset circles" in command and "--activations elu:alpha=0.5 tanh" in command
+        browser.save_screenshot(str(tmp_path / "export.png"))
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+
+
+HOVERS = [  # chart, the point hovered, words its label must show
+    ("plot-f", "[{curveNumber: 0, pointNumber: 100}]", "f′(x) ="),
+    ("plot-df", "[{curveNumber: 1, pointNumber: 500}]", "f(x) ="),
+    ("plot-softmax", "[{curveNumber: 0, pointNumber: 3}]", "p = 0.47"),
+    ("plot-surface", "{xval: 0.1, yval: 0.1}", "P(class 1) ="),
+    ("plot-loss", "{xval: 2}", "validation loss"),
+    ("plot-health", "[{curveNumber: 0, pointNumber: 0}]", "dead"),
+    ("plot-grad", "[{curveNumber: 0, pointNumber: 0}]", "‖∂loss/∂W‖ ="),
+]
+
+
+def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path):
+    """Issue 23, item 5 (its last part): a one-line caption under each chart, and hovering any
+    chart shows the values under the pointer (plotly's hover, driven through Plotly.Fx.hover)."""
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/")
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        wait.until(lambda d: js(d, "(window.explore.lastCurves || []).length") == 3)
+        wait.until(lambda d: js(d, "window.explore.lastSoftmax") is not None)
+        browser.find_element("id", "tab-playground").click()
+        wait.until(lambda d: js(d, "window.explore.pg.id") is not None)
+        browser.find_element("id", "pg-play").click()
+        wait.until(lambda d: js(d, "window.explore.pg.history.length") >= 4)
+        browser.find_element("id", "pg-play").click()
+        plots = js(browser, "[...document.querySelectorAll('.plot')].map(p => p.id)")
+        assert sorted(plots) == sorted(chart for chart, _, _ in HOVERS)
+        for chart, point, words in HOVERS:
+            caption = js(browser, f"document.getElementById('{chart}').nextElementSibling")
+            assert caption.tag_name == "figcaption"
+            assert len(caption.get_attribute("textContent")) > 40
+            view = "functions" if chart in ("plot-f", "plot-df", "plot-softmax") else "playground"
+            browser.find_element("id", f"tab-{view}").click()
+            label = (
+                f"Plotly.Fx.hover('{chart}', {point}), "
+                f"document.querySelector('#{chart} .hoverlayer').textContent"
+            )
+            wait.until(lambda d, label=label, words=words: words in js(d, label))
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+
+
+def test_a_link_reopens_the_report_it_names(browser, tmp_path):
+    """The Runs view's state (the report shown) is in the URL too."""
+    for name in ("r1", "r2"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "report.html").write_text(f"<h1>report {name}</h1>")
+    with LiveServer(tmp_path / "runs") as server:
+        browser.get(server.url + "/#view=runs&run=r2")
+        wait = WebDriverWait(browser, 20, poll_frequency=0.1)
+        frame = "document.getElementById('run-report').getAttribute('src')"
+        wait.until(lambda d: js(d, frame) == "/runs/r2/report.html")
+        browser.find_element("link text", "show").click()  # r1's row comes first
+        wait.until(lambda d: js(d, frame) == "/runs/r1/report.html")
+        wait.until(lambda d: "run=r1" in d.current_url and "view=runs" in d.current_url)
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors

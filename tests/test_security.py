@@ -165,6 +165,9 @@ def hostile_requests(client, base: Path, headers: dict) -> list:
             client.post(f"/api/sessions/{sid}/control", json={"action": spec}, headers=headers),
             client.get(f"/api/sessions/{quote(spec, safe='')}", headers=headers),
             client.get(f"/runs/{quote(spec, safe='')}", headers=headers),
+            client.post("/api/export", json={"layers": ["relu", spec]}, headers=headers),
+            client.post("/api/export?format=command", json={"layers": [spec]}, headers=headers),
+            client.post("/api/export", params={"format": spec}, json={}, headers=headers),
         ]
         # the raw query string, URL-encoded by hand (no client-side normalisation)
         out.append(client.get(f"/api/curves?spec={quote(spec, safe='')}", headers=headers))
@@ -181,6 +184,8 @@ def warm_up(client) -> None:
     with client.stream("GET", f"/api/sessions/{s['id']}/stream") as stream:
         next(sse_events(stream))
     client.post("/api/sessions", json={"layers": ["rleu"]})
+    assert client.post("/api/export", json={"layers": ["snake", "relu"]}).status_code == 200
+    client.post("/api/export", json={"layers": ["rleu"]})
     client.get("/api/curves", params={"spec": "rleu"})
     client.get("/api/curves", params={"spec": "relu"}, headers=CROSS)
 
@@ -193,7 +198,7 @@ def test_no_request_imports_or_calls_code(client, place, cross_site):
     warm_up(client)
     before = set(sys.modules)
     responses = hostile_requests(client, place, CROSS if cross_site else {})
-    assert len(responses) == 14 * len(code_specs(place))
+    assert len(responses) == 17 * len(code_specs(place))
     for r in responses:
         one_line_error(r, 403) if cross_site else one_line_error(r)
     assert not (place / "MARKER").exists(), "a request imported or called the evil code"
@@ -261,6 +266,7 @@ def test_cross_site_posts_are_refused_before_anything(client, live):
     r = client.post("/api/sessions", json={}, headers=CROSS)
     one_line_error(r, 403)
     assert len(live.hub.entries) == n
+    one_line_error(client.post("/api/export", json={}, headers=CROSS), 403)  # reading code back
 
 
 def test_the_page_itself_is_allowed(client, live):

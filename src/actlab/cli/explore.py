@@ -11,6 +11,7 @@ EPILOG = """examples:
   actlab explore                       # opens http://127.0.0.1:8765/ in the browser
   actlab explore --port 9000 --no-browser --runs results/
   actlab explore --activations my_acts.py:snake   # your function, on the page as 'snake'
+  actlab explore --runs results/       # also the finalists of 'actlab search --out results/x'
 needs the optional extra: pip install "actlab[explore]"
 """
 
@@ -39,9 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--runs",
         metavar="DIR",
-        default="actlab-runs",
+        default=None,
         help="folder of 'actlab compare' runs to list (default ./actlab-runs); nothing outside it "
-        "is served",
+        "is served. Given here, the finalists of the 'actlab search' runs in it are loaded now "
+        "into Functions (their found/*.py run as your code; new ones need a restart)",
+    )
+    p.add_argument(
+        "--no-search-finalists",
+        action="store_true",
+        help="do not load the 'actlab search' finalists under --runs",
     )
     p.add_argument(
         "--activations",
@@ -59,8 +66,10 @@ def _explore(args: argparse.Namespace) -> int:
         serve(
             args.host,
             args.port,
-            runs=args.runs,
+            runs=args.runs or "actlab-runs",
             open_browser=not args.no_browser,
             activations=args.activations,
+            # only a folder the person named: never the default one found in the current folder
+            search_finalists=args.runs is not None and not args.no_search_finalists,
         )
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import re
 import socket
 import sys
 import threading
@@ -29,7 +30,7 @@ from actlab.errors import ActlabError
 if TYPE_CHECKING:
     from actlab.spec import ActivationSpec
 
-__all__ = ["LOCAL_HOSTS", "check_installed", "load_activations", "serve"]
+__all__ = ["LOCAL_HOSTS", "check_installed", "load_activations", "search_finalists", "serve"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 REQUIRED = ("starlette", "uvicorn", "plotly")
@@ -46,24 +47,33 @@ def check_installed() -> None:
         )
 
 
-def load_activations(refs: Iterable[str] | str) -> dict[str, ActivationSpec]:
+def load_activations(
+    refs: Iterable[str | tuple[str, str, str]] | str,
+) -> dict[str, ActivationSpec]:
     """The user's own activations for the explorer, from its command line
     (``--activations my_acts.py:snake,module:fn``): each loaded and checked now, then known to
     requests by its function's name (``snake``). Requests can never name code themselves.
+
+    An item ``(name, ref, label)`` (a search finalist, :func:`search_finalists`) is known as
+    ``name`` and shown as ``label``.
     """
     from actlab import catalog, usercode
     from actlab.explore.worker import restore_torch_state, torch_state
 
     table: dict[str, ActivationSpec] = {}
     taken = set(catalog.names(include_aliases=True))
-    for ref in catalog.split_specs(refs):
+    items: list[str | tuple[str, str, str]] = []
+    for item in [refs] if isinstance(refs, str) else refs:
+        items += [item] if isinstance(item, tuple) else catalog.split_specs(item)
+    for item in items:
+        alias, ref, label = item if isinstance(item, tuple) else ("", item, "")
         if not usercode.is_reference(ref):
             raise ActlabError(
                 f"--activations takes your own functions as path/to/file.py:function or "
                 f"module:function (parameters are set on the page), got {ref!r}; the built-ins "
                 "are always there"
             )
-        name = ref.rpartition(":")[2].lower()
+        name = alias or ref.rpartition(":")[2].lower()
         if name in taken or name in table:
             raise ActlabError(
                 f"--activations: {ref} would be called '{name}', which is already taken; "
@@ -75,8 +85,55 @@ def load_activations(refs: Iterable[str] | str) -> dict[str, ActivationSpec]:
         if changed:
             raise ActlabError(f"--activations: {ref} changes torch's global state ({changed})")
         source = Path(ref.rpartition(":")[0]).name  # the file or module, short enough for a menu
-        table[name] = dataclasses.replace(spec, name=name, display_name=f"{name} ({source})")
+        table[name] = dataclasses.replace(
+            spec, name=name, display_name=label or f"{name} ({source})"
+        )
     return table
+
+
+def search_finalists(runs: str | Path) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The finalists of the ``actlab search`` runs directly under ``runs``, as items for
+    :func:`load_activations` (``(name, ref, label)``), and one line per run that was skipped.
+
+    Only at start-up, and only because the person at the terminal named the folder: each run's
+    ``search.sqlite`` is recognised and read without writing to it (the store's read-only probe),
+    and a finalist is the file ``RUN/found/<name>.py`` with its function ``<name>`` (the paths the
+    database stores are not followed). Names on the page: ``<run>_<name>`` (``moons_found1``).
+    """
+    from actlab.compare.store import _probe
+    from actlab.search.state import FILE, State
+
+    root = Path(runs).expanduser()
+    items: list[tuple[str, str, str]] = []
+    skipped: list[str] = []
+    if not root.is_dir():
+        return items, skipped
+    real_root = root.resolve()
+    for run in sorted(root.iterdir()):
+        db = run / FILE
+        if not db.is_file() or not run.resolve().is_relative_to(real_root):
+            continue
+        try:
+            State.recognise(db)
+            conn = _probe(db)
+            try:
+                names = [r[0] for r in conn.execute("SELECT name FROM finalists ORDER BY name")]
+            finally:
+                conn.close()
+        except Exception as exc:  # a damaged run must not stop the server or hide the others
+            skipped.append(f"{run.name}: {' '.join(str(exc).split())[:200]}")
+            continue
+        for name in names:
+            ok = isinstance(name, str) and name.isidentifier()
+            path = run / "found" / f"{name}.py"
+            if not (ok and path.is_file() and ":" not in str(path.resolve())):
+                skipped.append(f"{run.name}: finalist {str(name)[:40]!r} has no found/<name>.py")
+                continue
+            alias = re.sub(r"[^a-z0-9_]", "_", f"{run.name}_{name}".lower())[:64]
+            if not alias[0].isalpha():
+                alias = f"s{alias}"[:64]
+            items.append((alias, f"{path.resolve()}:{name}", f"{name} (search: {run.name})"))
+    return items, skipped
 
 
 def serve(
@@ -86,11 +143,13 @@ def serve(
     runs: str | Path = "actlab-runs",
     open_browser: bool = True,
     activations: Iterable[str] | str = (),
+    search_finalists: bool = False,
 ) -> None:
     """Run the explore server until Ctrl-C (binds ``host:port``; 127.0.0.1 by default).
 
     ``activations``: your own functions (``file.py:fn``, ``module:fn``), loaded now; the page and
-    its requests refer to them by the function's name.
+    its requests refer to them by the function's name. ``search_finalists``: also load the
+    finalists of the ``actlab search`` runs under ``runs`` (now only: new ones need a restart).
     """
     check_installed()
     if not 0 <= int(port) <= 65535:
@@ -104,7 +163,19 @@ def serve(
     # (2x8 on moons: ~70 frames/s with 1 thread) and lets sessions of several tabs run side by side
     # instead of oversubscribing the cores.
     torch.set_num_threads(1)
-    app = create_app(runs, local_only=host in LOCAL_HOSTS, activations=activations)
+    app = create_app(
+        runs,
+        local_only=host in LOCAL_HOSTS,
+        activations=activations,
+        search_finalists=search_finalists,
+    )
+    if app.state.finalists:
+        print(
+            f"actlab explore: {len(app.state.finalists)} search finalist(s) from {runs} in "
+            f"Functions: {', '.join(app.state.finalists)} (new ones appear after a restart)"
+        )
+    for line in app.state.search_skipped:
+        print(f"actlab explore: skipped a search finalist: {line}", file=sys.stderr)
     try:
         sock = socket.create_server((host, int(port)), family=_family(host))
     except OSError as exc:

@@ -13,6 +13,8 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ``GET /api/sessions/{id}``                  its state; ``DELETE`` stops and removes it
 ``GET /api/sessions/{id}/stream``           server-sent events: one ``frame`` per epoch trained
 ``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``
+``POST /api/export?format=python|command``  the Playground (body: its settings) as a PyTorch
+                                            script or an ``actlab compare`` line (plain text)
 ``GET /api/runs``                           the compare runs under the runs folder
 ``GET /runs/{path}``                        a report file of a run (only inside that folder)
 ==========================================  =====================================================
@@ -602,6 +604,27 @@ async def api_stream(request: Request) -> Response:
     )
 
 
+EXPORT_FORMATS = ("python", "command")
+
+
+async def api_export(request: Request) -> Response:
+    """The Playground's settings (as ``POST /api/sessions`` takes them) as text: a PyTorch script
+    (``format=python``, the default) or an ``actlab compare`` command line. Bounded work: text
+    from a validated config; start-up functions appear by their command-line path, never read."""
+    from actlab.explore import export
+
+    fmt = request.query_params.get("format", "python")
+    if fmt not in EXPORT_FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {echo(fmt)}")
+    config = validate(await read_json(request), request.app.state.activations)
+    refs = request.app.state.user_refs
+    if fmt == "command":
+        text = export.command(config, refs) + "\n"
+    else:
+        text = await run_in_threadpool(export.script, config, request.app.state.activations, refs)
+    return Response(text, media_type="text/plain; charset=utf-8")
+
+
 # ---------------------------------------------------------------------------- runs
 
 
@@ -864,6 +887,7 @@ def create_app(
     activations: Iterable[str] | str = (),
     time_limit: float = TIME_LIMIT,
     create_limit: float = CREATE_LIMIT,
+    search_finalists: bool = False,
 ) -> Starlette:
     """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
     only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere).
@@ -871,11 +895,27 @@ def create_app(
     ``activations``: the user's own functions (``file.py:fn``, ``module:fn``), loaded and checked
     now; requests name them by function name. ``time_limit``: seconds a frame or a curve of them
     may take before its worker process is killed (``create_limit``: to start a session).
+
+    ``search_finalists``: also load the finalists of the ``actlab search`` runs under ``runs``
+    (:func:`actlab.explore.search_finalists`), now, as start-up activations; one that fails its
+    check is skipped with its reason (``app.state.search_skipped``). New runs need a restart.
     """
     from actlab.explore import load_activations
+    from actlab.explore import search_finalists as find_finalists
 
-    refs = tuple(catalog.split_specs(activations)) if activations else ()
+    refs: tuple[Any, ...] = tuple(catalog.split_specs(activations)) if activations else ()
     table = load_activations(refs)
+    found, skipped = find_finalists(runs) if search_finalists else ([], [])
+    for item in found:
+        try:
+            loaded = load_activations([item])
+            if set(loaded) & set(table):
+                raise ActlabError(f"the name {item[0]} is already taken")
+            table.update(loaded)
+        except ActlabError as exc:
+            skipped.append(f"{item[2]}: {one_line(str(exc), 200)}")
+        else:
+            refs += (item,)
     app = Starlette(
         middleware=[Middleware(_Guard, local_only=local_only)],
         routes=[
@@ -889,6 +929,7 @@ def create_app(
             Route("/api/sessions/{id}", api_delete, methods=["DELETE"]),
             Route("/api/sessions/{id}/stream", api_stream),
             Route("/api/sessions/{id}/control", api_control, methods=["POST"]),
+            Route("/api/export", api_export, methods=["POST"]),
             Route("/api/runs", api_runs),
             Route("/runs/{path:path}", runs_file),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -915,6 +956,12 @@ def create_app(
     app.state.stop = stop
     app.state.refs = refs
     app.state.activations = table
+    app.state.user_refs = {
+        r[0] if isinstance(r, tuple) else r.rpartition(":")[2].lower(): r[1] if isinstance(
+            r, tuple) else r for r in refs
+    }  # fmt: skip
+    app.state.finalists = [r[0] for r in refs if isinstance(r, tuple)]
+    app.state.search_skipped = skipped
     app.state.time_limit = float(time_limit)
     app.state.create_limit = float(create_limit)
     app.state.catalog = catalog_json(table)

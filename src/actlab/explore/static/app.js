@@ -14,7 +14,7 @@ const FONT = { family: "system-ui, DejaVu Sans, sans-serif", size: 13 };
 
 const state = {
   catalog: null, byName: {}, selected: [], params: {}, shade: null,
-  lastCurves: null, lastSoftmax: null, curvesBusy: false, curvesDirty: false,
+  lastCurves: null, lastSoftmax: null, curvesBusy: false, curvesDirty: false, view: "functions",
   pg: { id: null, es: null, data: null, frame: null, history: [], playing: false, layers: [],
         drawPending: false, frameTimes: [], restartTimer: null, generation: 0 },
 };
@@ -86,6 +86,124 @@ function specString(act, values) {
   return parts.join(":");
 }
 
+// ------------------------------------------------------------------ the page's state in its URL
+
+// Everything a view shows is kept in the URL's fragment (#view=..&fn=..&layer=..), rewritten on
+// every change (replaceState: no history entry per slider move), so a copied link opens the same
+// page. Values are only suggestions to the controls: the server checks them as any request.
+
+// "name:k=v:k2=v2" with every parameter written (also those at their default: a link must not
+// depend on which value a control starts from).
+function fullSpec(name, values) {
+  return [name, ...Object.entries(values || {}).map(([k, v]) => `${k}=${v}`)].join(":");
+}
+
+// {name, params} from "name:k=v", keeping only activations and parameters the catalog has.
+function readSpec(text) {
+  const [name, ...rest] = String(text).split(":");
+  const act = state.byName[name];
+  if (!act) return null;
+  const params = {};
+  for (const part of rest) {
+    const [k, v] = part.split("=");
+    const p = act.params.find((q) => q.name === k);
+    if (!p || v === undefined) continue;
+    if (p.kind === "int" || p.kind === "float") {
+      if (Number.isFinite(Number(v))) params[k] = Number(v);
+    } else if (p.choices.length ? p.choices.map(String).includes(v) : true) {
+      params[k] = v;
+    }
+  }
+  return { name, params };
+}
+
+function encodeState() {
+  const q = new URLSearchParams();
+  q.set("view", state.view);
+  if (state.run) q.set("run", state.run);
+  for (const name of state.selected) q.append("fn", fullSpec(name, state.params[name]));
+  if (state.shade) q.set("shade", state.shade);
+  q.set("x", `${$("xmin").value},${$("xmax").value}`);
+  q.set("logits", $("logits").value.trim().split(/[\s,]+/).join(","));
+  q.set("t", $("temperature").value);
+  q.set("data", $("pg-dataset").value);
+  q.set("noise", $("pg-noise").value);
+  for (const layer of state.pg.layers) q.append("layer", fullSpec(layer.name, layer.params));
+  for (const [key, id] of [["width", "pg-width"], ["lr", "pg-lr"], ["opt", "pg-optimizer"], ["batch", "pg-batch"]]) {
+    q.set(key, $(id).value);
+  }
+  return q.toString();
+}
+
+// At most one rewrite per 150 ms: a dragged slider fires ~60 input events a second, and Chrome
+// ignores (and warns about) more than ~100 history changes in 10 s.
+function writeURL() {
+  clearTimeout(state.urlTimer);
+  state.urlTimer = setTimeout(writeURLNow, 150);
+}
+
+function writeURLNow() {
+  clearTimeout(state.urlTimer);
+  if (!state.restored) return;  // not before the link's own state is applied
+  history.replaceState(null, "", `#${encodeState()}`);
+}
+
+// A select set to `value`, adding the option when a link names one the list lacks (lr 0.05).
+function setSelect(id, value) {
+  const select = $(id);
+  if (![...select.options].some((o) => o.value === String(value))) {
+    select.append(el("option", { value, text: value }));
+  }
+  select.value = value;
+}
+
+// The state in location.hash, applied to the controls (before the views draw). A bare
+// "#playground" (older links) names only the view.
+function applyURL() {
+  const text = location.hash.slice(1);
+  if (!text.includes("=")) return ["playground", "runs"].includes(text) ? text : "functions";
+  const q = new URLSearchParams(text);
+  state.run = q.get("run");
+  const fns = q.getAll("fn").map(readSpec).filter((f) => f && state.byName[f.name].elementwise);
+  if (q.has("fn")) {
+    state.selected = [...new Set(fns.map((f) => f.name))].slice(0, state.catalog.max_curves);
+    for (const f of fns) state.params[f.name] = { ...state.byName[f.name].article_params, ...f.params };
+    state.shade = state.selected.includes(q.get("shade")) ? q.get("shade") : state.selected[0] || null;
+  }
+  const x = (q.get("x") || "").split(",").map(Number);
+  if (x.length === 2 && x.every(Number.isFinite)) { $("xmin").value = x[0]; $("xmax").value = x[1]; }
+  if (q.has("logits")) $("logits").value = q.get("logits").split(",").join(" ");
+  if (Number.isFinite(parseFloat(q.get("t")))) $("temperature").value = q.get("t");
+  if (state.catalog.datasets.includes(q.get("data"))) $("pg-dataset").value = q.get("data");
+  if (Number.isFinite(parseFloat(q.get("noise")))) $("pg-noise").value = q.get("noise");
+  const layers = q.getAll("layer").map(readSpec).filter((f) => f && state.byName[f.name].elementwise);
+  if (layers.length) {
+    state.pg.layers = layers.slice(0, state.catalog.limits.layers[1]);
+    $("pg-layers").value = state.pg.layers.length;
+  }
+  if (Number.isFinite(parseInt(q.get("width"), 10))) $("pg-width").value = q.get("width");
+  if (Number.isFinite(parseFloat(q.get("lr")))) setSelect("pg-lr", q.get("lr"));
+  if (state.catalog.optimizers.includes(q.get("opt"))) $("pg-optimizer").value = q.get("opt");
+  if (Number.isFinite(parseInt(q.get("batch"), 10))) setSelect("pg-batch", q.get("batch"));
+  return ["functions", "playground", "runs"].includes(q.get("view")) ? q.get("view") : "functions";
+}
+
+// "copy link": the URL (already up to date) to the clipboard, and shown for copying by hand
+// where the clipboard is not available (plain http on another host, a headless browser).
+async function copyText(text, button, label, what) {
+  $("copy-box").value = text;
+  $("copy-what").textContent = what;
+  $("copy-panel").hidden = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "copied ✓";
+  } catch (err) {
+    $("copy-box").select();
+    button.textContent = "select + Ctrl-C";
+  }
+  setTimeout(() => { button.textContent = label; }, 1500);
+}
+
 // ------------------------------------------------------------------ Functions view
 
 function buildFunctions() {
@@ -123,7 +241,7 @@ function buildCards() {
     const values = state.params[name] || (state.params[name] = { ...act.article_params });
     const radio = el("input", { type: "radio", name: "shade", id: `shade-${name}` });
     radio.checked = state.shade === name;
-    radio.addEventListener("change", () => { state.shade = name; drawCurves(); });
+    radio.addEventListener("change", () => { state.shade = name; drawCurves(); writeURL(); });
     const card = el("div", { class: "card", style: `--c: ${COLORS[i % COLORS.length]}` }, [
       el("h3", {}, [act.display_name, el("label", {}, [radio, " shade"])]),
       el("div", { class: "formula", text: act.formula }),
@@ -136,6 +254,7 @@ function buildCards() {
 
 // Latest-wins fetching: while a request is in flight, further moves only mark the curves dirty.
 async function requestCurves() {
+  writeURL();
   if (state.curvesBusy) { state.curvesDirty = true; return; }
   if (!state.selected.length) { state.lastCurves = []; drawCurves(); return; }
   const xmin = parseFloat($("xmin").value), xmax = parseFloat($("xmax").value);
@@ -209,6 +328,7 @@ function drawCurves() {
 
 // Softmax panel: logits typed by the user, temperature on a log slider (0.01 .. 100).
 async function requestSoftmax() {
+  writeURL();
   const text = $("logits").value.trim();
   const numbers = text.split(/[\s,]+/).filter(Boolean).map(Number);
   const t = Math.pow(10, parseFloat($("temperature").value));
@@ -347,6 +467,7 @@ function closeStream() {
 
 // A new session for the current settings: closing the old stream stops its training on the server.
 async function restart() {
+  writeURL();
   const generation = ++state.pg.generation;
   closeStream();
   $("pg-error").textContent = "";
@@ -455,9 +576,12 @@ function drawPlayground() {
   const lossRange = losses.length ? [Math.log10(Math.min(0.1, 0.8 * Math.min(...losses))),
                                      Math.log10(Math.max(1, 1.2 * Math.max(...losses)))] : [-1, 0];
   Plotly.react("plot-loss", [
-    { x: epochs, y: pg.history.map((h) => h.train), name: "train", type: "scatter", mode: "lines", line: { color: COLORS[0] } },
-    { x: epochs, y: pg.history.map((h) => h.val), name: "validation", type: "scatter", mode: "lines", line: { color: COLORS[1] } },
+    { x: epochs, y: pg.history.map((h) => h.train), name: "train", type: "scatter", mode: "lines", line: { color: COLORS[0] },
+      hovertemplate: "train loss %{y:.4g}<extra></extra>" },
+    { x: epochs, y: pg.history.map((h) => h.val), name: "validation", type: "scatter", mode: "lines", line: { color: COLORS[1] },
+      hovertemplate: "validation loss %{y:.4g}<extra></extra>" },
   ], {
+    hovermode: "x unified",
     title: { text: "loss (cross-entropy)", font: { size: 14 } }, font: FONT, margin: { l: 60, r: 10, t: 36, b: 40 },
     xaxis: { title: { text: "epoch" }, rangemode: "tozero" }, yaxis: { title: { text: "loss (log scale)" }, type: "log", dtick: "D2", tickformat: ".2~g", range: lossRange },
     legend: { x: 1, xanchor: "right", y: 1 },
@@ -493,6 +617,11 @@ function drawPlayground() {
 
 // ------------------------------------------------------------------ Runs view
 
+function showReport(run) {
+  $("run-report").src = `/${run.report}`;
+  $("run-report").classList.add("open");
+}
+
 async function loadRuns() {
   const body = await getJSON("/api/runs");
   $("runs-folder").textContent = body.folder;
@@ -504,11 +633,12 @@ async function loadRuns() {
     const cell = el("td");
     if (run.report) {
       const view = el("a", { href: "#", text: "show" });
-      view.addEventListener("click", (ev) => { ev.preventDefault(); $("run-report").src = `/${run.report}`; $("run-report").classList.add("open"); });
+      view.addEventListener("click", (ev) => { ev.preventDefault(); showReport(run); state.run = run.name; writeURL(); });
       cell.append(view, " · ", el("a", { href: `/${run.report}`, target: "_blank", rel: "noopener", text: "new tab" }));
     } else {
       cell.textContent = run.error || "no report yet";
     }
+    if (run.report && run.name === state.run) showReport(run);  // the report a link names
     const when = new Date(run.modified * 1000).toLocaleString();
     tbody.append(el("tr", {}, [
       el("td", { text: run.name }), el("td", { text: run.dataset || "" }),
@@ -528,7 +658,8 @@ function showView(name) {
   if (name === "playground" && !state.pg.id) restart();
   if (name === "runs") loadRuns();
   window.dispatchEvent(new Event("resize"));  // plotly sizes hidden plots at 0: redo on show
-  location.hash = name;
+  state.view = name;
+  writeURL();
 }
 
 async function main() {
@@ -537,16 +668,40 @@ async function main() {
   $("sat-threshold").textContent = state.catalog.saturation_threshold;
   state.selected = ["sigmoid", "relu", "leaky_relu"];
   state.shade = "sigmoid";
-  buildFunctions();
-  buildPlayground();
   $("logits").value = state.catalog.softmax_default.join(" ");
+  buildPlayground();  // the controls with the defaults, then the link's state over them
+  const initial = applyURL();
+  buildLayers(); showValues();
+  state.restored = true;
+  buildFunctions();
   $("logits").addEventListener("input", requestSoftmax);
   $("temperature").addEventListener("input", requestSoftmax);
   requestSoftmax();
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
-  const initial = location.hash.slice(1);
-  if (["playground", "runs"].includes(initial)) showView(initial);
+  if (initial !== "functions") showView(initial); else writeURL();
+  $("copy-link").addEventListener("click", (ev) => { writeURLNow(); copyText(location.href, ev.target, "copy link", "link to this page"); });
+  $("copy-close").addEventListener("click", () => { $("copy-panel").hidden = true; });
+  $("pg-export-py").addEventListener("click", (ev) => exportAs("python", ev.target));
+  $("pg-export-cmd").addEventListener("click", (ev) => exportAs("command", ev.target));
 }
+
+// "copy as PyTorch" / "copy as actlab command": the server writes the text from these settings.
+async function exportAs(format, button) {
+  const label = button.textContent;
+  try {
+    const response = await fetch(`/api/export?format=${format}`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(playgroundConfig()) });
+    if (!response.ok) throw new Error((await response.json()).error || response.statusText);
+    const text = await response.text();
+    state.pg.exported = text;
+    await copyText(text, button, label, format === "python" ? "PyTorch script (run: python script.py --epochs 100)" : "actlab compare command");
+  } catch (err) {
+    $("pg-error").textContent = err.message;
+  }
+}
+
+// A link pasted into the address bar of an open page changes only the fragment: load it afresh.
+window.addEventListener("hashchange", () => location.reload());
 
 // Leaving the page closes its stream, which ends the training session on the server (Chrome may
 // otherwise keep the connection of a page it holds in its back/forward cache).
