@@ -16,7 +16,7 @@ import warnings
 import pytest
 
 import actlab
-from actlab.cli import main
+from _cli import cli
 from actlab.errors import ActlabError
 
 torch = pytest.importorskip("torch")
@@ -65,16 +65,6 @@ USER = textwrap.dedent(
             pass
     """
 )
-
-
-def cli(capsys, *argv):
-    """Run the CLI in this process: (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code, err, *words):
@@ -445,3 +435,15 @@ def test_report_figures_never_warn_when_tight_layout_gives_up():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         report._fit(fig)
+
+
+def test_found_by_hypothesis_a_csv_of_separators_and_a_spec_with_a_newline(tmp_path, capsys):
+    """Two cases the property tests found with 1,500 examples: a CSV holding only ',' was an
+    IndexError traceback; a spec with a newline gave a two-line error."""
+    path = tmp_path / "comma.csv"
+    path.write_text(",")
+    code, _, err = cli(capsys, "compare", "--csv", path, "--target", "a", "--out", tmp_path / "r")
+    assert code == 2 and "has no values" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+    code, _, err = cli(capsys, "eval", "identity:\n", "1")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err

@@ -195,13 +195,13 @@ def parse(spec: str | Activation | ActivationSpec, **overrides: Any) -> Activati
         for part in parts:
             if "=" not in part:
                 raise ActlabError(
-                    f"bad parameter '{part}' in '{spec}': expected key=value, "
+                    f"bad parameter {part!r} in {spec!r}: expected key=value, "
                     f"e.g. 'leaky_relu:alpha=0.1'"
                 )
             key, value = (s.strip() for s in part.split("=", 1))
             p = base.param(key)
             if p.name in given:
-                raise ActlabError(f"parameter '{p.name}' given twice in '{spec}'")
+                raise ActlabError(f"parameter '{p.name}' given twice in {spec!r}")
             given[p.name] = p.coerce(value, base.name)
     else:
         raise ActlabError(

@@ -307,6 +307,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
             f"(a cell may hold at most {csv.field_size_limit():,} characters); check that it is "
             "a CSV file and that its quotes are balanced"
         ) from None
+    if not rows:  # only separators and blanks: ",", ";;"
+        raise ActlabError(f"CSV file '{path}' has no values; it needs a header row and data rows")
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
     if not body:
