@@ -447,3 +447,17 @@ def test_found_by_hypothesis_a_csv_of_separators_and_a_spec_with_a_newline(tmp_p
     assert not (tmp_path / "r").exists()
     code, _, err = cli(capsys, "eval", "identity:\n", "1")
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_search_and_time_budget_numbers_follow_the_one_grammar(tmp_path, capsys):
+    """`search --seed/--finalists/--entrants` and `compare --time-budget` read numbers by
+    errors.read_number like every other option (int()/float() took '1_0' as 10)."""
+    for argv in (["search", "--seed", "1_0"], ["search", "--finalists", "٥"],
+                 ["search", "--entrants", "1_0"],
+                 ["compare", "--time-budget", "1_0"]):  # fmt: skip
+        code, _, err = cli(capsys, *argv, "--out", tmp_path / "r")
+        assert code == 2 and "expected" in err and "Traceback" not in err, argv
+        assert not (tmp_path / "r").exists()
+    code, _, err = cli(capsys, "search", "--finalists", "0", "--out", tmp_path / "r")
+    assert code == 2 and "--finalists must be a whole number >= 1" in err
+    assert not (tmp_path / "r").exists()

@@ -19,6 +19,7 @@ from actlab.cli._common import (
     split_specs,
     stdout_to_stderr,
 )
+from actlab.errors import read_number
 
 EXAMPLES = """examples:
   actlab compare                                   # digits, 7 activations x 5 seeds
@@ -38,7 +39,7 @@ EXAMPLES = """examples:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        value = float(read_number(text))  # the one number grammar (no '1_0', no '٥')
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):

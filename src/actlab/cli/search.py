@@ -6,6 +6,7 @@ import argparse
 import time
 
 from actlab.cli._common import console, err_console, print_json, split_specs
+from actlab.errors import whole_arg
 
 EXAMPLES = """examples:
   actlab search --dataset digits --budget 10m               # screen, race, confirm in 10 minutes
@@ -14,16 +15,6 @@ EXAMPLES = """examples:
   actlab search --out runs/s --resume                       # finish a stopped search
   actlab compare --activations runs/s/found/found1.py:found1 relu silu   # use a find
 """
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,11 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--strategy", choices=("race", "learn"), default=None,
                    help="race: screen + successive halving (default); learn: train a rational "
                    "activation per layer and name the nearest expressions")
-    s.add_argument("--seed", type=int,
+    s.add_argument("--seed", type=whole_arg,
                    default=None, metavar="N", help="seed of the whole search (default 0)")
-    s.add_argument("--finalists", type=_count, default=None, metavar="N",
+    s.add_argument("--finalists", type=whole_arg, default=None, metavar="N",
                    help="finalists confirmed against the baselines (default 3)")
-    s.add_argument("--entrants", type=_count, default=None, metavar="N",
+    s.add_argument("--entrants", type=whole_arg, default=None, metavar="N",
                    help="candidates raced (default: as many as the budget allows)")
     run = p.add_argument_group("run")
     run.add_argument("--out", metavar="DIR", help="search folder (default: a new one here)")
