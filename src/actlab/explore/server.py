@@ -12,7 +12,8 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ``POST /api/sessions``                      create a Playground session (body: its settings)
 ``GET /api/sessions/{id}``                  its state; ``DELETE`` stops and removes it
 ``GET /api/sessions/{id}/stream``           server-sent events: one ``frame`` per epoch trained
-``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``
+``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``, or
+                                            ``{"action": "set", "weight_decay": x, "dropout": p}``
 ``POST /api/export?format=python|command``  the Playground (body: its settings) as a PyTorch
                                             script or an ``actlab compare`` line (plain text)
 ``GET /api/runs``                           the compare runs under the runs folder
@@ -42,7 +43,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,14 @@ from starlette.staticfiles import StaticFiles
 from actlab import catalog, kernels, plot
 from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
-from actlab.explore.session import DATASETS, LIMITS, PlaygroundConfig, validate
+from actlab.explore.session import (
+    CHOICES,
+    DATASETS,
+    LIMITS,
+    PlaygroundConfig,
+    validate,
+    validate_live,
+)
 from actlab.explore.worker import Pool, Worker, WorkerBusy, WorkerError, warm_up
 
 __all__ = ["MAX_SESSIONS", "SESSION_TTL", "create_app", "list_runs", "run_file", "slider"]
@@ -156,6 +164,7 @@ def catalog_json(extra: Mapping[str, catalog.ActivationSpec] | None = None) -> d
         "datasets": list(DATASETS),
         "optimizers": list(OPTIMIZERS),
         "limits": {k: list(v) for k, v in LIMITS.items()},
+        "choices": {k: list(v) for k, v in CHOICES.items()},
         "defaults": PlaygroundConfig().to_dict(),
         "saturation_threshold": plot.SATURATION,
         "max_curves": MAX_CURVES,
@@ -313,6 +322,7 @@ class _Entry:
     playing: bool = False
     pending_steps: int = 0
     reset: bool = False
+    changes: dict[str, float] = field(default_factory=dict)  # weight decay / dropout to apply
     closed: bool = False
     streaming: bool = False
     busy: bool = False  # a frame is being computed in a worker thread
@@ -510,7 +520,7 @@ async def api_delete(request: Request) -> Response:
     return JSONResponse({"closed": request.path_params["id"]})
 
 
-ACTIONS = ("play", "pause", "step", "reset")
+ACTIONS = ("play", "pause", "step", "reset", "set")
 
 
 async def api_control(request: Request) -> Response:
@@ -529,6 +539,10 @@ async def api_control(request: Request) -> Response:
     elif action == "step":
         entry.playing = False
         entry.pending_steps = min(entry.pending_steps + 1, 10)
+    elif action == "set":  # applied by the stream before its next step (one worker call at a time)
+        values = validate_live(body)
+        entry.changes.update(values)
+        entry.session.config = replace(entry.session.config, **values)
     else:
         entry.reset = True
     entry.wake.set()
@@ -577,6 +591,10 @@ async def api_stream(request: Request) -> Response:
             if entry.reset:
                 entry.reset = False
                 yield _sse("frame", await work("reset"))
+                continue
+            if entry.changes:
+                changes, entry.changes = entry.changes, {}
+                yield _sse("frame", await work("set", changes))
                 continue
             if entry.pending_steps or (entry.playing and not session.diverged):
                 wait = due - time.monotonic()
