@@ -416,6 +416,13 @@ class Session:
                 frame["surface"] = _r(probs[:, 1].reshape(shape).numpy(), 3)
         return frame
 
+    def _horizon(self) -> int:
+        """Epochs that show a schedule's shape: constant 50; step 6 steps; cosine twice its
+        length (it stays at 0 after); 10 to 1000."""
+        c = self.config
+        n = {"constant": 50, "step": 6 * c.schedule_epochs}.get(c.schedule, 2 * c.schedule_epochs)
+        return max(10, min(1000, n))
+
     def points(self) -> dict[str, Any]:
         """The data as the page draws it (standardised, as the network sees it), the grid, and
         each hidden layer's pre-activations at initialisation."""
@@ -425,6 +432,8 @@ class Session:
             "features": int(self.X_train.shape[1]),
             "planar": self.planar,
             "preactivations": self.init_preactivations,
+            # the schedule's learning rate over enough epochs to show its shape (at most 1000)
+            "lr_plan": _r([lr_at(self.config, e) for e in range(self._horizon())]),
         }
         if not self.planar:
             out["note"] = (

@@ -132,6 +132,7 @@ function encodeState() {
   for (const [key, id] of [["width", "pg-width"], ["lr", "pg-lr"], ["opt", "pg-optimizer"], ["batch", "pg-batch"]]) {
     q.set(key, $(id).value);
   }
+  if (window.actlabExtras) window.actlabExtras.encode(q);
   return q.toString();
 }
 
@@ -185,6 +186,7 @@ function applyURL() {
   if (Number.isFinite(parseFloat(q.get("lr")))) setSelect("pg-lr", q.get("lr"));
   if (state.catalog.optimizers.includes(q.get("opt"))) $("pg-optimizer").value = q.get("opt");
   if (Number.isFinite(parseInt(q.get("batch"), 10))) setSelect("pg-batch", q.get("batch"));
+  if (window.actlabExtras) window.actlabExtras.apply(q);
   return ["functions", "playground", "runs"].includes(q.get("view")) ? q.get("view") : "functions";
 }
 
@@ -390,6 +392,7 @@ function buildPlayground() {
   $("preset-relu").addEventListener("click", () => preset("relu"));
   showValues();
   buildLayers();
+  if (window.actlabExtras) window.actlabExtras.build(state);  // playground-extras.js
 }
 
 function showValues() {
@@ -452,6 +455,7 @@ function playgroundConfig() {
     lr: parseFloat($("pg-lr").value),
     optimizer: $("pg-optimizer").value,
     batch_size: parseInt($("pg-batch").value, 10),
+    ...(window.actlabExtras ? window.actlabExtras.config() : {}),
   };
 }
 
@@ -555,7 +559,8 @@ function drawPlayground() {
              marker: { color: CLASS_COLORS[cls], size: part === "train" ? 5 : 7, symbol,
                        line: { color: part === "train" ? "white" : "black", width: part === "train" ? 0.6 : 1 } } };
   };
-  Plotly.react("plot-surface", [
+  const drawn = window.actlabExtras ? window.actlabExtras.draw(f, data) : false;  // multiclass, digits
+  if (!drawn) Plotly.react("plot-surface", [
     { x: data.grid_x, y: data.grid_y, z: f.surface, type: "heatmap", zmin: 0, zmax: 1, zsmooth: "best",
       colorscale: [[0, "#f5a35c"], [0.5, "#f7f7f7"], [1, "#6aa8f0"]],
       colorbar: { title: { text: "P(class 1)", side: "right" }, thickness: 12 },
