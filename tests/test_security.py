@@ -163,6 +163,12 @@ def hostile_requests(client, base: Path, headers: dict) -> list:
             client.post("/api/sessions", json={"optimizer": spec}, headers=headers),
             client.post("/api/sessions", json={spec: 1}, headers=headers),
             client.post(f"/api/sessions/{sid}/control", json={"action": spec}, headers=headers),
+            client.post("/api/sessions", json={"schedule": spec}, headers=headers),
+            client.post("/api/sessions", json={"init": spec}, headers=headers),
+            client.post(
+                f"/api/sessions/{sid}/control", json={"action": "set", "dropout": spec},
+                headers=headers,
+            ),
             client.get(f"/api/sessions/{quote(spec, safe='')}", headers=headers),
             client.get(f"/runs/{quote(spec, safe='')}", headers=headers),
             client.post("/api/export", json={"layers": ["relu", spec]}, headers=headers),
@@ -605,6 +611,9 @@ def test_large_bodies_are_refused(client):
         (b'{"dataset": "' + b"d" * 50_000 + b'"}', ["dataset", "..."]),
         (b'{"lr": "' + b"f" * 50_000 + b'"}', ["lr", "..."]),
         (b'{"layers": ["' + b"r" * 50_000 + b'"]}', ["unknown activation", "..."]),
+        (b'{"schedule": "' + b"s" * 50_000 + b'"}', ["schedule", "..."]),
+        (b'{"init": "' + b"i" * 50_000 + b'"}', ["init", "..."]),
+        (b'{"dropout": 1e308}', ["dropout", "0 to 0.9"]),
     ],
 )
 def test_bad_json_is_a_short_400(client, body, words):
@@ -613,6 +622,31 @@ def test_bad_json_is_a_short_400(client, body, words):
     for w in words:
         assert w in error, error
     assert len(error) < 400  # untrusted values are echoed cut short
+
+
+def test_live_settings_are_validated_and_bounded(client, live):
+    """``{"action": "set"}`` changes only weight decay and dropout, within their bounds; a bad
+    one is a one-line 400 that changes nothing."""
+    sid = client.post("/api/sessions", json={"layers": ["relu"]}).json()["id"]
+    url = f"/api/sessions/{sid}/control"
+    for body, words in [
+        ({"action": "set"}, "weight_decay and dropout"),
+        ({"action": "set", "lr": 0.1}, "starting a new session"),
+        ({"action": "set", "k" * 50_000: 0.1}, "..."),
+        ({"action": "set", "dropout": 1e308}, "0 to 0.9"),
+        ({"action": "set", "dropout": -0.1}, "dropout"),
+        ({"action": "set", "weight_decay": "0.1"}, "weight_decay must be a number"),
+        ({"action": "set", "weight_decay": [0.1]}, "weight_decay"),
+        ({"action": "set", "weight_decay": True}, "weight_decay"),
+    ]:
+        error = one_line_error(client.post(url, json=body), 400)
+        assert words in error and len(error) < 400, error
+    assert client.get(f"/api/sessions/{sid}").json()["config"]["dropout"] == 0.0
+    r = client.post(url, json={"action": "set", "dropout": 0.25, "weight_decay": 0.01})
+    assert r.status_code == 200 and r.json()["config"]["dropout"] == 0.25
+    assert r.json()["config"]["weight_decay"] == 0.01
+    client.delete(f"/api/sessions/{sid}")
+    one_line_error(client.post(url, json={"action": "set", "dropout": 0.1}, headers=CROSS), 403)
 
 
 @pytest.mark.parametrize(
