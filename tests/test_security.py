@@ -204,7 +204,7 @@ def test_no_request_imports_or_calls_code(client, place, cross_site):
     warm_up(client)
     before = set(sys.modules)
     responses = hostile_requests(client, place, CROSS if cross_site else {})
-    assert len(responses) == 17 * len(code_specs(place))
+    assert len(responses) == 20 * len(code_specs(place))
     for r in responses:
         one_line_error(r, 403) if cross_site else one_line_error(r)
     assert not (place / "MARKER").exists(), "a request imported or called the evil code"

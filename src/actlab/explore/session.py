@@ -152,7 +152,7 @@ def validate_live(body: Any) -> dict[str, float]:
     keys = sorted(set(body) - {"action"})
     wrong = [k for k in keys if k not in LIVE]
     if wrong or not keys:
-        got = f"; got {wrong[0][:80]!r} (change it by starting a new session)" if wrong else ""
+        got = f"; got {_echo(wrong[0])} (change it by starting a new session)" if wrong else ""
         raise ActlabError(
             f"a running session changes only {' and '.join(LIVE)}, e.g. "
             f'{{"action": "set", "weight_decay": 0.01}}{got}'
