@@ -406,14 +406,15 @@ class Session:
             "surface": None,
             "diverged": self.diverged,
         }
-        if self.grid_points is not None:  # the predicted class and its probability per point
+        if self.grid_points is not None:
             probs = torch.softmax(self._forward(self.grid_points)[0], dim=1)
             shape = (len(self.ys), len(self.xs))
-            confidence, winner = probs.max(dim=1)
-            frame["surface_class"] = winner.reshape(shape).tolist()
-            frame["surface_confidence"] = _r(confidence.reshape(shape).numpy(), 3)
-            if self.n_classes == 2:  # P(class 1), as the two-class page draws it
+            if self.n_classes == 2:  # P(class 1): the class and how sure, in one number
                 frame["surface"] = _r(probs[:, 1].reshape(shape).numpy(), 3)
+            else:  # the predicted class and its probability at each point
+                confidence, winner = probs.max(dim=1)
+                frame["surface_class"] = winner.reshape(shape).tolist()
+                frame["surface_confidence"] = _r(confidence.reshape(shape).numpy(), 3)
         return frame
 
     def _horizon(self) -> int:
