@@ -307,7 +307,10 @@ HOVERS = [  # chart, the point hovered, words its label must show
     ("plot-loss", "{xval: 2}", "validation loss"),
     ("plot-health", "[{curveNumber: 0, pointNumber: 0}]", "dead"),
     ("plot-grad", "[{curveNumber: 0, pointNumber: 0}]", "‖∂loss/∂W‖ ="),
-]
+    ("plot-lr", "[{curveNumber: 0, pointNumber: 3}]", "epoch 4: lr 0.03"),
+    ("plot-init-0", "[{curveNumber: 0, pointNumber: 20}]", "values"),
+    ("plot-init-1", "[{curveNumber: 0, pointNumber: 20}]", "values"),
+]  # plot-classes (digits only) is hovered in test_playground_extras_multiclass_live_dropout...
 
 
 def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path):
@@ -325,9 +328,10 @@ def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path
         wait.until(lambda d: js(d, "window.explore.pg.history.length") >= 4)
         browser.find_element("id", "pg-play").click()
         plots = js(browser, "[...document.querySelectorAll('.plot')].map(p => p.id)")
-        assert sorted(plots) == sorted(chart for chart, _, _ in HOVERS)
+        assert sorted(plots) == sorted([chart for chart, _, _ in HOVERS] + ["plot-classes"])
         for chart, point, words in HOVERS:
-            caption = js(browser, f"document.getElementById('{chart}').nextElementSibling")
+            caption = js(browser, f"document.getElementById('{chart}').closest('figure')"
+                                  ".querySelector('figcaption')")
             assert caption.tag_name == "figcaption"
             assert len(caption.get_attribute("textContent")) > 40
             view = "functions" if chart in ("plot-f", "plot-df", "plot-softmax") else "playground"
@@ -400,5 +404,10 @@ def test_playground_extras_multiclass_live_dropout_and_digits(browser, tmp_path)
         assert "No decision surface" in browser.find_element("id", "pg-surface-note").text
         assert browser.find_element("id", "pg-noise").get_attribute("disabled") is not None
         wait.until(lambda d: "accuracy per class" in d.find_element("id", "plot-classes").text)
+        caption = js(browser, "document.getElementById('plot-classes').nextElementSibling")
+        assert caption.tag_name == "figcaption" and "no decision surface" in caption.text
+        hover = ("Plotly.Fx.hover('plot-classes', [{curveNumber: 0, pointNumber: 3}]), "
+                 "document.querySelector('#plot-classes .hoverlayer').textContent")
+        wait.until(lambda d: "class 3:" in js(d, hover) and "% right" in js(d, hover))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
