@@ -48,13 +48,11 @@ __all__ = [
 _COMPARE = compare_settings()
 
 
-def _compare(name: str, low: float | None = None, high: float | None = None, **meta: Any
-             ) -> Setting:  # fmt: skip
+def _compare(name: str, low: float | None = None, high: float | None = None, **kw: Any) -> Setting:
     """compare's declaration of ``name`` (actlab.compare.config) with the explorer's own bounds:
     inclusive here (:func:`actlab.errors.check_number`), and one value, not a list."""
-    s = _COMPARE[name][2]
-    return replace(s, listable=False, **({"low": low, "high": high} if low is not None else {}),
-                   **meta)  # fmt: skip
+    bounds = {} if low is None else {"low": low, "high": high}
+    return replace(_COMPARE[name][2], listable=False, **bounds, **kw)
 
 
 SCHEDULES = ("constant", "step", "cosine")
