@@ -409,5 +409,11 @@ def test_playground_extras_multiclass_live_dropout_and_digits(browser, tmp_path)
         hover = ("Plotly.Fx.hover('plot-classes', [{curveNumber: 0, pointNumber: 3}]), "
                  "document.querySelector('#plot-classes .hoverlayer').textContent")
         wait.until(lambda d: "class 3:" in js(d, hover) and "% right" in js(d, hover))
+
+        browser.find_element("id", "preset-relu").click()  # the article's claim: defaults again
+        name = "window.explore.pg.id && window.explore.pg.data && window.explore.pg.data.name"
+        wait.until(lambda d: js(d, name) == "spirals")
+        config = server.hub.entries[js(browser, "window.explore.pg.id")].session.config
+        assert (config.dropout, config.schedule, config.init) == (0.0, "constant", "auto")
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors

@@ -68,6 +68,12 @@
     for (const id of ["pg-schedule-epochs", "pg-schedule-gamma"]) $(id).addEventListener("input", () => { show(); window.restartSoon(); });
     for (const id of ["pg-weight-decay", "pg-dropout"]) $(id).addEventListener("input", () => { show(); window.writeURL(); sendLive(); });
     $("pg-dataset").addEventListener("change", syncData);
+    // The article's presets use the defaults here too (captured before app.js's own handlers,
+    // which read the settings at once): a dropout left at 0.5 would spoil the claim.
+    document.querySelector(".presets").addEventListener("click", () => {
+      for (const [, id, name] of KEYS) $(id).value = d[name];
+      syncSchedule();
+    }, true);
     buildCharts();
     syncSchedule();
   }
