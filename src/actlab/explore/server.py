@@ -15,6 +15,10 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``
 ``POST /api/export?format=python|command``  the Playground (body: its settings) as a PyTorch
                                             script or an ``actlab compare`` line (plain text)
+``POST /api/compare``                       "test this properly": the Playground (body: its
+                                            settings + ``activations``, ``seeds``, ``epochs``) as
+                                            a background ``actlab compare`` run (202, its ``id``)
+``GET /api/compare/{id}``                   its progress, then its headline; ``DELETE`` cancels
 ``GET /api/runs``                           the compare runs under the runs folder
 ``GET /runs/{path}``                        a report file of a run (only inside that folder)
 ==========================================  =====================================================
@@ -59,6 +63,7 @@ from starlette.staticfiles import StaticFiles
 from actlab import catalog, kernels, plot
 from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
+from actlab.explore import studies
 from actlab.explore.guard import (  # (MAX_BODY etc.: this module's names before the split)
     ECHO,
     MAX_BODY,
@@ -624,6 +629,7 @@ def create_app(
     time_limit: float = TIME_LIMIT,
     create_limit: float = CREATE_LIMIT,
     search_finalists: bool = False,
+    study_limit: float = studies.STUDY_LIMIT,
 ) -> Starlette:
     """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
     only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere).
@@ -635,6 +641,9 @@ def create_app(
     ``search_finalists``: also load the finalists of the ``actlab search`` runs under ``runs``
     (:func:`actlab.explore.search_finalists`), now, as start-up activations; one that fails its
     check is skipped with its reason (``app.state.search_skipped``). New runs need a restart.
+
+    ``study_limit``: seconds of training of a "test this properly" run (``POST /api/compare``,
+    :mod:`actlab.explore.studies`) before it stops at an epoch boundary and writes its report.
     """
     from actlab.explore import load_activations
     from actlab.explore import search_finalists as find_finalists
@@ -666,6 +675,10 @@ def create_app(
             Route("/api/sessions/{id}/stream", api_stream),
             Route("/api/sessions/{id}/control", api_control, methods=["POST"]),
             Route("/api/export", api_export, methods=["POST"]),
+            Route("/api/compare", studies.api_start, methods=["POST"]),
+            Route("/api/compare", studies.api_list, methods=["GET"]),
+            Route("/api/compare/{id}", studies.api_status, methods=["GET"]),
+            Route("/api/compare/{id}", studies.api_cancel, methods=["DELETE"]),
             Route("/api/runs", api_runs),
             Route("/runs/{path:path}", runs_file),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -682,9 +695,11 @@ def create_app(
     pool = Pool(refs, CURVE_WORKERS)
 
     def stop() -> None:
-        """Kill every worker process (sessions and curves); safe to call more than once."""
+        """Kill every worker process (sessions, curves, background runs); safe to call more than
+        once."""
         hub.close_all()
         pool.close()
+        app.state.studies.close()
 
     app.state.runs = Path(runs).expanduser()
     app.state.hub = hub
@@ -700,6 +715,7 @@ def create_app(
     app.state.search_skipped = skipped
     app.state.time_limit = float(time_limit)
     app.state.create_limit = float(create_limit)
-    app.state.catalog = catalog_json(table)
+    app.state.studies = studies.Studies(app.state.runs, app.state.user_refs, study_limit)
+    app.state.catalog = {**catalog_json(table), "study": studies.limits()}
     app.state.plotly = plotly_bundle()
     return app
