@@ -1,4 +1,4 @@
-""""Test this properly" (issue 23, item 3): ``POST /api/compare`` runs the Playground's data and
+"""Issue 23, item 3, "test this properly": ``POST /api/compare`` runs the Playground's data and
 network as an ``actlab compare`` run in the background, in a process of its own, one at a time,
 bounded in models and time, cancellable, ending with the server; the run is a normal compare run
 folder under ``--runs`` (its report listed in Runs), with the settings of "copy as actlab

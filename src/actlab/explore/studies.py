@@ -1,5 +1,5 @@
-""" "Test this properly": the Playground's data and network as an ``actlab compare`` run over many
-seeds, in the background, one at a time.
+"""The "test this properly" button: the Playground's data and network as an ``actlab compare``
+run over many seeds, in the background, one at a time.
 
 ``POST /api/compare`` takes the Playground's settings (as ``POST /api/sessions`` does, checked by
 the same :func:`~actlab.explore.session.validate`) plus ``activations`` (the specs to compare,
