@@ -1,7 +1,8 @@
 // "Test this properly": the Playground's data and network as an `actlab compare` run over many
 // seeds, in the server's background (POST /api/compare), its progress polled (GET
 // /api/compare/{id}), its headline and ranking shown beside the Playground with a link to its
-// report in Runs. Other views start one with window.actlabStudy.start(["relu", "tanh"]).
+// report in Runs. Other views start one with window.actlabStudy.start(["relu", "tanh"]) and can
+// show the box beside them with window.actlabStudy.mount(element).
 // Every text from the server is set as textContent, never as HTML.
 "use strict";
 
@@ -107,7 +108,8 @@
     line.classList.add("error");
   }
 
-  // Start a run comparing `activations` (default: the field's) on the Playground's settings.
+  // Start a run comparing `activations` (default: the field's) on the Playground's settings
+  // (options.config: other settings, as POST /api/sessions takes them; options.seeds, .epochs).
   async function start(activations, options = {}) {
     if (activations) {
       q("study-acts").value = activations.join(", ");
@@ -115,7 +117,7 @@
     }
     const acts = q("study-acts").value.split(",").map((s) => s.trim()).filter(Boolean);
     const body = {
-      ...playground(), activations: acts,
+      ...(options.config || playground()), activations: acts,
       seeds: options.seeds ?? parseInt(q("study-seeds").value, 10),
       epochs: options.epochs ?? parseInt(q("study-epochs").value, 10),
     };
@@ -242,5 +244,8 @@
   }
   resume();
 
-  window.actlabStudy = { start, cancel, get state() { return st.last; } };
+  // mount(element): show the box (button, progress, verdict) there instead, e.g. beside twins.
+  function mount(element) { element.append(box); }
+
+  window.actlabStudy = { start, cancel, mount, get state() { return st.last; } };
 })();
