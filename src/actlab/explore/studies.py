@@ -78,6 +78,7 @@ class StudyRequest:
 
     @property
     def models(self) -> int:
+        """How many models the run trains (activations x seeds)."""
         return len(self.activations) * self.seeds
 
 
@@ -214,6 +215,7 @@ class Studies:
         self.closed = False
 
     def get(self, key: str) -> Study:
+        """The run ``key`` of this server, or a 404 that says where its folder is."""
         study = self.items.get(key)
         if study is None:
             raise BadRequest(
@@ -306,6 +308,7 @@ class Studies:
                 study.conn.close()
 
     def _message(self, study: Study, kind: str, value: Any) -> None:
+        """Apply one message of the run's process to its state (ignored once cancelled)."""
         with self.lock:
             if study.cancelled:
                 return
@@ -357,6 +360,7 @@ class Studies:
 
 
 def _kill(proc: Any) -> None:
+    """SIGKILL ``proc`` if it still runs, and reap it (idempotent)."""
     with contextlib.suppress(OSError, ValueError, AssertionError):
         if proc.is_alive():
             proc.kill()
@@ -382,6 +386,7 @@ def _spawn(study: Study, settings: dict[str, Any], out: Path) -> None:
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM in the run's process: stop as Ctrl-C stops ``actlab compare``."""
     raise KeyboardInterrupt  # compare.run ends its store's session as 'interrupted' and closes it
 
 
@@ -427,6 +432,7 @@ def _main(conn: Any, settings: dict[str, Any], out: str, limit: float) -> None:
 
 
 def _number(x: Any) -> float | None:
+    """A statistic for JSON: a float, or None for a missing one or NaN."""
     return None if x is None or x != x else float(x)  # NaN -> None (JSON has no NaN)
 
 
@@ -464,10 +470,12 @@ async def api_start(request: Request) -> Response:
 
 
 async def api_status(request: Request) -> Response:
+    """``GET /api/compare/{id}``: the run's progress, then its headline and ranking."""
     return JSONResponse(request.app.state.studies.get(request.path_params["id"]).state())
 
 
 async def api_cancel(request: Request) -> Response:
+    """``DELETE /api/compare/{id}``: cancel the run (its folder keeps what it stored)."""
     studies: Studies = request.app.state.studies
     study = studies.get(request.path_params["id"])
     studies.cancel(study)
@@ -475,6 +483,7 @@ async def api_cancel(request: Request) -> Response:
 
 
 async def api_list(request: Request) -> Response:
+    """``GET /api/compare``: this server's runs, latest first (a reloaded page finds its own)."""
     studies: Studies = request.app.state.studies
     items = sorted(studies.items.values(), key=lambda s: s.started, reverse=True)
     return JSONResponse({"studies": [s.state() for s in items], "limits": limits()})
