@@ -23,4 +23,3 @@ def pointwise(op: str, backward: str, args: Any = None, *, of_output: bool = Fal
         )
 
     return fast
-

@@ -318,8 +318,6 @@ def _via_torch(
     return run
 
 
-
-
 _T_FACTORS: dict[tuple[float, Any], Any] = {}
 
 
@@ -330,6 +328,7 @@ def _t_factor(tm: Any, value: float, dtype: Any = None) -> Any:
     if factor is None:
         factor = _T_FACTORS[value, dtype] = tm.tensor(value, dtype=dtype or tm.float64)
     return factor
+
 
 # ----------------------------------------------------------------------------------------------
 # Compiled kernels (numba, the optional extra actlab[fast]; float32 blocks): actlab._compiled

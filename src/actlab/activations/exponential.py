@@ -18,12 +18,24 @@ from actlab.activations._route import (
 )
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = [
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "celu",
+    "celu_derivative",
+    "elu",
+    "elu_derivative",
+    "selu",
+    "selu_derivative",
+]
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _t_elu(tm: Any, x: Any, o: Any, alpha: float, scale: float) -> None:
     tm._C._nn.elu(x, alpha, scale, 1.0, out=o)
+
 
 def _k_elu(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], alpha: float, scale: float) -> None:
     # scale * (max(x, 0) + alpha * expm1(min(x, 0))): expm1 of a masked input never overflows
@@ -75,6 +87,7 @@ def _k_celu_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], alpha: float) -
     np.multiply(o, a, out=o)
     np.add(o, m, out=o)
 
+
 _k_celu_w, _k_celu_d_w = _wide(_k_celu), _wide(_k_celu_d)
 _k_elu_t = _via_torch(_k_elu, _t_elu)
 _k_celu1_t = _via_torch(_k_celu, lambda tm, x, o, alpha: _t_elu(tm, x, o, 1.0, 1.0))
@@ -119,6 +132,7 @@ def celu_derivative(x: ArrayLike, alpha: float = 1.0, *, out: Any = None) -> Any
     """f'(x) = 1 if x > 0 else exp(x / alpha). f'(0) = 1 for every alpha (CELU is C1)."""
     a = _real(alpha, "alpha", "celu_derivative", positive=True)
     return _elementwise(_k_celu_d if a == 1.0 else _k_celu_d_w, x, out, a)
+
 
 def _elu_family(a: Any, alpha: float, scale: float, inner: float) -> Any:
     """aten.elu(alpha, scale, input_scale): ELU, SELU and CELU (their definitions call it)."""

@@ -28,6 +28,8 @@ from actlab.activations._route import (
 from actlab.errors import ActlabError
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = ["gelu", "gelu_derivative"]
+
 # -1/sqrt 2 as float32 + the float32 nearest the rest (the rest is 1.7e-8 relative: it matters)
 _GELU_C = float(np.float32(-SQRT_HALF))
 _GELU_C_LO = float(np.float32(-SQRT_HALF - _GELU_C))
@@ -80,6 +82,7 @@ def _t_gelu_tanh(tm: Any, x: Any, o: Any) -> None:
     z.mul_(d)
     z.sigmoid_()
     tm.mul(z, d, out=o)
+
 
 # GELU, exact: x * Phi(x) = max(x, 0) - |x| * Phi(-|x|), which needs no select and has no
 # cancellation. float64 data: Phi(-|x|) = scipy.special.ndtr (accurate to the last bit; below
@@ -252,13 +255,12 @@ def _k_gelu_tanh_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
         zp = 2.0 * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_K * xs * xs)
         o[idx[far]] = _log_space_product(1.0 + xs[far] * zp[far], zs[far])
 
+
 _k_gelu_tanh_w, _k_gelu_tanh_d_w = _wide(_k_gelu_tanh), _wide(_k_gelu_tanh_d)
 _k_gelu_t = _ViaCompiled(  # torch route: +-inf give inf - inf and inf * 0, redone
     _via_torch(_k_gelu, _t_gelu, redo_nan=True), "gelu"
 )
-_k_gelu_tanh_t = _ViaCompiled(
-    _via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True), "gelu_tanh"
-)
+_k_gelu_tanh_t = _ViaCompiled(_via_torch(_k_gelu_tanh_w, _t_gelu_tanh, redo_nan=True), "gelu_tanh")
 _k_gelu_d_c = _ViaCompiled(_k_gelu_d, "gelu_d")
 _k_gelu_tanh_d_c = _ViaCompiled(_k_gelu_tanh_d_w, "gelu_tanh_d")
 
@@ -296,6 +298,7 @@ def gelu_derivative(x: ArrayLike, approximate: str = "none", *, out: Any = None)
     if _check_approximate(approximate, "gelu_derivative") == "tanh":
         return _elementwise(_k_gelu_tanh_d_c, x, out)
     return _elementwise(_k_gelu_d_c, x, out)
+
 
 def _fast_gelu(a: Any, m: Any) -> Any:
     ap = m.approximate

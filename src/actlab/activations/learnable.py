@@ -21,6 +21,8 @@ from actlab.activations.smooth import silu
 from actlab.errors import ActlabError
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = ["RATIONAL_FITS", "rational", "rational_coefficients", "rational_derivative"]
+
 RATIONAL_FITS = ("relu", "leaky_relu", "tanh", "sigmoid", "silu", "gelu", "identity")
 _RATIONAL_RANGE = (-3.0, 3.0, 1201)  # where the initial coefficients are fitted (PAU's range)
 
@@ -116,11 +118,17 @@ SPECS = (
         display_name="Rational (PAU)",
         params=(
             Param(
-                "fit", "relu", str, "the built-in its initial coefficients fit on [-3, 3]",
+                "fit",
+                "relu",
+                str,
+                "the built-in its initial coefficients fit on [-3, 3]",
                 choices=RATIONAL_FITS,
             ),
             Param(
-                "learnable", False, bool, "PyTorch only: train the 10 coefficients per layer",
+                "learnable",
+                False,
+                bool,
+                "PyTorch only: train the 10 coefficients per layer",
                 torch_only=True,
             ),
         ),

@@ -14,6 +14,8 @@ from actlab.activations._route import (
 )
 from actlab.spec import INF, PlotDefaults, Properties, TorchModule
 
+__all__ = ["identity", "identity_derivative"]
+
 
 def _k_identity(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.copyto(o, x)

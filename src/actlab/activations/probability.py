@@ -24,6 +24,8 @@ from actlab.activations._route import (
 from actlab.errors import ActlabError
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = ["log_softmax", "log_softmax_vjp", "softmax", "softmax_vjp"]
+
 
 def _check_axis(axis: Any, ndim: int, func: str) -> int:
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -54,9 +56,7 @@ def _softmax_rows(x: np.ndarray, o: np.ndarray, t: np.ndarray, log: bool) -> Non
         return
     tm = _torch_module() if x.dtype == np.float32 and x.flags.writeable else None
     if tm is not None:  # the same algorithm, vectorised on AVX2 too (see _via_torch)
-        (tm._log_softmax if log else tm._softmax)(
-            tm.from_numpy(x), 1, False, out=tm.from_numpy(o)
-        )
+        (tm._log_softmax if log else tm._softmax)(tm.from_numpy(x), 1, False, out=tm.from_numpy(o))
         return
     # x - m overflows to -inf only when the true difference is below -max_float: exp then
     # gives the exact 0, and for log-softmax -inf is the correctly rounded result

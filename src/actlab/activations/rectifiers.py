@@ -24,9 +24,22 @@ from actlab.activations.sigmoidal import _fast_hardtanh
 from actlab.errors import ActlabError
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = [
+    "leaky_relu",
+    "leaky_relu_derivative",
+    "prelu",
+    "prelu_derivative",
+    "prelu_weight_derivative",
+    "relu",
+    "relu6",
+    "relu6_derivative",
+    "relu_derivative",
+]
+
 
 def _k_relu(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.clip(x, 0.0, _INF, out=o)  # clip propagates NaN (and is faster than maximum with a scalar)
+
 
 def _k_relu_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     _step(x, o)
@@ -51,6 +64,7 @@ def _k_leaky_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], slope: float) 
     np.add(o, m, out=o)
     _keep_nan(x, o)
 
+
 def _k_relu6(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.clip(x, 0.0, 6.0, out=o)
 
@@ -61,6 +75,7 @@ def _k_relu6_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.less(x, 6.0, out=a)
     np.multiply(o, a, out=o)
     _keep_nan(x, o)
+
 
 def relu(x: ArrayLike, *, out: Any = None) -> Any:
     """f(x) = max(x, 0)."""
@@ -86,6 +101,7 @@ def leaky_relu_derivative(x: ArrayLike, negative_slope: float = 0.01, *, out: An
     s = _real(negative_slope, "negative_slope", "leaky_relu_derivative")
     return _elementwise(_k_leaky_d, x, out, s)
 
+
 def relu6(x: ArrayLike, *, out: Any = None) -> Any:
     """f(x) = min(max(x, 0), 6)."""
     return _elementwise(_k_relu6, x, out)
@@ -94,6 +110,7 @@ def relu6(x: ArrayLike, *, out: Any = None) -> Any:
 def relu6_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1 if 0 < x < 6 else 0. Kinks: f'(0) = 0 and f'(6) = 0 (PyTorch's hardtanh)."""
     return _elementwise(_k_relu6_d, x, out)
+
 
 # ---- PReLU: a weight that broadcasts per channel (axis 1), so it is not a block kernel ---------
 
@@ -194,6 +211,7 @@ def prelu_weight_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     o = np.empty(a.shape, a.dtype) if out is None else _check_out(out, a.shape, a.dtype)
     np.clip(a, -_INF, 0.0, out=o)
     return _finish(o, out is None and a.ndim == 0)
+
 
 def _prelu(x: Any, init: float = 0.25, *, out: Any = None) -> Any:
     return prelu(x, weight=init, out=out)  # the kernel calls the slope 'weight'

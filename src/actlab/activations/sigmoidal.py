@@ -23,6 +23,19 @@ from actlab.activations._route import (
 from actlab.errors import ActlabError
 from actlab.spec import Param, PlotDefaults, Properties, TorchModule
 
+__all__ = [
+    "hard_sigmoid",
+    "hard_sigmoid_derivative",
+    "hard_tanh",
+    "hard_tanh_derivative",
+    "sigmoid",
+    "sigmoid_derivative",
+    "softsign",
+    "softsign_derivative",
+    "tanh",
+    "tanh_derivative",
+]
+
 
 def _k_sigmoid(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     # 1 / (1 + exp(-x)); below -c (where exp(-x) may overflow) sigmoid(x) = exp(x) to working
@@ -67,6 +80,7 @@ def _k_tanh_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.divide(a, o, out=o)
     np.multiply(o, 4.0, out=o)
 
+
 def _k_softsign(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     a = t[0]
     fmax = _FMAX[x.dtype.char]
@@ -81,6 +95,7 @@ def _k_softsign_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.add(o, 1.0, out=o)
     np.divide(1.0, o, out=o)
     np.multiply(o, o, out=o)  # (1/(1+|x|))^2: squaring first would overflow for |x| > 1e19
+
 
 def _k_hard_tanh(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], lo: float, hi: float) -> None:
     np.clip(x, lo, hi, out=o)
@@ -106,6 +121,7 @@ def _k_hard_sigmoid_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None
     np.less(a, 3.0, out=o)
     np.divide(o, 6.0, out=o)
     _keep_nan(x, o)
+
 
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
@@ -143,6 +159,7 @@ def tanh_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1 - tanh(x)^2 = sech(x)^2, computed as 4e / (1 + e)^2 with e = exp(-2|x|)."""
     return _elementwise(_k_tanh_d_c, x, out)
 
+
 def softsign(x: ArrayLike, *, out: Any = None) -> Any:
     """f(x) = x / (1 + |x|). f(+-inf) = +-1."""
     return _elementwise(_k_softsign, x, out)
@@ -151,6 +168,7 @@ def softsign(x: ArrayLike, *, out: Any = None) -> Any:
 def softsign_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1 / (1 + |x|)^2. Smooth (C1; f'' jumps at 0)."""
     return _elementwise(_k_softsign_d, x, out)
+
 
 def _hard_tanh_bounds(min_val: Any, max_val: Any, func: str) -> tuple[float, float]:
     lo, hi = _real(min_val, "min_val", func), _real(max_val, "max_val", func)

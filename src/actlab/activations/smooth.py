@@ -29,9 +29,21 @@ from actlab.activations._route import (
 from actlab.activations.sigmoidal import _k_sigmoid
 from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
+__all__ = [
+    "hard_swish",
+    "hard_swish_derivative",
+    "mish",
+    "mish_derivative",
+    "silu",
+    "silu_derivative",
+    "softplus",
+    "softplus_derivative",
+]
+
 
 def _t_softplus(tm: Any, x: Any, o: Any, beta: float, thr: float) -> None:
     tm._C._nn.softplus(x, beta, thr, out=o)
+
 
 def _k_silu(x: np.ndarray, o: np.ndarray, t: list[np.ndarray], beta: float) -> None:
     if beta == 0.0:
@@ -130,6 +142,7 @@ def _k_softplus_d(
     if np.fmax.reduce(b) > thr:
         np.copyto(o, 1.0, where=b > thr)
 
+
 def _k_hard_swish(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     a = t[0]
     np.add(x, 3.0, out=a)
@@ -154,6 +167,7 @@ def _k_hard_swish_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
     np.greater_equal(x, 3.0, out=o)
     np.add(o, a, out=o)
     _keep_nan(x, o)
+
 
 _k_silu_w, _k_silu_d_w = _wide(_k_silu), _wide(_k_silu_d)
 _k_softplus_w, _k_softplus_d_w = _wide(_k_softplus), _wide(_k_softplus_d)
@@ -222,6 +236,7 @@ def softplus_derivative(
     th = _real(threshold, "threshold", "softplus_derivative")
     return _elementwise(_k_softplus_d if b == 1.0 else _k_softplus_d_w, x, out, b, th)
 
+
 def hard_swish(x: ArrayLike, *, out: Any = None) -> Any:
     """f(x) = x * relu6(x + 3) / 6 (PyTorch's hardswish). f(-inf) = 0."""
     return _elementwise(_k_hard_swish_t, x, out)
@@ -234,6 +249,7 @@ def hard_swish_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     branches (older PyTorch releases used the middle branch there: -1/2 and 3/2).
     """
     return _elementwise(_k_hard_swish_d_c, x, out)
+
 
 def _build_silu(resolve: Any, p: Mapping[str, Any]) -> Any:
     beta, learnable = float(p["beta"]), bool(p["learnable"])
@@ -263,6 +279,7 @@ def _fast_hard_swish(a: Any, m: Any) -> Any:
         lambda z, o: a.hardswish.out(z, out=o),
         lambda g, z, h, o: a.hardswish_backward.out(g, z, out=o),
     )
+
 
 SPECS = (
     define(
