@@ -86,6 +86,8 @@ ARTICLE_Z = (1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0)
 
 # --------------------------------------------------------------------------- validation helpers
 
+SpecLike = str | catalog.Activation | catalog.ActivationSpec  # what the figures accept
+
 
 def _lang(lang: str) -> dict[str, str]:
     if not isinstance(lang, str) or lang not in _TEXT:
@@ -122,7 +124,7 @@ def _limits(name: str, value: Sequence[float] | None) -> tuple[float, float] | N
     return lo, hi
 
 
-def _activation(spec: Any) -> catalog.Activation:
+def _activation(spec: SpecLike) -> catalog.Activation:
     """Accept an Activation, an ActivationSpec or a spec string.
 
     A bare name ("leaky_relu", or an ActivationSpec) draws the article's figure, so it takes the
@@ -304,7 +306,7 @@ def _legend(ax: Axes) -> None:
 
 
 def curve(
-    spec: Any,
+    spec: SpecLike,
     ax: Axes | None = None,
     derivative: bool = False,
     xlim: Sequence[float] | None = None,
@@ -394,7 +396,7 @@ _DASHES = ((6, 3), (2, 2), (8, 3, 2, 3), (4, 4), (1, 3), (10, 4))  # one per der
 
 
 def compare(
-    specs: Sequence[Any] | str,
+    specs: Sequence[SpecLike] | str,
     derivative: bool = False,
     ax: Axes | None = None,
     xlim: Sequence[float] | None = None,
