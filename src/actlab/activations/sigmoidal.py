@@ -1,4 +1,4 @@
-"""The sigmoid family: sigmoid, tanh, softsign, hard sigmoid, hard tanh."""
+"""The sigmoid family: sigmoid, tanh, softsign, hard sigmoid, hard tanh, log-sigmoid."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from actlab.activations._prose import define
 from actlab.activations._route import (
     _EXP_SAFE,
     _FMAX,
+    _INF,
     _TORCH_SIGMOID_TAIL,
     _elementwise,
     _keep_nan,
@@ -21,13 +22,15 @@ from actlab.activations._route import (
     _ViaCompiled,
 )
 from actlab.errors import ActlabError
-from actlab.spec import Param, PlotDefaults, Properties, TorchModule
+from actlab.spec import INF, Param, PlotDefaults, Properties, TorchModule
 
 __all__ = [
     "hard_sigmoid",
     "hard_sigmoid_derivative",
     "hard_tanh",
     "hard_tanh_derivative",
+    "log_sigmoid",
+    "log_sigmoid_derivative",
     "sigmoid",
     "sigmoid_derivative",
     "softsign",
@@ -123,6 +126,23 @@ def _k_hard_sigmoid_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None
     _keep_nan(x, o)
 
 
+def _k_log_sigmoid(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
+    # min(x, 0) - log1p(exp(-|x|)): exp of a non-positive argument never overflows, and the two
+    # terms have the same sign (no cancellation); log(sigmoid(x)) would be log(0) below -104
+    a = t[0]
+    np.abs(x, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    np.log1p(a, out=a)
+    np.clip(x, -_INF, 0.0, out=o)
+    np.subtract(o, a, out=o)
+
+
+def _k_log_sigmoid_d(x: np.ndarray, o: np.ndarray, t: list[np.ndarray]) -> None:
+    np.negative(x, out=t[1])
+    _k_sigmoid(t[1], o, t[:1])  # sigmoid(-x): 1 - sigmoid(x) would round to 0 for x > 17
+
+
 _k_sigmoid_t = _via_torch(_k_sigmoid, lambda tm, x, o: tm.sigmoid(x, out=o), _TORCH_SIGMOID_TAIL)
 _k_tanh_t = _via_torch(_k_tanh, lambda tm, x, o: tm.tanh(x, out=o))
 # derivatives: compiled (one pass, float64 inside) when numba is on, else NumPy. PyTorch's
@@ -198,6 +218,19 @@ def hard_sigmoid(x: ArrayLike, *, out: Any = None) -> Any:
 def hard_sigmoid_derivative(x: ArrayLike, *, out: Any = None) -> Any:
     """f'(x) = 1/6 if -3 < x < 3 else 0. Kinks: f'(-3) = f'(3) = 0 (PyTorch)."""
     return _elementwise(_k_hard_sigmoid_d, x, out)
+
+
+def log_sigmoid(x: ArrayLike, *, out: Any = None) -> Any:
+    """f(x) = log(sigmoid(x)) = -softplus(-x), computed as min(x, 0) - log1p(exp(-|x|)).
+
+    f(-inf) = -inf, f(inf) = 0; f(x) = x to working precision below x = -17 (float32).
+    """
+    return _elementwise(_k_log_sigmoid, x, out)
+
+
+def log_sigmoid_derivative(x: ArrayLike, *, out: Any = None) -> Any:
+    """f'(x) = sigmoid(-x) = 1 - sigmoid(x), taken as sigmoid(-x) (accurate for x > 0). Smooth."""
+    return _elementwise(_k_log_sigmoid_d, x, out)
 
 
 def _bounds_in_order(p: Mapping[str, Any]) -> str | None:
@@ -342,5 +375,22 @@ SPECS = (
         plot=PlotDefaults(
             ylim=(-1.5, 1.5),
         ),
+    ),
+    define(
+        name="log_sigmoid",
+        numpy_forward=log_sigmoid,
+        numpy_derivative=log_sigmoid_derivative,
+        torch=TorchModule("LogSigmoid"),
+        aliases=("logsigmoid",),
+        display_name="Log-sigmoid",
+        formula="f(x) = log(sigmoid(x)) = -log(1 + exp(-x))",
+        formula_latex=r"f(x) = \log \sigma(x) = -\ln\bigl(1 + e^{-x}\bigr)",
+        derivative_formula="f'(x) = sigmoid(-x) = 1 - sigmoid(x)",
+        derivative_latex=r"f'(x) = \sigma(-x) = 1 - \sigma(x)",
+        output_range=(-INF, 0.0),
+        properties=Properties(True, "Cinf", False, False, True, "right"),
+        family="sigmoid",
+        recommended_init="glorot",
+        plot=PlotDefaults(x=(-10.0, 10.0, 1001), xlim=(-10.0, 10.0), ylim=(-6.0, 1.0)),
     ),
 )
