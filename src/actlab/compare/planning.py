@@ -14,7 +14,7 @@ from actlab.compare.config import CompareConfig, metric_key
 from actlab.errors import ActlabError
 
 
-def _dataset(c: CompareConfig, obj: Any = None) -> Any:
+def _dataset(c: CompareConfig, obj: Any = None) -> data.Dataset:
 
     d = c.data
     if d.data is not None:  # your own data in any form (a file, or ``obj`` given in Python)
@@ -42,13 +42,13 @@ def _dataset(c: CompareConfig, obj: Any = None) -> Any:
     return ds
 
 
-def _shape(ds: Any) -> tuple[int, int]:
+def _shape(ds: data.Dataset) -> tuple[int, int]:
     """(inputs, outputs) of the networks a dataset needs."""
     n_out = ds.n_classes if ds.task == "classification" else 1
     return int(ds.X.shape[1]), max(int(n_out), 1)
 
 
-def _splits(c: CompareConfig, ds: Any) -> dict[int, Any]:
+def _splits(c: CompareConfig, ds: data.Dataset) -> dict[int, data.Split]:
     """Split seed -> Split: one for the run, or one per seed with ``resample_split``."""
     seeds = sorted({c.data.split_seed_for(s) for s in range(c.study.seeds)})
     return {
@@ -59,7 +59,7 @@ def _splits(c: CompareConfig, ds: Any) -> dict[int, Any]:
     }
 
 
-def _fingerprint(splits: dict[int, Any]) -> str:
+def _fingerprint(splits: dict[int, data.Split]) -> str:
     """The data's fingerprint: the split's own, or a digest of every seed's split."""
     if len(splits) == 1:
         return next(iter(splits.values())).fingerprint
@@ -68,7 +68,7 @@ def _fingerprint(splits: dict[int, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _data_info(split: Any, dataset: Any) -> dict[str, Any]:
+def _data_info(split: data.Split, dataset: data.Dataset) -> dict[str, Any]:
     n_test = 0 if split.y_test is None else len(split.y_test)
     return {
         "name": split.name,
@@ -100,8 +100,8 @@ class Group:
     """
 
     key: str
-    jobs: tuple[Any, ...]
-    config: Any  # engine.TrainConfig
+    jobs: tuple[engine.Job, ...]
+    config: engine.TrainConfig | objective.ObjectiveConfig
     split_seed: int
     model_ids: tuple[int, ...]
     cell: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -137,7 +137,8 @@ def groups(
     for key, ms in by_group.items():
         cell = ms[0]["cell"]
         if c.model.objective is not None:
-            cfg: Any = objective.task_config(c, cell, objective_timeout)
+            cfg: engine.TrainConfig | objective.ObjectiveConfig
+            cfg = objective.task_config(c, cell, objective_timeout)
         else:
             cfg = engine.TrainConfig(
                 depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,

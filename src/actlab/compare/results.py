@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab import _notebook as nb
-from actlab.compare import analysis, checks, export
+from actlab.compare import analysis, checks, export, stats
 from actlab.compare.config import CompareConfig, flat_from_stored
 from actlab.compare.store import Store
 from actlab.errors import ActlabError
@@ -31,7 +31,7 @@ class Results:
     data: dict[str, Any]
     models: list[dict[str, Any]]
     history: list[dict[str, Any]]
-    analysis: Any  # analysis.Analysis
+    analysis: analysis.Analysis
     complete: bool
     final_epoch: int
     command: str
@@ -44,7 +44,7 @@ class Results:
     phases: dict[str, float] = field(default_factory=dict)  # run(): seconds per phase, bytes
 
     @property
-    def stats(self) -> Any:
+    def stats(self) -> stats.Summary:
         return self.analysis.cells[0].summary
 
     def __repr__(self) -> str:
@@ -57,7 +57,7 @@ class Results:
         )
 
     @property
-    def studies(self) -> list[Any]:
+    def studies(self) -> list[analysis.Cell]:
         return self.analysis.cells
 
     @property
@@ -143,7 +143,7 @@ def all_diverged_headline(models: Sequence[dict[str, Any]], config: CompareConfi
     )
 
 
-def _check_evidence(result: Any, config: CompareConfig, table: list[dict[str, Any]],
+def _check_evidence(result: analysis.Analysis, config: CompareConfig, table: list[dict[str, Any]],
                     baselines: list[dict[str, Any]], complete: bool) -> None:  # fmt: skip
     """Baselines in the headline, convergence and edge-of-grid warnings, next steps
     (:mod:`actlab.compare.checks`)."""

@@ -38,6 +38,7 @@ from actlab.compare.planning import (
 from actlab.compare.progress import PlainProgress
 from actlab.compare.results import Results, load
 from actlab.compare.store import Store, is_locked, locked_error, release_lock, take_lock
+from actlab.data import Split
 from actlab.errors import ActlabError
 
 
@@ -80,7 +81,7 @@ class GroupRun:
     epoch) sets the interval, for tests.
     """
 
-    def __init__(self, group: Group, store: Any) -> None:
+    def __init__(self, group: Group, store: Store | trackers.StoreTee) -> None:
         self.group, self.store = group, store
         by_id = {m["id"]: m for m in store.models() if m["group"] == group.key}
         todo = [i for i in group.model_ids if by_id[i]["status"] == "running"]
@@ -141,10 +142,10 @@ class GroupRun:
 
 def train_groups(
     todo: Sequence[Group],
-    splits: dict[int, Any],
-    store: Any,
+    splits: dict[int, Split],
+    store: Store | trackers.StoreTee,
     *,
-    backend: Any = None,
+    backend: backends.Backend | None = None,
     device: str = "auto",
     deadline: float | None = None,
     progress: Callable[[dict], None] | None = None,
@@ -262,7 +263,7 @@ def resolve(
     return c, directory, False
 
 
-def _create_locked(directory: Path, **create: Any) -> Any:
+def _create_locked(directory: Path, **create: Any) -> Store:
     """Make the run folder, take its lock, then create the store (in that order).
 
     Of two runs started at once into one new folder, the second finds the lock held (or, if the
@@ -330,7 +331,7 @@ def _storage_failed(directory: Path, err: BaseException) -> ActlabError:
     )
 
 
-def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
+def _check_model_unchanged(store: Store, signature: dict[str, Any]) -> None:
     """Refuse to resume when the user's --model builds another network than the stored run's."""
     try:
         stored = store.meta("model_signature")
@@ -381,7 +382,7 @@ def run(
     on_start: Callable[[Path, bool], None] | None = None,
     report: bool = True,
     device: str = "auto",
-    backend: str | Any = "local",
+    backend: str | backends.Backend = "local",
     max_models: int | None = None,
     max_memory: float | None = None,
     objective_timeout: float | None = None,
