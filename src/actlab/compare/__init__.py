@@ -19,13 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from actlab.compare.config import (
-    DEFAULT_ACTIVATIONS,
-    FACTORS,
-    INITS,
-    OPTIMIZERS,
-    CompareConfig,
-)
+from actlab.compare.config import DEFAULT_ACTIVATIONS, FACTORS, INITS, OPTIMIZERS, CompareConfig
 
 if TYPE_CHECKING:
     from actlab.compare.planning import Group
@@ -33,17 +27,9 @@ if TYPE_CHECKING:
     from actlab.compare.running import GroupRun, run
 
 __all__ = [
-    "DEFAULT_ACTIVATIONS",
-    "FACTORS",
-    "INITS",
-    "OPTIMIZERS",
-    "CompareConfig",
-    "Group",
-    "GroupRun",
-    "Results",
-    "load",
-    "run",
-]
+    "DEFAULT_ACTIVATIONS", "FACTORS", "INITS", "OPTIMIZERS", "CompareConfig", "Group", "GroupRun",
+    "Results", "load", "run",
+]  # fmt: skip
 
 # The stages import torch and scipy, and importing actlab.compare.config (the CLI's parsers) runs
 # this file first: they load on first use, so that `actlab --help` stays light (test_startup).

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab import _notebook, dataforms
-from actlab.compare import backends, baselines, engine, limits, objective, trackers
+from actlab.compare import backends, baselines, engine, limits, objective, planning, trackers
 from actlab.compare import report as rep
 from actlab.compare.config import (
     CompareConfig,
@@ -24,16 +24,6 @@ from actlab.compare.config import (
     command,
     differences,
     flat_from_stored,
-)
-from actlab.compare.planning import (
-    Group,
-    _data_info,
-    _dataset,
-    _fingerprint,
-    _grid,
-    _shape,
-    _splits,
-    groups,
 )
 from actlab.compare.progress import PlainProgress
 from actlab.compare.results import Results, load
@@ -81,7 +71,7 @@ class GroupRun:
     epoch) sets the interval, for tests.
     """
 
-    def __init__(self, group: Group, store: Store | trackers.StoreTee) -> None:
+    def __init__(self, group: planning.Group, store: Store | trackers.StoreTee) -> None:
         self.group, self.store = group, store
         by_id = {m["id"]: m for m in store.models() if m["group"] == group.key}
         todo = [i for i in group.model_ids if by_id[i]["status"] == "running"]
@@ -141,7 +131,7 @@ class GroupRun:
 
 
 def train_groups(
-    todo: Sequence[Group],
+    todo: Sequence[planning.Group],
     splits: dict[int, Split],
     store: Store | trackers.StoreTee,
     *,
@@ -443,19 +433,19 @@ def run(
         deadline = time.monotonic() + _positive("time_budget", time_budget)
     c, directory, new = resolve(settings, out, resume)
     limits.check_models(c, max_models)  # before any list of the models is built
-    dataset = _dataset(c, data)
-    limits.check_memory(c, *_shape(dataset), max_memory)
-    splits = _splits(c, dataset)
+    dataset = planning._dataset(c, data)
+    limits.check_memory(c, *planning._shape(dataset), max_memory)
+    splits = planning._splits(c, dataset)
     check_metric(c.study.metric, dataset.task, int(next(iter(splits.values())).n_classes))
-    fingerprint = _fingerprint(splits)
-    grid = _grid(c)
+    fingerprint = planning._fingerprint(splits)
+    grid = planning._grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
     engine.check_jobs([engine.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, _, _ in grid)])
     # a missing device or an unreachable cluster must not leave a run folder behind either
     trainer = backends.make(backend) if isinstance(backend, str) else backend
     where = trainer.prepare(device)
     # the run's groups, once: the store's models are the grid's (the same ids, cells and keys)
-    planned = groups(
+    planned = planning.groups(
         c,
         [{"id": i, "activation": a, "seed": s, "cell": cell, "group": key}
          for i, (a, s, cell, key) in enumerate(grid)],
@@ -475,7 +465,7 @@ def run(
             directory,
             config=c.to_dict(),
             fingerprint=fingerprint,
-            data=_data_info(splits[min(splits)], dataset),
+            data=planning._data_info(splits[min(splits)], dataset),
             jobs=grid,
             command=command(c, directory),
             extra=extra,

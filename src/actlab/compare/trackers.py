@@ -27,10 +27,12 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actlab.compare.results import Results
 from actlab.errors import ActlabError, suggest
+
+if TYPE_CHECKING:  # (the results import scipy; `actlab report --to` checks first, light)
+    from actlab.compare.results import Results
 
 __all__ = ["TRACKERS", "StoreTee", "Tracking", "export", "make"]
 

@@ -27,10 +27,12 @@ from typing import Any
 import torch
 from scipy.stats import spearmanr
 
+from actlab.compare.backends import Backend
 from actlab.compare.config import CompareConfig
 from actlab.compare.planning import _dataset, _splits
+from actlab.data import Split
 from actlab.errors import ActlabError
-from actlab.search import confirm, expr, found, learn, race, screen
+from actlab.search import confirm, expr, found, learn, primitives, race, screen
 from actlab.search import report as rep
 from actlab.search.expr import BINARY, UNARY
 from actlab.search.primitives import Program
@@ -96,7 +98,7 @@ class SearchResult:
         }
 
 
-def _settings(given: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _settings(given: dict[str, Any]) -> tuple[CompareConfig, dict[str, Any]]:
     """The compare configuration of the search's data/network/study (defaults: :data:`DEFAULTS`)."""
     flat = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
     if flat.get("model") is not None:
@@ -108,7 +110,7 @@ def _settings(given: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return c, flat
 
 
-def _data(c: Any) -> tuple[Any, dict[str, Any]]:
+def _data(c: CompareConfig) -> tuple[Split, dict[str, Any]]:
     """compare's split of the configured data; the racing tensors (train and validation only)."""
 
     ds = _dataset(c)
@@ -157,7 +159,7 @@ def run(
     entrants: int | None = None,
     resume: bool = False,
     device: str = "auto",
-    backend: Any = "local",
+    backend: str | Backend = "local",
     progress: Callable[[str], None] | None = None,
     report: bool = True,
     **settings: Any,
@@ -214,7 +216,7 @@ def run(
             say(f"screening the {sp.name} space")
             t0 = time.perf_counter()
             slot_list = expr.candidates(sp)
-            keep, dup = expr.dedup(slot_list)
+            keep, dup = primitives.dedup(slot_list)
             slot_list = [slot_list[i] for i in keep]
             feats = screen.screen(slot_list, depth=c.model.depth[0], width=c.model.width[0],
                                   seed=seed)  # fmt: skip
@@ -271,9 +273,10 @@ def _signature_default(key: str) -> Any:
     return {"space": "default", "strategy": "race", "seed": 0, "finalists": 3}[key]
 
 
-def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *, seed: int,
-          finalists: int, entrants: int | None, deadline: float, start: float, seconds: float,
-          phases: dict[str, float], say: Callable[[str], None]) -> tuple:  # fmt: skip
+def _race(st: State, data: dict[str, Any], c: CompareConfig, valid: list[dict[str, Any]], *,
+          seed: int, finalists: int, entrants: int | None, deadline: float, start: float,
+          seconds: float, phases: dict[str, float],
+          say: Callable[[str], None]) -> tuple:  # fmt: skip
     """Plan (stored) and run the successive-halving race; returns rows, finished, ids, rungs."""
     plan = st.get("plan")
     ranked = sorted(valid, key=lambda x: (-x["score"], x["id"]))
@@ -303,7 +306,8 @@ def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *,
     return rows, finished, ids, rungs
 
 
-def _calibrate(data: dict[str, Any], c: Any, ranked: list[dict[str, Any]], seed: int) -> float:
+def _calibrate(data: dict[str, Any], c: CompareConfig, ranked: list[dict[str, Any]],
+               seed: int) -> float:  # fmt: skip
     """Seconds per model-epoch of the generic path: one epoch of up to 256 of the candidates."""
     # a mixed stack like the first rung's (a 32-model stack of one shape underestimated the cost
     # per model-epoch of 2,146 mixed candidates ~3x on the loaded test machine)
@@ -329,7 +333,7 @@ def _entrants(seconds: float, per: float, n: int, finalists: int, max_epochs: in
     return lo
 
 
-def _finalists(st: Any, directory: Path, cands: list[dict[str, Any]], rows: list[dict[str, Any]],
+def _finalists(st: State, directory: Path, cands: list[dict[str, Any]], rows: list[dict[str, Any]],
                n: int) -> list[dict[str, Any]]:  # fmt: skip
     """The best of the last finished rung, written as OUT/found/<name>.py (once)."""
     stored = st.finalists()
@@ -398,7 +402,7 @@ def _spearman(cands: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float 
     return None if rho != rho else float(rho)
 
 
-def _result(directory: Path, st: Any, cands: list, info: dict, rows: list, rungs: list,
+def _result(directory: Path, st: State, cands: list, info: dict, rows: list, rungs: list,
             ids: list, chosen: list, conf: dict, raced_done: bool,
             phases: dict) -> SearchResult:  # fmt: skip
     """Assemble the result (and its headline) from the stored phases."""

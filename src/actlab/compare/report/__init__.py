@@ -40,11 +40,3 @@ from actlab.compare.report.rows import (
     next_steps_lines,
     summary_rows,
 )
-
-__all__ = [
-    "BASELINE", "BASELINE_NOTE", "MAX_NAMES", "WORD_WIDTH", "View", "_band", "_fit", "_md_cell",
-    "_terminal_rows", "chosen_rows", "data_notes", "effect_rows", "fig_activations",
-    "fig_grad_norms", "fig_heatmap", "fig_learning_curves", "fig_per_seed", "fig_sensitivity",
-    "fig_unit_health", "fmt_p", "html_page", "json_key", "markdown", "next_steps_lines",
-    "reproduce_command", "resume_command", "summary_rows", "terminal", "write",
-]  # fmt: skip

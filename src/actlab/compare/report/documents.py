@@ -15,26 +15,7 @@ from matplotlib.figure import Figure
 from actlab._html import esc, fields, page, table
 from actlab.compare.analysis import _name, effect_sentences
 from actlab.compare.config import FACTORS
-from actlab.compare.report.figures import (
-    View,
-    _png,
-    fig_activations,
-    fig_grad_norms,
-    fig_heatmap,
-    fig_learning_curves,
-    fig_per_seed,
-    fig_sensitivity,
-    fig_unit_health,
-)
-from actlab.compare.report.rows import (
-    BASELINE_NOTE,
-    MAX_NAMES,
-    _at_epoch,
-    chosen_rows,
-    data_notes,
-    effect_rows,
-    summary_rows,
-)
+from actlab.compare.report import figures, rows
 from actlab.compare.results import Results
 from actlab.compare.stats import fmt
 from actlab.errors import writing
@@ -85,7 +66,7 @@ def _scope(res: Results) -> str:
             grid.append(f"{len(values)} {f.replace('_', ' ')}s")
     return (
         f"{' × '.join(grid)} × {c.study.seeds} seeds = {len(res.models)} models; {res.metric} "
-        + (_at_epoch(res) if res.analysis.best_epoch else
+        + (rows._at_epoch(res) if res.analysis.best_epoch else
            f"at epoch {res.final_epoch} of {c.model.epochs}")
     )
 
@@ -105,13 +86,13 @@ def markdown(res: Results) -> str:
     for cell in res.studies:
         if cell.label:
             lines += [f"## {_md_cell(cell.label)}", ""]
-        lines += [*_md_table(summary_rows(res, cell)), ""]
+        lines += [*_md_table(rows.summary_rows(res, cell)), ""]
     if res.analysis.tuned:
-        lines += ["## Chosen on validation data", "", *_md_table(chosen_rows(res)), ""]
+        lines += ["## Chosen on validation data", "", *_md_table(rows.chosen_rows(res)), ""]
     if res.analysis.effects:
-        lines += ["## Studied factors", "", *_md_table(effect_rows(res)), ""]
+        lines += ["## Studied factors", "", *_md_table(rows.effect_rows(res)), ""]
     if res.analysis.baselines:
-        lines += [BASELINE_NOTE, ""]
+        lines += [rows.BASELINE_NOTE, ""]
     lines += [
         f"Method: {_md_cell(res.stats.method)}. Seeds needed: for 80% power from the observed "
         "paired effect size (a rough estimate).",
@@ -124,7 +105,7 @@ def markdown(res: Results) -> str:
     ]
     if d.get("class_names"):
         lines.append(f"- classes: {_md_cell(', '.join(map(str, d['class_names'])))}")
-    lines += [f"- note: {_md_cell(note)}" for note in data_notes(d)]
+    lines += [f"- note: {_md_cell(note)}" for note in rows.data_notes(d)]
     lines += [
         "",
         "## Reproduce",
@@ -180,7 +161,7 @@ def _img(draw: Callable[[Any], Figure | None], res: Results, alt: str) -> str:
         fig = draw(res)
         if fig is None:
             return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
-        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{_png(fig)}'>"
+        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{figures._png(fig)}'>"
     except Exception as err:  # a figure must never cost the report
         return (
             f"<p class='muted'>({esc(alt)}: could not be drawn from these numbers: "
@@ -205,8 +186,8 @@ def _model_rows(res: Results) -> list[dict[str, Any]]:
 
 def _names(d: dict[str, Any]) -> str:
     names = [str(n) for n in d.get("feature_names", [])]
-    more = f" … and {len(names) - MAX_NAMES} more" if len(names) > MAX_NAMES else ""
-    return ", ".join(names[:MAX_NAMES]) + more
+    more = f" … and {len(names) - rows.MAX_NAMES} more" if len(names) > rows.MAX_NAMES else ""
+    return ", ".join(names[:rows.MAX_NAMES]) + more
 
 
 def _headline_html(res: Results, tie: str) -> str:
@@ -260,11 +241,11 @@ def html_page(res: Results) -> str:
         if cell.label:
             parts.append(f"<h3>{esc(cell.label)}</h3>")
         parts += [
-            table(summary_rows(res, cell), best_key="vs best"),
-            _img(fig_per_seed, View(res, cell), "final metric per seed"),
+            table(rows.summary_rows(res, cell), best_key="vs best"),
+            _img(figures.fig_per_seed, figures.View(res, cell), "final metric per seed"),
         ]
     parts.append(
-        (f"<p class='muted'>{esc(BASELINE_NOTE)}</p>" if a.baselines else "")
+        (f"<p class='muted'>{esc(rows.BASELINE_NOTE)}</p>" if a.baselines else "")
         + f"<p class='muted'>{esc(res.stats.method)}. “Seeds needed”: seeds for 80% power to "
         "separate that activation from the best, from the observed paired effect size (a rough "
         "estimate). A diverged model (loss NaN/inf) counts as a failure.</p>"
@@ -276,8 +257,9 @@ def html_page(res: Results) -> str:
             "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
             "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
-            _img(lambda r, f=factor: fig_heatmap(r, f), res, f"heat map of {factor}"),
-            table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
+            _img(lambda r, f=factor: figures.fig_heatmap(r, f), res, f"heat map of {factor}"),
+            table([r for r in rows.effect_rows(res)
+                   if r["change"].startswith(_name(factor) + " ")]),
         ]
     if a.tuned:
         parts += [
@@ -286,11 +268,12 @@ def html_page(res: Results) -> str:
             "its mean validation score over seeds "
             + ("at each model's best epoch" if a.best_epoch else "at the final epoch")
             + "; in brackets that score.</p>",
-            table(chosen_rows(res)),
+            table(rows.chosen_rows(res)),
         ]
         for factor in a.tuned:
             parts.append(
-                _img(lambda r, f=factor: fig_sensitivity(r, f), res, f"sensitivity to {factor}")
+                _img(lambda r, f=factor: figures.fig_sensitivity(r, f), res,
+                     f"sensitivity to {factor}")
             )
         parts.append(
             "<p class='muted'>Sensitivity: the validation metric against each tuned factor, the "
@@ -298,21 +281,21 @@ def html_page(res: Results) -> str:
             "chosen value. A steep line is an activation that is fragile to that factor.</p>"
         )
     for cell in res.studies:
-        v = View(res, cell)
+        v = figures.View(res, cell)
         at = f" — {esc(cell.label)}" if cell.label else ""
         parts += [
             f"<h2>Learning curves{at}</h2>",
-            _img(fig_learning_curves, v, "learning curves"),
+            _img(figures.fig_learning_curves, v, "learning curves"),
             f"<h2>Gradient flow{at}</h2>",
             "<p class='muted'>Gradient norm per weight layer at the first and the last epoch, "
             "log scale: a line falling towards the input is a vanishing gradient.</p>",
-            _img(fig_grad_norms, v, "gradient norms per layer"),
+            _img(figures.fig_grad_norms, v, "gradient norms per layer"),
             f"<h2>Dead and saturated units{at}</h2>",
-            _img(fig_unit_health, v, "dead and saturated fractions"),
+            _img(figures.fig_unit_health, v, "dead and saturated fractions"),
         ]
     parts += [
         "<h2>The activation functions</h2>",
-        _img(fig_activations, res, "activation functions"),
+        _img(figures.fig_activations, res, "activation functions"),
         "<h2>Data</h2>",
         fields(
             (k, esc(v))
@@ -323,7 +306,7 @@ def html_page(res: Results) -> str:
                 ("rows", _rows_text(res)),
                 ("features", f"{d['n_features']}: {shown}"),
                 ("classes", classes),
-                *(("note", note) for note in data_notes(d)),
+                *(("note", note) for note in rows.data_notes(d)),
             ]
         ),
         "<h2>Reproduce</h2>",
