@@ -19,6 +19,7 @@ import _fake_engine as fake
 def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
     """compare.run with the fake engine (tests/_fake_engine.py) in place of the real one."""
     behaviour = fake.Behaviour()
+    monkeypatch.setattr("actlab.compare.backends.engine", fake)  # first: imports the real one
     monkeypatch.setattr(fake, "BEHAVIOUR", behaviour)
     monkeypatch.setitem(sys.modules, "actlab.compare.engine", fake)
     monkeypatch.setattr(compare, "engine", fake, raising=False)
