@@ -517,7 +517,9 @@ def test_internal_errors_are_json_without_traceback(live, client, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(srv, "list_runs", boom)
+    from actlab.explore import runs as runs_routes
+
+    monkeypatch.setattr(runs_routes, "list_runs", boom)
     r = client.get("/api/runs")
     assert r.status_code == 500
     assert r.json() == {"error": "internal error (RuntimeError); the server log has the details"}

@@ -16,14 +16,15 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from actlab import catalog
 from actlab.data import SYNTHETIC
 from actlab.explore.session import PlaygroundConfig
 from actlab.nets import init_scheme
 
-__all__ = ["command", "script"]
+__all__ = ["command", "compare_settings", "script"]
 
 # A PyTorch module's repr that is a plain constructor call (numbers, quoted words, booleans):
 # the only text the check below evaluates, with nothing but ``nn`` in scope.
@@ -286,24 +287,59 @@ if __name__ == "__main__":
 '''
 
 
-def command(config: PlaygroundConfig, refs: Mapping[str, str] | None = None) -> str:
-    """The ``actlab compare`` line for the Playground's data and network: every distinct
-    activation of its layers compared, each in every hidden layer, over 5 seeds (compare has no
-    dropout or learning-rate schedule: those stay on the page)."""
+def compare_settings(
+    config: PlaygroundConfig,
+    refs: Mapping[str, str] | None = None,
+    activations: Sequence[str] | None = None,
+    seeds: int = 5,
+    epochs: int = 100,
+) -> dict[str, Any]:
+    """The settings of :func:`actlab.compare.run` for the Playground's data and network: the
+    ``activations`` (canonical specs; default: every distinct activation of its layers) compared,
+    each in every hidden layer, over ``seeds``. A start-up function appears as the reference the
+    person gave (``file.py:fn``), never read here. compare has no dropout or learning-rate
+    schedule: those stay on the page. :func:`command` writes the same settings as a
+    command line, and ``POST /api/compare`` runs them (:mod:`actlab.explore.studies`)."""
     refs = refs or {}
     c = config
-    acts = []
-    for spec in c.layers:
+    acts: list[str] = []
+    for spec in activations if activations is not None else c.layers:
         name, _, rest = spec.partition(":")
         text = f"{refs[name]}:{rest}" if name in refs and rest else refs.get(name, spec)
         if text not in acts:
             acts.append(text)
+    return {
+        "dataset": c.dataset,
+        "noise": c.noise if c.dataset in SYNTHETIC else None,  # digits has none
+        "activations": acts,
+        "depth": len(c.layers),
+        "width": c.width,
+        "optimizer": c.optimizer,
+        "lr": c.lr,
+        "batch_size": c.batch_size,
+        "seeds": seeds,
+        "epochs": epochs,
+        "weight_decay": c.weight_decay,
+        "init": c.init,
+    }
+
+
+def command(
+    config: PlaygroundConfig,
+    refs: Mapping[str, str] | None = None,
+    activations: Sequence[str] | None = None,
+    seeds: int = 5,
+    epochs: int = 100,
+) -> str:
+    """The ``actlab compare`` line of :func:`compare_settings`: by default every distinct
+    activation of the Playground's layers compared, each in every hidden layer, over 5 seeds."""
+    s = compare_settings(config, refs, activations, seeds, epochs)
     args = [
-        "actlab", "compare", "--dataset", c.dataset,
-        *(["--noise", f"{c.noise:g}"] if c.dataset in SYNTHETIC else []),
-        "--activations", *acts, "--depth", str(len(c.layers)), "--width", str(c.width),
-        "--optimizer", c.optimizer, "--lr", f"{c.lr:g}", "--batch-size", str(c.batch_size),
-        "--weight-decay", f"{c.weight_decay:g}", "--seeds", "5", "--epochs", "100",
-        "--init", c.init,
+        "actlab", "compare", "--dataset", s["dataset"],
+        *(["--noise", f"{s['noise']:g}"] if s["noise"] is not None else []),
+        "--activations", *s["activations"], "--depth", str(s["depth"]), "--width",
+        str(s["width"]), "--optimizer", s["optimizer"], "--lr", f"{s['lr']:g}", "--batch-size",
+        str(s["batch_size"]), "--weight-decay", f"{s['weight_decay']:g}", "--seeds",
+        str(s["seeds"]), "--epochs", str(s["epochs"]), "--init", s["init"],
     ]  # fmt: skip
     return shlex.join(args)
