@@ -1,4 +1,4 @@
-"""A tiny stand-in for actlab.compare.engine (same interface), for fast store/resume/report tests.
+"""A tiny stand-in for actlab.compare.training (same interface), for fast store/resume/report tests.
 
 Scores are a deterministic function of (activation, seed, epoch), so an interrupted-and-resumed run
 must reproduce an uninterrupted one exactly. End-to-end tests use the real engine.
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from actlab.compare.engine import (  # the real records, settings and checks
+from actlab.compare.training import (  # the real records, settings and checks
     Job,
     ModelEpoch,
     TrainConfig,

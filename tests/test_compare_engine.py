@@ -16,7 +16,12 @@ from sklearn.metrics import f1_score, mean_squared_error, r2_score
 from torch import nn
 
 from actlab.catalog import parse
-from actlab.compare.engine import Job, TrainConfig, _fast_path, macro_f1, state_dicts, train
+from actlab.compare.training import Job, TrainConfig, macro_f1, state_dicts, train
+from actlab.compare.training.data import _Data
+from actlab.compare.training.generic import _OneByOne
+from actlab.compare.training.loop import _trainers
+from actlab.compare.training.mlp import _MLP, _fast_path
+from actlab.compare.training.optim import _Optimizer
 from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError
 from actlab.torch import build
@@ -258,9 +263,8 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
     )
     assert history[0][-1].val_loss == pytest.approx(ref[-1]["val_loss"], rel=1e-4)
     # and forcing relu off its fast path gives the same model
-    import actlab.compare.engine as engine
 
-    monkeypatch.setattr(engine, "_fast_path", lambda m: None)
+    monkeypatch.setattr("actlab.compare.training.mlp._fast_path", lambda m: None)
     slow_history, slow_blob = _last_blob(jobs, digits, CONFIG)
     torch.testing.assert_close(
         state_dicts(slow_blob)[1]["0.weight"], state_dicts(blob)[1]["0.weight"]
@@ -274,17 +278,15 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
 
 def _stack(split, jobs, config):
     """The stacked-MLP trainer of ``jobs``, as one stack."""
-    import actlab.compare.engine as engine
 
     acts = [parse(j.activation) for j in jobs]
-    ((trainer, _),) = engine._trainers(jobs, acts, engine._Data(split), config, parts=1)
+    ((trainer, _),) = _trainers(jobs, acts, _Data(split), config, parts=1)
     return trainer
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 def test_engine_optimizer_equals_torch_optim_bit_for_bit(optimizer, weight_decay):
-    from actlab.compare.engine import _Optimizer
 
     config = TrainConfig(lr=1e-2, optimizer=optimizer, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(0)
@@ -342,7 +344,7 @@ def test_engine_does_not_import_dynamo():
 
     code = (
         "import sys; from actlab import data; "
-        "from actlab.compare.engine import Job, TrainConfig, train; "
+        "from actlab.compare.training import Job, TrainConfig, train; "
         "s = data.split(data.load('iris')); "
         "train([Job('relu', 0), Job('prelu', 0)], s, TrainConfig(epochs=2, width=4)); "
         "train([Job('tanh', 0)], s, TrainConfig(epochs=1, width=4, optimizer='sgd')); "
@@ -353,7 +355,6 @@ def test_engine_does_not_import_dynamo():
 
 
 def test_fast_unit_health_equals_diagnose():
-    import actlab.compare.engine as engine
 
     d = torch.randn(3, 50, 40, generator=torch.Generator().manual_seed(0)) * 0.02
     d[0, :, :5] = 0  # dead
@@ -363,7 +364,7 @@ def test_fast_unit_health_equals_diagnose():
     d[2, :, 15] = -0.005  # small everywhere, not zero: saturated
     d[2, :, 16] = torch.where(torch.arange(50) < 49, 0.0, 1e-30)  # zero but once: not dead
     want = unit_health(d)
-    got = engine._MLP._health(d.clone(), torch.empty_like(d))
+    got = _MLP._health(d.clone(), torch.empty_like(d))
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
     assert want[0][0] == 5 / 40 and want[1][1] == 5 / 40  # the cases above are really there
 
@@ -525,12 +526,11 @@ def test_byo_vmapped_seeds_equal_plain_loop(digits, nets_file):
 
 
 def test_byo_with_dropout_trains_one_model_at_a_time(digits, nets_file):
-    import actlab.compare.engine as engine
 
     config = TrainConfig(epochs=2, batch_size=32, lr=1e-2, model=f"{nets_file}:dropout")
     jobs = [Job("relu", 0), Job("relu", 1)]
-    trainers = engine._trainers(jobs, [parse("relu")] * 2, engine._Data(digits), config)
-    assert isinstance(trainers[0][0], engine._OneByOne)
+    trainers = _trainers(jobs, [parse("relu")] * 2, _Data(digits), config)
+    assert isinstance(trainers[0][0], _OneByOne)
     history, blob = _last_blob(jobs, digits, config)
     assert all(len(h) == 2 and not h[-1].diverged for h in history)
     # the documented recipe: seed, build, seed again (the dropout stream), then the plain loop

@@ -357,7 +357,7 @@ def test_a_newer_store_is_refused(tmp_path: Path) -> None:
 
 def test_engine_scores_the_test_part_once_like_a_plain_network() -> None:
     torch = pytest.importorskip("torch")
-    from actlab.compare import engine
+    from actlab.compare import training as engine
 
     split = data.split(data.load("iris"), test_fraction=0.2, seed=0)
     config = engine.TrainConfig(depth=1, width=8, epochs=3, lr=1e-2)

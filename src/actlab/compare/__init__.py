@@ -6,7 +6,7 @@
 >>> res.headline, res.winner  # doctest: +SKIP
 >>> res.rows()[0]  # one tidy row per model and epoch  # doctest: +SKIP
 
-``run`` trains (through :mod:`actlab.compare.engine`; models that share every factor value train in
+``run`` trains (:mod:`actlab.compare.training`; models that share every factor value train in
 one batched call, a :class:`Group`), stores every epoch in ``DIR/results.sqlite`` as it is
 produced, selects each activation's tuned factors on validation data, scores the chosen settings on
 the held-out test part (:mod:`~actlab.compare.analysis`, :mod:`~actlab.compare.stats`) and writes
@@ -164,7 +164,7 @@ class Group:
 
     key: str
     jobs: tuple[Any, ...]
-    config: Any  # engine.TrainConfig
+    config: Any  # training.TrainConfig
     split_seed: int
     model_ids: tuple[int, ...]
     cell: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -193,7 +193,7 @@ def groups(
 ) -> list[Group]:
     """The run's groups from its stored models (in store order); with ``--objective`` each group
     is trained by the user's function (:mod:`actlab.compare.objective`)."""
-    from actlab.compare import engine, objective
+    from actlab.compare import objective, training
 
     by_group: dict[str, list[dict[str, Any]]] = {}
     for m in models:
@@ -204,7 +204,7 @@ def groups(
         if c.model.objective is not None:
             cfg: Any = objective.task_config(c, cell, objective_timeout)
         else:
-            cfg = engine.TrainConfig(
+            cfg = training.TrainConfig(
                 depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
                 batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
                 optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
@@ -214,7 +214,7 @@ def groups(
         out.append(
             Group(
                 key=key,
-                jobs=tuple(engine.Job(m["activation"], int(m["seed"])) for m in ms),
+                jobs=tuple(training.Job(m["activation"], int(m["seed"])) for m in ms),
                 config=cfg,
                 split_seed=c.data.split_seed_for(int(ms[0]["seed"])),
                 model_ids=tuple(int(m["id"]) for m in ms),
@@ -826,13 +826,13 @@ def _storage_failed(directory: Path, err: BaseException) -> ActlabError:
 
 def _check_model_unchanged(store: Any, signature: dict[str, Any]) -> None:
     """Refuse to resume when the user's --model builds another network than the stored run's."""
-    from actlab.compare import engine
+    from actlab.compare import training
 
     try:
         stored = store.meta("model_signature")
     except KeyError:  # a run made before signatures were stored
         return
-    change = engine.model_changes(stored, signature)
+    change = training.model_changes(stored, signature)
     what = "--objective" if store.config.get("model", {}).get("objective") else "--model"
     if change:
         directory = store.directory
@@ -913,7 +913,7 @@ def run(
     ``max_memory`` (GB; default: what is available) bound the run, checked before anything is made
     (:mod:`~actlab.compare.limits`).
     """
-    from actlab.compare import backends, engine, limits
+    from actlab.compare import backends, limits, training
     from actlab.compare.config import ComputeConfig, command
     from actlab.compare.store import Store
 
@@ -961,7 +961,7 @@ def run(
     fingerprint = _fingerprint(splits)
     grid = _grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
-    engine.check_jobs([engine.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, _, _ in grid)])
+    training.check_jobs([training.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, *_ in grid)])
     # a missing device or an unreachable cluster must not leave a run folder behind either
     trainer = backends.make(backend) if isinstance(backend, str) else backend
     where = trainer.prepare(device)
@@ -975,7 +975,7 @@ def run(
     if c.model.objective is not None:
         signature = objective.signature(first.config)
     else:
-        signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
+        signature = training.model_signature(list(first.jobs), splits[first.split_seed],
                                            first.config)  # fmt: skip
     if new:
         from actlab.compare import baselines
