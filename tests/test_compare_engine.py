@@ -574,8 +574,8 @@ def test_byo_errors_are_clear(digits, nets_file, model, message):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"depth": 0}, "depth must be an integer >= 1"),
-        ({"width": 2.5}, "width must be an integer"),
+        ({"depth": 0}, "depth must be a whole number >= 1"),
+        ({"width": 2.5}, "width must be a whole number"),
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"lr": float("nan")}, "lr must be a finite number"),
         ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0"),
@@ -590,6 +590,21 @@ def test_byo_errors_are_clear(digits, nets_file, model, message):
 def test_config_validation(kwargs, message):
     with pytest.raises(ActlabError, match=message):
         TrainConfig(**kwargs)
+    # the one check: the study's settings refuse the same value with the same words
+    from actlab.compare.config import CompareConfig
+
+    with pytest.raises(ActlabError, match=message):
+        CompareConfig.from_settings(**kwargs)
+
+
+def test_train_config_is_a_cell_of_the_study():
+    """TrainConfig.of: a cell's factor values, the study's other settings, its metric as select."""
+    from actlab.compare.config import CompareConfig
+
+    c = CompareConfig.from_settings(lr=[1e-3, 1e-2], depth=[1, 3], epochs=4, metric="f1_macro")
+    got = [TrainConfig.of(c, cell) for cell in c.model.cells()]
+    assert [(g.depth, g.lr) for g in got] == [(1, 1e-3), (1, 1e-2), (3, 1e-3), (3, 1e-2)]
+    assert {(g.epochs, g.select, g.width) for g in got} == {(4, "val_macro_f1", 128)}
 
 
 @pytest.mark.parametrize(

@@ -204,13 +204,7 @@ def groups(
         if c.model.objective is not None:
             cfg: Any = objective.task_config(c, cell, objective_timeout)
         else:
-            cfg = training.TrainConfig(
-                depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
-                batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
-                optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-                init=c.model.init, model=c.model.model, patience=c.model.patience,
-                select=None if c.study.metric is None else "val_" + metric_key(c.study.metric),
-            )  # fmt: skip
+            cfg = training.TrainConfig.of(c, cell)
         out.append(
             Group(
                 key=key,
@@ -495,7 +489,7 @@ def _check_evidence(result: Any, config: CompareConfig, table: list[dict[str, An
     """Baselines in the headline, convergence and edge-of-grid warnings, next steps
     (:mod:`actlab.compare.checks`)."""
     from actlab.compare import checks
-    from actlab.compare.analysis import _name as _factor_name
+    from actlab.compare.analysis import factor_label as _factor_name
 
     result.baselines = baselines
     sentence = checks.baseline_sentence(result, baselines)

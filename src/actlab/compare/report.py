@@ -66,9 +66,9 @@ def _seeds_needed(r: Any, margin: float | None = None) -> str:
 
 
 def _values(values: dict[str, Any], short: bool = False) -> str:
-    from actlab.compare.analysis import _name
+    from actlab.compare.analysis import factor_label
 
-    name = (lambda k: k) if short else _name
+    name = (lambda k: k) if short else factor_label
     return ", ".join(f"{name(k)} {v:g}" if isinstance(v, float) else f"{name(k)} {v}"
                      for k, v in values.items())  # fmt: skip
 
@@ -267,7 +267,7 @@ def data_notes(d: dict[str, Any]) -> list[str]:
 
 def effect_rows(res: Any) -> list[dict[str, str]]:
     """The studied factors' effect table as text cells."""
-    from actlab.compare.analysis import _name
+    from actlab.compare.analysis import factor_label
 
     out = []
     for e in res.analysis.effects:
@@ -275,7 +275,7 @@ def effect_rows(res: Any) -> list[dict[str, str]]:
         out.append(
             {
                 "activation": e.activation,
-                "change": f"{_name(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
+                "change": f"{factor_label(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
                 + others,
                 "mean": f"{fmt(e.mean_base)} → {fmt(e.mean_value)}",
                 "difference": "–" if e.mean_diff is None else f"{e.mean_diff:+.4f}",
@@ -632,7 +632,7 @@ def fig_activations(res: Any) -> Figure | None:
 
 def fig_heatmap(res: Any, factor: str) -> Figure:
     """Activation x value of a studied factor: mean reported metric, 95% CI in each cell."""
-    from actlab.compare.analysis import _name
+    from actlab.compare.analysis import factor_label
 
     a = res.analysis
     others = [f for f in a.studied if f != factor]
@@ -676,7 +676,7 @@ def fig_heatmap(res: Any, factor: str) -> Figure:
                         color="white" if light and np.isfinite(grid[i, j]) else "black")
         ax.set_xticks(range(len(values)), [_fmt_value(v) for v in values])
         ax.set_yticks(range(len(acts)), acts)
-        ax.set_xlabel(_name(factor))
+        ax.set_xlabel(factor_label(factor))
         ax.set_title(f"{res.metric}: mean, 95% CI" + (f" — {title}" if title else ""),
                      fontsize="medium")  # fmt: skip
         fig.colorbar(image, ax=ax, fraction=0.04)
@@ -686,7 +686,7 @@ def fig_heatmap(res: Any, factor: str) -> Figure:
 
 def fig_sensitivity(res: Any, factor: str) -> Figure:
     """Validation metric vs one tuned factor, a line per activation with a ±sd band over seeds."""
-    from actlab.compare.analysis import _name, sensitivity
+    from actlab.compare.analysis import factor_label, factor_scale, sensitivity
 
     a = res.analysis
     lines = sensitivity(res, factor)
@@ -695,9 +695,8 @@ def fig_sensitivity(res: Any, factor: str) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, n, squeeze=False, sharey=True)[0])
     colors = _colors(res)
     values = list(getattr(res.config.model, factor))
-    log = all(isinstance(v, (int, float)) and v > 0 for v in values) and factor in (
-        "lr", "weight_decay", "batch_size"
-    )  # fmt: skip
+    log = factor_scale(factor) == "log" and all(
+        isinstance(v, (int, float)) and v > 0 for v in values)
     for ax, (label, by_act) in zip(axes, lines.items(), strict=True):
         cell = next(c for c in a.cells if c.label == label)
         for act, (xs, means, sds) in by_act.items():
@@ -714,8 +713,8 @@ def fig_sensitivity(res: Any, factor: str) -> Figure:
             ax.set_xscale("log")
         ax.set_xticks(values, [_fmt_value(v) for v in values])
         ax.minorticks_off()
-        ax.set_xlabel(_name(factor))
-        ax.set_title(f"validation {a.val_metric.removeprefix('val_')} vs {_name(factor)}"
+        ax.set_xlabel(factor_label(factor))
+        ax.set_title(f"validation {a.val_metric.removeprefix('val_')} vs {factor_label(factor)}"
                      + (f" — {label}" if label else ""), fontsize="medium")  # fmt: skip
         ax.grid(True, alpha=0.4)
     axes[0].set_ylabel(f"{a.val_metric} (mean ± sd over seeds)")
@@ -914,7 +913,7 @@ def _headline_html(res: Any, tie: str) -> str:
 
 
 def html_page(res: Any) -> str:
-    from actlab.compare.analysis import _name
+    from actlab.compare.analysis import factor_label
 
     d = res.data
     shown = _names(d)
@@ -966,13 +965,14 @@ def html_page(res: Any) -> str:
     )
     for factor in a.studied:
         parts += [
-            f"<h2>Studied factor: {esc(_name(factor))}</h2>",
+            f"<h2>Studied factor: {esc(factor_label(factor))}</h2>",
             "<p class='muted'>Each cell: the mean test score over seeds of the activation at its "
             "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
             "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
             _img(lambda r, f=factor: fig_heatmap(r, f), res, f"heat map of {factor}"),
-            table([r for r in effect_rows(res) if r["change"].startswith(_name(factor) + " ")]),
+            table([r for r in effect_rows(res)
+                   if r["change"].startswith(factor_label(factor) + " ")]),
         ]
     if a.tuned:
         parts += [

@@ -2,89 +2,51 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from actlab.catalog import parse
-from actlab.compare.config import INITS, OPTIMIZERS
-from actlab.errors import ActlabError, suggest
+from actlab.compare.config import SELECT, CompareConfig, cell, metric_key
+from actlab.errors import ActlabError
+from actlab.settings import setting, validate
 
 ORDER_SEED_OFFSET = 2**32  # the data-order stream of seed s is seeded with s + 2**32
 
 
-# validation metrics that may pick the best epoch -> whether higher is better
-SELECT = {"val_accuracy": True, "val_balanced_accuracy": True, "val_macro_f1": True,
-          "val_log_loss": False, "val_roc_auc": True, "val_rmse": False, "val_mae": False,
-          "val_r2": True}  # fmt: skip
-
-
-def _int_field(name: str, value: Any, low: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ActlabError(f"{name} must be an integer >= {low} ({what}), got {value!r}")
-
-
-def _float_field(name: str, value: Any, *, positive: bool, example: str) -> None:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
-    if ok:
-        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        bound = "> 0" if positive else ">= 0"
-        raise ActlabError(f"{name} must be a finite number {bound} (e.g. {example}), got {value!r}")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """How every model of a comparison is trained; validated on construction."""
+    """How every model of a group trains: one value of each ``ModelConfig`` setting (the same
+    declaration, bounds and check: ``config.cell``), validated on construction."""
 
-    depth: int = 2
-    width: int = 128
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "sgd"
-    weight_decay: float = 0.0
-    init: str = "auto"  # "auto" | "he" | "glorot" | "lecun" | "torch"
-    model: str | None = None  # "module:function", function(spec_str) -> nn.Module
-    # the validation metric that picks each model's best epoch (None: val_accuracy / val_rmse)
-    # and the epochs without improvement after which a model stops (None: train every epoch)
-    select: str | None = None
-    patience: int | None = None
+    depth: int = cell("depth")
+    width: int = cell("width")
+    epochs: int = cell("epochs")
+    batch_size: int = cell("batch_size")
+    lr: float = cell("lr")
+    optimizer: str = cell("optimizer")
+    weight_decay: float = cell("weight_decay")
+    init: str = cell("init")
+    model: str | None = cell("model")  # function(spec_str) -> nn.Module
+    select: str | None = setting(
+        None, kind="choice", choices=tuple(SELECT), cli=False,
+        help="the validation metric that picks each model's best epoch (None: val_accuracy / "
+        "val_rmse)",
+    )  # fmt: skip
+    patience: int | None = cell("patience")
 
     def __post_init__(self) -> None:
-        _int_field("depth", self.depth, 1, "number of hidden layers")
-        if self.patience is not None:
-            _int_field("patience", self.patience, 1, "epochs without a better validation score")
-        if self.select is not None and self.select not in SELECT:
-            raise ActlabError(
-                f"select must be one of {', '.join(SELECT)}, got {self.select!r}"
-                + suggest(str(self.select), SELECT)
-            )
-        _int_field("width", self.width, 1, "units per hidden layer")
-        _int_field("epochs", self.epochs, 1, "passes over the training data")
-        _int_field("batch_size", self.batch_size, 1, "rows per training step")
-        _float_field("lr", self.lr, positive=True, example="1e-3")
-        _float_field("weight_decay", self.weight_decay, positive=False, example="1e-4")
-        for name, value, allowed in (
-            ("optimizer", self.optimizer, OPTIMIZERS),
-            ("init", self.init, INITS),
-        ):
-            if value not in allowed:
-                raise ActlabError(
-                    f"{name} must be one of {', '.join(allowed)}, got {value!r}"
-                    + (suggest(value, allowed) if isinstance(value, str) else "")
-                )
-        if self.model is not None:
-            head, _, tail = str(self.model).rpartition(":")
-            if not isinstance(self.model, str) or not head or not tail.isidentifier():
-                raise ActlabError(
-                    f"model must look like 'module:function' (e.g. 'mynets:make_mlp' or "
-                    f"'path/to/nets.py:make_mlp'), got {self.model!r}"
-                )
+        validate(self)
+
+    @classmethod
+    def of(cls, c: CompareConfig, factors: Mapping[str, Any]) -> TrainConfig:
+        """One cell of a study's grid: the values of ``factors``, the other settings of ``c``."""
+        given = {f.name: factors.get(f.name, getattr(c.model, f.name, None)) for f in fields(cls)}
+        select = None if c.study.metric is None else "val_" + metric_key(c.study.metric)
+        return cls(**{**given, "select": select})
 
 
 @dataclass(frozen=True)
