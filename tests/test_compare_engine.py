@@ -608,18 +608,31 @@ def test_train_config_is_a_cell_of_the_study():
 
 
 @pytest.mark.parametrize(
-    "jobs,message",
+    "pairs,message",
     [
         ([], "non-empty sequence"),
-        ([Job("relu", 0), Job("relu", 0)], "repeats activation 'relu' with seed 0"),
-        ([Job("relu", -1)], r"seed must be an integer in \[0, 2\*\*32\)"),
-        ([Job("softmax", 0)], "not elementwise"),
-        ([Job("relux", 0)], "relu"),
+        ([("relu", 0), ("relu", 0)], "repeats activation 'relu' with seed 0"),
+        ([("relu", -1)], r"seed must be an integer in \[0, 2\*\*32\)"),
+        ([("softmax", 0)], "not elementwise"),
+        ([("relux", 0)], "relu"),
+        ([(3, 0)], "activation must be a spec string"),
     ],
 )
-def test_bad_jobs(digits, jobs, message):
+def test_bad_jobs(digits, pairs, message):
     with pytest.raises(ActlabError, match=message):
-        train(jobs, digits, CONFIG)
+        train([Job(a, s) for a, s in pairs], digits, CONFIG)
+
+
+def test_a_job_carries_its_parsed_activation_and_pickles_as_its_spec():
+    import pickle
+
+    from actlab.catalog import Activation
+
+    job = Job("leaky_relu:alpha=0.1", 3)
+    assert isinstance(job.activation, Activation) and str(job.activation) == (
+        "leaky_relu:negative_slope=0.1")
+    again = pickle.loads(pickle.dumps(job))
+    assert str(again.activation) == str(job.activation) and again.seed == 3
 
 
 def test_learnable_activations_train_beside_the_stacks_and_equal_a_plain_loop(digits):

@@ -18,7 +18,7 @@ from actlab.errors import ActlabError
 _FORMAT = "actlab.compare.engine checkpoint v2"  # v2: the MLP's optimiser state is one flat tensor
 
 
-def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig) -> str:
+def _fingerprint(jobs: Sequence[Job], data: _Data, config: TrainConfig) -> str:
     cfg = asdict(config)
     cfg.pop("epochs")  # more epochs may be added to a run later: training does not depend on it
     for key in ("select", "patience"):  # added later: unset, the fingerprint is as before
@@ -26,7 +26,7 @@ def _fingerprint(jobs: Sequence[Job], acts: list[Any], data: _Data, config: Trai
             cfg.pop(key)
     text = json.dumps(
         {"format": _FORMAT, "config": cfg,
-         "jobs": [[str(a), int(j.seed)] for a, j in zip(acts, jobs, strict=True)],
+         "jobs": [[str(j.activation), int(j.seed)] for j in jobs],
          "data": data.fingerprint},
         sort_keys=True,
     )  # fmt: skip

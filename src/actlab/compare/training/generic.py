@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from actlab.catalog import parse
+from actlab.catalog import Activation, parse
 from actlab.compare.training.data import _EVAL_ROWS, _Data
 from actlab.compare.training.optim import _Optimizer
 from actlab.compare.training.types import Job, TrainConfig, _Trainer, check_jobs
@@ -26,7 +26,7 @@ from actlab.usercode import guarded, load_function
 
 
 def _build_net(
-    factory: Callable[[str], Any], act: Any, seed: int, data: _Data, config: TrainConfig
+    factory: Callable[[str], Any], act: Activation, seed: int, data: _Data, config: TrainConfig
 ) -> nn.Module:
     where = f"model: {config.model}('{act}')"
     with torch.random.fork_rng(devices=[]), guarded(where):
@@ -414,7 +414,7 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
     return None
 
 
-def _plain_mlp(act: Any, seed: int, data: _Data, config: TrainConfig) -> nn.Module:
+def _plain_mlp(act: Activation, seed: int, data: _Data, config: TrainConfig) -> nn.Module:
     """The default MLP as an ``nn.Sequential`` (:func:`actlab.nets.mlp`), initialised by the recipe
     of the module docstring (exactly the stacked ``_MLP``'s), for activations with parameters."""
     n_in = data.X_train.shape[1]

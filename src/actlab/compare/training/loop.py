@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from actlab.catalog import Activation
 from actlab.compare.training.checkpoint import _FORMAT, _fingerprint, _read_checkpoint, _to_cpu
 from actlab.compare.training.data import _Data
 from actlab.compare.training.generic import _build_net, _generic_trainer, _plain_mlp
@@ -33,7 +34,7 @@ from actlab.usercode import load_function
 
 
 def _trainers(
-    jobs: Sequence[Job], acts: list[Any], data: _Data, config: TrainConfig, parts: int = 1
+    jobs: Sequence[Job], acts: list[Activation], data: _Data, config: TrainConfig, parts: int = 1
 ) -> list[tuple[_Trainer, list[int]]]:
     """(trainer, job indices of its rows); models of one activation are contiguous.
 
@@ -107,7 +108,7 @@ def train(
     acts = check_jobs(jobs)
     dev = resolve(device)
     data = _Data(split, dev)
-    fingerprint = _fingerprint(jobs, acts, data, config)
+    fingerprint = _fingerprint(jobs, data, config)
     state = _read_checkpoint(resume_from, fingerprint) if resume_from is not None else None
     threads = torch.get_num_threads()
     parts = threads if dev.type == "cpu" else 1  # an accelerator takes one big stack best

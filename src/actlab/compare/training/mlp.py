@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from actlab.catalog import Activation
 from actlab.compare.training.data import _EVAL_ROWS, _Data
 from actlab.compare.training.optim import _Optimizer
 from actlab.compare.training.types import TrainConfig
@@ -53,7 +54,7 @@ _fast_path = fast_path
 class _Group:
     """The contiguous slice of stacked models that share one activation."""
 
-    def __init__(self, act: Any, start: int, stop: int) -> None:
+    def __init__(self, act: Activation, start: int, stop: int) -> None:
         self.act, self.start, self.stop = act, start, stop
         self.module = build(act)
         if getattr(self.module, "inplace", False):
@@ -113,7 +114,9 @@ class _MLP:
       elu, sigmoid...) give wrong values for a strided ``out`` in PyTorch 2.13.
     """
 
-    def __init__(self, acts: list[Any], seeds: list[int], data: _Data, config: TrainConfig) -> None:
+    def __init__(
+        self, acts: list[Activation], seeds: list[int], data: _Data, config: TrainConfig
+    ) -> None:
         self.data, self.config = data, config
         m = len(acts)
         sizes = [data.X_train.shape[1]] + [config.width] * config.depth + [data.n_out]
@@ -390,7 +393,7 @@ class _MLP:
         self.frozen.copy_(state["frozen"])
 
 
-def _stackable(act: Any) -> bool:
+def _stackable(act: Activation) -> bool:
     """Whether the stacked MLP can train ``act``: it has no parameters of its own (PReLU's slope
     and a learnable Swish beta are trained by the generic path instead)."""
     return not any(True for _ in build(act).parameters())

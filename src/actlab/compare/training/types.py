@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from actlab.catalog import parse
+from actlab.catalog import Activation, parse
 from actlab.compare.config import SELECT, CompareConfig, cell, metric_key
 from actlab.errors import ActlabError
 from actlab.settings import setting, validate
@@ -51,10 +51,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One model: an activation (canonical spec string) and a seed."""
+    """One model: an activation (a spec string is parsed here, once) and a seed."""
 
-    activation: str
+    activation: Activation
     seed: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.activation, str):
+            object.__setattr__(self, "activation", parse(self.activation))
+
+    def __reduce__(self) -> tuple[type[Job], tuple[str, int]]:
+        # pickled (to a Ray worker) as its spec string: a registered function travels by name
+        return Job, (str(self.activation), self.seed)
 
 
 @dataclass
@@ -74,7 +82,7 @@ class ModelEpoch:
     stopped: bool = False  # early stopping (patience): this is the model's last record
 
 
-def _check_activation(act: Any) -> None:
+def _check_activation(act: Activation) -> None:
     if not act.spec.elementwise:
         raise ActlabError(
             f"activation '{act}' is not elementwise (it mixes units), so it cannot be a "
@@ -84,7 +92,7 @@ def _check_activation(act: Any) -> None:
         )
 
 
-def check_jobs(jobs: Sequence[Job]) -> list[Any]:
+def check_jobs(jobs: Sequence[Job]) -> list[Activation]:
     """Validate ``jobs`` (clear errors before anything is trained or stored); their Activations."""
     if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence) or len(jobs) == 0:
         raise ActlabError("jobs must be a non-empty sequence of Job(activation, seed)")
@@ -100,7 +108,9 @@ def check_jobs(jobs: Sequence[Job]) -> list[Any]:
             or not 0 <= job.seed < 2**32
         ):
             raise ActlabError(f"jobs[{k}]: seed must be an integer in [0, 2**32), got {job.seed!r}")
-        act = parse(job.activation)
+        act = job.activation
+        if not isinstance(act, Activation):
+            raise ActlabError(f"jobs[{k}]: activation must be a spec string, got {act!r}")
         _check_activation(act)
         key = (str(act), int(job.seed))
         if key in seen:
