@@ -30,10 +30,34 @@ import platform
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from actlab.errors import ActlabError
+
+
+@dataclass
+class ModelEpoch:
+    """What was measured for one model in one epoch, as training reports it (``job``: its index
+    in the group's jobs) and the store keeps it (one ``epochs`` row; diverged: NaN metrics)."""
+
+    job: int
+    epoch: int
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, float]
+    grad_norms: list[float]
+    dead_fraction: list[float]
+    saturated_fraction: list[float]
+    diverged: bool
+    seconds: float
+    stopped: bool = False  # early stopping (patience): this is the model's last record
+
+
+# the columns of an `epochs` row after model_id -> their type: the record's fields (job: model_id)
+EPOCH_COLUMNS = {f.name: str(f.type) for f in fields(ModelEpoch) if f.name not in ("job",
+                                                                                   "stopped")}
 
 FILENAME = "results.sqlite"
 SCHEMA_VERSION = 2
@@ -107,6 +131,17 @@ def library_versions() -> dict[str, str]:
 def _dumps(value: Any) -> str:
     # NaN/inf survive as JSON's non-standard tokens, which json.loads reads back
     return json.dumps(value, allow_nan=True)
+
+
+def _column(value: Any, kind: str) -> Any:
+    """One field of a record as its ``epochs`` column: the lists and metrics as JSON."""
+    if kind in ("int", "float"):
+        return int(value) if kind == "int" else float(value)
+    if kind == "bool":
+        return int(bool(value))
+    if kind.startswith("dict"):
+        return _dumps({k: float(v) for k, v in value.items()})
+    return _dumps([float(x) for x in value])
 
 
 class Store:
@@ -253,10 +288,8 @@ class Store:
     def epochs(self) -> list[dict[str, Any]]:
         """Every stored epoch record, joined with its model, ordered by model then epoch."""
         cur = self.conn.execute(
-            "SELECT m.activation, m.seed, e.model_id, e.epoch, e.train_loss, e.val_loss, "
-            "e.metrics, "
-            "e.grad_norms, e.dead_fraction, e.saturated_fraction, e.diverged, e.seconds, "
-            f"{self._cell_columns()} "
+            "SELECT m.activation, m.seed, e.model_id, "
+            + "".join(f"e.{c}, " for c in EPOCH_COLUMNS) + f"{self._cell_columns()} "
             "FROM epochs e JOIN models m ON m.id = e.model_id ORDER BY e.model_id, e.epoch"
         )
         rows = []
@@ -364,20 +397,7 @@ class Store:
         rows, done, diverged, running = [], [], [], []
         for r in records:
             mid = model_ids[r.job]
-            rows.append(
-                (
-                    mid,
-                    int(r.epoch),
-                    float(r.train_loss),
-                    float(r.val_loss),
-                    _dumps({k: float(v) for k, v in r.metrics.items()}),
-                    _dumps([float(x) for x in r.grad_norms]),
-                    _dumps([float(x) for x in r.dead_fraction]),
-                    _dumps([float(x) for x in r.saturated_fraction]),
-                    int(bool(r.diverged)),
-                    float(r.seconds),
-                )
-            )
+            rows.append((mid, *(_column(getattr(r, c), k) for c, k in EPOCH_COLUMNS.items())))
             if r.diverged:
                 diverged.append((int(r.epoch), int(r.epoch), mid))
             elif r.epoch >= epochs_total or getattr(r, "stopped", False):  # (early stopping)
@@ -386,7 +406,7 @@ class Store:
                 running.append((int(r.epoch), mid))
         with self.conn:  # one transaction: all or nothing
             self.conn.executemany(
-                "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT OR REPLACE INTO epochs VALUES (?{', ?' * len(EPOCH_COLUMNS)})", rows
             )
             self.conn.executemany(
                 "UPDATE models SET epochs_done = ?, status = 'diverged', diverged_epoch = ? "
@@ -462,8 +482,7 @@ def _open_failed(path: Path, exc: sqlite3.DatabaseError) -> ActlabError:
 _TABLES = {
     "meta": ("key", "value"),
     "models": ("id", "activation", "seed", "status", "epochs_done", "diverged_epoch"),
-    "epochs": ("model_id", "epoch", "train_loss", "val_loss", "metrics", "grad_norms",
-               "dead_fraction", "saturated_fraction", "diverged", "seconds"),
+    "epochs": ("model_id", *EPOCH_COLUMNS),
     "sessions": ("id", "started", "finished", "outcome", "versions"),
 }  # fmt: skip
 _TABLES_2 = {"models": ("cell", "grp"), "checkpoint": ("grp", "epoch", "blob")}

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from actlab.catalog import Activation
+from actlab.compare.store import ModelEpoch
 from actlab.compare.training.checkpoint import _FORMAT, _fingerprint, _read_checkpoint, _to_cpu
 from actlab.compare.training.data import _Data
 from actlab.compare.training.generic import _build_net, _generic_trainer, _plain_mlp
@@ -23,7 +24,6 @@ from actlab.compare.training.types import (
     ORDER_SEED_OFFSET,
     SELECT,
     Job,
-    ModelEpoch,
     TrainConfig,
     _Trainer,
     check_jobs,

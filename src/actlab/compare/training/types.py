@@ -1,4 +1,4 @@
-"""The engine's types: ``TrainConfig``, ``Job`` (``check_jobs``), ``ModelEpoch``, ``_Trainer``."""
+"""The engine's inputs: ``TrainConfig``, ``Job`` (``check_jobs``), the trainer Protocol ``_Trainer``."""
 
 from __future__ import annotations
 
@@ -63,23 +63,6 @@ class Job:
     def __reduce__(self) -> tuple[type[Job], tuple[str, int]]:
         # pickled (to a Ray worker) as its spec string: a registered function travels by name
         return Job, (str(self.activation), self.seed)
-
-
-@dataclass
-class ModelEpoch:
-    """What was measured for one model in one epoch (diverged models: see the module docstring)."""
-
-    job: int
-    epoch: int
-    train_loss: float
-    val_loss: float
-    metrics: dict[str, float]
-    grad_norms: list[float]
-    dead_fraction: list[float]
-    saturated_fraction: list[float]
-    diverged: bool
-    seconds: float
-    stopped: bool = False  # early stopping (patience): this is the model's last record
 
 
 def _check_activation(act: Activation) -> None:
