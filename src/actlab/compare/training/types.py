@@ -1,4 +1,4 @@
-"""The engine's inputs: ``TrainConfig``, ``Job`` (``check_jobs``), the trainer Protocol ``_Trainer``."""
+"""The engine's inputs, ``TrainConfig`` and ``Job`` (``check_jobs``), and the trainer Protocol."""
 
 from __future__ import annotations
 
