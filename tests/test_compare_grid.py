@@ -191,7 +191,7 @@ def test_every_cell_is_trained_once_in_one_call_per_shape(
     res = compare.run("iris", out=tmp_path / "r", **GRID)
     assert len(engine.calls) == 4  # 2 depths x 2 learning rates, each one batched call
     seen = [
-        (j.activation, j.seed, c["config"].depth, c["config"].lr)
+        (str(j.activation), j.seed, c["config"].depth, c["config"].lr)
         for c in engine.calls
         for j in c["jobs"]
     ]
@@ -264,7 +264,7 @@ def test_resample_split_pairs_by_seed(tmp_path: Path, engine: fake.Behaviour) ->
     prints = []
     for c in engine.calls:
         assert {j.seed for j in c["jobs"]} == {c["jobs"][0].seed}
-        assert [j.activation for j in c["jobs"]] == ["relu", "tanh", "elu"]
+        assert [str(j.activation) for j in c["jobs"]] == ["relu", "tanh", "elu"]
         prints.append(c["split"])
     assert len(set(prints)) == 3  # every seed its own split
     seeds = [sorted(r.values) for r in res.stats.rows]

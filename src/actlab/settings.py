@@ -62,6 +62,16 @@ BATCH_SIZE = Setting("batch size", "int", low=1, scale="log", metavar="N")
 LR = Setting("learning rate", "float", low=0.0, open_low=True, label="learning rate",
              scale="log", metavar="X")  # fmt: skip
 WEIGHT_DECAY = Setting("weight decay", "float", low=0.0, scale="log", metavar="X")
+# diagnose's demos (actlab.diagnose.demos and its CLI): the same settings with the demos' bounds
+DEMO = {
+    "depth": replace(DEPTH, high=101, help="hidden layers (default 10 / 4)"),
+    "width": replace(WIDTH, high=4097, help="units per hidden layer (default 64)"),
+    "epochs": replace(EPOCHS, low=0, high=1001, help="training epochs (default 3 / 5)"),
+    "batch_size": replace(BATCH_SIZE, high=1_000_001, help="batch size (default 64)"),
+    "lr": replace(LR, open_low=False, high=100.0,
+                  help="learning rate (default 1e-3; dying-relu 0.05), Adam"),
+}  # fmt: skip
+
 
 
 def _whole(name: str, value: Any, s: Setting) -> int:

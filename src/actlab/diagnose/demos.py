@@ -10,7 +10,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from actlab.diagnose.report import (
     weight_label,
 )
 from actlab.errors import ActlabError, check_number
+from actlab.settings import DEMO, check
 
 INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
 
@@ -216,6 +217,11 @@ def _digits(dataset: str, seed: int, dev: torch.device, demo: str) -> tuple[Any,
     return split, [t.to(dev) for t in _tensors(split)]
 
 
+def _demo(**given: Any) -> list[Any]:
+    """The values of the demos' settings (``actlab.settings.DEMO``: their bounds), checked."""
+    return [check(name, value, DEMO[name]) for name, value in given.items()]
+
+
 def demo_vanishing(
     depth: int = 10,
     activations: str | Iterable[Any] = ("sigmoid", "tanh", "relu"),
@@ -238,12 +244,10 @@ def demo_vanishing(
     update) before training and after ``epochs`` epochs of Adam. ``device``: see
     :func:`actlab.devices.resolve` (networks are initialised on the CPU, then moved).
     """
-    depth = check_number("depth", depth, 1, 100, integer="strict")
-    width = check_number("width", width, 1, 4096, integer="strict")
-    epochs = check_number("epochs", epochs, 0, 1000, integer="strict")
-    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    depth, width, epochs, batch_size = _demo(depth=depth, width=width, epochs=epochs,
+                                             batch_size=batch_size)  # fmt: skip
     batches = check_number("batches", batches, 1, 100_000, integer="strict")
-    lr = check_number("lr", lr, 0.0, 10.0)
+    lr = check("lr", lr, replace(DEMO["lr"], high=10.0))
     if init not in INITS:
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
@@ -400,11 +404,8 @@ def demo_dying(
     pre-activations were pushed so far negative that exp(x) underflowed to f' = 0: 23% dead
     overall (whole layers at 100%) and 10% accuracy, which hid the lesson.
     """
-    depth = check_number("depth", depth, 1, 100, integer="strict")
-    width = check_number("width", width, 1, 4096, integer="strict")
-    epochs = check_number("epochs", epochs, 1, 1000, integer="strict")
-    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
-    lr = check_number("lr", lr, 0.0, 100.0)
+    depth, width, batch_size, lr = _demo(depth=depth, width=width, batch_size=batch_size, lr=lr)
+    epochs = check("epochs", epochs, replace(DEMO["epochs"], low=1))
     bias = check_number("bias", bias, -100.0, 100.0)
     if optimizer not in ("sgd", "adam"):
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
