@@ -20,11 +20,12 @@ from actlab.compare.training import Job, TrainConfig, macro_f1, state_dicts, tra
 from actlab.compare.training.data import _Data
 from actlab.compare.training.generic import _OneByOne
 from actlab.compare.training.loop import _trainers
-from actlab.compare.training.mlp import _MLP, _fast_path
+from actlab.compare.training.mlp import _MLP
 from actlab.compare.training.optim import _Optimizer
 from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError
 from actlab.torch import build
+from actlab.torch import fast_path as _fast_path
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
     assert history[0][-1].val_loss == pytest.approx(ref[-1]["val_loss"], rel=1e-4)
     # and forcing relu off its fast path gives the same model
 
-    monkeypatch.setattr("actlab.compare.training.mlp._fast_path", lambda m: None)
+    monkeypatch.setattr("actlab.compare.training.mlp.fast_path", lambda m: None)
     slow_history, slow_blob = _last_blob(jobs, digits, CONFIG)
     torch.testing.assert_close(
         state_dicts(slow_blob)[1]["0.weight"], state_dicts(blob)[1]["0.weight"]

@@ -1,18 +1,5 @@
-"""Selection on validation, then one honest test: what a grid of models says.
-
-Every model is taken at its best validation epoch (``--epochs`` is a maximum; the engine keeps the
-test-part outputs of the weights at that epoch and scores them once). For every activation and every
-value of the *studied* factors (e.g. each depth), the *tuned* factors (e.g. the learning rate) are
-chosen by the mean validation metric (the run's ``--metric``) over seeds at those epochs; a setting
-with more diverged seeds loses to one with fewer, whatever its mean. The choice reads validation
-metrics only: the test metrics of the chosen settings are then what the ranking, the confidence
-intervals and the paired tests use (:func:`actlab.compare.stats.summarize`). Runs stored before
-best-epoch selection are read as they were made: every model at the same, final epoch.
-
-A studied factor also gets an effect table: within each activation, each value against the first
-(e.g. depth 8 against depth 2), paired by seed (same seeds, so the same data order and split),
-Holm-corrected over the activations and values of that factor.
-"""
+"""Selection on validation, then one honest test: the tuned factors chosen per activation at each
+model's best validation epoch, test metrics of the choice compared (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

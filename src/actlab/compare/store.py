@@ -1,24 +1,5 @@
-"""The run directory's SQLite store (``DIR/results.sqlite``): results are committed as they are
-produced.
-
-Each epoch's records are committed in one transaction as the epoch ends (with the group's
-checkpoint when one is due: ``compare.GroupRun`` writes them on a time interval), so an interrupted
-run (Ctrl-C, kill, power cut in WAL mode) loses no finished epoch's records, and ``--resume``
-continues from the group's last checkpoint: the epochs after it are retrained (bit-identical on
-the same device) and their records replaced. The stored configuration guards against mixing results
-of different comparisons.
-
-Schema versions (``meta.schema_version``): 1 = actlab 0.1.0 (one group of activation x seed models,
-one checkpoint); 2 = factor grids: every model has a ``cell`` (JSON of its factor values) and a
-``grp`` (the engine call it trains in), and each group has its own checkpoint row. Version 1 stores
-are read (``actlab report``) as a grid of one cell; resuming them needs actlab 0.1.0.
-
-A file is written only once it is recognised as an actlab store (:func:`recognise`): it is first
-read through a read-only connection that creates nothing beside it, and its header (``PRAGMA
-application_id``, which stores get at creation; those made before it was set have 0 and are known
-by their tables), tables, meta entries and pages are checked. Anything else (another program's
-database, an empty or damaged file) is refused with one line and left byte for byte as it was.
-"""
+"""The run directory's SQLite store (``DIR/results.sqlite``): each epoch committed as it ends, the
+stored configuration, checkpoints; a file is written only once recognised (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""The demonstrations (vanishing gradients, dying ReLU) and diagnosing the user's own model.
-
-Each trains small networks (one initialisation: :mod:`actlab.nets`) and reads them with the
-monitor (:mod:`actlab.diagnose.monitor`).
-"""
+"""The demonstrations (vanishing gradients, dying ReLU) and diagnosing the user's own model: small
+networks (:mod:`actlab.nets`) read by the monitor (:mod:`actlab.diagnose.monitor`)."""
 
 from __future__ import annotations
 

@@ -45,12 +45,6 @@ def _loss_and_grad(
     diff.mul_(2.0 / diff[0].numel())
 
 
-# the ATen kernels behind a native activation module (its definition's ``fast``): ``fwd(z, out)``
-# is what the module's forward calls, ``bwd(g, z, h, out)`` = g * f'(z) the kernel autograd runs
-# for it, so the batched backward matches a plain loop's; None: through autograd
-_fast_path = fast_path
-
-
 class _Group:
     """The contiguous slice of stacked models that share one activation."""
 
@@ -59,7 +53,9 @@ class _Group:
         self.module = build(act)
         if getattr(self.module, "inplace", False):
             self.module.inplace = False  # the backward needs the pre-activation intact
-        self.fast = _fast_path(self.module)
+        # the ATen kernels behind a native module: fwd(z, out) = its forward, bwd(g, z, h, out) =
+        # g * f'(z) as autograd runs it (the backward matches a plain loop's); None: autograd
+        self.fast = fast_path(self.module)
         self.graphs: dict[Any, tuple[torch.Tensor, torch.Tensor]] = {}  # slow path's last forward
 
     def forward_call(self, z: torch.Tensor, out: torch.Tensor, key: Any) -> Callable[[], Any]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 from actlab.catalog import Activation, parse
@@ -85,11 +85,8 @@ def check_jobs(jobs: Sequence[Job]) -> list[Activation]:
             raise ActlabError(
                 f"jobs[{k}] must be a Job(activation, seed), got {type(job).__name__}"
             )
-        if (
-            isinstance(job.seed, bool)
-            or not isinstance(job.seed, (int, np.integer))
-            or not 0 <= job.seed < 2**32
-        ):
+        s = job.seed
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or not 0 <= s < 2**32:
             raise ActlabError(f"jobs[{k}]: seed must be an integer in [0, 2**32), got {job.seed!r}")
         act = job.activation
         if not isinstance(act, Activation):
