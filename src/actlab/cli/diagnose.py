@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from actlab import data
 from actlab.cli._common import console, output_path, print_json, split_specs
 from actlab.errors import ActlabError, real_arg, whole_arg, writing
 from actlab.settings import DEMO, flag
@@ -164,8 +165,6 @@ def handler(args: argparse.Namespace) -> int:
         result: Any = demo(**options)
         body = result.to_dict()
     else:
-        from actlab import data
-
         paths = _plot_dir(args.plot, ("gradient_flow", "activations"), args.force)
         if args.csv is not None:
             drop = [c.strip() for c in (args.drop_columns or "").split(",") if c.strip()]

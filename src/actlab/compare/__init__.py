@@ -33,11 +33,9 @@ from actlab.compare.config import (
     DEFAULT_ACTIVATIONS,
     FACTORS,
     INITS,
-    METRICS,
     OPTIMIZERS,
     CompareConfig,
     flat_from_stored,
-    metric_key,
 )
 from actlab.errors import ActlabError
 
@@ -343,13 +341,6 @@ def train_groups(
 
 
 # ------------------------------------------------------------------------------------------ results
-
-
-def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
-    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
-    ``--metric`` (None: accuracy for classification, rmse for regression)."""
-    name = metric or ("accuracy" if task == "classification" else "rmse")
-    return f"{part}_{metric_key(name)}", METRICS[name][1]
 
 
 @dataclass

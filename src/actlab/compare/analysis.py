@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from actlab.compare import stats
-from actlab.compare.config import CompareConfig, settings
+from actlab.compare.config import CompareConfig, primary_metric, settings
 from actlab.settings import label as setting_label
 
 __all__ = ["Analysis", "Candidate", "Cell", "Effect", "analyse", "sensitivity"]
@@ -145,8 +145,6 @@ def _finite(x: Any) -> bool:
 def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             complete: bool = True, target_scale: float = 1.0) -> Analysis:  # fmt: skip
     """Select, score and test: ``table`` holds one dict per model at the compared epoch."""
-    from actlab.compare import primary_metric
-
     val_metric, higher = primary_metric(task, "val", config.study.metric)
     test_metric, _ = primary_metric(task, "test", config.study.metric)
     tuned, studied = config.tuned, config.studied

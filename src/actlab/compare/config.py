@@ -10,6 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from actlab import catalog, data
 from actlab.errors import ActlabError, suggest
 from actlab.nets import COMPARE_INITS
 from actlab.settings import (
@@ -173,8 +174,6 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         validate(self)
-        from actlab import data
-
         setattr_ = object.__setattr__
         if self.data is not None:  # (dataforms: a file, or "python:..." for data given in Python)
             if self.csv is not None:
@@ -242,6 +241,13 @@ def metric_key(metric: str) -> str:
 
 # the stored validation metrics that may pick a model's best epoch -> whether higher is better
 SELECT = {f"val_{metric_key(m)}": up for m, (_, up) in METRICS.items()}
+
+
+def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
+    ``--metric`` (None: accuracy for classification, rmse for regression)."""
+    name = metric or DEFAULT_METRIC[task]
+    return f"{part}_{metric_key(name)}", METRICS[name][1]
 
 
 def check_metric(metric: str | None, task: str, n_classes: int = 0) -> str:
@@ -379,8 +385,6 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         validate(self)
-        from actlab import catalog
-
         acts = self.activations
         if isinstance(acts, str):
             acts = [acts]

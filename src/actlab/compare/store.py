@@ -15,6 +15,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from actlab import __version__
+from actlab.compare.config import SECTIONS, CompareConfig, flat_from_stored
 from actlab.errors import ActlabError
 
 
@@ -95,8 +97,6 @@ def library_versions() -> dict[str, str]:
 
     import numpy
     import torch
-
-    from actlab import __version__
 
     return {
         "python": platform.python_version(),
@@ -607,8 +607,6 @@ def _check_meta(conn: sqlite3.Connection, path: Path, columns: dict[str, set[str
 
 def _check_config(stored: dict[str, Any], path: Path) -> None:
     """The stored configuration must build a :class:`CompareConfig` (this version's or 0.1.0's)."""
-    from actlab.compare.config import SECTIONS, CompareConfig, flat_from_stored
-
     for section in (*SECTIONS, "train"):  # (0.1.0: data, train)
         if section in stored and not isinstance(stored[section], dict):
             got = _json_type(stored[section])

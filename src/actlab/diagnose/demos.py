@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from actlab import nets
+from actlab import data, nets
+from actlab.catalog import parse, parse_many
 from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
@@ -25,6 +26,7 @@ from actlab.diagnose.report import (
 )
 from actlab.errors import ActlabError, check_number
 from actlab.settings import DEMO, check
+from actlab.usercode import load_function
 
 INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
 
@@ -125,8 +127,6 @@ class VanishingDemo:
     layers: tuple[str, ...] = field(default=())
 
     def run(self, activation: str, phase: str = "init") -> VanishingRun:
-        from actlab.catalog import parse
-
         key = str(parse(activation))
         for r in self.runs:
             if r.activation == key and r.phase == phase:
@@ -186,8 +186,6 @@ class VanishingDemo:
         }
 
 def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> list[Any]:
-    from actlab.catalog import parse, parse_many
-
     if activations is None:
         activations = default
     if isinstance(activations, str):
@@ -206,8 +204,6 @@ def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> li
 
 def _digits(dataset: str, seed: int, dev: torch.device, demo: str) -> tuple[Any, list[Any]]:
     """A demo's classification split and its tensors (X/y train, X/y validation) on ``dev``."""
-    from actlab import data
-
     split = data.split(data.load(dataset), seed=seed)
     if split.task != "classification":
         raise ActlabError(f"the {demo} demo needs a classification dataset, got {dataset!r}")
@@ -292,8 +288,6 @@ class DyingDemo:
 
     def dead(self, activation: str, epoch: int = -1) -> list[float | None]:
         """Dead fraction per hidden layer at ``epoch`` (-1: the last)."""
-        from actlab.catalog import parse
-
         key = str(parse(activation))
         if key not in self.reports:
             raise ActlabError(f"no run for {activation!r}; have {', '.join(self.reports)}")
@@ -445,8 +439,6 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
     A function taking a required argument is called with the activation spec string (the compare
     command's convention, ``function(spec) -> nn.Module``); ``activation`` defaults to 'relu' there.
     """
-    from actlab.usercode import load_function
-
     func = load_function(ref)
     func_name = ref.rpartition(":")[2]
     try:
@@ -464,8 +456,6 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
         )
     spec = None
     if needs_arg:
-        from actlab.catalog import parse
-
         spec = str(parse(activation or "relu"))
     try:
         model = func(spec) if needs_arg else func()
