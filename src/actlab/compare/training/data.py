@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import numpy as np
 import torch
 
+from actlab.data import Split
 from actlab.errors import ActlabError
 
 _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the first chunk
@@ -16,7 +16,7 @@ _EVAL_ROWS = 4096  # validation rows per forward chunk; unit health uses the fir
 class _Data:
     """The split as float32/int64 tensors on ``device`` (moved there once, after the checks)."""
 
-    def __init__(self, split: Any, device: torch.device | str = "cpu") -> None:
+    def __init__(self, split: Split, device: torch.device | str = "cpu") -> None:
         task = getattr(split, "task", None)
         if task not in ("classification", "regression"):
             raise ActlabError(f"split.task must be 'classification' or 'regression', got {task!r}")

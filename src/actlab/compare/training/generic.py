@@ -18,6 +18,7 @@ from actlab.catalog import Activation, parse
 from actlab.compare.training.data import _EVAL_ROWS, _Data
 from actlab.compare.training.optim import _Optimizer
 from actlab.compare.training.types import Job, TrainConfig, _Trainer, check_jobs
+from actlab.data import Split
 from actlab.errors import ActlabError
 from actlab.health import measures_saturation, unit_health
 from actlab.nets import init_linear, loss, mlp
@@ -366,7 +367,7 @@ class _OneByOne:
         self.frozen.copy_(state["frozen"])
 
 
-def _first_nets(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, nn.Module]:
+def _first_nets(jobs: Sequence[Job], split: Split, config: TrainConfig) -> dict[str, nn.Module]:
     """The user's network built for each activation (first seed), checked (``_build_net``)."""
     acts, data = check_jobs(jobs), _Data(split)
     factory = load_function(str(config.model))
@@ -377,7 +378,7 @@ def _first_nets(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[st
     return nets
 
 
-def model_signature(jobs: Sequence[Job], split: Any, config: TrainConfig) -> dict[str, Any]:
+def model_signature(jobs: Sequence[Job], split: Split, config: TrainConfig) -> dict[str, Any]:
     """What a resumed run must find unchanged in the user's ``--model``: a hash of its source
     file and the parameter shapes of the network built for each activation (first seed).
 

@@ -28,6 +28,7 @@ from actlab.compare.training.types import (
     _Trainer,
     check_jobs,
 )
+from actlab.data import Split
 from actlab.devices import resolve
 from actlab.errors import ActlabError
 from actlab.usercode import load_function
@@ -73,7 +74,7 @@ def _trainers(
 
 def train(
     jobs: Sequence[Job],
-    split: Any,
+    split: Split,
     config: TrainConfig,
     *,
     resume_from: bytes | None = None,
