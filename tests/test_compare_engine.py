@@ -82,7 +82,7 @@ def _last_blob(jobs: list[Job], split: SmallSplit, config: TrainConfig) -> tuple
 
 
 def _init(lin: nn.Linear, scheme: str, act, g: torch.Generator) -> None:
-    """The initialisation recipe of the engine's docstring, written out with torch.nn.init."""
+    """The initialisation recipe (docs/ARCHITECTURE.md), written out with torch.nn.init."""
     w, b = lin.weight.data, lin.bias.data
     if scheme == "torch":
         nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)

@@ -74,8 +74,8 @@ def state_dicts(blob: bytes) -> list[dict[str, torch.Tensor]]:
 
     For the default MLP the keys are those of ``nn.Sequential(Linear, act, Linear, act, ...,
     Linear)`` (``"0.weight"``, ``"0.bias"``, ``"2.weight"``...), so
-    ``net.load_state_dict(state_dicts(blob)[k])`` loads model k into the plain network of the module
-    docstring; for your own network, its own keys.
+    ``net.load_state_dict(state_dicts(blob)[k])`` loads model k into the plain network of
+    docs/ARCHITECTURE.md's recipe; for your own network, its own keys.
     """
     state = _load(blob, "state_dicts(blob)")
     n_jobs = len(state["orders"])

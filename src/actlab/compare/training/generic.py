@@ -417,7 +417,7 @@ def model_changes(stored: dict[str, Any], now: dict[str, Any]) -> str | None:
 
 def _plain_mlp(act: Activation, seed: int, data: _Data, config: TrainConfig) -> nn.Module:
     """The default MLP as an ``nn.Sequential`` (:func:`actlab.nets.mlp`), initialised by the recipe
-    of the module docstring (exactly the stacked ``_MLP``'s), for activations with parameters."""
+    in docs/ARCHITECTURE.md (exactly the stacked ``_MLP``'s), for activations with parameters."""
     n_in = data.X_train.shape[1]
     net = mlp(n_in, config.width, data.n_out, [act] * config.depth, config.init, seed=seed)
     net = net.to(data.device)
