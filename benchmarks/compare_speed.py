@@ -82,7 +82,7 @@ from _machine import summary  # noqa: E402
 from torch import nn  # noqa: E402
 
 from actlab import data, devices  # noqa: E402
-from actlab.compare.engine import Job, TrainConfig, train  # noqa: E402
+from actlab.compare.training import Job, TrainConfig, train  # noqa: E402
 from actlab.errors import ActlabError  # noqa: E402
 from actlab.torch import build  # noqa: E402
 

@@ -10,7 +10,7 @@ Printed:
   >= 2,000 a minute);
 * racing cost per model-epoch on digits (depth 2, width 64, batch 64): ``--models`` copies of
   x*sigmoid(x) through the generic expression path (:class:`actlab.search.race.Stack`), against
-  the compare engine's built-in SiLU fast path (``actlab.compare.engine.train``, ATen's own SiLU
+  the compare engine's built-in SiLU fast path (``actlab.compare.training.train``, ATen's own SiLU
   kernels, the same number of models), both timed here, best of two (goal: generic <= 2x), plus
   a mixed stack of as many *different* candidates (the real racing case: one group per primitive);
 * how many candidates the racing phase of a ``--budget`` search would race on this machine now
@@ -76,7 +76,7 @@ def generic(tensors, slots, epochs: int) -> float:
 
 
 def fast(split, models: int, epochs: int) -> float:
-    from actlab.compare import engine
+    from actlab.compare import training as engine
 
     config = engine.TrainConfig(depth=2, width=64, epochs=epochs, batch_size=64, lr=1e-3,
                                 init="glorot")  # fmt: skip

@@ -1,4 +1,4 @@
-"""A tiny stand-in for actlab.compare.engine (same interface), for fast store/resume/report tests.
+"""A tiny stand-in for actlab.compare.training (same interface), for fast store/resume/report tests.
 
 Scores are a deterministic function of (activation, seed, epoch), so an interrupted-and-resumed run
 must reproduce an uninterrupted one exactly. End-to-end tests use the real engine.
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from actlab.compare.engine import (  # the real records, settings and checks
+from actlab.compare.training import (  # the real records, settings and checks
     Job,
     ModelEpoch,
     TrainConfig,
@@ -68,11 +68,12 @@ def train(
         for i, job in enumerate(jobs):
             if i in frozen:
                 continue
-            q = BEHAVIOUR.quality.get(job.activation, 0.8) * BEHAVIOUR.lr_effect(
-                job.activation, config.lr
+            act = str(job.activation)
+            q = BEHAVIOUR.quality.get(act, 0.8) * BEHAVIOUR.lr_effect(
+                act, config.lr
             )
-            diverged = BEHAVIOUR.diverge.get((job.activation, job.seed)) == epoch
-            acc = min(1.0, q * (1 - 0.5**epoch) + 0.01 * _noise(job.activation, job.seed, epoch))
+            diverged = BEHAVIOUR.diverge.get((act, job.seed)) == epoch
+            acc = min(1.0, q * (1 - 0.5**epoch) + 0.01 * _noise(act, job.seed, epoch))
             loss = math.nan if diverged else 1.0 - acc + 0.01
             metrics = (
                 {"val_accuracy": acc, "val_macro_f1": acc}

@@ -19,10 +19,10 @@ import _fake_engine as fake
 def engine(monkeypatch: pytest.MonkeyPatch) -> fake.Behaviour:
     """compare.run with the fake engine (tests/_fake_engine.py) in place of the real one."""
     behaviour = fake.Behaviour()
-    monkeypatch.setattr("actlab.compare.backends.engine", fake)  # first: imports the real one
+    monkeypatch.setattr("actlab.compare.backends.training", fake)  # what the backends call
     monkeypatch.setattr(fake, "BEHAVIOUR", behaviour)
-    monkeypatch.setitem(sys.modules, "actlab.compare.engine", fake)
-    monkeypatch.setattr(compare, "engine", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "actlab.compare.training", fake)
+    monkeypatch.setattr(compare, "training", fake, raising=False)
     return behaviour
 
 

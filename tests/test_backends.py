@@ -22,7 +22,8 @@ import pytest
 import actlab.compare as compare
 from actlab import data
 from actlab.cli import main
-from actlab.compare import backends, engine
+from actlab.compare import backends
+from actlab.compare import training as engine
 from actlab.compare.backends import GroupEpoch, GroupTask, LocalBackend
 from actlab.compare.store import Store
 from actlab.errors import ActlabError

@@ -16,10 +16,16 @@ from sklearn.metrics import f1_score, mean_squared_error, r2_score
 from torch import nn
 
 from actlab.catalog import parse
-from actlab.compare.engine import Job, TrainConfig, _fast_path, macro_f1, state_dicts, train
+from actlab.compare.training import Job, TrainConfig, macro_f1, state_dicts, train
+from actlab.compare.training.data import _Data
+from actlab.compare.training.generic import _OneByOne
+from actlab.compare.training.loop import _trainers
+from actlab.compare.training.mlp import _MLP
+from actlab.compare.training.optim import _Optimizer
 from actlab.diagnose import measures_saturation, unit_health
 from actlab.errors import ActlabError
 from actlab.torch import build
+from actlab.torch import fast_path as _fast_path
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def _last_blob(jobs: list[Job], split: SmallSplit, config: TrainConfig) -> tuple
 
 
 def _init(lin: nn.Linear, scheme: str, act, g: torch.Generator) -> None:
-    """The initialisation recipe of the engine's docstring, written out with torch.nn.init."""
+    """The initialisation recipe (docs/ARCHITECTURE.md), written out with torch.nn.init."""
     w, b = lin.weight.data, lin.bias.data
     if scheme == "torch":
         nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
@@ -258,9 +264,8 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
     )
     assert history[0][-1].val_loss == pytest.approx(ref[-1]["val_loss"], rel=1e-4)
     # and forcing relu off its fast path gives the same model
-    import actlab.compare.engine as engine
 
-    monkeypatch.setattr(engine, "_fast_path", lambda m: None)
+    monkeypatch.setattr("actlab.compare.training.mlp.fast_path", lambda m: None)
     slow_history, slow_blob = _last_blob(jobs, digits, CONFIG)
     torch.testing.assert_close(
         state_dicts(slow_blob)[1]["0.weight"], state_dicts(blob)[1]["0.weight"]
@@ -274,17 +279,15 @@ def test_autograd_path_for_other_activations_matches(digits, monkeypatch):
 
 def _stack(split, jobs, config):
     """The stacked-MLP trainer of ``jobs``, as one stack."""
-    import actlab.compare.engine as engine
 
     acts = [parse(j.activation) for j in jobs]
-    ((trainer, _),) = engine._trainers(jobs, acts, engine._Data(split), config, parts=1)
+    ((trainer, _),) = _trainers(jobs, acts, _Data(split), config, parts=1)
     return trainer
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 def test_engine_optimizer_equals_torch_optim_bit_for_bit(optimizer, weight_decay):
-    from actlab.compare.engine import _Optimizer
 
     config = TrainConfig(lr=1e-2, optimizer=optimizer, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(0)
@@ -342,7 +345,7 @@ def test_engine_does_not_import_dynamo():
 
     code = (
         "import sys; from actlab import data; "
-        "from actlab.compare.engine import Job, TrainConfig, train; "
+        "from actlab.compare.training import Job, TrainConfig, train; "
         "s = data.split(data.load('iris')); "
         "train([Job('relu', 0), Job('prelu', 0)], s, TrainConfig(epochs=2, width=4)); "
         "train([Job('tanh', 0)], s, TrainConfig(epochs=1, width=4, optimizer='sgd')); "
@@ -353,7 +356,6 @@ def test_engine_does_not_import_dynamo():
 
 
 def test_fast_unit_health_equals_diagnose():
-    import actlab.compare.engine as engine
 
     d = torch.randn(3, 50, 40, generator=torch.Generator().manual_seed(0)) * 0.02
     d[0, :, :5] = 0  # dead
@@ -363,7 +365,7 @@ def test_fast_unit_health_equals_diagnose():
     d[2, :, 15] = -0.005  # small everywhere, not zero: saturated
     d[2, :, 16] = torch.where(torch.arange(50) < 49, 0.0, 1e-30)  # zero but once: not dead
     want = unit_health(d)
-    got = engine._MLP._health(d.clone(), torch.empty_like(d))
+    got = _MLP._health(d.clone(), torch.empty_like(d))
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
     assert want[0][0] == 5 / 40 and want[1][1] == 5 / 40  # the cases above are really there
 
@@ -525,12 +527,11 @@ def test_byo_vmapped_seeds_equal_plain_loop(digits, nets_file):
 
 
 def test_byo_with_dropout_trains_one_model_at_a_time(digits, nets_file):
-    import actlab.compare.engine as engine
 
     config = TrainConfig(epochs=2, batch_size=32, lr=1e-2, model=f"{nets_file}:dropout")
     jobs = [Job("relu", 0), Job("relu", 1)]
-    trainers = engine._trainers(jobs, [parse("relu")] * 2, engine._Data(digits), config)
-    assert isinstance(trainers[0][0], engine._OneByOne)
+    trainers = _trainers(jobs, [parse("relu")] * 2, _Data(digits), config)
+    assert isinstance(trainers[0][0], _OneByOne)
     history, blob = _last_blob(jobs, digits, config)
     assert all(len(h) == 2 and not h[-1].diverged for h in history)
     # the documented recipe: seed, build, seed again (the dropout stream), then the plain loop
@@ -574,8 +575,8 @@ def test_byo_errors_are_clear(digits, nets_file, model, message):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"depth": 0}, "depth must be an integer >= 1"),
-        ({"width": 2.5}, "width must be an integer"),
+        ({"depth": 0}, "depth must be a whole number >= 1"),
+        ({"width": 2.5}, "width must be a whole number"),
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"lr": float("nan")}, "lr must be a finite number"),
         ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0"),
@@ -590,21 +591,49 @@ def test_byo_errors_are_clear(digits, nets_file, model, message):
 def test_config_validation(kwargs, message):
     with pytest.raises(ActlabError, match=message):
         TrainConfig(**kwargs)
+    # the one check: the study's settings refuse the same value with the same words
+    from actlab.compare.config import CompareConfig
+
+    with pytest.raises(ActlabError, match=message):
+        CompareConfig.from_settings(**kwargs)
+
+
+def test_train_config_is_a_cell_of_the_study():
+    """TrainConfig.of: a cell's factor values, the study's other settings, its metric as select."""
+    from actlab.compare.config import CompareConfig
+
+    c = CompareConfig.from_settings(lr=[1e-3, 1e-2], depth=[1, 3], epochs=4, metric="f1_macro")
+    got = [TrainConfig.of(c, cell) for cell in c.model.cells()]
+    assert [(g.depth, g.lr) for g in got] == [(1, 1e-3), (1, 1e-2), (3, 1e-3), (3, 1e-2)]
+    assert {(g.epochs, g.select, g.width) for g in got} == {(4, "val_macro_f1", 128)}
 
 
 @pytest.mark.parametrize(
-    "jobs,message",
+    "pairs,message",
     [
         ([], "non-empty sequence"),
-        ([Job("relu", 0), Job("relu", 0)], "repeats activation 'relu' with seed 0"),
-        ([Job("relu", -1)], r"seed must be an integer in \[0, 2\*\*32\)"),
-        ([Job("softmax", 0)], "not elementwise"),
-        ([Job("relux", 0)], "relu"),
+        ([("relu", 0), ("relu", 0)], "repeats activation 'relu' with seed 0"),
+        ([("relu", -1)], r"seed must be an integer in \[0, 2\*\*32\)"),
+        ([("softmax", 0)], "not elementwise"),
+        ([("relux", 0)], "relu"),
+        ([(3, 0)], "activation must be a spec string"),
     ],
 )
-def test_bad_jobs(digits, jobs, message):
+def test_bad_jobs(digits, pairs, message):
     with pytest.raises(ActlabError, match=message):
-        train(jobs, digits, CONFIG)
+        train([Job(a, s) for a, s in pairs], digits, CONFIG)
+
+
+def test_a_job_carries_its_parsed_activation_and_pickles_as_its_spec():
+    import pickle
+
+    from actlab.catalog import Activation
+
+    job = Job("leaky_relu:alpha=0.1", 3)
+    assert isinstance(job.activation, Activation) and str(job.activation) == (
+        "leaky_relu:negative_slope=0.1")
+    again = pickle.loads(pickle.dumps(job))
+    assert str(again.activation) == str(job.activation) and again.seed == 3
 
 
 def test_learnable_activations_train_beside_the_stacks_and_equal_a_plain_loop(digits):

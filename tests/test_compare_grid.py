@@ -191,7 +191,7 @@ def test_every_cell_is_trained_once_in_one_call_per_shape(
     res = compare.run("iris", out=tmp_path / "r", **GRID)
     assert len(engine.calls) == 4  # 2 depths x 2 learning rates, each one batched call
     seen = [
-        (j.activation, j.seed, c["config"].depth, c["config"].lr)
+        (str(j.activation), j.seed, c["config"].depth, c["config"].lr)
         for c in engine.calls
         for j in c["jobs"]
     ]
@@ -264,7 +264,7 @@ def test_resample_split_pairs_by_seed(tmp_path: Path, engine: fake.Behaviour) ->
     prints = []
     for c in engine.calls:
         assert {j.seed for j in c["jobs"]} == {c["jobs"][0].seed}
-        assert [j.activation for j in c["jobs"]] == ["relu", "tanh", "elu"]
+        assert [str(j.activation) for j in c["jobs"]] == ["relu", "tanh", "elu"]
         prints.append(c["split"])
     assert len(set(prints)) == 3  # every seed its own split
     seeds = [sorted(r.values) for r in res.stats.rows]
@@ -357,7 +357,7 @@ def test_a_newer_store_is_refused(tmp_path: Path) -> None:
 
 def test_engine_scores_the_test_part_once_like_a_plain_network() -> None:
     torch = pytest.importorskip("torch")
-    from actlab.compare import engine
+    from actlab.compare import training as engine
 
     split = data.split(data.load("iris"), test_fraction=0.2, seed=0)
     config = engine.TrainConfig(depth=1, width=8, epochs=3, lr=1e-2)

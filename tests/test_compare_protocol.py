@@ -11,7 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import balanced_accuracy_score, log_loss, mean_absolute_error, roc_auc_score
 
 from actlab import compare
-from actlab.compare.engine import Job, TrainConfig, balanced_accuracy, roc_auc, train
+from actlab.compare.training import Job, TrainConfig, balanced_accuracy, roc_auc, train
 from actlab.errors import ActlabError
 
 
@@ -29,8 +29,6 @@ class Split3:
     n_classes: int = 10
     fingerprint: str = "digits-600"
     target_scale: float = 1.0
-
-
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +92,8 @@ def test_new_metrics_match_sklearn():
 
 
 def test_test_metrics_match_sklearn(digits):
-    from actlab.compare.engine import _Data, _val_metrics
+    from actlab.compare.training.data import _Data
+    from actlab.compare.training.metrics import _val_metrics
 
     data = _Data(digits)
     out = torch.randn(2, 10, len(digits.y_test))

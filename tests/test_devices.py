@@ -15,8 +15,19 @@ import torch
 import actlab.compare as compare
 from actlab import catalog, data, devices
 from actlab.cli import main
-from actlab.compare import engine
+from actlab.compare import training as engine
 from actlab.compare.store import Store
+from actlab.compare.training.checkpoint import _to_cpu
+from actlab.compare.training.data import _Data
+from actlab.compare.training.generic import (
+    _build_net,
+    _generic_trainer,
+    _OneByOne,
+    _plain_mlp,
+    _Vmapped,
+)
+from actlab.compare.training.metrics import _val_metrics
+from actlab.compare.training.mlp import _MLP
 from actlab.errors import ActlabError
 
 
@@ -113,24 +124,24 @@ def _on(device: torch.device, *tensors: torch.Tensor) -> bool:
 
 def test_data_move_once_to_the_device_after_the_checks() -> None:
     split = data.split(data.load("iris"))
-    d = engine._Data(split, META)
+    d = _Data(split, META)
     assert _on(META, d.X_train, d.y_train, d.X_val, d.y_val)
-    assert d.fingerprint == engine._Data(split).fingerprint  # computed on the CPU values
+    assert d.fingerprint == _Data(split).fingerprint  # computed on the CPU values
 
 
 def test_stacked_mlp_keeps_every_tensor_on_the_device() -> None:
     split = data.split(data.load("iris"))
-    d = engine._Data(split, META)
+    d = _Data(split, META)
     # fused Adam has no meta kernel; SGD runs the same code path up to the update
     cfg = engine.TrainConfig(width=8, depth=2, optimizer="sgd")
     acts = [catalog.parse(a) for a in ("relu", "relu", "tanh", "gelu", "sigmoid")]
-    mlp = engine._MLP(acts, [0, 1, 0, 0, 0], d, cfg)
+    mlp = _MLP(acts, [0, 1, 0, 0, 0], d, cfg)
     assert _on(META, mlp.flat, mlp.flat.grad, mlp.mask, mlp.saturation_scale, *mlp.params)
     perms = torch.stack([torch.randperm(d.n_train) for _ in acts]).to(META)
     for _ in range(2):  # the second epoch runs on the prepared plans and buffers
         loss, norms = mlp.run_epoch(perms, lambda: None)
     out, dead, sat = mlp.evaluate()
-    val_loss, metrics = engine._val_metrics(out, d)
+    val_loss, metrics = _val_metrics(out, d)
     assert _on(META, loss, norms, out, dead, sat, val_loss, *metrics.values())
     mlp.freeze(torch.tensor([1]))  # indices come back from the CPU-side divergence check
     assert mlp.frozen.device.type == "cpu" and bool(mlp.frozen[1])
@@ -139,12 +150,12 @@ def test_stacked_mlp_keeps_every_tensor_on_the_device() -> None:
 
 def test_torch_func_path_and_user_networks_run_on_the_device() -> None:
     split = data.split(data.load("iris"))
-    d = engine._Data(split, META)
+    d = _Data(split, META)
     cfg = engine.TrainConfig(width=8, depth=1, optimizer="sgd")
-    nets = [engine._plain_mlp(catalog.parse("prelu"), s, d, cfg) for s in (0, 1)]
+    nets = [_plain_mlp(catalog.parse("prelu"), s, d, cfg) for s in (0, 1)]
     assert all(_on(META, *n.parameters()) for n in nets)
-    trainer = engine._generic_trainer(nets, d, cfg)
-    assert isinstance(trainer, engine._Vmapped)  # batched with torch.func, on the device
+    trainer = _generic_trainer(nets, d, cfg)
+    assert isinstance(trainer, _Vmapped)  # batched with torch.func, on the device
     perms = torch.stack([torch.randperm(d.n_train) for _ in nets]).to(META)
     loss, norms = trainer.run_epoch(perms, lambda: None)
     assert _on(META, loss, norms, *trainer.params.values())
@@ -152,9 +163,9 @@ def test_torch_func_path_and_user_networks_run_on_the_device() -> None:
 
 def test_user_network_is_initialised_on_the_cpu_then_moved(tmp_path: Path) -> None:
     split = data.split(data.load("iris"))
-    d = engine._Data(split, META)
+    d = _Data(split, META)
     cfg = engine.TrainConfig(init="he", model="x:y")
-    net = engine._build_net(
+    net = _build_net(
         lambda spec: torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(),
                                          torch.nn.Linear(5, 3)),
         catalog.parse("relu"), 0, d, cfg,
@@ -165,8 +176,8 @@ def test_user_network_is_initialised_on_the_cpu_then_moved(tmp_path: Path) -> No
 def test_checkpoints_hold_cpu_tensors() -> None:
     state = {"a": torch.zeros(2, device=META), "b": [torch.ones(1, device=META)], "c": 3}
     with pytest.raises(NotImplementedError):  # meta tensors have no data to copy out...
-        engine._to_cpu(state)
-    cpu = engine._to_cpu({"a": torch.zeros(2), "b": (torch.ones(1),), "c": 3})
+        _to_cpu(state)
+    cpu = _to_cpu({"a": torch.zeros(2), "b": (torch.ones(1),), "c": 3})
     assert cpu["c"] == 3 and isinstance(cpu["b"], tuple) and cpu["a"].device.type == "cpu"
 
 
@@ -212,7 +223,7 @@ def test_sessions_record_the_device_and_a_resume_elsewhere_is_reported(tmp_path:
 
 def test_one_model_at_a_time_path_runs_on_the_device() -> None:
     split = data.split(data.load("iris"))
-    d = engine._Data(split, META)
+    d = _Data(split, META)
     cfg = engine.TrainConfig(optimizer="sgd", model="x:y")
 
     def factory(spec: str) -> torch.nn.Module:  # dropout: vmap refuses it, one model at a time
@@ -221,11 +232,11 @@ def test_one_model_at_a_time_path_runs_on_the_device() -> None:
 
     nets = []
     for seed in (0, 1):
-        net = engine._build_net(factory, catalog.parse("relu"), seed, d, cfg)
+        net = _build_net(factory, catalog.parse("relu"), seed, d, cfg)
         net._actlab_seed = seed
         nets.append(net)
-    trainer = engine._generic_trainer(nets, d, cfg)
-    assert isinstance(trainer, engine._OneByOne)
+    trainer = _generic_trainer(nets, d, cfg)
+    assert isinstance(trainer, _OneByOne)
     perms = torch.stack([torch.randperm(d.n_train) for _ in nets]).to(META)
     loss, norms = trainer.run_epoch(perms, lambda: None)
     assert _on(META, loss, norms, *nets[0].parameters())

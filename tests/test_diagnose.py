@@ -394,10 +394,14 @@ def test_demo_arguments_are_checked() -> None:
     with pytest.raises(ActlabError, match="depth"):
         diagnose.demo_vanishing(depth=0)
     for bad in (2.0, True, float("nan")):  # the Python API takes ints only
-        with pytest.raises(ActlabError, match="depth must be an integer from 1 to 100"):
+        with pytest.raises(ActlabError, match="depth must be a whole number >= 1 and < 101"):
             diagnose.demo_vanishing(depth=bad)
-    with pytest.raises(ActlabError, match="lr must be a number from 0 to 10, got nan"):
+    with pytest.raises(ActlabError, match="lr must be a finite number >= 0 and < 10, got nan"):
         diagnose.demo_vanishing(lr=float("nan"))
+    with pytest.raises(ActlabError, match="lr must be a finite number >= 0 and < 100, got 200"):
+        diagnose.demo_dying(lr=200)  # the dying demo's own bound
+    with pytest.raises(ActlabError, match="epochs must be a whole number >= 1"):
+        diagnose.demo_dying(epochs=0)
     with pytest.raises(ActlabError, match="init"):
         diagnose.demo_vanishing(init="xavier")
     with pytest.raises(ActlabError, match="did you mean"):

@@ -11,6 +11,7 @@ from torch import nn
 from actlab import advice, compare, diagnose, layers, nets
 from actlab.catalog import parse
 from actlab.nets import init_linear, init_scheme
+from actlab.spec import INITS as SPEC_INITS
 
 PSERF = Path(__file__).resolve().parents[1] / "examples" / "pserf.py"
 
@@ -39,10 +40,10 @@ def test_he_keeps_the_leaky_slope_in_compare_and_in_diagnose() -> None:
 
 
 def test_one_list_of_inits_with_each_consumers_extras() -> None:
-    assert layers.Linear.INITS == nets.INITS
-    assert ("auto", *nets.INITS, "torch") == compare.INITS
-    assert (*nets.INITS, "torch") == advice.INITS
-    assert ("paper", "standard", *nets.INITS) == diagnose.INITS
+    assert layers.Linear.INITS == SPEC_INITS
+    assert ("auto", *SPEC_INITS, "torch") == compare.INITS
+    assert (*SPEC_INITS, "torch") == advice.INITS
+    assert ("paper", "standard", *SPEC_INITS) == diagnose.INITS
 
 
 def test_mlp_layout_initialisation_and_output_layer() -> None:

@@ -1,7 +1,6 @@
-"""Networks: the one list of initialisations, the schemes, the MLP builder and the loss.
+"""Networks: the initialisation schemes, the MLP builder and the loss (the init names: spec).
 
-Used by the compare engine, diagnose's demos, explore, advice and the NumPy layers. torch is
-imported inside the functions, so that advice and the NumPy layers read the lists without it.
+Used by the compare engine, diagnose's demos and explore; torch is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -10,15 +9,14 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from actlab.spec import ADVICE_INITS, COMPARE_INITS, DEMO_INITS, INITS, Activation
+from actlab.spec import INITS, Activation
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 # the lists live with the definition types (actlab.spec, no torch); re-exported here for now
-__all__ = ["ADVICE_INITS", "COMPARE_INITS", "DEMO_INITS", "INITS", "init_linear", "init_scheme",
-           "loss", "mlp"]  # fmt: skip
+__all__ = ["init_linear", "init_scheme", "loss", "mlp"]
 
 
 

@@ -6,8 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from actlab import data
 from actlab.cli._common import console, output_path, print_json, split_specs
 from actlab.errors import ActlabError, real_arg, whole_arg, writing
+from actlab.settings import DEMO, flag
 
 DEMOS = ("vanishing", "dying-relu")
 # options that only make sense in one mode, for a clear message instead of silently ignoring them
@@ -44,9 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="activations to compare (spaces or commas); "
         "default sigmoid,tanh,relu (vanishing) / relu,leaky_relu,elu (dying-relu)",
     )
-    demo.add_argument("--depth", type=whole_arg, help="hidden layers (default 10 / 4)")
-    demo.add_argument("--width", type=whole_arg, help="units per hidden layer (default 64)")
-    demo.add_argument("--epochs", type=whole_arg, help="training epochs (default 3 / 5)")
+    for name in ("depth", "width", "epochs"):  # declared once: actlab.settings, demo bounds
+        _option(demo, name)
     demo.add_argument(
         "--bias", type=real_arg, help="dying-relu: hidden bias initialisation (default 0)"
     )
@@ -72,10 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="passed to FUNCTION(activation) when it takes one (default relu)",
     )
     common = p.add_argument_group("common options")
-    common.add_argument(
-        "--lr", type=real_arg, help="learning rate (default 1e-3; dying-relu 0.05), Adam"
-    )
-    common.add_argument("--batch-size", type=whole_arg, default=64, help="batch size (default 64)")
+    _option(common, "lr")
+    _option(common, "batch_size", default=64)
     common.add_argument(
         "--seed", type=whole_arg, default=0, help="seed for init, data order and split"
     )
@@ -87,6 +86,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (CUDA, then MPS, then the CPU; default), cpu, cuda, cuda:N or mps",
     )  # fmt: skip
     p.set_defaults(func=handler)
+
+
+def _option(group: argparse._ArgumentGroup, name: str, default: Any = None) -> None:
+    """``--name`` from the demos' declaration of the setting (``actlab.settings.DEMO``); its
+    bounds are checked once, by the demo (a one-line error, exit 2)."""
+    s = DEMO[name]
+    read = whole_arg if s.kind == "int" else real_arg
+    group.add_argument(flag(name, s), type=read, default=default, help=s.help)
 
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
@@ -158,8 +165,6 @@ def handler(args: argparse.Namespace) -> int:
         result: Any = demo(**options)
         body = result.to_dict()
     else:
-        from actlab import data
-
         paths = _plot_dir(args.plot, ("gradient_flow", "activations"), args.force)
         if args.csv is not None:
             drop = [c.strip() for c in (args.drop_columns or "").split(",") if c.strip()]

@@ -6,8 +6,8 @@
 >>> res.headline, res.winner  # doctest: +SKIP
 >>> res.rows()[0]  # one tidy row per model and epoch  # doctest: +SKIP
 
-``run`` trains (through :mod:`actlab.compare.engine`; models that share every factor value train in
-one batched call, a :class:`Group`), stores every epoch in ``DIR/results.sqlite`` as it is
+``run`` trains (:mod:`actlab.compare.training`; models that share every factor value train in one
+batched call, a :class:`Group`), stores every epoch in ``DIR/results.sqlite`` as it is
 produced, selects each activation's tuned factors on validation data, scores the chosen settings on
 the held-out test part (:mod:`~actlab.compare.analysis`, :mod:`~actlab.compare.stats`) and writes
 ``DIR/report.md`` and ``DIR/report.html``. ``load(DIR)`` gives the same results object back from the

@@ -1,18 +1,5 @@
-"""Selection on validation, then one honest test: what a grid of models says.
-
-Every model is taken at its best validation epoch (``--epochs`` is a maximum; the engine keeps the
-test-part outputs of the weights at that epoch and scores them once). For every activation and every
-value of the *studied* factors (e.g. each depth), the *tuned* factors (e.g. the learning rate) are
-chosen by the mean validation metric (the run's ``--metric``) over seeds at those epochs; a setting
-with more diverged seeds loses to one with fewer, whatever its mean. The choice reads validation
-metrics only: the test metrics of the chosen settings are then what the ranking, the confidence
-intervals and the paired tests use (:func:`actlab.compare.stats.summarize`). Runs stored before
-best-epoch selection are read as they were made: every model at the same, final epoch.
-
-A studied factor also gets an effect table: within each activation, each value against the first
-(e.g. depth 8 against depth 2), paired by seed (same seeds, so the same data order and split),
-Holm-corrected over the activations and values of that factor.
-"""
+"""Selection on validation, then one honest test: the tuned factors chosen per activation at each
+model's best validation epoch, test metrics of the choice compared (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -24,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from actlab.compare import stats
-from actlab.compare.config import METRICS, CompareConfig, metric_key
+from actlab.compare.config import CompareConfig, primary_metric, settings
+from actlab.settings import label as setting_label
 
 __all__ = ["Analysis", "Candidate", "Cell", "Effect", "analyse", "sensitivity"]
 
@@ -50,7 +38,8 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{_name(k)} {v:g}" if isinstance(v, float) else f"{_name(k)} {v}"
+        return ", ".join(f"{factor_label(k)} {v:g}" if isinstance(v, float)
+                         else f"{factor_label(k)} {v}"
                          for k, v in self.values.items())  # fmt: skip
 
 
@@ -100,17 +89,18 @@ class Analysis:
                 "(epochs is a maximum)."
             )
         if self.tuned:
-            per = " and per " + ", ".join(map(_name, self.studied)) if self.studied else ""
+            per = " and per " + ", ".join(map(factor_label, self.studied)) if self.studied else ""
             parts.append(
                 f"Tuned per activation{per}: "
-                f"{', '.join(map(_name, self.tuned))}, chosen by the mean {self.val_metric} over "
-                f"seeds at {self._when} (validation data only; fewer diverged seeds first)."
+                f"{', '.join(map(factor_label, self.tuned))}, chosen by the mean "
+                f"{self.val_metric} over seeds at {self._when} (validation data only; fewer "
+                "diverged seeds first)."
             )
         else:
             parts.append("Nothing was tuned: every factor has one value or is studied.")
         if self.studied:
             parts.append(
-                f"Studied (reported value by value): {', '.join(map(_name, self.studied))}."
+                f"Studied (reported value by value): {', '.join(map(factor_label, self.studied))}."
             )
         if self.on_test:
             parts.append(
@@ -136,19 +126,16 @@ class Analysis:
             "after its last epoch")
 
 
-_NAMES = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
+def factor_label(factor: str) -> str:
+    """How reports name a factor: its setting's label ("learning rate"); yours: its name."""
+    entry = settings().get(factor)
+    return setting_label(factor, entry[2] if entry else None)
 
 
-def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
-    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
-    ``--metric`` (None: accuracy for classification, rmse for regression)."""
-    name = metric or ("accuracy" if task == "classification" else "rmse")
-    return f"{part}_{metric_key(name)}", METRICS[name][1]
-
-
-
-def _name(factor: str) -> str:
-    return _NAMES.get(factor, factor)
+def factor_scale(factor: str) -> str:
+    """"log" for a factor whose values are spread on a log axis (lr), else "linear"."""
+    entry = settings().get(factor)
+    return entry[2].scale if entry else "linear"
 
 
 def _finite(x: Any) -> bool:
@@ -265,9 +252,9 @@ def effect_sentences(effects: list[Effect], metric: str) -> list[str]:
         families.setdefault((e.factor, tuple(e.others.items())), []).append(e)
     out = []
     for (factor, others), family in families.items():
-        where = "".join(f", {_name(k)} {v}" for k, v in others)
+        where = "".join(f", {factor_label(k)} {v}" for k, v in others)
         changes = sorted({f"{e.base} → {e.value}" for e in family})
-        head = f"{_name(factor).capitalize()} {' / '.join(changes)}{where}"
+        head = f"{factor_label(factor).capitalize()} {' / '.join(changes)}{where}"
         sig = [e for e in family if e.verdict.startswith("significantly")]
         tested = [e for e in family if e.mean_diff is not None]
         if not tested:

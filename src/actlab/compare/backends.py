@@ -1,7 +1,7 @@
 """Where the groups of a comparison train: in this process (``local``) or on Ray (``ray``).
 
 A *group* is the batched engine's unit of work: models that share a shape and a training
-configuration, trained by one :func:`actlab.compare.engine.train` call. A :class:`GroupTask` is
+configuration, trained by one :func:`actlab.compare.training.train` call. A :class:`GroupTask` is
 what that call needs (jobs, configuration, checkpoint to resume from, which split). A backend trains
 a list of them and hands every finished epoch back to the caller, in this process, as a
 :class:`GroupEpoch` (the records and the checkpoint that resumes the group after it). The caller
@@ -16,7 +16,7 @@ worker dies (killed process, lost node) is sent out again from its last checkpoi
 Ray is optional (``pip install "actlab[ray]"``) and imported only here, only when used.
 
 >>> from actlab.compare.backends import GroupTask, LocalBackend
->>> from actlab.compare.engine import Job, TrainConfig
+>>> from actlab.compare.training import Job, TrainConfig
 >>> group = GroupTask((Job("relu", 0), Job("tanh", 0)), TrainConfig(epochs=2, width=8))
 >>> from actlab import data
 >>> split = data.split(data.load("iris"))
@@ -42,8 +42,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from actlab import devices
-from actlab.compare import engine, objective
-from actlab.compare.engine import Job, ModelEpoch, TrainConfig
+from actlab.compare import objective, training
+from actlab.compare.training import Job, ModelEpoch, TrainConfig
 from actlab.errors import ActlabError, suggest
 
 __all__ = [
@@ -185,7 +185,7 @@ class LocalBackend:
 
 def _trainer(config: Any) -> Callable[..., Any]:
     """What trains a group: the engine, or the user's function (``--objective``)."""
-    return objective.train if isinstance(config, objective.ObjectiveConfig) else engine.train
+    return objective.train if isinstance(config, objective.ObjectiveConfig) else training.train
 
 
 # ------------------------------------------------------------------------------------------ Ray

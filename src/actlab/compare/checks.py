@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from actlab.compare import stats
-from actlab.compare.analysis import Analysis, _name
+from actlab.compare.analysis import Analysis, factor_label
 from actlab.compare.config import FACTORS, CompareConfig, command
 
 __all__ = ["Step", "baseline_sentence", "best_baseline", "convergence", "edges", "next_steps"]
@@ -138,7 +138,7 @@ def next_steps(config: CompareConfig, analysis: Analysis, still: list[str],
                 if new not in grid[factor]:
                     grid[factor] = sorted([*grid[factor], new])
         if grid:
-            why = "; ".join(f"{', '.join(a)} chose the {side} {_name(f)} tried ({v:g})"
+            why = "; ".join(f"{', '.join(a)} chose the {side} {factor_label(f)} tried ({v:g})"
                             for f, v, side, a, _ in edge)  # fmt: skip
             steps.append((_command(config, **grid), f"widen the grid: {why}"))
     if still:

@@ -1,33 +1,32 @@
-"""The one declaration of ``actlab compare``'s settings.
-
-Every setting is a field of a frozen dataclass (:class:`DataConfig`, :class:`ModelConfig`,
-:class:`StudyConfig`, grouped in :class:`CompareConfig`) whose metadata (a :class:`Setting`: help,
-kind, bounds, choices, whether a list of values is allowed, the CLI flag) is the single source for
-
-* the argparse options of ``actlab compare`` (:func:`add_arguments`; nothing is declared by hand),
-* validation and normalisation (each dataclass's ``__post_init__``; messages name the setting, what
-  is allowed and a fix),
-* what the store saves and compares on ``--resume`` (:meth:`CompareConfig.to_dict`,
-  :func:`differences`, keys named by their flags),
-* what the report prints, including the command that reproduces the run (:func:`command`).
-
-The model is scikit-learn's ``_parameter_constraints``: constraints live next to the parameter, and
-one generic validator reads them. Adding a setting means adding one field here (and using it).
-"""
+"""The one declaration of ``actlab compare``'s settings: dataclass fields carrying a ``Setting``,
+whence its options, checks, stored configuration, ``--resume`` refusals and reproduce command."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from actlab.errors import ActlabError, read_number, suggest
-from actlab.nets import COMPARE_INITS
+from actlab import catalog, data
+from actlab.errors import ActlabError, suggest
+from actlab.settings import (
+    BATCH_SIZE,
+    DEPTH,
+    EPOCHS,
+    LR,
+    WEIGHT_DECAY,
+    WIDTH,
+    Setting,
+    check,
+    items,
+    setting,
+    validate,
+)
+from actlab.settings import flag as _flag
+from actlab.spec import COMPARE_INITS, OPTIMIZERS
 
 __all__ = [
     "DEFAULT_ACTIVATIONS",
@@ -50,143 +49,7 @@ __all__ = [
 ]
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu")
-OPTIMIZERS = ("adam", "sgd")
-INITS = COMPARE_INITS  # the one list (actlab.nets), with "auto" and "torch"
-
-
-@dataclass(frozen=True)
-class Setting:
-    """Field metadata: everything the CLI, validation, store and report need to know."""
-
-    help: str
-    kind: str  # "int" | "float" | "choice" | "str" | "bool" | "specs" | "names" | "params"
-    low: float | None = None
-    high: float | None = None  # exclusive
-    open_low: bool = False  # low itself is not allowed
-    choices: tuple[str, ...] | None = None
-    listable: bool = False  # one value or a list: a factor of the grid
-    metavar: str | None = None
-    flag: str | None = None  # default: --field-name
-    cli: bool = True  # False: Python only (not an option of `actlab compare`)
-
-    def bound(self) -> str:
-        if self.low is None:
-            return ""
-        text = f"{'>' if self.open_low else '>='} {self.low:g}"
-        return text + (f" and < {self.high:g}" if self.high is not None else "")
-
-
-def setting(default: Any = None, **meta: Any) -> Any:
-    """A dataclass field carrying a :class:`Setting`."""
-    return field(default=default, metadata={"setting": Setting(**meta)})
-
-
-def _flag(name: str, s: Setting) -> str:
-    return s.flag or "--" + name.replace("_", "-")
-
-
-# ------------------------------------------------------------------------------------------
-# checks (one per kind); `name` is the Python name, as in "lr must be a finite number > 0"
-
-
-def _whole(name: str, value: Any, s: Setting) -> int:
-    if isinstance(value, str):  # the one number grammar (errors.read_number): '1_0' is not 10
-        with contextlib.suppress(ValueError):
-            value = read_number(value, integer=True)
-    low = int(s.low or 0)
-    high = None if s.high is None else int(s.high)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < low
-        or (high is not None and value >= high)
-    ):
-        top = f" and < {high}" if high is not None else ""
-        raise ActlabError(f"{name} must be a whole number >= {low}{top}, got {value!r}")
-    return int(value)
-
-
-def _number(name: str, value: Any, s: Setting) -> float:
-    try:
-        if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
-            raise ValueError  # True is not 1.0; [1e-3] inside a list is not a number
-        x = read_number(value, special=True) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise ActlabError(f"{name} must be a number, got {value!r}") from None
-    low = -math.inf if s.low is None else s.low
-    high = math.inf if s.high is None else s.high
-    if not (math.isfinite(x) and (x > low if s.open_low else x >= low) and x < high):
-        raise ActlabError(f"{name} must be a finite number {s.bound()}, got {value}")
-    return x
-
-
-def _choice(name: str, value: Any, s: Setting) -> str:
-    v = str(value).strip().lower()
-    assert s.choices is not None
-    if v not in s.choices:
-        raise ActlabError(
-            f"{name} must be one of {', '.join(s.choices)}, got {value!r}" + suggest(v, s.choices)
-        )
-    return v
-
-
-_SCALAR: dict[str, Callable[[str, Any, Setting], Any]] = {
-    "int": _whole,
-    "float": _number,
-    "choice": _choice,
-    "str": lambda name, value, s: str(value),
-    "bool": lambda name, value, s: bool(value),
-}
-
-
-def _items(value: Any, name: str = "value") -> list[Any]:
-    """One value, a flat list/tuple, or a comma-separated string -> a list of values.
-
-    A list inside the list (``lr=[[1e-3]]``) or bytes are refused, not flattened or dropped."""
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, (bytes, bytearray, Mapping)):
-        raise ActlabError(f"{name} takes one value or a list of values, got {value!r}")
-    if not isinstance(value, Iterable):
-        return [value]
-    out: list[Any] = []
-    for item in value:
-        if isinstance(item, str):
-            out += _items(item, name)
-        elif isinstance(item, (Iterable, bytes)):
-            raise ActlabError(
-                f"{name} takes one value or a flat list of values, got {value!r}; e.g. "
-                f"{name}=[1, 2]"
-            )
-        else:
-            out.append(item)
-    return out
-
-
-def _check(name: str, value: Any, s: Setting) -> Any:
-    """Validate and normalise one setting's value (``None`` stays ``None`` = not set)."""
-    if value is None:
-        return None
-    check = _SCALAR.get(s.kind)
-    if s.listable:
-        values = _items(value, name)
-        if not values:
-            raise ActlabError(f"{name} needs at least one value, got {value!r}")
-        out = tuple(check(name, v, s) for v in values)  # type: ignore[misc]
-        twice = sorted({v for v in out if out.count(v) > 1})
-        if twice:
-            raise ActlabError(
-                f"{name}: {', '.join(map(str, twice))} listed twice; give each value once"
-            )
-        return out
-    if s.kind == "names":
-        return tuple(str(v) for v in _items(value, name))
-    if s.kind == "specs":
-        return value
-    if s.kind == "params":
-        return _user_params(name, value)
-    assert check is not None
-    return check(name, value, s)
+INITS = COMPARE_INITS  # the one list (actlab.spec), with "auto" and "torch"
 
 
 def _param_value(text: Any) -> Any:
@@ -232,7 +95,7 @@ def _user_params(name: str, value: Any) -> tuple[tuple[str, tuple[Any, ...]], ..
             )
         if key in dict(out):
             raise ActlabError(f"{name}: '{key}' given twice; give all its values at once")
-        values = tuple(_param_value(v) for v in _items(raw))
+        values = tuple(_param_value(v) for v in items(raw))
         if not values:
             raise ActlabError(f"{name}: '{key}' needs at least one value, e.g. {key}=a,b")
         twice = sorted({str(v) for v in values if values.count(v) > 1})
@@ -253,12 +116,6 @@ def _objective_ref(ref: str) -> str:
         where = str(Path(where).expanduser().resolve())
     return f"{where}:{func}"
 
-
-def _validate_fields(obj: Any) -> None:
-    for f in fields(obj):
-        s = f.metadata.get("setting")
-        if s is not None:
-            object.__setattr__(obj, f.name, _check(f.name, getattr(obj, f.name), s))
 
 
 # ------------------------------------------------------------------------------------------
@@ -315,9 +172,7 @@ class DataConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        _validate_fields(self)
-        from actlab import data
-
+        validate(self)
         setattr_ = object.__setattr__
         if self.data is not None:  # (dataforms: a file, or "python:..." for data given in Python)
             if self.csv is not None:
@@ -383,6 +238,17 @@ def metric_key(metric: str) -> str:
     return "macro_f1" if metric == "f1_macro" else metric
 
 
+# the stored validation metrics that may pick a model's best epoch -> whether higher is better
+SELECT = {f"val_{metric_key(m)}": up for m, (_, up) in METRICS.items()}
+
+
+def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
+    ``--metric`` (None: accuracy for classification, rmse for regression)."""
+    name = metric or DEFAULT_METRIC[task]
+    return f"{part}_{metric_key(name)}", METRICS[name][1]
+
+
 def check_metric(metric: str | None, task: str, n_classes: int = 0) -> str:
     """The run's metric for ``task`` (None: accuracy / rmse); refuses one of the other task, and
     roc_auc with more than two classes, naming the metrics that apply."""
@@ -405,13 +271,13 @@ class ModelConfig:
     """The network and its training; the listable settings are the factors of the grid."""
 
     depth: tuple[int, ...] = setting(
-        (2,), kind="int", low=1, listable=True, metavar="N[,N...]",
+        (2,), DEPTH, listable=True, metavar="N[,N...]",
         help="hidden layers, one value or a list (default 2); a studied factor",
     )  # fmt: skip
-    width: tuple[int, ...] = setting((128,), kind="int", low=1, listable=True,
-                                     metavar="N[,N...]", help="units per layer (128)")  # fmt: skip
+    width: tuple[int, ...] = setting((128,), WIDTH, listable=True, metavar="N[,N...]",
+                                     help="units per layer (128)")  # fmt: skip
     epochs: int = setting(
-        30, kind="int", low=1, metavar="N",
+        30, EPOCHS,
         help="the most epochs a model trains (30); each model is scored at its best validation "
         "epoch",
     )  # fmt: skip
@@ -420,23 +286,23 @@ class ModelConfig:
         help="stop a model after N epochs without a better validation score (default: none, "
         "train every epoch; the best epoch is used either way)",
     )  # fmt: skip
-    batch_size: tuple[int, ...] = setting((64,), kind="int", low=1, listable=True,
-                                          metavar="N[,N...]", help="batch size (64)")  # fmt: skip
+    batch_size: tuple[int, ...] = setting((64,), BATCH_SIZE, listable=True, metavar="N[,N...]",
+                                          help="batch size (64)")  # fmt: skip
     lr: tuple[float, ...] = setting(
-        (1e-3,), kind="float", low=0.0, open_low=True, listable=True, metavar="X[,X...]",
+        (1e-3,), LR, listable=True, metavar="X[,X...]",
         help="learning rate, one value or a list (1e-3); a list is tuned per activation",
     )  # fmt: skip
     optimizer: str = setting("adam", kind="choice", choices=OPTIMIZERS,
                              help="optimizer (adam)")  # fmt: skip
     weight_decay: tuple[float, ...] = setting(
-        (0.0,), kind="float", low=0.0, listable=True, metavar="X[,X...]", help="weight decay (0)"
-    )
+        (0.0,), WEIGHT_DECAY, listable=True, metavar="X[,X...]", help="weight decay (0)",
+    )  # fmt: skip
     init: str = setting(
         "auto", kind="choice", choices=INITS,
         help="weight init; auto = He for ReLU-like, Glorot for sigmoid/tanh, LeCun for SELU",
     )  # fmt: skip
     model: str | None = setting(
-        None, kind="str", metavar="MODULE:FUNCTION",
+        None, kind="model", metavar="MODULE:FUNCTION",
         help="your own network: FUNCTION(activation_spec) -> torch.nn.Module",
     )  # fmt: skip
     objective: str | None = setting(
@@ -445,21 +311,13 @@ class ModelConfig:
         "per activation x factor values x seed (see actlab.compare.objective)",
     )  # fmt: skip
     param: tuple[tuple[str, tuple[Any, ...]], ...] | None = setting(
-        None, kind="params", metavar="NAME=V1[,V2...]",
+        None, kind="params", metavar="NAME=V1[,V2...]", read=lambda n, v: _user_params(n, v),
         help="a factor of your own for --objective (repeatable), e.g. --param "
         "scheduler=cosine,step; read as trial.params['scheduler']",
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        _validate_fields(self)
-        if self.model is not None:
-            module, _, func = str(self.model).partition(":")
-            if not module or not func or ":" in func:
-                raise ActlabError(
-                    f"model must look like 'module:function' (e.g. 'mynets:build'), got "
-                    f"{self.model!r}"
-                )
-            object.__setattr__(self, "model", f"{module.strip()}:{func.strip()}")
+        validate(self)
         if self.objective is not None:
             if self.model is not None:
                 raise ActlabError(
@@ -525,9 +383,7 @@ class StudyConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        _validate_fields(self)
-        from actlab import catalog
-
+        validate(self)
         acts = self.activations
         if isinstance(acts, str):
             acts = [acts]
@@ -590,7 +446,7 @@ class ComputeConfig:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
-        _validate_fields(self)  # the device itself and the address: checked by the backend
+        validate(self)  # the device itself and the address: checked by the backend
 
 
 COMPUTE = {"compute": ComputeConfig}  # options and checks like SECTIONS', never stored
@@ -662,6 +518,14 @@ class CompareConfig:
         return tuple(f for f in names if len(getattr(self.model, f)) > 1 and f not in self.tuned)
 
 
+def cell(name: str) -> Any:
+    """ModelConfig's setting ``name`` as a field of one value (a cell of the grid, as
+    ``training.TrainConfig`` holds it): the same declaration and check, its first default."""
+    f = next(f for f in fields(ModelConfig) if f.name == name)
+    s: Setting = f.metadata["setting"]
+    return setting(f.default[0] if s.listable else f.default, s, listable=False)
+
+
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -710,39 +574,20 @@ def _scalar(v: Any) -> Any:
 # ------------------------------------------------------------------------------------------ CLI
 
 
-def _arg_type(s: Setting) -> Callable[[str], Any]:
-    """argparse type for one setting: the same rule as validation, argparse's message style."""
-
-    def parse_one(text: str) -> Any:
-        if s.kind == "int":
-            try:
-                return _whole("", read_number(text, integer=True), s)
-            except (ValueError, ActlabError):
-                low = int(s.low or 0)
-                top = f" and < {int(s.high)}" if s.high is not None else ""
-                raise argparse.ArgumentTypeError(
-                    f"expected a whole number >= {low}{top}, got {text!r}"
-                ) from None
-        if s.kind == "float":
-            try:
-                x = read_number(text, special=True)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-            try:
-                return _number("", x, s)
-            except ActlabError:
-                raise argparse.ArgumentTypeError(
-                    f"expected a finite number {s.bound()}, got {text}"
-                ) from None
-        return text
+def _arg_type(name: str, s: Setting) -> Callable[[str], Any]:
+    """argparse type for one setting: its one check (:func:`actlab.settings.check`), reworded
+    in argparse's style ("expected a finite number > 0, got -1")."""
 
     def parse(text: str) -> Any:
-        if not s.listable:
-            return parse_one(text)
-        values = [v.strip() for v in text.split(",") if v.strip()]
-        if not values:
-            raise argparse.ArgumentTypeError(f"expected one value or a comma list, got {text!r}")
-        return tuple(parse_one(v) for v in values)
+        if s.kind not in ("int", "float"):
+            return text
+        try:
+            return check(name, text, s)
+        except ActlabError as err:
+            raise argparse.ArgumentTypeError(
+                "expected " + str(err).partition(" must be ")[2] if " must be " in str(err)
+                else str(err)
+            ) from None
 
     return parse
 
@@ -774,7 +619,7 @@ def add_arguments(
             elif s.kind == "params":
                 kwargs.update(action="append", metavar=s.metavar)
             else:
-                kwargs.update(type=_arg_type(s), metavar=s.metavar)
+                kwargs.update(type=_arg_type(f.name, s), metavar=s.metavar)
             target.add_argument(_flag(f.name, s), **kwargs)
 
 

@@ -16,6 +16,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from actlab.compare.store import EPOCH_COLUMNS
+
 __all__ = ["rows", "write_csv", "write_json"]
 
 
@@ -28,8 +30,7 @@ def rows(res: Any) -> list[dict[str, Any]]:
     """One dict per model and epoch, every key in every row (same columns throughout)."""
     status = {m["id"]: m["status"] for m in res.models}
     metric_keys: list[str] = []
-    skip = {"activation", "seed", "cell", "group", "model", "epoch", "train_loss", "val_loss",
-            "grad_norms", "dead_fraction", "saturated_fraction", "diverged", "seconds"}  # fmt: skip
+    skip = {"activation", "seed", "cell", "group", "model", *EPOCH_COLUMNS}
     for r in res.history:
         for k in r:
             if k not in skip and k not in metric_keys:

@@ -9,8 +9,8 @@ val_accuracy=...)``); ``fit`` returns the test metrics (``{"test_accuracy": 0.97
 model's records go to the store like the built-in engine's, so selection on validation, the test
 ranking, the paired tests, the report, ``--resume`` and ``--backend ray`` work unchanged.
 
-:func:`train` has :func:`actlab.compare.engine.train`'s signature, so the backends call one or the
-other by the group's configuration (:class:`ObjectiveConfig` here, ``engine.TrainConfig`` there).
+:func:`train` has :func:`actlab.compare.training.train`'s signature, so the backends call one or the
+other by the group's configuration (:class:`ObjectiveConfig` here, ``training.TrainConfig`` there).
 Resume is at the level of a model (cell x seed): a model whose ``fit`` returned is stored and never
 retrained; one that was interrupted starts again (no checkpoint of the user's loop exists).
 
@@ -38,7 +38,7 @@ from typing import Any
 
 import actlab.torch
 from actlab import devices
-from actlab.compare.engine import ModelEpoch
+from actlab.compare.training import ModelEpoch
 from actlab.errors import ActlabError
 from actlab.usercode import load_function
 
@@ -329,7 +329,7 @@ def train(
     records (every epoch it reported); ``n`` counts the models this call finished (the backends
     use it to hand each over once), and ``checkpoint()`` is ``None``: resume is per model.
     ``resume_from`` is ignored (there is no checkpoint of the user's loop). Returns each job's
-    records, like :func:`actlab.compare.engine.train`.
+    records, like :func:`actlab.compare.training.train`.
     """
     fn = config.function()
     dev = devices.resolve(device) if isinstance(device, str) else device

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actlab import data, dataforms
-from actlab.compare import engine, objective
-from actlab.compare.config import CompareConfig, metric_key
+from actlab.compare import objective, training
+from actlab.compare.config import CompareConfig
 from actlab.errors import ActlabError
 
 
@@ -94,14 +94,14 @@ def _data_info(split: data.Split, dataset: data.Dataset) -> dict[str, Any]:
 class Group:
     """One engine call: models sharing every factor value (and split) train in one batch.
 
-    ``key`` names the group in the store (its checkpoint row); ``jobs`` are engine ``Job``s, in
-    the order of ``model_ids`` (their store ids); ``config`` is the engine's ``TrainConfig``;
+    ``key`` names the group in the store (its checkpoint row); ``jobs`` are training ``Job``s, in
+    the order of ``model_ids`` (their store ids); ``config`` is the trainer's ``TrainConfig``;
     ``split_seed`` selects the split its models use; :func:`train_groups` trains groups.
     """
 
     key: str
-    jobs: tuple[engine.Job, ...]
-    config: engine.TrainConfig | objective.ObjectiveConfig
+    jobs: tuple[training.Job, ...]
+    config: training.TrainConfig | objective.ObjectiveConfig
     split_seed: int
     model_ids: tuple[int, ...]
     cell: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -137,20 +137,14 @@ def groups(
     for key, ms in by_group.items():
         cell = ms[0]["cell"]
         if c.model.objective is not None:
-            cfg: engine.TrainConfig | objective.ObjectiveConfig
+            cfg: training.TrainConfig | objective.ObjectiveConfig
             cfg = objective.task_config(c, cell, objective_timeout)
         else:
-            cfg = engine.TrainConfig(
-                depth=int(cell["depth"]), width=int(cell["width"]), epochs=c.model.epochs,
-                batch_size=int(cell["batch_size"]), lr=float(cell["lr"]),
-                optimizer=c.model.optimizer, weight_decay=float(cell["weight_decay"]),
-                init=c.model.init, model=c.model.model, patience=c.model.patience,
-                select=None if c.study.metric is None else "val_" + metric_key(c.study.metric),
-            )  # fmt: skip
+            cfg = training.TrainConfig.of(c, cell)
         out.append(
             Group(
                 key=key,
-                jobs=tuple(engine.Job(m["activation"], int(m["seed"])) for m in ms),
+                jobs=tuple(training.Job(m["activation"], int(m["seed"])) for m in ms),
                 config=cfg,
                 split_seed=c.data.split_seed_for(int(ms[0]["seed"])),
                 model_ids=tuple(int(m["id"]) for m in ms),

@@ -166,7 +166,7 @@ def _check_evidence(result: analysis.Analysis, config: CompareConfig, table: lis
     for factor, value, side, acts, new in edge:
         beyond = f" (next on the same scale: {new:g})" if new is not None else ""
         result.warnings.append(
-            f"Edge of the grid: {', '.join(acts)} chose the {side} {analysis._name(factor)} "
+            f"Edge of the grid: {', '.join(acts)} chose the {side} {analysis.factor_label(factor)} "
             f"tried, {value:g}; the best value may lie beyond it{beyond}."
         )
     result.next_steps = checks.next_steps(config, result, still, edge)

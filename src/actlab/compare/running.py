@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actlab import _notebook, dataforms
-from actlab.compare import backends, baselines, engine, limits, objective, planning, trackers
+from actlab.compare import backends, baselines, limits, objective, planning, trackers, training
 from actlab.compare import report as rep
 from actlab.compare.config import (
     CompareConfig,
@@ -327,7 +327,7 @@ def _check_model_unchanged(store: Store, signature: dict[str, Any]) -> None:
         stored = store.meta("model_signature")
     except KeyError:  # a run made before signatures were stored
         return
-    change = engine.model_changes(stored, signature)
+    change = training.model_changes(stored, signature)
     what = "--objective" if store.config.get("model", {}).get("objective") else "--model"
     if change:
         directory = store.directory
@@ -440,7 +440,7 @@ def run(
     fingerprint = planning._fingerprint(splits)
     grid = planning._grid(c)
     # the engine's own checks first: a refused job must not leave a half-made run folder behind
-    engine.check_jobs([engine.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, _, _ in grid)])
+    training.check_jobs([training.Job(a, s) for a, s in dict.fromkeys((a, s) for a, s, *_ in grid)])
     # a missing device or an unreachable cluster must not leave a run folder behind either
     trainer = backends.make(backend) if isinstance(backend, str) else backend
     where = trainer.prepare(device)
@@ -455,7 +455,7 @@ def run(
     if c.model.objective is not None:
         signature = objective.signature(first.config)
     else:
-        signature = engine.model_signature(list(first.jobs), splits[first.split_seed],
+        signature = training.model_signature(list(first.jobs), splits[first.split_seed],
                                            first.config)  # fmt: skip
     if new:
         extra = {"baselines": baselines.fit_all(list(splits.values()))}

@@ -1,24 +1,5 @@
-"""The run directory's SQLite store (``DIR/results.sqlite``): results are committed as they are
-produced.
-
-Each epoch's records are committed in one transaction as the epoch ends (with the group's
-checkpoint when one is due: ``compare.GroupRun`` writes them on a time interval), so an interrupted
-run (Ctrl-C, kill, power cut in WAL mode) loses no finished epoch's records, and ``--resume``
-continues from the group's last checkpoint: the epochs after it are retrained (bit-identical on
-the same device) and their records replaced. The stored configuration guards against mixing results
-of different comparisons.
-
-Schema versions (``meta.schema_version``): 1 = actlab 0.1.0 (one group of activation x seed models,
-one checkpoint); 2 = factor grids: every model has a ``cell`` (JSON of its factor values) and a
-``grp`` (the engine call it trains in), and each group has its own checkpoint row. Version 1 stores
-are read (``actlab report``) as a grid of one cell; resuming them needs actlab 0.1.0.
-
-A file is written only once it is recognised as an actlab store (:func:`recognise`): it is first
-read through a read-only connection that creates nothing beside it, and its header (``PRAGMA
-application_id``, which stores get at creation; those made before it was set have 0 and are known
-by their tables), tables, meta entries and pages are checked. Anything else (another program's
-database, an empty or damaged file) is refused with one line and left byte for byte as it was.
-"""
+"""The run directory's SQLite store (``DIR/results.sqlite``): each epoch committed as it ends, the
+stored configuration, checkpoints; a file is written only once recognised (docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
@@ -30,10 +11,36 @@ import platform
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from actlab import __version__
+from actlab.compare.config import SECTIONS, CompareConfig, flat_from_stored
 from actlab.errors import ActlabError
+
+
+@dataclass
+class ModelEpoch:
+    """What was measured for one model in one epoch, as training reports it (``job``: its index
+    in the group's jobs) and the store keeps it (one ``epochs`` row; diverged: NaN metrics)."""
+
+    job: int
+    epoch: int
+    train_loss: float
+    val_loss: float
+    metrics: dict[str, float]
+    grad_norms: list[float]
+    dead_fraction: list[float]
+    saturated_fraction: list[float]
+    diverged: bool
+    seconds: float
+    stopped: bool = False  # early stopping (patience): this is the model's last record
+
+
+# the columns of an `epochs` row after model_id -> their type: the record's fields (job: model_id)
+EPOCH_COLUMNS = {f.name: str(f.type) for f in fields(ModelEpoch) if f.name not in ("job",
+                                                                                   "stopped")}
 
 FILENAME = "results.sqlite"
 SCHEMA_VERSION = 2
@@ -91,8 +98,6 @@ def library_versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from actlab import __version__
-
     return {
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -107,6 +112,17 @@ def library_versions() -> dict[str, str]:
 def _dumps(value: Any) -> str:
     # NaN/inf survive as JSON's non-standard tokens, which json.loads reads back
     return json.dumps(value, allow_nan=True)
+
+
+def _column(value: Any, kind: str) -> Any:
+    """One field of a record as its ``epochs`` column: the lists and metrics as JSON."""
+    if kind in ("int", "float"):
+        return int(value) if kind == "int" else float(value)
+    if kind == "bool":
+        return int(bool(value))
+    if kind.startswith("dict"):
+        return _dumps({k: float(v) for k, v in value.items()})
+    return _dumps([float(x) for x in value])
 
 
 class Store:
@@ -253,10 +269,8 @@ class Store:
     def epochs(self) -> list[dict[str, Any]]:
         """Every stored epoch record, joined with its model, ordered by model then epoch."""
         cur = self.conn.execute(
-            "SELECT m.activation, m.seed, e.model_id, e.epoch, e.train_loss, e.val_loss, "
-            "e.metrics, "
-            "e.grad_norms, e.dead_fraction, e.saturated_fraction, e.diverged, e.seconds, "
-            f"{self._cell_columns()} "
+            "SELECT m.activation, m.seed, e.model_id, "
+            + "".join(f"e.{c}, " for c in EPOCH_COLUMNS) + f"{self._cell_columns()} "
             "FROM epochs e JOIN models m ON m.id = e.model_id ORDER BY e.model_id, e.epoch"
         )
         rows = []
@@ -364,20 +378,7 @@ class Store:
         rows, done, diverged, running = [], [], [], []
         for r in records:
             mid = model_ids[r.job]
-            rows.append(
-                (
-                    mid,
-                    int(r.epoch),
-                    float(r.train_loss),
-                    float(r.val_loss),
-                    _dumps({k: float(v) for k, v in r.metrics.items()}),
-                    _dumps([float(x) for x in r.grad_norms]),
-                    _dumps([float(x) for x in r.dead_fraction]),
-                    _dumps([float(x) for x in r.saturated_fraction]),
-                    int(bool(r.diverged)),
-                    float(r.seconds),
-                )
-            )
+            rows.append((mid, *(_column(getattr(r, c), k) for c, k in EPOCH_COLUMNS.items())))
             if r.diverged:
                 diverged.append((int(r.epoch), int(r.epoch), mid))
             elif r.epoch >= epochs_total or getattr(r, "stopped", False):  # (early stopping)
@@ -386,7 +387,7 @@ class Store:
                 running.append((int(r.epoch), mid))
         with self.conn:  # one transaction: all or nothing
             self.conn.executemany(
-                "INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT OR REPLACE INTO epochs VALUES (?{', ?' * len(EPOCH_COLUMNS)})", rows
             )
             self.conn.executemany(
                 "UPDATE models SET epochs_done = ?, status = 'diverged', diverged_epoch = ? "
@@ -462,8 +463,7 @@ def _open_failed(path: Path, exc: sqlite3.DatabaseError) -> ActlabError:
 _TABLES = {
     "meta": ("key", "value"),
     "models": ("id", "activation", "seed", "status", "epochs_done", "diverged_epoch"),
-    "epochs": ("model_id", "epoch", "train_loss", "val_loss", "metrics", "grad_norms",
-               "dead_fraction", "saturated_fraction", "diverged", "seconds"),
+    "epochs": ("model_id", *EPOCH_COLUMNS),
     "sessions": ("id", "started", "finished", "outcome", "versions"),
 }  # fmt: skip
 _TABLES_2 = {"models": ("cell", "grp"), "checkpoint": ("grp", "epoch", "blob")}
@@ -607,8 +607,6 @@ def _check_meta(conn: sqlite3.Connection, path: Path, columns: dict[str, set[str
 
 def _check_config(stored: dict[str, Any], path: Path) -> None:
     """The stored configuration must build a :class:`CompareConfig` (this version's or 0.1.0's)."""
-    from actlab.compare.config import SECTIONS, CompareConfig, flat_from_stored
-
     for section in (*SECTIONS, "train"):  # (0.1.0: data, train)
         if section in stored and not isinstance(stored[section], dict):
             got = _json_type(stored[section])

@@ -1,8 +1,5 @@
-"""The demonstrations (vanishing gradients, dying ReLU) and diagnosing the user's own model.
-
-Each trains small networks (one initialisation: :mod:`actlab.nets`) and reads them with the
-monitor (:mod:`actlab.diagnose.monitor`).
-"""
+"""The demonstrations (vanishing gradients, dying ReLU) and diagnosing the user's own model: small
+networks (:mod:`actlab.nets`) read by the monitor (:mod:`actlab.diagnose.monitor`)."""
 
 from __future__ import annotations
 
@@ -10,14 +7,15 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from actlab import nets
+from actlab import data, nets, spec
+from actlab.catalog import parse, parse_many
 from actlab.devices import resolve as resolve_device
 from actlab.diagnose.monitor import Monitor
 from actlab.diagnose.report import (
@@ -27,8 +25,10 @@ from actlab.diagnose.report import (
     weight_label,
 )
 from actlab.errors import ActlabError, check_number
+from actlab.settings import DEMO, check
+from actlab.usercode import load_function
 
-INITS = nets.DEMO_INITS  # the one list, with "paper" and "standard"
+INITS = spec.DEMO_INITS  # the one list, with "paper" and "standard"
 
 
 def _tensors(split: Any) -> tuple[torch.Tensor, ...]:
@@ -127,8 +127,6 @@ class VanishingDemo:
     layers: tuple[str, ...] = field(default=())
 
     def run(self, activation: str, phase: str = "init") -> VanishingRun:
-        from actlab.catalog import parse
-
         key = str(parse(activation))
         for r in self.runs:
             if r.activation == key and r.phase == phase:
@@ -188,8 +186,6 @@ class VanishingDemo:
         }
 
 def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> list[Any]:
-    from actlab.catalog import parse, parse_many
-
     if activations is None:
         activations = default
     if isinstance(activations, str):
@@ -208,12 +204,15 @@ def _activations(activations: str | Iterable[Any], default: Sequence[str]) -> li
 
 def _digits(dataset: str, seed: int, dev: torch.device, demo: str) -> tuple[Any, list[Any]]:
     """A demo's classification split and its tensors (X/y train, X/y validation) on ``dev``."""
-    from actlab import data
-
     split = data.split(data.load(dataset), seed=seed)
     if split.task != "classification":
         raise ActlabError(f"the {demo} demo needs a classification dataset, got {dataset!r}")
     return split, [t.to(dev) for t in _tensors(split)]
+
+
+def _demo(**given: Any) -> list[Any]:
+    """The values of the demos' settings (``actlab.settings.DEMO``: their bounds), checked."""
+    return [check(name, value, DEMO[name]) for name, value in given.items()]
 
 
 def demo_vanishing(
@@ -238,12 +237,10 @@ def demo_vanishing(
     update) before training and after ``epochs`` epochs of Adam. ``device``: see
     :func:`actlab.devices.resolve` (networks are initialised on the CPU, then moved).
     """
-    depth = check_number("depth", depth, 1, 100, integer="strict")
-    width = check_number("width", width, 1, 4096, integer="strict")
-    epochs = check_number("epochs", epochs, 0, 1000, integer="strict")
-    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
+    depth, width, epochs, batch_size = _demo(depth=depth, width=width, epochs=epochs,
+                                             batch_size=batch_size)  # fmt: skip
     batches = check_number("batches", batches, 1, 100_000, integer="strict")
-    lr = check_number("lr", lr, 0.0, 10.0)
+    lr = check("lr", lr, replace(DEMO["lr"], high=10.0))
     if init not in INITS:
         raise ActlabError(f"init must be one of {', '.join(INITS)}, got {init!r}")
     acts = _activations(activations, ("sigmoid", "tanh", "relu"))
@@ -291,8 +288,6 @@ class DyingDemo:
 
     def dead(self, activation: str, epoch: int = -1) -> list[float | None]:
         """Dead fraction per hidden layer at ``epoch`` (-1: the last)."""
-        from actlab.catalog import parse
-
         key = str(parse(activation))
         if key not in self.reports:
             raise ActlabError(f"no run for {activation!r}; have {', '.join(self.reports)}")
@@ -400,11 +395,8 @@ def demo_dying(
     pre-activations were pushed so far negative that exp(x) underflowed to f' = 0: 23% dead
     overall (whole layers at 100%) and 10% accuracy, which hid the lesson.
     """
-    depth = check_number("depth", depth, 1, 100, integer="strict")
-    width = check_number("width", width, 1, 4096, integer="strict")
-    epochs = check_number("epochs", epochs, 1, 1000, integer="strict")
-    batch_size = check_number("batch_size", batch_size, 1, 1_000_000, integer="strict")
-    lr = check_number("lr", lr, 0.0, 100.0)
+    depth, width, batch_size, lr = _demo(depth=depth, width=width, batch_size=batch_size, lr=lr)
+    epochs = check("epochs", epochs, replace(DEMO["epochs"], low=1))
     bias = check_number("bias", bias, -100.0, 100.0)
     if optimizer not in ("sgd", "adam"):
         raise ActlabError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
@@ -447,8 +439,6 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
     A function taking a required argument is called with the activation spec string (the compare
     command's convention, ``function(spec) -> nn.Module``); ``activation`` defaults to 'relu' there.
     """
-    from actlab.usercode import load_function
-
     func = load_function(ref)
     func_name = ref.rpartition(":")[2]
     try:
@@ -466,8 +456,6 @@ def load_model(ref: str, activation: str | None = None) -> nn.Module:
         )
     spec = None
     if needs_arg:
-        from actlab.catalog import parse
-
         spec = str(parse(activation or "relu"))
     try:
         model = func(spec) if needs_arg else func()

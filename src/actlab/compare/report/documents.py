@@ -13,7 +13,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from actlab._html import esc, fields, page, table
-from actlab.compare.analysis import _name, effect_sentences
+from actlab.compare.analysis import effect_sentences, factor_label
 from actlab.compare.config import FACTORS
 from actlab.compare.report import figures, rows
 from actlab.compare.results import Results
@@ -252,14 +252,14 @@ def html_page(res: Results) -> str:
     )
     for factor in a.studied:
         parts += [
-            f"<h2>Studied factor: {esc(_name(factor))}</h2>",
+            f"<h2>Studied factor: {esc(factor_label(factor))}</h2>",
             "<p class='muted'>Each cell: the mean test score over seeds of the activation at its "
             "chosen setting, with its 95% CI; (best) and (worse): the paired verdict against the "
             "best activation at that value. The table pairs every value with the first by seed "
             "(same data order and split), within each activation, Holm-corrected.</p>",
             _img(lambda r, f=factor: figures.fig_heatmap(r, f), res, f"heat map of {factor}"),
             table([r for r in rows.effect_rows(res)
-                   if r["change"].startswith(_name(factor) + " ")]),
+                   if r["change"].startswith(factor_label(factor) + " ")]),
         ]
     if a.tuned:
         parts += [

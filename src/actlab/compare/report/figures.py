@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from actlab import catalog, plot
-from actlab.compare.analysis import Cell, _name, sensitivity
+from actlab.compare.analysis import Cell, factor_label, factor_scale, sensitivity
 from actlab.compare.report.rows import (
     _fmt_value,
     _values,
@@ -377,7 +377,7 @@ def fig_heatmap(res: Results, factor: str) -> Figure:
                         color="white" if light and np.isfinite(grid[i, j]) else "black")
         ax.set_xticks(range(len(values)), [_fmt_value(v) for v in values])
         ax.set_yticks(range(len(acts)), acts)
-        ax.set_xlabel(_name(factor))
+        ax.set_xlabel(factor_label(factor))
         ax.set_title(f"{res.metric}: mean, 95% CI" + (f" — {title}" if title else ""),
                      fontsize="medium")  # fmt: skip
         fig.colorbar(image, ax=ax, fraction=0.04)
@@ -394,9 +394,8 @@ def fig_sensitivity(res: Results, factor: str) -> Figure:
     axes = np.atleast_1d(fig.subplots(1, n, squeeze=False, sharey=True)[0])
     colors = _colors(res)
     values = list(getattr(res.config.model, factor))
-    log = all(isinstance(v, (int, float)) and v > 0 for v in values) and factor in (
-        "lr", "weight_decay", "batch_size"
-    )  # fmt: skip
+    log = factor_scale(factor) == "log" and all(
+        isinstance(v, (int, float)) and v > 0 for v in values)
     for ax, (label, by_act) in zip(axes, lines.items(), strict=True):
         cell = next(c for c in a.cells if c.label == label)
         for act, (xs, means, sds) in by_act.items():
@@ -413,8 +412,8 @@ def fig_sensitivity(res: Results, factor: str) -> Figure:
             ax.set_xscale("log")
         ax.set_xticks(values, [_fmt_value(v) for v in values])
         ax.minorticks_off()
-        ax.set_xlabel(_name(factor))
-        ax.set_title(f"validation {a.val_metric.removeprefix('val_')} vs {_name(factor)}"
+        ax.set_xlabel(factor_label(factor))
+        ax.set_title(f"validation {a.val_metric.removeprefix('val_')} vs {factor_label(factor)}"
                      + (f" — {label}" if label else ""), fontsize="medium")  # fmt: skip
         ax.grid(True, alpha=0.4)
     axes[0].set_ylabel(f"{a.val_metric} (mean ± sd over seeds)")

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from actlab import data
-from actlab.compare.analysis import Cell, _name
+from actlab.compare.analysis import Cell, factor_label
 from actlab.compare.results import Results
 from actlab.compare.stats import SENSIBLE_SEEDS, fmt
 
@@ -49,7 +49,7 @@ def _seeds_needed(r: Any, margin: float | None = None) -> str:
 
 def _values(values: dict[str, Any], short: bool = False) -> str:
 
-    name = (lambda k: k) if short else _name
+    name = (lambda k: k) if short else factor_label
     return ", ".join(f"{name(k)} {v:g}" if isinstance(v, float) else f"{name(k)} {v}"
                      for k, v in values.items())  # fmt: skip
 
@@ -122,7 +122,7 @@ def effect_rows(res: Results) -> list[dict[str, str]]:
         out.append(
             {
                 "activation": e.activation,
-                "change": f"{_name(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
+                "change": f"{factor_label(e.factor)} {_fmt_value(e.base)} → {_fmt_value(e.value)}"
                 + others,
                 "mean": f"{fmt(e.mean_base)} → {fmt(e.mean_value)}",
                 "difference": "–" if e.mean_diff is None else f"{e.mean_diff:+.4f}",
