@@ -81,7 +81,9 @@ def _module_code(
     return f"build({str(act)!r})", ["from actlab.torch import build  # pip install actlab"]
 
 
-def _init_code(spec: str, index: int, activations: Mapping[str, catalog.ActivationSpec]) -> str:
+def _init_code(
+    spec: str, index: int, activations: Mapping[str, catalog.ActivationSpec], bias: float = 0.0
+) -> str:
     """The initialisation of Linear ``index`` (its hidden activation ``spec``) as in nets.mlp."""
     act = catalog.parse_registered(spec, activations)
     scheme = init_scheme(act, "auto")
@@ -93,7 +95,7 @@ def _init_code(spec: str, index: int, activations: Mapping[str, catalog.Activati
         call = f"init.xavier_uniform_({w}, generator=g)"
     else:  # lecun
         call = f"init.kaiming_normal_({w}, nonlinearity='linear', generator=g)"
-    return f"    {call}  # {scheme} for {act.name}\n    net[{2 * index}].bias.fill_(0.0)"
+    return f"    {call}  # {scheme} for {act.name}\n    net[{2 * index}].bias.fill_({bias!r})"
 
 
 def script(
@@ -119,7 +121,7 @@ def script(
         f"    nn.Linear({2 if i == 0 else c.width}, {c.width}), {code}"
         for i, code in enumerate(layers)
     )
-    inits = "\n".join(_init_code(s, i, activations) for i, s in enumerate(c.layers))
+    inits = "\n".join(_init_code(s, i, activations, c.bias) for i, s in enumerate(c.layers))
     n = len(c.layers)
     gen = _DATA[c.dataset]
     sk = {"moons": "from sklearn.datasets import make_moons\n",
@@ -231,4 +233,7 @@ def command(config: PlaygroundConfig, refs: Mapping[str, str] | None = None) -> 
         "--optimizer", c.optimizer, "--lr", f"{c.lr:g}", "--batch-size", str(c.batch_size),
         "--seeds", "5", "--epochs", "100", "--init", "auto",
     ]  # fmt: skip
-    return shlex.join(args)
+    line = shlex.join(args)
+    if c.bias:  # compare starts hidden biases at 0; say so rather than differ silently
+        line += f"  # the page's starting hidden bias {c.bias:g} is not a compare setting (0 there)"
+    return line

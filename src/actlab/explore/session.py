@@ -44,6 +44,9 @@ LIMITS: dict[str, Any] = {
     "grid": (8, 100),
     "fps": (1, 30),
     "seed": (0, 2**31 - 1),
+    # hidden biases at the start: a negative one switches ReLU units off on most rows (the
+    # dying-ReLU demo); beyond +-3 on standardised inputs every unit is simply off or on
+    "bias": (-3.0, 3.0),
 }
 DATASETS = data.SYNTHETIC  # the 2-D generated sets: the decision surface needs two features
 
@@ -60,6 +63,7 @@ class PlaygroundConfig:
     grid: int = 48
     fps: int = 20  # most frames per second streamed (the page cannot show more)
     seed: int = 0
+    bias: float = 0.0  # every hidden layer's bias at the start (nets.mlp's ``bias``)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -153,6 +157,7 @@ def validate(
         grid=_int(body, "grid", d.grid),
         fps=_int(body, "fps", d.fps),
         seed=_int(body, "seed", d.seed),
+        bias=_float(body, "bias", d.bias),
     )
 
 
@@ -199,8 +204,12 @@ class Session:
         """Fresh weights (from the seed), optimiser and counters."""
         with self._lock:
             c = self.config
-            # hidden layers: each activation's recommended scheme; the output layer: Glorot
-            net = mlp(2, c.width, 2, self.acts, "auto", seed=c.seed, output_init="glorot")
+            # hidden layers: each activation's recommended scheme (He with its gain, Glorot, LeCun)
+            # drawn from one generator seeded by c.seed, so networks that differ only in
+            # activations of the same scheme get the same draws; the output layer: Glorot
+            net = mlp(
+                2, c.width, 2, self.acts, "auto", seed=c.seed, bias=c.bias, output_init="glorot"
+            )
             self.linears, self.modules = net[0::2], net[1::2]
             params = [*self.linears.parameters(), *self.modules.parameters()]
             make = torch.optim.Adam if c.optimizer == "adam" else torch.optim.SGD

@@ -5,6 +5,7 @@ function showView(name) {
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
   for (const view of document.querySelectorAll(".view")) view.classList.toggle("active", view.id === `view-${name}`);
   if (name === "playground" && !state.pg.id) restart();
+  if (name === "twins" && !state.tw.runs.length) twinsRestart();
   if (name === "runs") loadRuns();
   window.dispatchEvent(new Event("resize"));  // plotly sizes hidden plots at 0: redo on show
   state.view = name;
@@ -19,8 +20,9 @@ async function main() {
   state.shade = "sigmoid";
   $("logits").value = state.catalog.softmax_default.join(" ");
   buildPlayground();  // the controls with the defaults, then the link's state over them
+  buildTwins();
   const initial = applyURL();
-  buildLayers(); showValues();
+  buildLayers(); showValues(); buildTwinCards();
   state.restored = true;
   buildFunctions();
   $("logits").addEventListener("input", requestSoftmax);
@@ -54,9 +56,10 @@ window.addEventListener("hashchange", () => location.reload());
 
 // Leaving the page closes its stream, which ends the training session on the server (Chrome may
 // otherwise keep the connection of a page it holds in its back/forward cache).
-window.addEventListener("pagehide", closeStream);
+window.addEventListener("pagehide", () => { closeStream(); twinsClose(); });
 window.addEventListener("pageshow", (ev) => {
   if (ev.persisted && document.getElementById("view-playground").classList.contains("active")) restart();
+  if (ev.persisted && document.getElementById("view-twins").classList.contains("active")) twinsRestart();
 });
 
 main();

@@ -45,6 +45,7 @@ function encodeState() {
   for (const [key, id] of [["width", "pg-width"], ["lr", "pg-lr"], ["opt", "pg-optimizer"], ["batch", "pg-batch"]]) {
     q.set(key, $(id).value);
   }
+  encodeTwins(q);  // twins.js
   return q.toString();
 }
 
@@ -74,7 +75,7 @@ function setSelect(id, value) {
 // "#playground" (older links) names only the view.
 function applyURL() {
   const text = location.hash.slice(1);
-  if (!text.includes("=")) return ["playground", "runs"].includes(text) ? text : "functions";
+  if (!text.includes("=")) return ["playground", "twins", "runs"].includes(text) ? text : "functions";
   const q = new URLSearchParams(text);
   state.run = q.get("run");
   const fns = q.getAll("fn").map(readSpec).filter((f) => f && state.byName[f.name].elementwise);
@@ -98,5 +99,6 @@ function applyURL() {
   if (Number.isFinite(parseFloat(q.get("lr")))) setSelect("pg-lr", q.get("lr"));
   if (state.catalog.optimizers.includes(q.get("opt"))) $("pg-optimizer").value = q.get("opt");
   if (Number.isFinite(parseInt(q.get("batch"), 10))) setSelect("pg-batch", q.get("batch"));
-  return ["functions", "playground", "runs"].includes(q.get("view")) ? q.get("view") : "functions";
+  applyTwins(q);  // twins.js
+  return ["functions", "playground", "twins", "runs"].includes(q.get("view")) ? q.get("view") : "functions";
 }
