@@ -147,9 +147,11 @@ def test_twins_train_in_lockstep_and_a_copied_url_restores_them(tmp_path):
             assert len(log) >= 2 and all(len(set(epochs)) == 1 for epochs in log), log
             # the sessions' own counters: equal once the steps asked for are done
             wait.until(
-                lambda d: len({server.hub.entries[i].session.epoch for i in ids}) == 1
-                and not any(server.hub.entries[i].busy for i in ids)
-                and js(d, "window.explore.tw.shown") == server.hub.entries[ids[0]].session.epoch
+                lambda d: (
+                    len({server.hub.entries[i].session.epoch for i in ids}) == 1
+                    and not any(server.hub.entries[i].busy for i in ids)
+                    and js(d, "window.explore.tw.shown") == server.hub.entries[ids[0]].session.epoch
+                )
             )
             assert server.hub.entries[ids[0]].session.epoch >= 6
             losses = js(driver, "window.explore.tw.runs.map(r => r.history.map(h => h.train))")
@@ -166,22 +168,31 @@ def test_twins_train_in_lockstep_and_a_copied_url_restores_them(tmp_path):
             # change twin B's learning rate too: the page says so, the link carries it
             Select(driver.find_element("id", "tw-lr-1")).select_by_value("0.1")
             wait.until(lambda d: "learning rate" in d.find_element("id", "tw-differ").text)
-            wait.until(lambda d: js(d, "window.explore.tw.runs.length === 2"
-                                       " && window.explore.tw.runs[1].config.lr === 0.1"))  # fmt: skip
+            wait.until(
+                lambda d: js(
+                    d,
+                    "window.explore.tw.runs.length === 2"
+                    " && window.explore.tw.runs[1].config.lr === 0.1",
+                )
+            )
             driver.find_element("id", "copy-link").click()
             wait.until(lambda d: js(d, "document.getElementById('copy-box').value"))
             url = js(driver, "document.getElementById('copy-box').value")
             assert "view=twins" in url and "twin=tanh" in url and "lr%3D0.1" in url
-            before = [server.hub.entries[i].session.config
-                      for i in js(driver, "window.explore.tw.runs.map(r => r.id)")]  # fmt: skip
+            before = [
+                server.hub.entries[i].session.config
+                for i in js(driver, "window.explore.tw.runs.map(r => r.id)")
+            ]
 
             fresh = new_browser()
             try:
                 fresh.get(url)
                 wait2 = WebDriverWait(fresh, 30, poll_frequency=0.1)
                 wait2.until(lambda d: js(d, "window.explore && window.explore.tw.shown") == 0)
-                restored = [server.hub.entries[i].session.config
-                            for i in js(fresh, "window.explore.tw.runs.map(r => r.id)")]  # fmt: skip
+                restored = [
+                    server.hub.entries[i].session.config
+                    for i in js(fresh, "window.explore.tw.runs.map(r => r.id)")
+                ]
                 assert restored == before
                 assert js(fresh, "document.getElementById('view-twins').className").endswith(
                     "active"
