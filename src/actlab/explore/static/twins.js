@@ -320,7 +320,8 @@ function drawTwins() {
     line: { color: COLORS[i], dash }, hovertemplate: `${name} %{y:.4g}<extra></extra>` });
   const losses = runs.flatMap((r) => r.history.flatMap((h) => [h.train, h.val])).filter((v) => v > 0);
   const lossRange = losses.length ? [Math.log10(Math.min(0.1, 0.8 * Math.min(...losses))), Math.log10(Math.max(1, 1.2 * Math.max(...losses)))] : [-1, 0];
-  const small = { font: FONT, margin: { l: 56, r: 10, t: 32, b: 40 }, legend: { x: 1, xanchor: "right", y: 1, bgcolor: "rgba(255,255,255,0.8)" } };
+  // legends under the plot: inside, they hid the lines they name
+  const small = { font: FONT, margin: { l: 56, r: 10, t: 32, b: 40 }, legend: { orientation: "h", x: 0, y: -0.28, yanchor: "top" } };
   Plotly.react("tw-plot-loss", runs.flatMap((r, i) => [
     line(i, r.history.map((h) => h.train), `${label(i)} train`, "solid"),
     line(i, r.history.map((h) => h.val), `${label(i)} validation`, "dot"),
@@ -334,7 +335,7 @@ function drawTwins() {
   const bars = (i, arr, what, pattern) => ({
     x: layers, y: arr.map((v) => (v === null ? 0 : 100 * v)), name: `${label(i)} ${what}`, type: "bar",
     marker: { color: COLORS[i], pattern: { shape: pattern, fgcolor: "white", solidity: 0.5 } },
-    text: arr.map((v) => (v === null ? "" : `${(100 * v).toFixed(0)}%`)), textposition: "outside", cliponaxis: false,
+    text: arr.map((v) => (v === null || v < 0.01 ? "" : `${(100 * v).toFixed(0)}%`)), textposition: "outside", cliponaxis: false,
     hovertemplate: `${label(i)}<br>layer %{x}: %{y:.0f}% ${what}<extra></extra>` });
   Plotly.react("tw-plot-health", runs.flatMap((r, i) => {
     const out = [bars(i, r.frame.dead, "dead", "")];
@@ -342,13 +343,17 @@ function drawTwins() {
     return out;
   }), { ...small, barmode: "group", title: { text: "unit health per hidden layer: dead (solid), saturated (hatched)", font: { size: 13 } },
         xaxis: { title: { text: "hidden layer" }, type: "category" }, yaxis: { title: { text: "% of units" }, range: [0, 110] } }, PLOT_CONFIG);
+  // a twin whose gradients are all 0 (every unit dead) has nothing to draw on a log axis: say so
+  const zero = (r) => r.frame.grad_norm.every((v) => v === 0);
+  const norms = runs.flatMap((r) => r.frame.grad_norm).filter((v) => v > 0);
+  const decades = norms.length ? Math.log10(Math.max(...norms) / Math.min(...norms)) : 0;
   Plotly.react("tw-plot-grad", runs.map((r, i) => ({
     x: r.frame.grad_norm.map((_, k) => (k === r.frame.grad_norm.length - 1 ? "output" : `${k + 1}`)),
-    y: r.frame.grad_norm.map((v) => (v === 0 ? null : v)), name: label(i), type: "scatter", mode: "lines+markers",
+    y: r.frame.grad_norm.map((v) => (v === 0 ? null : v)), name: label(i) + (zero(r) ? " (all 0)" : ""), type: "scatter", mode: "lines+markers",
     line: { color: COLORS[i] }, hovertemplate: `${label(i)}<br>layer %{x}: ‖∂loss/∂W‖ = %{y:.3g}<extra></extra>` })),
   { ...small, title: { text: "weight-gradient norm per layer (falling to the left: vanishing)", font: { size: 13 } },
     xaxis: { title: { text: "weight layer (input → output)" }, type: "category" },
-    yaxis: { title: { text: "‖∂loss/∂W‖ (log scale)" }, type: "log", exponentformat: "e", dtick: 1 } }, PLOT_CONFIG);
+    yaxis: { title: { text: "‖∂loss/∂W‖ (log scale)" }, type: "log", exponentformat: "e", dtick: decades < 2 ? undefined : 1 } }, PLOT_CONFIG);
 }
 
 function drawTwinSurface(id, run, label, i) {
@@ -369,8 +374,8 @@ function drawTwinSurface(id, run, label, i) {
     title: { text: `${label}<br><span style="font-size:12px">epoch ${f.epoch} · loss ${fmt(f.train_loss, 3)} · val acc ${(100 * f.val_accuracy).toFixed(0)}%${f.diverged ? " · diverged" : ""}</span>`,
              font: { size: 13, color: COLORS[i] } },
     font: FONT, margin: { l: 30, r: 8, t: 48, b: 24 },
-    xaxis: { range: [data.grid_x[0], data.grid_x[data.grid_x.length - 1]] },
-    yaxis: { range: [data.grid_y[0], data.grid_y[data.grid_y.length - 1]], scaleanchor: "x" },
+    xaxis: { range: [data.grid_x[0], data.grid_x[data.grid_x.length - 1]], zeroline: false, constrain: "domain" },
+    yaxis: { range: [data.grid_y[0], data.grid_y[data.grid_y.length - 1]], zeroline: false, scaleanchor: "x", constrain: "domain" },
     uirevision: "surface",
   }, PLOT_CONFIG);
 }
