@@ -62,6 +62,7 @@ import torch.nn.functional as F  # noqa: E402
 from _machine import summary  # noqa: E402
 
 from actlab import kernels as K  # noqa: E402
+from actlab.activations import _route as R  # noqa: E402
 
 aten = torch.ops.aten
 
@@ -279,7 +280,7 @@ def compiled_route() -> str:
     imports numba, then each compiles or loads numba's on-disk cache)."""
     import importlib.util
 
-    if K._numba_mode in K._OFF:
+    if R._numba_mode in R._OFF:
         return "compiled kernels: off (ACTLAB_KERNELS_NUMBA=0); NumPy/PyTorch routes"
     if importlib.util.find_spec("numba") is None:
         return "compiled kernels: numba not installed (actlab[fast]); NumPy/PyTorch routes"

@@ -45,10 +45,10 @@ def _digits():
 
 
 def screening(space: str) -> float:
-    from actlab.search import expr, screen
+    from actlab.search import expr, primitives, screen
 
     slots = expr.candidates(expr.load_space(space))
-    keep, _ = expr.dedup(slots)
+    keep, _ = primitives.dedup(slots)
     slots = [slots[i] for i in keep]
     screen.screen(slots[:256], depth=2, width=64)  # warm-up
     t0 = time.perf_counter()

@@ -30,6 +30,7 @@ REQUIRED = {
     "hard_swish",
     "softmax",
     "log_softmax",
+    "log_sigmoid",
 }
 
 
@@ -41,6 +42,7 @@ def test_catalog_has_every_required_activation():
     ("alias", "canonical"),
     [
         ("logistic", "sigmoid"),
+        ("logsigmoid", "log_sigmoid"),
         ("Swish", "silu"),
         ("LINEAR", "identity"),
         ("Leaky-ReLU", "leaky_relu"),

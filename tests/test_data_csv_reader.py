@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from actlab import data
+from actlab.data import csvfile
 from actlab.errors import ActlabError
 
 pytest.importorskip("pyarrow")
@@ -81,7 +82,7 @@ def test_fast_reader_matches_plain_reader(
     path.write_bytes(HOSTILE[name])
     fast = _load(path, "y", drop_missing=drop)
     with monkeypatch.context() as m:
-        m.setattr(data, "_read_columns", data._plain_columns)
+        m.setattr(csvfile, "_read_columns", csvfile._plain_columns)
         plain = _load(path, "y", drop_missing=drop)
     assert fast == plain
 

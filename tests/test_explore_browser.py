@@ -307,7 +307,10 @@ HOVERS = [  # chart, the point hovered, words its label must show
     ("plot-loss", "{xval: 2}", "validation loss"),
     ("plot-health", "[{curveNumber: 0, pointNumber: 0}]", "dead"),
     ("plot-grad", "[{curveNumber: 0, pointNumber: 0}]", "‖∂loss/∂W‖ ="),
-]
+    ("plot-lr", "[{curveNumber: 0, pointNumber: 3}]", "epoch 4: lr 0.03"),
+    ("plot-init-0", "[{curveNumber: 0, pointNumber: 20}]", "values"),
+    ("plot-init-1", "[{curveNumber: 0, pointNumber: 20}]", "values"),
+]  # plot-classes (digits only) is hovered in test_playground_extras_multiclass_live_dropout...
 
 
 def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path):
@@ -328,9 +331,10 @@ def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path
             browser,
             "[...document.querySelectorAll('.view:not(#view-twins) .plot')].map(p => p.id)",
         )
-        assert sorted(plots) == sorted(chart for chart, _, _ in HOVERS)
+        assert sorted(plots) == sorted([chart for chart, _, _ in HOVERS] + ["plot-classes"])
         for chart, point, words in HOVERS:
-            caption = js(browser, f"document.getElementById('{chart}').nextElementSibling")
+            caption = js(browser, f"document.getElementById('{chart}').closest('figure')"
+                                  ".querySelector('figcaption')")
             assert caption.tag_name == "figcaption"
             assert len(caption.get_attribute("textContent")) > 40
             view = "functions" if chart in ("plot-f", "plot-df", "plot-softmax") else "playground"
@@ -357,5 +361,62 @@ def test_a_link_reopens_the_report_it_names(browser, tmp_path):
         browser.find_element("link text", "show").click()  # r1's row comes first
         wait.until(lambda d: js(d, frame) == "/runs/r1/report.html")
         wait.until(lambda d: "run=r1" in d.current_url and "view=runs" in d.current_url)
+        errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert errors == [], errors
+
+
+def test_playground_extras_multiclass_live_dropout_and_digits(browser, tmp_path):
+    """Issue 23, item 5 on the page: a link with the new settings restores them; spirals3 draws
+    the predicted class; the dropout slider changes the running session (same session, no reset);
+    digits hides the surface and says why; each layer's init histogram is drawn."""
+    from selenium.webdriver.support.ui import Select
+
+    (tmp_path / "runs").mkdir()
+    with LiveServer(tmp_path / "runs") as server:
+        state = ("view=playground&data=spirals3&noise=0.1&layer=relu&layer=tanh&width=12&lr=0.03"
+                 "&opt=adam&batch=32&init=lecun&sched=step&sched_n=7&sched_g=0.3&wd=0.01&drop=0")
+        browser.get(f"{server.url}/#{state}")
+        wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+        wait.until(lambda d: js(d, "window.explore.pg.frame && window.explore.pg.data") is not None)
+        values = js(browser, "['pg-init', 'pg-schedule', 'pg-schedule-epochs', 'pg-schedule-gamma',"
+                             " 'pg-weight-decay'].map(id => document.getElementById(id).value)")
+        assert values == ["lecun", "step", "7", "0.3", "0.01"]
+        sid = js(browser, "window.explore.pg.id")
+        config = server.hub.entries[sid].session.config
+        assert (config.dataset, config.init, config.schedule, config.schedule_epochs) == (
+            "spirals3", "lecun", "step", 7)
+        wait.until(lambda d: "predicted class" in d.find_element("id", "plot-surface").text)
+        assert js(browser, "document.querySelectorAll('#pg-init-plots .plot').length") == 2
+
+        browser.find_element("id", "pg-play").click()
+        wait.until(lambda d: (js(d, "window.explore.pg.frame.epoch") or 0) >= 2)
+        slider = browser.find_element("id", "pg-dropout")
+        for _ in range(4):
+            slider.send_keys(Keys.ARROW_RIGHT)  # 4 steps of 0.05
+        wait.until(lambda d: js(d, "window.explore.pg.frame.dropout") == 0.2)
+        assert js(browser, "window.explore.pg.id") == sid  # the same session: no reset
+        assert js(browser, "window.explore.pg.frame.epoch") >= 2
+        assert "drop=0.2" in browser.current_url and "sched=step" in browser.current_url
+        browser.find_element("id", "pg-play").click()  # pause
+
+        Select(browser.find_element("id", "pg-dataset")).select_by_value("digits")
+        features = "window.explore.pg.data && window.explore.pg.data.features"
+        wait.until(lambda d: js(d, features) == 64)
+        wait.until(lambda d: d.find_element("id", "pg-class-figure").is_displayed())
+        assert not browser.find_element("id", "plot-surface").is_displayed()
+        assert "No decision surface" in browser.find_element("id", "pg-surface-note").text
+        assert browser.find_element("id", "pg-noise").get_attribute("disabled") is not None
+        wait.until(lambda d: "accuracy per class" in d.find_element("id", "plot-classes").text)
+        caption = js(browser, "document.getElementById('plot-classes').nextElementSibling")
+        assert caption.tag_name == "figcaption" and "no decision surface" in caption.text
+        hover = ("Plotly.Fx.hover('plot-classes', [{curveNumber: 0, pointNumber: 3}]), "
+                 "document.querySelector('#plot-classes .hoverlayer').textContent")
+        wait.until(lambda d: "class 3:" in js(d, hover) and "% right" in js(d, hover))
+
+        browser.find_element("id", "preset-relu").click()  # the article's claim: defaults again
+        name = "window.explore.pg.id && window.explore.pg.data && window.explore.pg.data.name"
+        wait.until(lambda d: js(d, name) == "spirals")
+        config = server.hub.entries[js(browser, "window.explore.pg.id")].session.config
+        assert (config.dropout, config.schedule, config.init) == (0.0, "constant", "auto")
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors

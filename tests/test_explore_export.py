@@ -102,10 +102,23 @@ BODIES = [
     },
     {"dataset": "xor", "layers": ["selu", "gelu", "hard_swish"], "seed": 5, "lr": 0.1},
     {"dataset": "circles", "layers": ["softplus:beta=2", "rational"], "batch_size": 64},
+    {  # issue 23 item 5: three classes (softmax cross-entropy), a step schedule, weight decay,
+        # dropout (seeded masks) and LeCun initialisation
+        "dataset": "spirals3", "layers": ["relu", "tanh"], "width": 12, "optimizer": "adam",
+        "lr": 0.03, "schedule": "step", "schedule_epochs": 2, "schedule_gamma": 0.3,
+        "weight_decay": 0.01, "dropout": 0.2, "init": "lecun",
+    },
+    {"dataset": "digits", "layers": ["elu"], "width": 16, "batch_size": 64, "init": "torch",
+     "schedule": "cosine", "schedule_epochs": 6, "lr": 0.1},  # 64 features, 10 classes
+    {"layers": ["relu", "leaky_relu:negative_slope=0.1"], "bias": -0.5},  # twins' starting bias
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("body", BODIES, ids=["defaults", "spirals-adam", "xor", "circles"])
+@pytest.mark.parametrize(
+    "body", BODIES,
+    ids=["defaults", "spirals-adam", "xor", "circles", "spirals3-step-wd-dropout", "digits-cosine",
+         "bias"],
+)  # fmt: skip
 def test_the_exported_script_reproduces_the_sessions_losses(client, tmp_path, body):
     r = client.post("/api/export", json=body)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

@@ -279,6 +279,32 @@ def test_session_lifecycle_play_pause_step_reset(client, live):
     assert_user_error(client.get(f"/api/sessions/{sid}"), 404, "no session")
 
 
+def test_weight_decay_and_dropout_change_while_the_stream_trains(client):
+    """Issue 23, item 5: the page's sliders send {"action": "set"}; the next frame reports the new
+    values, training goes on from the same epoch (no reset), and the multiclass data trains."""
+    s = create(client, dataset="spirals3", layers=["relu"], width=8, fps=30, batch_size=64)
+    assert s["data"]["classes"] == 3 and len(s["data"]["preactivations"]) == 1
+    sid = s["id"]
+    with client.stream("GET", f"/api/sessions/{sid}/stream") as stream:
+        events = sse_events(stream)
+        assert next(events)[1]["epoch"] == 0
+        client.post(f"/api/sessions/{sid}/control", json={"action": "play"})
+        before = [next(events)[1] for _ in range(3)][-1]
+        r = client.post(
+            f"/api/sessions/{sid}/control", json={"action": "set", "weight_decay": 0.05,
+                                                  "dropout": 0.3})  # fmt: skip
+        assert r.status_code == 200, r.text
+        after = []
+        while not after or after[-1]["dropout"] == 0.0:
+            after.append(next(events)[1])
+        changed = after[-1]
+        assert changed["weight_decay"] == 0.05 and changed["epoch"] >= before["epoch"]  # no reset
+        later = next(events)[1]
+        assert later["epoch"] == changed["epoch"] + 1 and later["dropout"] == 0.3
+        assert np.asarray(later["surface_class"]).max() <= 2
+    client.delete(f"/api/sessions/{sid}")
+
+
 @pytest.mark.parametrize(
     ("settings", "words"),
     [
@@ -295,7 +321,12 @@ def test_session_lifecycle_play_pause_step_reset(client, live):
         ({"batch_size": 1}, ["batch_size"]),
         ({"noise": -1}, ["noise"]),
         ({"fps": 1000}, ["fps"]),
-        ({"dataset": "digits"}, ["dataset", "moons"]),
+        ({"dataset": "iris"}, ["dataset", "moons"]),
+        ({"schedule": "linear"}, ["schedule", "constant, step, cosine"]),
+        ({"init": "xavier"}, ["init", "glorot"]),
+        ({"dropout": 0.95}, ["dropout", "0 to 0.9"]),
+        ({"weight_decay": -0.1}, ["weight_decay"]),
+        ({"schedule_epochs": 0}, ["schedule_epochs", "1 to 1000"]),
         ({"optimizer": "rmsprop"}, ["optimizer", "adam"]),
         ({"widht": 8}, ["unknown setting", "width"]),
     ],
@@ -487,7 +518,9 @@ def test_internal_errors_are_json_without_traceback(live, client, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(srv, "list_runs", boom)
+    from actlab.explore import runs as runs_routes
+
+    monkeypatch.setattr(runs_routes, "list_runs", boom)
     r = client.get("/api/runs")
     assert r.status_code == 500
     assert r.json() == {"error": "internal error (RuntimeError); the server log has the details"}

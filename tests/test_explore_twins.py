@@ -96,7 +96,7 @@ def test_export_writes_the_starting_bias():
     from actlab.explore import export
 
     config = validate({**SHARED, "layers": ["relu"], "bias": -0.5})
-    assert "net[0].bias.fill_(-0.5)" in export.script(config)
+    assert "linears[0].bias.fill_(-0.5)" in export.script(config)
     assert "not a compare setting" in export.command(config)
     assert "#" not in export.command(validate(SHARED))
 

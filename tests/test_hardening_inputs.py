@@ -119,10 +119,11 @@ def test_csv_that_cannot_be_csv_is_refused_in_one_line(tmp_path, capsys):
 
 def test_csv_bigger_than_memory_is_refused(tmp_path, monkeypatch):
     from actlab import data
+    from actlab.data import csvfile
 
     path = tmp_path / "d.csv"
     path.write_text("a,b\n" + "1,2\n" * 1000)
-    monkeypatch.setattr(data, "available_memory", lambda: 1000)
+    monkeypatch.setattr(csvfile, "available_memory", lambda: 1000)
     with pytest.raises(ActlabError, match="memory available"):
         data.load_csv(path, "a")
 

@@ -169,6 +169,7 @@ CASES = [
         (1.5,),
     ),
     Case("softsign", "softsign", {}, F.softsign, (-1, 1), (0, 0)),
+    Case("log_sigmoid", "log_sigmoid", {}, F.logsigmoid, (-INF, 0), (1, 0)),
     Case("relu6", "relu6", {}, F.relu6, (0, 6), (0, 0), (0.0, 6.0), {0.0: 0.0, 6.0: 0.0}),
     Case(
         "hard_tanh",
@@ -361,6 +362,18 @@ def test_far_tails_keep_subnormal_precision() -> None:
     for v in (-38.0, -38.5):
         ref = float(mpmath.mpf(v) * mpmath.ncdf(v))
         assert K.gelu(np.array([v]))[0] == pytest.approx(ref, rel=1e-6, abs=5e-324)
+
+
+def test_log_sigmoid_stays_finite_where_log_of_sigmoid_does_not() -> None:
+    x = np.array([-120.0, -104.5, -20.0, 0.0, 30.0, 90.0], np.float32)
+    with np.errstate(divide="ignore"):
+        assert np.isneginf(np.log(K.sigmoid(x[:1])))[0]  # the naive form: log(0)
+    y = K.log_sigmoid(x)
+    ref = np.array([-mpmath.log1p(mpmath.exp(-mpmath.mpf(float(v)))) for v in x], np.float64)
+    # -exp(-90) is subnormal in float32: its precision is the subnormal spacing 2^-149
+    np.testing.assert_allclose(y.astype(np.float64), ref, rtol=2.5e-7, atol=2.0**-149)
+    assert y[0] == np.float32(-120.0) and y[-1] < 0  # -exp(-90): tiny, not 0
+    np.testing.assert_allclose(K.log_sigmoid_derivative(x), K.sigmoid(-x), rtol=1e-6, atol=0)
 
 
 def test_softplus_uses_the_linear_branch_above_threshold() -> None:

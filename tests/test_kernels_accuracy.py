@@ -22,6 +22,7 @@ regression of one ulp in a formula fails the test.
 | softplus           | 3       | 3          | |
 | softplus (beta=2)  | 1       | 1          | float64 inside |
 | softsign           | 2       | 4          | |
+| log_sigmoid        | 3       | 4          | 2.7 and 3.1 on a dense grid of [-30, 30] |
 | hard_sigmoid       | 1       | 1          | |
 | hard_swish         | 2       | 1          | |
 
@@ -166,6 +167,7 @@ TABLE: dict[str, tuple[str, dict[str, Any], Fn, Fn, float, float]] = {
         1,
     ),
     "softsign": ("softsign", {}, lambda x: x / (1 + abs(x)), lambda x: 1 / (1 + abs(x)) ** 2, 2, 4),
+    "log_sigmoid": ("log_sigmoid", {}, lambda x: -_sp(-x), lambda x: _sig(-x), 3, 4),
     "hard_sigmoid": (
         "hard_sigmoid",
         {},

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from actlab import kernels as K
+from actlab.activations import _route as R
 from actlab.errors import ActlabError
 
 numba = pytest.importorskip("numba", reason="the compiled route needs numba (actlab[fast])")
@@ -25,8 +26,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 @pytest.fixture
 def route(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     def use(mode: str) -> None:
-        monkeypatch.setattr(K, "_numba_mode", mode)
-        monkeypatch.setattr(K, "_torch_mode", "0")
+        monkeypatch.setattr(R, "_numba_mode", mode)
+        monkeypatch.setattr(R, "_torch_mode", "0")
 
     return use
 
@@ -131,7 +132,7 @@ def test_compiled_route_absent_or_off(
     x = np.linspace(-5, 5, 101).astype(np.float32)
     route("0")
     expect = K.gelu(x), K.gelu_derivative(x)
-    monkeypatch.setattr(K, "_load_compiled", lambda: None)  # as if numba were not installed
+    monkeypatch.setattr(R, "_load_compiled", lambda: None)  # as if numba were not installed
     route("auto")
     np.testing.assert_array_equal(K.gelu(x), expect[0])  # auto: the fallback, silently
     np.testing.assert_array_equal(K.gelu_derivative(x), expect[1])

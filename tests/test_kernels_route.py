@@ -16,13 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from actlab import kernels as K
+from actlab.activations import _route as R
+from actlab.activations import gaussian
 
 
 @pytest.fixture
 def route(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     def use(mode: str) -> None:
-        monkeypatch.setattr(K, "_torch_mode", mode)
-        monkeypatch.setattr(K, "_numba_mode", "0")  # this file tests the PyTorch route alone
+        monkeypatch.setattr(R, "_torch_mode", mode)
+        monkeypatch.setattr(R, "_numba_mode", "0")  # this file tests the PyTorch route alone
 
     return use
 
@@ -89,7 +91,7 @@ def test_gelu_route_needs_a_fused_multiply_add(
     expect = K.gelu(x)
     route("1")
     with monkeypatch.context() as m:
-        m.setattr(K, "_fused_add", lambda tm: False)
+        m.setattr(gaussian, "_fused_add", lambda tm: False)
         np.testing.assert_array_equal(K.gelu(x), expect)
     got = K.gelu(x)  # the PyTorch route: inf - inf at +-inf is redone, NaN stays NaN
     np.testing.assert_array_equal(got[-3:], [np.inf, 0.0, np.nan])

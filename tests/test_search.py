@@ -15,7 +15,7 @@ import torch
 from actlab import catalog
 from actlab.cli import main
 from actlab.errors import ActlabError
-from actlab.search import expr, found, race, screen
+from actlab.search import expr, found, primitives, race, screen
 from actlab.search.primitives import Program, evaluate
 
 # ------------------------------------------------------------------------------------ grammar
@@ -102,7 +102,7 @@ def test_dedup_by_values() -> None:
         "x*sigmoid(x)", "gate(x, x)", "sigmoid(x)*x", "tanh(x) + erf(x)", "erf(x) + tanh(x)",
         "x + beta", "x*x", "x**2", "max(x, 0)", "relu(x)", "max(x, minzero(x))", "x",
     )]  # fmt: skip
-    keep, dup = expr.dedup(slots)
+    keep, dup = primitives.dedup(slots)
     assert keep == [0, 3, 5, 6, 8, 10]
     assert dup == {1: 0, 2: 0, 4: 3, 7: 6, 9: 8, 11: 10}  # x + beta is not x once beta trains
 

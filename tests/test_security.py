@@ -163,11 +163,22 @@ def hostile_requests(client, base: Path, headers: dict) -> list:
             client.post("/api/sessions", json={"optimizer": spec}, headers=headers),
             client.post("/api/sessions", json={spec: 1}, headers=headers),
             client.post(f"/api/sessions/{sid}/control", json={"action": spec}, headers=headers),
+            client.post("/api/sessions", json={"schedule": spec}, headers=headers),
+            client.post("/api/sessions", json={"init": spec}, headers=headers),
+            client.post(
+                f"/api/sessions/{sid}/control", json={"action": "set", "dropout": spec},
+                headers=headers,
+            ),
             client.get(f"/api/sessions/{quote(spec, safe='')}", headers=headers),
             client.get(f"/runs/{quote(spec, safe='')}", headers=headers),
             client.post("/api/export", json={"layers": ["relu", spec]}, headers=headers),
             client.post("/api/export?format=command", json={"layers": [spec]}, headers=headers),
             client.post("/api/export", params={"format": spec}, json={}, headers=headers),
+            client.post("/api/compare", json={"activations": ["relu", spec]}, headers=headers),
+            client.post("/api/compare", json={"activations": f"{spec},relu"}, headers=headers),
+            client.post("/api/compare", json={"layers": [spec]}, headers=headers),
+            client.get(f"/api/compare/{quote(spec, safe='')}", headers=headers),
+            client.delete(f"/api/compare/{quote(spec, safe='')}", headers=headers),
         ]
         # the raw query string, URL-encoded by hand (no client-side normalisation)
         out.append(client.get(f"/api/curves?spec={quote(spec, safe='')}", headers=headers))
@@ -186,6 +197,8 @@ def warm_up(client) -> None:
     client.post("/api/sessions", json={"layers": ["rleu"]})
     assert client.post("/api/export", json={"layers": ["snake", "relu"]}).status_code == 200
     client.post("/api/export", json={"layers": ["rleu"]})
+    client.post("/api/compare", json={"activations": ["relu", "rleu"]})  # (a valid one: a run)
+    assert client.get("/api/compare").status_code == 200
     client.get("/api/curves", params={"spec": "rleu"})
     client.get("/api/curves", params={"spec": "relu"}, headers=CROSS)
 
@@ -194,16 +207,17 @@ def warm_up(client) -> None:
 
 
 @pytest.mark.parametrize("cross_site", [False, True], ids=["same-site", "cross-site"])
-def test_no_request_imports_or_calls_code(client, place, cross_site):
+def test_no_request_imports_or_calls_code(client, live, place, cross_site):
     warm_up(client)
     before = set(sys.modules)
     responses = hostile_requests(client, place, CROSS if cross_site else {})
-    assert len(responses) == 17 * len(code_specs(place))
+    assert len(responses) == 25 * len(code_specs(place))
     for r in responses:
         one_line_error(r, 403) if cross_site else one_line_error(r)
     assert not (place / "MARKER").exists(), "a request imported or called the evil code"
     new = set(sys.modules) - before
     assert not new, f"requests imported modules in the server process: {sorted(new)[:10]}"
+    assert not live.app.state.studies.items, "a hostile request started a background run"
     for name in ("this", "antigravity", "evil_sec", "evilmod_sec"):
         assert name not in sys.modules
 
@@ -256,7 +270,9 @@ def test_command_line_activations_are_checked_at_start_up(place):
         CROSS,
     ],
 )
-@pytest.mark.parametrize("path", ["/api/catalog", "/api/curves?spec=relu", "/api/runs"])
+@pytest.mark.parametrize(
+    "path", ["/api/catalog", "/api/curves?spec=relu", "/api/runs", "/api/compare", "/api/compare/x"]
+)
 def test_cross_site_requests_are_refused(client, headers, path):
     assert "cross-site" in one_line_error(client.get(path, headers=headers), 403)
 
@@ -267,6 +283,9 @@ def test_cross_site_posts_are_refused_before_anything(client, live):
     one_line_error(r, 403)
     assert len(live.hub.entries) == n
     one_line_error(client.post("/api/export", json={}, headers=CROSS), 403)  # reading code back
+    r = client.post("/api/compare", json={"activations": ["relu", "tanh"]}, headers=CROSS)
+    one_line_error(r, 403)  # no background run started
+    assert not live.app.state.studies.items
 
 
 def test_the_page_itself_is_allowed(client, live):
@@ -410,6 +429,40 @@ def test_a_signal_stops_the_server_within_2_s_while_a_worker_is_stuck(place, sig
         took = time.monotonic() - t
         assert took < 2.0, f"the server took {took:.1f} s to stop"
         assert proc.returncode in (0, -sig, 128 + sig)
+        assert_no_busy_children(pids)
+        output = proc.stdout.read() if proc.stdout else ""
+        assert "Traceback" not in output, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_signal_stops_the_server_and_its_background_run_within_2_s(place):
+    proc, url = start_explore(place, "--runs", "runs")
+    try:
+        body = {"activations": ["relu", "tanh"], "seeds": 2, "epochs": 200, "batch_size": 4}
+        r = httpx.post(f"{url}/api/compare", json=body, timeout=120)
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{url}/api/compare/{r.json()['id']}", timeout=30).json()["state"] in (
+            "queued", "running"
+        ):  # fmt: skip
+            server = psutil.Process(proc.pid)
+            pids = [k.pid for k in server.children(recursive=True)]
+            training = {pid for pid, _ in spinning(pids, 0.5)}
+            if training:
+                break
+            assert time.monotonic() < deadline, "the background run never trained"
+        assert training, "the background run ended before the signal"
+        t = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        took = time.monotonic() - t
+        assert took < 2.0, f"the server took {took:.1f} s to stop"
+        deadline = time.monotonic() + 5
+        while pids_alive(list(training)):
+            assert time.monotonic() < deadline, "the background run outlived its server"
+            time.sleep(0.1)
         assert_no_busy_children(pids)
         output = proc.stdout.read() if proc.stdout else ""
         assert "Traceback" not in output, output
@@ -578,16 +631,17 @@ def test_a_lying_content_length_gets_413_at_once(live):
     assert time.monotonic() - t < 3
 
 
-def test_large_bodies_are_refused(client):
+@pytest.mark.parametrize("path", ["/api/sessions", "/api/compare"])
+def test_large_bodies_are_refused(client, path):
     big = b'{"dataset": "' + b"x" * (srv.MAX_BODY + 10) + b'"}'
-    r = client.post("/api/sessions", content=big, headers={"Content-Type": "application/json"})
+    r = client.post(path, content=big, headers={"Content-Type": "application/json"})
     assert "bytes" in one_line_error(r, 413)
 
     def chunks():  # no Content-Length: chunked, counted while read
         for _ in range(100):
             yield b" " * 10_000
 
-    r = client.post("/api/sessions", content=chunks(), headers={"Content-Type": "application/json"})
+    r = client.post(path, content=chunks(), headers={"Content-Type": "application/json"})
     one_line_error(r, 413)
 
 
@@ -605,14 +659,44 @@ def test_large_bodies_are_refused(client):
         (b'{"dataset": "' + b"d" * 50_000 + b'"}', ["dataset", "..."]),
         (b'{"lr": "' + b"f" * 50_000 + b'"}', ["lr", "..."]),
         (b'{"layers": ["' + b"r" * 50_000 + b'"]}', ["unknown activation", "..."]),
+        (b'{"schedule": "' + b"s" * 50_000 + b'"}', ["schedule", "..."]),
+        (b'{"init": "' + b"i" * 50_000 + b'"}', ["init", "..."]),
+        (b'{"dropout": 1e308}', ["dropout", "0 to 0.9"]),
     ],
 )
-def test_bad_json_is_a_short_400(client, body, words):
-    r = client.post("/api/sessions", content=body, headers={"Content-Type": "application/json"})
+@pytest.mark.parametrize("path", ["/api/sessions", "/api/compare"])
+def test_bad_json_is_a_short_400(client, live, path, body, words):
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
     error = one_line_error(r, 400)
     for w in words:
         assert w in error, error
     assert len(error) < 400  # untrusted values are echoed cut short
+    assert not live.app.state.studies.items
+
+
+def test_live_settings_are_validated_and_bounded(client, live):
+    """``{"action": "set"}`` changes only weight decay and dropout, within their bounds; a bad
+    one is a one-line 400 that changes nothing."""
+    sid = client.post("/api/sessions", json={"layers": ["relu"]}).json()["id"]
+    url = f"/api/sessions/{sid}/control"
+    for body, words in [
+        ({"action": "set"}, "weight_decay and dropout"),
+        ({"action": "set", "lr": 0.1}, "starting a new session"),
+        ({"action": "set", "k" * 50_000: 0.1}, "..."),
+        ({"action": "set", "dropout": 1e308}, "0 to 0.9"),
+        ({"action": "set", "dropout": -0.1}, "dropout"),
+        ({"action": "set", "weight_decay": "0.1"}, "weight_decay must be a number"),
+        ({"action": "set", "weight_decay": [0.1]}, "weight_decay"),
+        ({"action": "set", "weight_decay": True}, "weight_decay"),
+    ]:
+        error = one_line_error(client.post(url, json=body), 400)
+        assert words in error and len(error) < 400, error
+    assert client.get(f"/api/sessions/{sid}").json()["config"]["dropout"] == 0.0
+    r = client.post(url, json={"action": "set", "dropout": 0.25, "weight_decay": 0.01})
+    assert r.status_code == 200 and r.json()["config"]["dropout"] == 0.25
+    assert r.json()["config"]["weight_decay"] == 0.01
+    client.delete(f"/api/sessions/{sid}")
+    one_line_error(client.post(url, json={"action": "set", "dropout": 0.1}, headers=CROSS), 403)
 
 
 @pytest.mark.parametrize(
@@ -626,8 +710,9 @@ def test_bad_json_is_a_short_400(client, body, words):
     ],
 )
 def test_only_the_json_media_type_is_accepted(client, media):
-    r = client.post("/api/sessions", content=b"{}", headers={"Content-Type": media})
-    one_line_error(r, 415)
+    for path in ("/api/sessions", "/api/compare"):
+        r = client.post(path, content=b"{}", headers={"Content-Type": media})
+        one_line_error(r, 415)
 
 
 def test_json_media_type_with_parameters_is_accepted(client):

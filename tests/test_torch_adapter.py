@@ -57,6 +57,7 @@ NATIVE = {
     "hard_sigmoid": nn.Hardsigmoid,
     "hard_swish": nn.Hardswish,
     "hard_tanh": nn.Hardtanh,
+    "log_sigmoid": nn.LogSigmoid,
     "softmax": nn.Softmax,
     "log_softmax": nn.LogSoftmax,
 }

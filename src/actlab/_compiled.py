@@ -20,7 +20,8 @@ vectorisation (measured: exact GELU 61 ms -> 7.4 ms per 10M elements on one thre
 the ``+ _SHIFT - _SHIFT`` rounding trick away.
 
 Every kernel has the signature ``kernel(x, o, *params)`` on 1-D float32 arrays (the block runner
-of :mod:`actlab.kernels` hands them blocks; ``nogil`` lets its threads run them in parallel).
+of :mod:`actlab.activations._route` hands them blocks; ``nogil`` lets its threads run them in
+parallel).
 NaN in -> NaN out; +-inf give the limits; no floating-point exception is ever raised.
 
 Compiled code is cached on disk (numba's ``cache=True``) in ``$NUMBA_CACHE_DIR`` when set, else
@@ -43,6 +44,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from actlab._consts import ERFC_Q, GELU_K, INV_SQRT_2PI, TWO_SQRT2
 
 __all__ = [
     "gelu",
@@ -117,10 +120,7 @@ _LOG2E = 1.4426950408889634
 _SHIFT = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer held in the low bits
 _LN2_HI = 0.6931471803691238  # ln 2 with 32 trailing zero bits: k * _LN2_HI is exact
 _LN2_LO = 1.9082149292705877e-10
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_TWO_SQRT2 = 2.0 * math.sqrt(2.0)
 _C2 = 2.0 * math.sqrt(2.0 / math.pi)  # the tanh-GELU's z = 2u = _C2 (x + 0.044715 x^3)
-_GELU_K = 0.044715
 
 
 @njit(fastmath={"contract"}, error_model="numpy")
@@ -147,27 +147,15 @@ def _exp(v: float) -> float:
     return p * _from_bits((_bits(kf) + 1023) << 52)
 
 
-# erfc(z) = t Q(t) exp(-z^2), t = 1 / (1 + z / 2): the fit of actlab.kernels._ERFC_Q (relative
+# erfc(z) = t Q(t) exp(-z^2), t = 1 / (1 + z / 2): the fit of actlab._consts.ERFC_Q (relative
 # error 1.2e-8, halved there for Phi = erfc / 2), here evaluated in float64
-_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10 = (
-    0.14104739759910467,
-    0.1410468765411259,
-    0.12344229555809275,
-    0.0876579040709294,
-    0.04673168314165646,
-    -0.02960722039795355,
-    0.06609169088056871,
-    -0.2274910744858732,
-    0.24685066393110572,
-    -0.11736818952650574,
-    0.021597974977737387,
-)
+_Q0, _Q1, _Q2, _Q3, _Q4, _Q5, _Q6, _Q7, _Q8, _Q9, _Q10 = ERFC_Q
 
 
 @njit(fastmath={"contract"}, error_model="numpy")
 def _phi_neg_over_exp(a: float) -> float:
     """Phi(-a) / exp(-a^2 / 2) for 0 <= a: t Q(t) with t = 1 / (1 + a / (2 sqrt 2))."""
-    t = _TWO_SQRT2 / (a + _TWO_SQRT2)
+    t = TWO_SQRT2 / (a + TWO_SQRT2)
     h = _Q10
     h = h * t + _Q9
     h = h * t + _Q8
@@ -211,7 +199,7 @@ _P = (
 @njit(fastmath={"contract"}, error_model="numpy")
 def _phi_neg_over_exp_fine(a: float) -> float:
     """Phi(-a) / exp(-a^2 / 2) for 0 <= a, relative error < 1e-11 (the degree-16 fit _P)."""
-    t = _TWO_SQRT2 / (a + _TWO_SQRT2)
+    t = TWO_SQRT2 / (a + TWO_SQRT2)
     h = _P[16]
     for k in range(15, -1, -1):  # a constant trip count: LLVM unrolls it, then vectorises
         h = h * t + _P[k]
@@ -248,7 +236,7 @@ def gelu_d(x: Any, o: Any) -> None:
         e = _exp(-0.5 * a * a)
         h = _phi_neg_over_exp_fine(a) * e
         big = 1.0 - h if xi >= 0.0 else h
-        r = big + xc * e * _INV_SQRT_2PI
+        r = big + xc * e * INV_SQRT_2PI
         o[i] = np.float32(xi if xi != xi else r)
 
 
@@ -259,7 +247,7 @@ def gelu_tanh(x: Any, o: Any) -> None:
         xi = np.float64(x[i])
         xc = xi if xi > -1e4 else -1e4
         xc = xc if xc < 1e4 else 1e4
-        z = _C2 * xc * (1.0 + _GELU_K * xc * xc)
+        z = _C2 * xc * (1.0 + GELU_K * xc * xc)
         z = z if z > -200.0 else -200.0
         z = z if z < 200.0 else 200.0
         s = 1.0 / (1.0 + _exp(-z))
@@ -285,11 +273,11 @@ def gelu_tanh_d(x: Any, o: Any) -> None:
         xc = xi if xi > -1e4 else -1e4
         xc = xc if xc < 1e4 else 1e4
         x2 = xc * xc
-        z = _C2 * xc * (1.0 + _GELU_K * x2)
+        z = _C2 * xc * (1.0 + GELU_K * x2)
         z = z if z > -200.0 else -200.0
         z = z if z < 200.0 else 200.0
         s, ss = _sig_parts(z)
-        r = s + xc * ss * (_C2 * (1.0 + 3.0 * _GELU_K * x2))
+        r = s + xc * ss * (_C2 * (1.0 + 3.0 * GELU_K * x2))
         o[i] = np.float32(xi if xi != xi else r)
 
 

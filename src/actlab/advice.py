@@ -46,7 +46,7 @@ from typing import Any
 
 from actlab import catalog
 from actlab.errors import ActlabError, suggest
-from actlab.nets import ADVICE_INITS
+from actlab.spec import ADVICE_INITS
 
 SCHEMA_VERSION = 1
 
@@ -63,7 +63,7 @@ LAYERS = ("hidden", "output")
 ARCHITECTURES = ("mlp", "cnn", "rnn", "transformer")
 NORMALIZATIONS = ("none", "batch", "layer")
 VERDICTS = ("right", "partly right", "dated", "wrong")
-INITS = ADVICE_INITS  # the one list (actlab.nets), with "torch"
+INITS = ADVICE_INITS  # the one list (actlab.spec), with "torch"
 SOURCE_KINDS = ("article", "paper", "book", "docs")
 UNSPECIFIED = "unspecified"  # condition value matching a question that left the field out
 MAX_DEPTH = 10_000

@@ -191,18 +191,8 @@ def parse(spec: str | Activation | ActivationSpec, **overrides: Any) -> Activati
         if not text:
             raise ActlabError("empty activation spec; expected name[:key=value...], e.g. 'relu'")
         head, parts = _split_reference(text)
-        base, given = get(head), {}
-        for part in parts:
-            if "=" not in part:
-                raise ActlabError(
-                    f"bad parameter {part!r} in {spec!r}: expected key=value, "
-                    f"e.g. 'leaky_relu:alpha=0.1'"
-                )
-            key, value = (s.strip() for s in part.split("=", 1))
-            p = base.param(key)
-            if p.name in given:
-                raise ActlabError(f"parameter '{p.name}' given twice in {spec!r}")
-            given[p.name] = p.coerce(value, base.name)
+        base = get(head)
+        given = _given(base, parts, repr(spec))
     else:
         raise ActlabError(
             f"activation spec must be a string like 'relu' or 'elu:alpha=0.5', "
@@ -216,6 +206,39 @@ def parse(spec: str | Activation | ActivationSpec, **overrides: Any) -> Activati
     if problem:
         raise ActlabError(f"{base.name}: {problem}")
     return Activation(base, params)
+
+
+def _given(
+    base: ActivationSpec, parts: Iterable[str], shown: str, *, untrusted: bool = False
+) -> dict[str, Any]:
+    """A spec's ``key=value`` parts, coerced, by canonical parameter name. ``untrusted`` (the
+    explorer's requests): echoes are cut to ``ECHO`` characters and a value must be a plain
+    ASCII number or word of at most 40 characters."""
+    cut = ECHO if untrusted else None
+    given: dict[str, Any] = {}
+    for part in parts:
+        if "=" not in part:
+            raise ActlabError(
+                f"bad parameter {part[:cut]!r} in {shown}: expected key=value, "
+                "e.g. 'leaky_relu:alpha=0.1'"
+            )
+        key, value = (s.strip() for s in part.split("=", 1))
+        p = base.param(key[:cut])
+        numeric = p.kind in (int, float) and not p.choices
+        if untrusted and numeric and not PLAIN_NUMBER.fullmatch(value):
+            raise ActlabError(
+                f"parameter '{p.name}' in {shown}: {value[:ECHO]!r} is not a plain number; "
+                "write it like 0.5, -2 or 1e-3"
+            )
+        if p.name in given:
+            raise ActlabError(f"parameter '{p.name}' given twice in {shown}")
+        if untrusted and (len(value) > 40 or not value.isascii()):
+            raise ActlabError(
+                f"parameter '{p.name}' in {shown}: give a plain ASCII value (at most 40 "
+                "characters), e.g. 0.5"
+            )
+        given[p.name] = p.coerce(value, base.name)
+    return given
 
 
 def forward(act: str | Activation | ActivationSpec, x: Any, out: Any = None) -> Any:
@@ -254,7 +277,7 @@ ECHO = 80  # characters of an untrusted spec quoted back in an error
 PLAIN_NUMBER = NUMBER_RE  # the one number grammar (errors.read_number)
 
 
-def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = None) -> Activation:
+def parse_registered(spec: object, extra: Mapping[str, ActivationSpec] | None = None) -> Activation:
     """:func:`parse` for untrusted text (the explorer's requests): the name must be a built-in, a
     :func:`register`-ed activation or a key of ``extra``, looked up in memory only. A spec naming
     a file or a module (``file.py:fn``, ``module:fn``) is refused before anything touches the file
@@ -283,28 +306,4 @@ def parse_registered(spec: Any, extra: Mapping[str, ActivationSpec] | None = Non
         raise UnknownActivationError(
             f"unknown activation {shown}" + suggest(key[:ECHO], [*_LOOKUP, *table])
         )
-    given: dict[str, str] = {}
-    for part in parts:
-        if "=" not in part:
-            raise ActlabError(
-                f"bad parameter {part[:ECHO]!r} in {shown}: expected key=value, "
-                "e.g. 'leaky_relu:alpha=0.1'"
-            )
-        name, value = (s.strip() for s in part.split("=", 1))
-        param = base.param(name[:ECHO])
-        canonical = param.name
-        numeric = param.kind in (int, float) and not param.choices
-        if numeric and not PLAIN_NUMBER.fullmatch(value):
-            raise ActlabError(
-                f"parameter '{canonical}' in {shown}: {value[:ECHO]!r} is not a plain number; "
-                "write it like 0.5, -2 or 1e-3"
-            )
-        if canonical in given:
-            raise ActlabError(f"parameter '{canonical}' given twice in {shown}")
-        if len(value) > 40 or not value.isascii():
-            raise ActlabError(
-                f"parameter '{canonical}' in {shown}: give a plain ASCII value (at most 40 "
-                "characters), e.g. 0.5"
-            )
-        given[canonical] = value
-    return parse(base, **given)
+    return parse(base, **_given(base, parts, shown, untrusted=True))

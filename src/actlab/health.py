@@ -9,9 +9,11 @@ sides). The compare engine, ``diagnose``, the plots' shaded bands and ``explore`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from actlab.spec import Activation
 
 if TYPE_CHECKING:  # torch only where a PyTorch model is measured: `actlab plot` never loads it
     import torch
@@ -41,7 +43,7 @@ def unit_health(
     return dead.float().mean(dim=-1), saturated.float().mean(dim=-1)
 
 
-def measures_saturation(act: Any) -> bool:
+def measures_saturation(act: Activation | None) -> bool:
     """Whether 'saturated' is meaningful for ``act`` (a catalog Activation, or None if unknown).
 
     Saturation is the flat tails of activations bounded on both sides (sigmoid, tanh, softsign,
@@ -51,7 +53,9 @@ def measures_saturation(act: Any) -> bool:
     return act is None or act.spec.properties.saturating == "both"
 
 
-def derivative_fn(module: nn.Module, act: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def derivative_fn(
+    module: nn.Module, act: Activation | None
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """f'(x) elementwise: the catalog's kernel for known parameter-free activations; autograd
     through the module itself for learnable (PReLU) and user activations; None for softmax."""
     import torch

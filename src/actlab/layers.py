@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from actlab import kernels, nets
+from actlab import kernels, spec
 from actlab.catalog import Activation, parse
 from actlab.errors import ActlabError
 
@@ -266,7 +266,7 @@ class Linear(Layer):
     limit sqrt(6/(fan_in+fan_out)), for tanh/sigmoid), "lecun" (normal, std sqrt(1/fan_in), SELU).
     """
 
-    INITS = nets.INITS  # the one list, no extras
+    INITS = spec.INITS  # the one list, no extras
 
     def __init__(
         self,

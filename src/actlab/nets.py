@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from actlab.spec import ADVICE_INITS, COMPARE_INITS, DEMO_INITS, INITS, Activation
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+# the lists live with the definition types (actlab.spec, no torch); re-exported here for now
 __all__ = ["ADVICE_INITS", "COMPARE_INITS", "DEMO_INITS", "INITS", "init_linear", "init_scheme",
            "loss", "mlp"]  # fmt: skip
 
-# The schemes every network here can use (the NumPy layers offer only these): He (Kaiming)
-# normal with the definition's gain (leaky_relu: its slope), Glorot (Xavier) uniform, LeCun normal.
-INITS = ("he", "glorot", "lecun")
-# Each consumer's list, INITS with its extras:
-#   "torch":    nn.Linear's default (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in)))
-#   "auto":     the activation's recommended scheme (init_scheme)
-#   "standard": U(+-1/sqrt(fan_in)), bias constant: Glorot & Bengio's (2010) "standard"
-#   "paper":    their comparison: He for the ReLU family, else "standard"
-COMPARE_INITS = ("auto", *INITS, "torch")
-ADVICE_INITS = (*INITS, "torch")  # what a recommended pairing may name
-DEMO_INITS = ("paper", "standard", *INITS)  # diagnose's demos
 
 
-def init_scheme(act: Any, init: str) -> str:
+def init_scheme(act: Activation, init: str) -> str:
     """The scheme ``init`` names; ``"auto"``: the activation's recommended one (else Glorot);
     ``"paper"``: He for the ReLU family, else ``"standard"``."""
     rec = act.spec.recommended_init
@@ -45,7 +37,7 @@ def init_linear(
     w: torch.Tensor,
     b: torch.Tensor | None,
     scheme: str,
-    act: Any | None,
+    act: Activation | None,
     g: torch.Generator,
     bias: float = 0.0,
 ) -> None:
@@ -77,13 +69,13 @@ def mlp(
     n_in: int,
     width: int,
     n_out: int,
-    acts: Sequence[Any],
+    acts: Sequence[Activation],
     init: str = "auto",
     *,
     seed: int,
     bias: float = 0.0,
     output_init: str | None = None,
-    output_act: Any | None = None,
+    output_act: Activation | None = None,
 ) -> nn.Sequential:
     """``Linear, act, ..., Linear``: one hidden layer of ``width`` per activation in ``acts``, on
     the CPU, initialised from ``seed`` layer by layer (hidden biases ``bias``).

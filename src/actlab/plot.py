@@ -11,9 +11,11 @@ densely over the *visible* window instead of 1000 points over [-100, 100].
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -53,126 +55,14 @@ DPI = 150
 F_COLOR, DF_COLOR = "C0", "C1"
 SAT_COLOR, DEAD_COLOR = "#f6c85f", "#d9534f"
 
+# Every phrase a figure or the gallery shows, in English and Russian (plot_text.json): "text" by
+# key, "phrases" the plain words of the gallery's "Properties" row ("bounded": below, above as 0/1)
+_WORDS = json.loads(resources.files("actlab").joinpath("plot_text.json").read_text("utf-8"))
 _TEXT = {
-    "en": {
-        "derivative": "derivative",
-        "dlabel": "{name}: derivative f′",
-        "saturation": f"saturation: |f′| < {SATURATION:g}",
-        "dead": "dead zone: f′ = 0",
-        "compare": "Activation functions",
-        "params_title": "{name} for several parameter values",
-        "params_title_d": "{name} for several parameter values (dashed: f′)",
-        "compare_d": "Activation functions (solid) and derivatives (dashed)",
-        "overview": "Activation functions (solid) and their derivatives (dashed)",
-        "softmax": "Softmax Distribution",
-        "class": "Class",
-        "probability": "Probability",
-        "gallery": "Activation functions: a gallery",
-        "intro": "Each picture shows the function f (solid) and its derivative f′ (dashed). "
-        "Yellow bands mark saturation, where |f′| < 0.01 and gradients almost vanish; red bands "
-        "mark dead zones, where f′ = 0 exactly and no gradient flows at all.",
-        "formula": "Formula",
-        "dformula": "Derivative",
-        "range": "Output range",
-        "properties": "Properties",
-        "init": "Recommended initialisation",
-        "family": "Family",
-        "introduced": "Source",
-        "pros": "Strengths",
-        "cons": "Weaknesses",
-        "use": "Use it for",
-        "kink": "At the kink",
-        "disagreements": "Frameworks differ",
-        "params": "Parameters drawn",
-        "softmax_note": "Softmax is not elementwise: it turns a whole vector of scores into "
-        "probabilities. The bars show softmax(z / T) for the article's vector "
-        "z = [1, 2, 3, 4, 1, 2, 3] at three temperatures T.",
-        "contents": "Contents",
-    },
-    "ru": {
-        "derivative": "производная",
-        "dlabel": "{name}: производная f′",
-        "saturation": f"насыщение: |f′| < {SATURATION:g}",
-        "dead": "мёртвая зона: f′ = 0",
-        "compare": "Функции активации",
-        "params_title": "{name} при разных значениях параметра",
-        "params_title_d": "{name} при разных значениях параметра (пунктир: f′)",
-        "compare_d": "Функции активации (сплошные) и производные (пунктир)",
-        "overview": "Функции активации (сплошные линии) и их производные (пунктир)",
-        "softmax": "Распределение Softmax",
-        "class": "Класс",
-        "probability": "Вероятность",
-        "gallery": "Функции активации: галерея",
-        "intro": "На каждом графике — функция f (сплошная линия) и её производная f′ (пунктир). "
-        "Жёлтые полосы — насыщение: |f′| < 0.01, градиент почти исчезает; красные полосы — "
-        "мёртвая зона: f′ = 0, градиент не проходит совсем.",
-        "formula": "Формула",
-        "dformula": "Производная",
-        "range": "Область значений",
-        "properties": "Свойства",
-        "init": "Рекомендуемая инициализация",
-        "family": "Семейство",
-        "introduced": "Источник",
-        "pros": "Достоинства",
-        "cons": "Недостатки",
-        "use": "Где применять",
-        "kink": "В точке излома",
-        "disagreements": "Расхождения фреймворков",
-        "params": "Параметры на графике",
-        "softmax_note": "Softmax не поэлементная функция: она превращает весь вектор оценок в "
-        "вероятности. Столбцы показывают softmax(z / T) для вектора из статьи "
-        "z = [1, 2, 3, 4, 1, 2, 3] при трёх температурах T.",
-        "contents": "Содержание",
-    },
+    lang: {k: v.replace("{saturation}", f"{SATURATION:g}") for k, v in d.items()}
+    for lang, d in _WORDS["text"].items()
 }
-
-# Plain-words phrases for the gallery's "Properties" row.
-_PHRASES = {
-    "en": {
-        "monotonic": ("monotonic", "not monotonic"),
-        "zero_centred": ("zero-centred", "not zero-centred"),
-        "bounded": {
-            (True, True): "bounded",
-            (True, False): "bounded below",
-            (False, True): "bounded above",
-            (False, False): "unbounded",
-        },
-        "smoothness": {
-            "C0": "has kinks (C0)",
-            "C1": "differentiable once (C1)",
-            "Cinf": "smooth (C∞)",
-        },
-        "saturating": {
-            "none": "does not saturate",
-            "left": "saturates as x → −∞",
-            "right": "saturates as x → +∞",
-            "both": "saturates on both sides",
-        },
-        "self_normalising": "self-normalising",
-    },
-    "ru": {
-        "monotonic": ("монотонная", "немонотонная"),
-        "zero_centred": ("центрирована в нуле", "не центрирована в нуле"),
-        "bounded": {
-            (True, True): "ограничена",
-            (True, False): "ограничена снизу",
-            (False, True): "ограничена сверху",
-            (False, False): "не ограничена",
-        },
-        "smoothness": {
-            "C0": "есть изломы (C0)",
-            "C1": "один раз дифференцируема (C1)",
-            "Cinf": "гладкая (C∞)",
-        },
-        "saturating": {
-            "none": "не насыщается",
-            "left": "насыщается при x → −∞",
-            "right": "насыщается при x → +∞",
-            "both": "насыщается с обеих сторон",
-        },
-        "self_normalising": "самонормализующаяся",
-    },
-}
+_PHRASES = _WORDS["phrases"]
 _INIT = {"he": "He (Kaiming)", "glorot": "Glorot (Xavier)", "lecun": "LeCun", "none": "—"}
 
 
@@ -182,7 +72,7 @@ def _properties(props: catalog.Properties, lang: str) -> str:
         w["monotonic"][0 if props.monotonic else 1],
         w["smoothness"].get(props.smoothness, props.smoothness),
         w["zero_centred"][0 if props.zero_centred else 1],
-        w["bounded"][(bool(props.bounded_below), bool(props.bounded_above))],
+        w["bounded"][f"{int(props.bounded_below)}{int(props.bounded_above)}"],
         w["saturating"].get(props.saturating, props.saturating),
     ]
     if props.self_normalising:
@@ -195,6 +85,8 @@ ARTICLE_Z = (1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0)
 
 
 # --------------------------------------------------------------------------- validation helpers
+
+SpecLike = str | catalog.Activation | catalog.ActivationSpec  # what the figures accept
 
 
 def _lang(lang: str) -> dict[str, str]:
@@ -232,7 +124,7 @@ def _limits(name: str, value: Sequence[float] | None) -> tuple[float, float] | N
     return lo, hi
 
 
-def _activation(spec: Any) -> catalog.Activation:
+def _activation(spec: SpecLike) -> catalog.Activation:
     """Accept an Activation, an ActivationSpec or a spec string.
 
     A bare name ("leaky_relu", or an ActivationSpec) draws the article's figure, so it takes the
@@ -414,7 +306,7 @@ def _legend(ax: Axes) -> None:
 
 
 def curve(
-    spec: Any,
+    spec: SpecLike,
     ax: Axes | None = None,
     derivative: bool = False,
     xlim: Sequence[float] | None = None,
@@ -504,7 +396,7 @@ _DASHES = ((6, 3), (2, 2), (8, 3, 2, 3), (4, 4), (1, 3), (10, 4))  # one per der
 
 
 def compare(
-    specs: Sequence[Any] | str,
+    specs: Sequence[SpecLike] | str,
     derivative: bool = False,
     ax: Axes | None = None,
     xlim: Sequence[float] | None = None,

@@ -17,9 +17,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from actlab import _notebook as nb
 from actlab.errors import ActlabError, read_number, suggest
 
 INF = math.inf
+
+# The schemes every network here can use (the NumPy layers offer only these): He (Kaiming)
+# normal with the definition's gain (leaky_relu: its slope), Glorot (Xavier) uniform, LeCun normal.
+INITS = ("he", "glorot", "lecun")
+# Each consumer's list, INITS with its extras:
+#   "torch":    nn.Linear's default (kaiming_uniform a=sqrt(5), bias U(+-1/sqrt(fan_in)))
+#   "auto":     the activation's recommended scheme (init_scheme)
+#   "standard": U(+-1/sqrt(fan_in)), bias constant: Glorot & Bengio's (2010) "standard"
+#   "paper":    their comparison: He for the ReLU family, else "standard"
+COMPARE_INITS = ("auto", *INITS, "torch")
+ADVICE_INITS = (*INITS, "torch")  # what a recommended pairing may name
+DEMO_INITS = ("paper", "standard", *INITS)  # diagnose's demos
+OPTIMIZERS = ("adam", "sgd")  # compare, explore
 
 
 @dataclass(frozen=True)
@@ -250,10 +266,6 @@ class Activation:
     def _repr_html_(self) -> str:
         """A notebook's view: name, formula, range, parameters, and f (solid) and f' (dashed)
         drawn as an inline SVG over the definition's plot range."""
-        import numpy as np
-
-        from actlab import _notebook as nb
-
         lo, hi = self.spec.plot.xlim if self.spec.plot.xlim else (-5.0, 5.0)
         x = np.linspace(lo, hi, 161)
         curves = []

@@ -20,6 +20,7 @@ from torch import nn
 
 from actlab.catalog import SPECS, Activation, ActivationSpec, get, parse, specs
 from actlab.errors import ActlabError
+from actlab.kernels import rational_coefficients
 
 __all__ = [
     "ACTIVATION_TYPES",
@@ -79,8 +80,6 @@ class Rational(nn.Module):
 
     def __init__(self, fit: str = "relu", learnable: bool = False) -> None:
         super().__init__()
-        from actlab.kernels import rational_coefficients
-
         a, b = rational_coefficients(fit)
         self.fit, self.learnable = fit, bool(learnable)
         # float64 coefficients (cast to the input's dtype in forward): the NumPy kernel's, exactly

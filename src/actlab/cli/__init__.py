@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import sys
+import threading
 from collections.abc import Sequence
 
 from actlab import __version__
@@ -85,8 +86,6 @@ def _exit_past_stuck_threads(code: int) -> None:
     """Exit now if a training thread is still running: one stuck in the user's code (an endless
     loop) after Ctrl-C cannot be stopped, and the interpreter would wait for it at exit for ever
     (``actlab.compare.engine._stopped``). Everything the run saved is committed by then."""
-    import threading
-
     stuck = [t for t in threading.enumerate() if t.name.startswith("actlab-train") and t.is_alive()]
     if not stuck:
         return

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from actlab import compare
 from actlab.cli._common import (
     console,
     err_console,
@@ -19,6 +20,8 @@ from actlab.cli._common import (
     split_specs,
     stdout_to_stderr,
 )
+from actlab.compare import config, export, trackers
+from actlab.compare.progress import PlainProgress
 from actlab.errors import read_number
 
 EXAMPLES = """examples:
@@ -48,7 +51,6 @@ def _seconds(text: str) -> float:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from actlab.compare import config
 
     p = sub.add_parser(
         "compare",
@@ -210,8 +212,7 @@ class _Bar:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from actlab import compare
-    from actlab.compare import backends, config
+    from actlab.compare import backends  # torch: only the commands that train import it
 
     compute = config.compute_from_namespace(args)
     backend = backends.make(compute.backend, ray_address=compute.ray_address)
@@ -227,7 +228,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     settings = config.from_namespace(args)  # the declared settings that were given
     if args.activations:
         settings["activations"] = split_specs(args.activations)
-    from actlab.compare.progress import PlainProgress
 
     # not on a terminal (piped, logged) or with --json: a plain line to stderr every few seconds
     bar = contextlib.nullcontext(PlainProgress()) if quiet else _Bar()
@@ -269,16 +269,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from actlab import compare
-    from actlab.compare import export, report
+    from actlab.compare import report  # matplotlib, scipy: only when a report is drawn
 
     # check the export paths before any work: a typo must not cost a re-render
     csv_path = output_path(args.csv, [".csv"], args.force) if args.csv else None
     json_file = args.json if args.json not in (None, "-") else None
     json_path = output_path(json_file, [".json"], args.force) if json_file else None
     if args.to:
-        from actlab.compare import trackers
-
         trackers.check(args.to)  # before any work
     res = compare.load(args.directory)
     res.report_files = report.write(res)

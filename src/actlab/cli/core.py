@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -279,8 +280,6 @@ MAX_BARS = 100  # a bar chart of more values is unreadable
 
 def read_scores(source: str) -> np.ndarray:
     """Scores from a file or standard input ('-'): numbers separated by spaces, commas or lines."""
-    import sys
-
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

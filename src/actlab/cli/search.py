@@ -6,7 +6,8 @@ import argparse
 import time
 
 from actlab.cli._common import console, err_console, print_json, split_specs
-from actlab.errors import whole_arg
+from actlab.compare import config
+from actlab.errors import ActlabError, whole_arg
 
 EXAMPLES = """examples:
   actlab search --dataset digits --budget 10m               # screen, race, confirm in 10 minutes
@@ -18,7 +19,6 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from actlab.compare import config
 
     p = sub.add_parser(
         "search",
@@ -71,8 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from actlab.compare import backends, config
-    from actlab.errors import ActlabError
+    from actlab.compare import backends  # torch: only the commands that train import it
     from actlab.search import runner
 
     compute = config.compute_from_namespace(args)

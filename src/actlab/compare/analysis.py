@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from actlab.compare import stats
-from actlab.compare.config import CompareConfig
+from actlab.compare.config import METRICS, CompareConfig, metric_key
 
 __all__ = ["Analysis", "Candidate", "Cell", "Effect", "analyse", "sensitivity"]
 
@@ -139,6 +139,14 @@ class Analysis:
 _NAMES = {"lr": "learning rate", "batch_size": "batch size", "weight_decay": "weight decay"}
 
 
+def primary_metric(task: str, part: str = "test", metric: str | None = None) -> tuple[str, bool]:
+    """The metric the comparison ranks by (on ``part``) and whether higher is better: the run's
+    ``--metric`` (None: accuracy for classification, rmse for regression)."""
+    name = metric or ("accuracy" if task == "classification" else "rmse")
+    return f"{part}_{metric_key(name)}", METRICS[name][1]
+
+
+
 def _name(factor: str) -> str:
     return _NAMES.get(factor, factor)
 
@@ -150,8 +158,6 @@ def _finite(x: Any) -> bool:
 def analyse(config: CompareConfig, task: str, table: list[dict[str, Any]], *,
             complete: bool = True, target_scale: float = 1.0) -> Analysis:  # fmt: skip
     """Select, score and test: ``table`` holds one dict per model at the compared epoch."""
-    from actlab.compare import primary_metric
-
     val_metric, higher = primary_metric(task, "val", config.study.metric)
     test_metric, _ = primary_metric(task, "test", config.study.metric)
     tuned, studied = config.tuned, config.studied

@@ -41,6 +41,8 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from actlab import devices
+from actlab.compare import engine, objective
 from actlab.compare.engine import Job, ModelEpoch, TrainConfig
 from actlab.errors import ActlabError, suggest
 
@@ -127,8 +129,6 @@ class Backend(Protocol):
 
 def _where(device: Any) -> tuple[str, str]:
     """(device label, worker) of this process for ``device``."""
-    from actlab import devices
-
     label = devices.label(devices.describe(devices.resolve(device)))
     return label, f"{socket.gethostname()} pid {os.getpid()}"
 
@@ -145,8 +145,6 @@ class LocalBackend:
     name = "local"
 
     def prepare(self, device: str) -> str:
-        from actlab import devices
-
         devices.resolve(device)  # a device that is not there: the one-line error, now
         return "local (this process)"
 
@@ -160,8 +158,6 @@ class LocalBackend:
         deadline: float | None = None,
         progress: Progress | None = None,
     ) -> None:
-        from actlab import devices
-
         dev = devices.resolve(device)
         label, worker = _where(dev)
         for index, group in enumerate(groups):
@@ -189,8 +185,6 @@ class LocalBackend:
 
 def _trainer(config: Any) -> Callable[..., Any]:
     """What trains a group: the engine, or the user's function (``--objective``)."""
-    from actlab.compare import engine, objective
-
     return objective.train if isinstance(config, objective.ObjectiveConfig) else engine.train
 
 

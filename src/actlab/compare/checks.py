@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from actlab.compare import stats
-from actlab.compare.analysis import _name
+from actlab.compare.analysis import Analysis, _name
 from actlab.compare.config import FACTORS, CompareConfig, command
 
 __all__ = ["Step", "baseline_sentence", "best_baseline", "convergence", "edges", "next_steps"]
@@ -39,7 +39,7 @@ def best_baseline(baselines: list[dict[str, Any]], metric: str, higher: bool) ->
     return max(scored, key=lambda b: sign * b["metrics"][metric])
 
 
-def baseline_sentence(analysis: Any, baselines: list[dict[str, Any]]) -> str:
+def baseline_sentence(analysis: Analysis, baselines: list[dict[str, Any]]) -> str:
     """A headline sentence when no activation beats the best baseline ('' otherwise)."""
     base = best_baseline(baselines, analysis.metric, analysis.higher_is_better)
     if base is None:
@@ -58,7 +58,8 @@ def baseline_sentence(analysis: Any, baselines: list[dict[str, Any]]) -> str:
     )
 
 
-def convergence(config: CompareConfig, analysis: Any, table: list[dict[str, Any]]) -> list[str]:
+def convergence(config: CompareConfig, analysis: Analysis,
+                table: list[dict[str, Any]]) -> list[str]:  # fmt: skip
     """'cell: activation' of the chosen settings that were still improving (module docstring)."""
     epochs = config.model.epochs
     tail = tail_epochs(epochs)
@@ -92,7 +93,7 @@ def _next_value(values: list[Any], up: bool) -> Any | None:
     return float(f"{new:.2g}")
 
 
-def edges(config: CompareConfig, analysis: Any) -> list[tuple[str, Any, str, list[str], Any]]:
+def edges(config: CompareConfig, analysis: Analysis) -> list[tuple[str, Any, str, list[str], Any]]:
     """(factor, value, 'smallest'/'largest', activations, proposed next value) for each tuned
     factor whose chosen value is at an end of its values, for any activation."""
     out = []
@@ -125,7 +126,7 @@ def _command(config: CompareConfig, **changes: Any) -> str:
     return command(CompareConfig.from_settings({**flat, **changes}), "NEW_DIR")
 
 
-def next_steps(config: CompareConfig, analysis: Any, still: list[str],
+def next_steps(config: CompareConfig, analysis: Analysis, still: list[str],
                edge: list[tuple], extra: list[Step] | None = None) -> list[Step]:  # fmt: skip
     """The commands the evidence calls for, each with its reason (empty: the answer stands)."""
     steps: list[Step] = list(extra or [])

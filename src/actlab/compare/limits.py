@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from actlab.data import available_memory
 from actlab.errors import ActlabError
 
 MAX_MODELS = 20_000  # the default grid is 35 models; a 7 x 10 seeds x 3 x 3 x 3 grid is 1890
@@ -61,7 +62,6 @@ def check_memory(config: Any, n_in: int, n_out: int, max_memory_gb: float | None
     ``max_memory_gb``); a user ``--model``'s size is unknown until it is built: not checked."""
     if config.model.model is not None:
         return
-    from actlab.data import available_memory
 
     need = group_bytes(config, n_in, n_out)
     if max_memory_gb is not None:

@@ -36,7 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import actlab.torch
+from actlab import devices
+from actlab.compare.engine import ModelEpoch
 from actlab.errors import ActlabError
+from actlab.usercode import load_function
 
 __all__ = ["ObjectiveConfig", "Trial", "reference", "remember", "signature", "task_config", "train"]
 
@@ -78,7 +82,6 @@ class ObjectiveConfig:
         """The callable: the one given in Python, else imported from ``ref``."""
         if self.fn is not None:
             return self.fn
-        from actlab.usercode import load_function
 
         fn = load_function(self.ref, "--objective", _SIGNATURE, "--objective train.py:fit")
         _check_signature(fn, self.ref)
@@ -137,8 +140,6 @@ class Trial:
 
     def activation(self) -> Any:
         """A new ``torch.nn.Module`` of this trial's activation (``actlab.torch.build``)."""
-        import actlab.torch
-
         return actlab.torch.build(self.spec)
 
     def report(self, epoch: int, **metrics: float) -> None:
@@ -287,8 +288,6 @@ def _records(job: int, trial: Trial, result: dict[str, float], seconds: float) -
     """The model's stored epochs: one per report; the returned (test) metrics join the last one,
     which is stored as epoch ``trial.epochs`` (an early-stopped loop's last report stands for the
     epochs it skipped). Training stops counting at a non-finite loss (diverged)."""
-    from actlab.compare.engine import ModelEpoch
-
     reports = list(trial.reports)
     if not reports or reports[-1][0] < trial.epochs:
         last = dict(reports[-1][1]) if reports else {}
@@ -332,8 +331,6 @@ def train(
     ``resume_from`` is ignored (there is no checkpoint of the user's loop). Returns each job's
     records, like :func:`actlab.compare.engine.train`.
     """
-    from actlab import devices
-
     fn = config.function()
     dev = devices.resolve(device) if isinstance(device, str) else device
     history: list[list[Any]] = [[] for _ in jobs]

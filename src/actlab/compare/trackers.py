@@ -19,14 +19,20 @@ DIR --to NAME`` can then export the finished run.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 from actlab.errors import ActlabError, suggest
+
+if TYPE_CHECKING:  # (the results import scipy; `actlab report --to` checks first, light)
+    from actlab.compare.results import Results
 
 __all__ = ["TRACKERS", "StoreTee", "Tracking", "export", "make"]
 
@@ -49,7 +55,6 @@ def _names(track: str | Iterable[str] | None) -> list[str]:
 
 
 def _check_installed(name: str) -> None:
-    import importlib.util
 
     module = "torch.utils.tensorboard" if name == "tensorboard" else name
     found = importlib.util.find_spec(_PACKAGES[name]) is not None
@@ -86,7 +91,7 @@ def _metrics(record: Any) -> dict[str, float]:
             if isinstance(v, (int, float)) and math.isfinite(v)}  # fmt: skip
 
 
-def _summary(res: Any) -> tuple[dict[str, float], dict[str, str]]:
+def _summary(res: Results) -> tuple[dict[str, float], dict[str, str]]:
     """The run's summary as metrics (per activation: mean, CI) and text (headline, winner)."""
     metrics: dict[str, float] = {}
     for cell in res.studies:
@@ -107,8 +112,6 @@ class _MLflow:
     """One MLflow run per model (nested under one parent run for the comparison)."""
 
     def __init__(self, directory: Path, name: str, factors: Sequence[str]) -> None:
-        import os
-
         from mlflow.tracking import MlflowClient
 
         uri = os.environ.get("MLFLOW_TRACKING_URI") or (directory / "mlruns").resolve().as_uri()
@@ -204,8 +207,6 @@ class _WandB:
     """One offline W&B run per model (``group`` = the comparison), files under ``OUT/wandb``."""
 
     def __init__(self, directory: Path, name: str, factors: Sequence[str]) -> None:
-        import os
-
         import wandb
 
         self.wandb, self.dir, self.name, self.factors = wandb, directory, name, factors
@@ -296,7 +297,7 @@ class Tracking:
                 self._each("end", mid, "diverged" if r.diverged else "done")
                 self.started.discard(mid)
 
-    def summary(self, res: Any) -> None:
+    def summary(self, res: Results) -> None:
         metrics, text = _summary(res)
         self._each("summary", metrics, text)
 
@@ -344,11 +345,9 @@ def check(track: str | Iterable[str] | None) -> list[str]:
     return names
 
 
-def export(res: Any, track: str | Iterable[str]) -> list[str]:
+def export(res: Results, track: str | Iterable[str]) -> list[str]:
     """Log a finished (or stopped) run from its store: every model, epoch by epoch, and the
     summary. Returns the trackers that took it."""
-    from types import SimpleNamespace
-
     names = check(track)
     factors = [f for f in res.config.model.factors if len(getattr(res.config.model, f)) > 1]
     tracking = Tracking(names, Path(res.directory), res.models, factors)

@@ -26,9 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from actlab.catalog import get
 from actlab.diagnose.report import ActivationLayer, Report, WeightLayer, _verdicts
-from actlab.errors import ActlabError
+from actlab.errors import ActlabError, UnknownActivationError
 from actlab.health import MAJORITY, SATURATION, derivative_fn, measures_saturation
+from actlab.torch import identify, is_activation
 
 BINS = 40  # histogram bins per activation layer
 HISTORY = 128  # histogram rows kept; when full, neighbouring rows merge (memory stays fixed)
@@ -267,10 +269,6 @@ class _Weights:
 
 def _catalog_for(module: nn.Module) -> tuple[Any, str] | None:
     """(Activation or None, label) when ``module`` is an activation, else None."""
-    from actlab.catalog import get
-    from actlab.errors import UnknownActivationError
-    from actlab.torch import identify, is_activation
-
     if is_activation(module):
         try:
             act = identify(module)

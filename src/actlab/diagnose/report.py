@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from actlab import _notebook as nb
 from actlab.health import MAJORITY, SATURATION
 
 VANISHING = 1e-2  # first/last weight-gradient norm ratio below this: vanishing gradients
@@ -140,8 +141,6 @@ class Report:
 
     def _repr_html_(self) -> str:
         """A notebook's view: the verdicts, then one row per layer."""
-        from actlab import _notebook as nb
-
         verdicts = "".join(f"<li><strong>{nb.esc(v.problem)}</strong> {nb.esc(v.message)} "
                            f"<em>{nb.esc(v.advice)}</em></li>" for v in self.verdicts)
         cols = ["layer", "type", "size", "grad_norm", "ratio_to_last", "dead_fraction",

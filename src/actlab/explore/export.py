@@ -2,8 +2,10 @@
 
 :func:`script` writes what a :class:`~actlab.explore.session.Session` does, step for step: the
 same data (the generator, noise and seed of :func:`actlab.data.load`, the stratified split and
-standardisation of :func:`actlab.data.split`), the same ``nn.Sequential`` initialised in the same
-order from the same seed (:func:`actlab.nets.mlp`), the same batch order, optimiser and loss. Run
+standardisation of :func:`actlab.data.split`), the same ``nn.Sequential`` initialised by the same
+scheme in the same order from the same seed (:func:`actlab.nets.mlp`), the same batch order,
+optimiser, weight decay, dropout masks, learning-rate schedule and loss (softmax cross-entropy over
+the data's classes). Weight decay and dropout are the page's current values, from the start. Run
 for N epochs, its losses match the page's at epoch N (tests/test_explore_export.py measures how
 closely). Nothing here runs code: the script is text built from a validated
 :class:`~actlab.explore.session.PlaygroundConfig`.
@@ -11,15 +13,18 @@ closely). Nothing here runs code: the script is text built from a validated
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from actlab import catalog
+from actlab.data import SYNTHETIC
 from actlab.explore.session import PlaygroundConfig
 from actlab.nets import init_scheme
 
-__all__ = ["command", "script"]
+__all__ = ["command", "compare_settings", "script"]
 
 # A PyTorch module's repr that is a plain constructor call (numbers, quoted words, booleans):
 # the only text the check below evaluates, with nothing but ``nn`` in scope.
@@ -43,7 +48,42 @@ X = rng.uniform(-1.0, 1.0, size=(N_ROWS, 2))
 X = X + np.sign(X) * 0.05  # points kept a little off the axes
 y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
 X = X + rng.normal(scale=NOISE, size=X.shape)""",
+    "spirals3": """rng = np.random.default_rng(SEED)
+y = np.repeat([0, 1, 2], [N_ROWS - 2 * (N_ROWS // 3), N_ROWS // 3, N_ROWS // 3])
+t = np.sqrt(rng.uniform(0.02, 1.0, size=N_ROWS))  # three arms of 1.5 turns, a third apart
+angle = t * 1.5 * 2 * np.pi + y * (2 * np.pi / 3)
+X = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=-1)
+X = X + rng.normal(scale=NOISE, size=X.shape) * 0.5""",
+    "blobs": """rng = np.random.default_rng(SEED)
+y = np.repeat(np.arange(4), N_ROWS // 4)  # four clouds centred on the unit circle
+angle = np.pi / 4 + y * (np.pi / 2)
+X = np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+X = X + rng.normal(scale=NOISE, size=X.shape)""",
+    "digits": "X, y = load_digits(return_X_y=True)  # 8 x 8 images, 64 features, 10 classes",
 }
+_SKLEARN = {"moons": "make_moons", "circles": "make_circles", "digits": "load_digits"}
+
+# the learning rate of epoch e (0: the first), as actlab.explore.session.lr_at computes it
+_SCHEDULE = {
+    "constant": "    return LR",
+    "step": "    return LR * GAMMA ** (epoch // EPOCHS_PER)",
+    "cosine": "    done = min(epoch, EPOCHS_PER) / EPOCHS_PER\n"
+    "    return LR * 0.5 * (1.0 + math.cos(math.pi * done))",
+}
+_DROPOUT = '''
+
+class Dropout(nn.Module):
+    """Inverted dropout drawing its masks from one seeded generator, in order (as the page)."""
+
+    def __init__(self, p, generator):
+        super().__init__()
+        self.p, self.generator = p, generator
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand(x.shape, generator=self.generator) >= self.p) / (1.0 - self.p)
+'''
 
 
 def _module_code(
@@ -82,12 +122,18 @@ def _module_code(
 
 
 def _init_code(
-    spec: str, index: int, activations: Mapping[str, catalog.ActivationSpec], bias: float = 0.0
-) -> str:
-    """The initialisation of Linear ``index`` (its hidden activation ``spec``) as in nets.mlp."""
+    spec: str, index: int, fan_in: int, init: str,
+    activations: Mapping[str, catalog.ActivationSpec], bias: float = 0.0,
+) -> str:  # fmt: skip
+    """The initialisation of Linear ``index`` (its hidden activation ``spec``, ``fan_in`` inputs)
+    by the scheme ``init`` names, as in nets.mlp / nets.init_linear (hidden biases ``bias``)."""
     act = catalog.parse_registered(spec, activations)
-    scheme = init_scheme(act, "auto")
-    w = f"net[{2 * index}].weight"
+    scheme = init_scheme(act, init)
+    w, b = f"linears[{index}].weight", f"linears[{index}].bias"
+    if scheme == "torch":  # PyTorch's own default, from the same generator
+        bound = 1 / math.sqrt(fan_in)
+        return (f"    init.kaiming_uniform_({w}, a=math.sqrt(5), generator=g)  # torch's default\n"
+                f"    init.uniform_({b}, -{bound!r}, {bound!r}, generator=g)")  # fmt: skip
     if scheme == "he":
         gain = act.spec.kaiming(act.params) if act.spec.kaiming else ("relu", 0.0)
         call = f"init.kaiming_normal_({w}, a={gain[1]!r}, nonlinearity={gain[0]!r}, generator=g)"
@@ -95,7 +141,7 @@ def _init_code(
         call = f"init.xavier_uniform_({w}, generator=g)"
     else:  # lecun
         call = f"init.kaiming_normal_({w}, nonlinearity='linear', generator=g)"
-    return f"    {call}  # {scheme} for {act.name}\n    net[{2 * index}].bias.fill_({bias!r})"
+    return f"    {call}  # {scheme} for {act.name}\n    {b}.fill_({bias!r})"
 
 
 def script(
@@ -117,15 +163,23 @@ def script(
         code, extra = _module_code(spec, refs, activations)
         layers.append(code)
         imports += [line for line in extra if line not in imports]
+    shape = data.load(c.dataset)  # only its numbers of features and classes (a few ms)
+    n_in, n_out = shape.X.shape[1], len(shape.class_names)
+    drop = ", Dropout(DROPOUT, drop)" if c.dropout > 0 else ""
     body = ",\n".join(
-        f"    nn.Linear({2 if i == 0 else c.width}, {c.width}), {code}"
+        f"    nn.Linear({n_in if i == 0 else c.width}, {c.width}), {code}{drop}"
         for i, code in enumerate(layers)
     )
-    inits = "\n".join(_init_code(s, i, activations, c.bias) for i, s in enumerate(c.layers))
-    n = len(c.layers)
+    inits = "\n".join(
+        _init_code(s, i, n_in if i == 0 else c.width, c.init, activations, c.bias)
+        for i, s in enumerate(c.layers)
+    )
     gen = _DATA[c.dataset]
-    sk = {"moons": "from sklearn.datasets import make_moons\n",
-          "circles": "from sklearn.datasets import make_circles\n"}.get(c.dataset, "")  # fmt: skip
+    sk = f"from sklearn.datasets import {_SKLEARN[c.dataset]}\n" if c.dataset in _SKLEARN else ""
+    noise = f"noise {c.noise}, " if c.dataset in data.SYNTHETIC else ""
+    load_args = f'"{c.dataset}", noise=NOISE, seed=SEED' if noise else f'"{c.dataset}"'
+    regular = (f"weight decay {c.weight_decay:g}, dropout {c.dropout:g}, "
+               f"{c.schedule} schedule, init {c.init}")  # fmt: skip
     optimizer = "torch.optim.Adam" if c.optimizer == "adam" else "torch.optim.SGD"
     lambda_class = (
         '\n\nclass Lambda(nn.Module):\n    """A function as a layer."""\n\n'
@@ -137,13 +191,15 @@ def script(
     extra_imports = ("\n" + "\n".join(imports)) if imports else ""
     return f'''"""An actlab explore Playground as a plain PyTorch script (from actlab explore).
 
-{c.dataset}, noise {c.noise}, seed {c.seed}; {n} hidden layer(s) of {c.width}:
-{", ".join(c.layers)}; {c.optimizer} lr {c.lr}, batch size {c.batch_size}.
+{c.dataset}, {noise}seed {c.seed}; {len(c.layers)} hidden layer(s) of {c.width}:
+{", ".join(c.layers)}; {c.optimizer} lr {c.lr}, batch size {c.batch_size},
+{regular}.
 Its losses match the page's, epoch for epoch.
 Run: python this_script.py --epochs 100
 """
 
 import argparse
+import math
 
 import numpy as np
 import torch
@@ -151,12 +207,14 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 from torch.nn import init
-{sk}{extra_imports}{lambda_class}
+{sk}{extra_imports}{lambda_class}{_DROPOUT if drop else ""}
 SEED = {c.seed}
 NOISE = {c.noise!r}
 N_ROWS = {data.SYNTHETIC_ROWS}
+LR, GAMMA, EPOCHS_PER = {c.lr!r}, {c.schedule_gamma!r}, {c.schedule_epochs}  # {c.schedule} schedule
+WEIGHT_DECAY, DROPOUT = {c.weight_decay!r}, {c.dropout!r}
 
-# ---- data: {c.dataset}, as actlab.data.load("{c.dataset}", noise=NOISE, seed=SEED)
+# ---- data: {c.dataset}, as actlab.data.load({load_args})
 {gen}
 X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int64)
 # 80/20 stratified split (split seed 0), standardised with the training part's statistics
@@ -170,24 +228,34 @@ X_train = torch.from_numpy(((X[idx_train] - mean) / std).astype(np.float32))
 X_val = torch.from_numpy(((X[idx_val] - mean) / std).astype(np.float32))
 y_train, y_val = torch.from_numpy(y[idx_train]), torch.from_numpy(y[idx_val])
 
-# ---- the network: each hidden layer with its activation, then a linear output of 2 logits
+# ---- the network: each hidden layer with its activation, then a linear output of {n_out} logits
+# (softmax and cross-entropy, for two classes or more)
+drop = torch.Generator().manual_seed(SEED + 2)  # dropout masks, in order, as the page's
 net = nn.Sequential(
 {body},
-    nn.Linear({c.width}, 2),
+    nn.Linear({c.width}, {n_out}),
 )
+linears = [m for m in net if isinstance(m, nn.Linear)]
 g = torch.Generator().manual_seed(SEED)  # one generator, layer by layer, as the page's
 with torch.no_grad():
 {inits}
-    init.xavier_uniform_(net[{2 * n}].weight, generator=g)  # glorot for the output layer
-    net[{2 * n}].bias.fill_(0.0)
+    init.xavier_uniform_(linears[-1].weight, generator=g)  # glorot for the output layer
+    linears[-1].bias.fill_(0.0)
+
+
+def lr_at(epoch):
+    """The learning rate of epoch `epoch` (0: the first)."""
+{_SCHEDULE[c.schedule]}
+
 
 # ---- training: {c.optimizer}, cross-entropy, batches of {c.batch_size} in a seeded order
-optimizer = {optimizer}(net.parameters(), lr={c.lr!r})
+optimizer = {optimizer}(net.parameters(), lr=lr_at(0), weight_decay=WEIGHT_DECAY)
 order = torch.Generator().manual_seed(SEED + 1)
 
 
 def losses():
     """Cross-entropy on the training and validation rows."""
+    net.eval()
     with torch.no_grad():
         train = F.cross_entropy(net(X_train), y_train).item()
         return train, F.cross_entropy(net(X_val), y_val).item()
@@ -199,6 +267,9 @@ def main():
     epochs = parser.parse_args().epochs
     print("epoch 0 train_loss %.6g val_loss %.6g" % losses())
     for epoch in range(1, epochs + 1):
+        net.train()
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(epoch - 1)
         perm = torch.randperm(len(X_train), generator=order)
         for start in range(0, len(X_train), {c.batch_size}):
             idx = perm[start : start + {c.batch_size}]
@@ -216,24 +287,62 @@ if __name__ == "__main__":
 '''
 
 
-def command(config: PlaygroundConfig, refs: Mapping[str, str] | None = None) -> str:
-    """The ``actlab compare`` line for the Playground's data and network: every distinct
-    activation of its layers compared, each in every hidden layer, over 5 seeds."""
+def compare_settings(
+    config: PlaygroundConfig,
+    refs: Mapping[str, str] | None = None,
+    activations: Sequence[str] | None = None,
+    seeds: int = 5,
+    epochs: int = 100,
+) -> dict[str, Any]:
+    """The settings of :func:`actlab.compare.run` for the Playground's data and network: the
+    ``activations`` (canonical specs; default: every distinct activation of its layers) compared,
+    each in every hidden layer, over ``seeds``. A start-up function appears as the reference the
+    person gave (``file.py:fn``), never read here. compare has no dropout or learning-rate
+    schedule: those stay on the page. :func:`command` writes the same settings as a
+    command line, and ``POST /api/compare`` runs them (:mod:`actlab.explore.studies`)."""
     refs = refs or {}
     c = config
-    acts = []
-    for spec in c.layers:
+    acts: list[str] = []
+    for spec in activations if activations is not None else c.layers:
         name, _, rest = spec.partition(":")
         text = f"{refs[name]}:{rest}" if name in refs and rest else refs.get(name, spec)
         if text not in acts:
             acts.append(text)
+    return {
+        "dataset": c.dataset,
+        "noise": c.noise if c.dataset in SYNTHETIC else None,  # digits has none
+        "activations": acts,
+        "depth": len(c.layers),
+        "width": c.width,
+        "optimizer": c.optimizer,
+        "lr": c.lr,
+        "batch_size": c.batch_size,
+        "seeds": seeds,
+        "epochs": epochs,
+        "weight_decay": c.weight_decay,
+        "init": c.init,
+    }
+
+
+def command(
+    config: PlaygroundConfig,
+    refs: Mapping[str, str] | None = None,
+    activations: Sequence[str] | None = None,
+    seeds: int = 5,
+    epochs: int = 100,
+) -> str:
+    """The ``actlab compare`` line of :func:`compare_settings`: by default every distinct
+    activation of the Playground's layers compared, each in every hidden layer, over 5 seeds."""
+    s = compare_settings(config, refs, activations, seeds, epochs)
     args = [
-        "actlab", "compare", "--dataset", c.dataset, "--noise", f"{c.noise:g}",
-        "--activations", *acts, "--depth", str(len(c.layers)), "--width", str(c.width),
-        "--optimizer", c.optimizer, "--lr", f"{c.lr:g}", "--batch-size", str(c.batch_size),
-        "--seeds", "5", "--epochs", "100", "--init", "auto",
+        "actlab", "compare", "--dataset", s["dataset"],
+        *(["--noise", f"{s['noise']:g}"] if s["noise"] is not None else []),
+        "--activations", *s["activations"], "--depth", str(s["depth"]), "--width",
+        str(s["width"]), "--optimizer", s["optimizer"], "--lr", f"{s['lr']:g}", "--batch-size",
+        str(s["batch_size"]), "--weight-decay", f"{s['weight_decay']:g}", "--seeds",
+        str(s["seeds"]), "--epochs", str(s["epochs"]), "--init", s["init"],
     ]  # fmt: skip
     line = shlex.join(args)
-    if c.bias:  # compare starts hidden biases at 0; say so rather than differ silently
-        line += f"  # the page's starting hidden bias {c.bias:g} is not a compare setting (0 there)"
+    if config.bias:  # compare starts hidden biases at 0; say so rather than differ silently
+        line += f"  # the page's starting hidden bias {config.bias:g} is not a compare setting"
     return line

@@ -12,9 +12,14 @@ Endpoints (all JSON unless noted; every 4xx carries ``{"error": "<one clear line
 ``POST /api/sessions``                      create a Playground session (body: its settings)
 ``GET /api/sessions/{id}``                  its state; ``DELETE`` stops and removes it
 ``GET /api/sessions/{id}/stream``           server-sent events: one ``frame`` per epoch trained
-``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``
+``POST /api/sessions/{id}/control``         ``{"action": "play" | "pause" | "step" | "reset"}``, or
+                                            ``{"action": "set", "weight_decay": x, "dropout": p}``
 ``POST /api/export?format=python|command``  the Playground (body: its settings) as a PyTorch
                                             script or an ``actlab compare`` line (plain text)
+``POST /api/compare``                       "test this properly": the Playground (body: its
+                                            settings + ``activations``, ``seeds``, ``epochs``) as
+                                            a background ``actlab compare`` run (202, its ``id``)
+``GET /api/compare/{id}``                   its progress, then its headline; ``DELETE`` cancels
 ``GET /api/runs``                           the compare runs under the runs folder
 ``GET /runs/{path}``                        a report file of a run (only inside that folder)
 ==========================================  =====================================================
@@ -37,13 +42,11 @@ import contextlib
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field
-from itertools import accumulate
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +64,47 @@ from starlette.staticfiles import StaticFiles
 from actlab import catalog, kernels, plot
 from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
-from actlab.explore.session import DATASETS, LIMITS, PlaygroundConfig, validate
+from actlab.explore import studies
+from actlab.explore.guard import (  # (MAX_BODY etc.: this module's names before the split)
+    ECHO,
+    MAX_BODY,
+    MAX_DEPTH,
+    MAX_DIGITS,
+    BadRequest,
+    Guard,
+    echo,
+    float_text,
+    in_daemon_thread,
+    one_line,
+    parse_json,
+    read_json,
+)
+from actlab.explore.runs import SERVED_SUFFIXES, api_runs, list_runs, run_file, runs_file
+from actlab.explore.session import (
+    CHOICES,
+    DATASETS,
+    LIMITS,
+    PlaygroundConfig,
+    validate,
+    validate_live,
+)
 from actlab.explore.worker import Pool, Worker, WorkerBusy, WorkerError, warm_up
 
-__all__ = ["MAX_SESSIONS", "SESSION_TTL", "create_app", "list_runs", "run_file", "slider"]
+__all__ = [
+    "ECHO",
+    "MAX_BODY",
+    "MAX_DEPTH",
+    "MAX_DIGITS",
+    "MAX_SESSIONS",
+    "SERVED_SUFFIXES",
+    "SESSION_TTL",
+    "BadRequest",
+    "create_app",
+    "list_runs",
+    "parse_json",
+    "run_file",
+    "slider",
+]
 
 log = logging.getLogger("actlab.explore")
 
@@ -81,22 +121,6 @@ LOGIT_LIMIT = 1e6
 TIME_LIMIT = 10.0  # seconds a frame or a curve may take (a 8 x 64 frame: ~0.2 s) before a kill
 CREATE_LIMIT = 60.0  # seconds to start a session's process (the first one imports torch: ~2 s)
 CURVE_WORKERS = 4  # processes computing the curves of start-up activations at once
-MAX_BODY = 64 * 1024  # bytes of a request body (a Playground's settings: ~200)
-MAX_DEPTH = 8  # nesting of a JSON body ({"layers": [...]} is 2)
-MAX_DIGITS = 20  # characters of one JSON or query-string number
-ECHO = 80  # characters of an untrusted value quoted back in an error
-# Files of a run folder the page may open: the reports and their figures, not the database.
-SERVED_SUFFIXES = (".html", ".md", ".png", ".svg", ".pdf", ".json", ".csv", ".txt")
-
-
-class BadRequest(HTTPException):
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(status_code=status_code, detail=message)
-
-
-def echo(text: str) -> str:
-    """``repr`` of an untrusted string, cut to :data:`ECHO` characters."""
-    return repr(text if len(text) <= ECHO else text[: ECHO - 3] + "...")
 
 
 # ---------------------------------------------------------------------------- catalog & curves
@@ -156,6 +180,7 @@ def catalog_json(extra: Mapping[str, catalog.ActivationSpec] | None = None) -> d
         "datasets": list(DATASETS),
         "optimizers": list(OPTIMIZERS),
         "limits": {k: list(v) for k, v in LIMITS.items()},
+        "choices": {k: list(v) for k, v in CHOICES.items()},
         "defaults": PlaygroundConfig().to_dict(),
         "saturation_threshold": plot.SATURATION,
         "max_curves": MAX_CURVES,
@@ -167,18 +192,10 @@ def _number(request: Request, key: str, default: float, lo: float, hi: float) ->
     text = request.query_params.get(key)
     if text is None:
         return default
-    value = _float_text(text)
+    value = float_text(text)
     if not lo <= value <= hi:
         raise BadRequest(f"{key} must be a number from {lo:g} to {hi:g}, got {echo(text)}")
     return value
-
-
-def _float_text(text: str) -> float:
-    """A finite number written in ASCII (``-1.5e3``), else NaN."""
-    if len(text) > MAX_DIGITS or not catalog.PLAIN_NUMBER.fullmatch(text):
-        return math.nan
-    value = float(text)
-    return value if math.isfinite(value) else math.nan
 
 
 def _jsonable(a: np.ndarray) -> list[float | None]:
@@ -269,7 +286,7 @@ async def api_softmax(request: Request) -> Response:
     pieces = text.replace(",", " ").split()
     if not 1 <= len(pieces) <= MAX_LOGITS:
         raise BadRequest(f"give 1 to {MAX_LOGITS} logits separated by commas, got {len(pieces)}")
-    z = np.array([_float_text(p) for p in pieces])
+    z = np.array([float_text(p) for p in pieces])
     if np.isnan(z).any():
         raise BadRequest(f"logits must be finite numbers separated by commas, got {echo(text)}")
     if np.abs(z).max() > LOGIT_LIMIT:
@@ -313,6 +330,7 @@ class _Entry:
     playing: bool = False
     pending_steps: int = 0
     reset: bool = False
+    changes: dict[str, float] = field(default_factory=dict)  # weight decay / dropout to apply
     closed: bool = False
     streaming: bool = False
     busy: bool = False  # a frame is being computed in a worker thread
@@ -378,84 +396,6 @@ def _sse(event: str, payload: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-class _TooLong(ValueError):
-    pass
-
-
-def _int_token(text: str) -> int:
-    if len(text) > MAX_DIGITS:
-        raise _TooLong(text)
-    return int(text)
-
-
-def _float_token(text: str) -> float:
-    if len(text) > MAX_DIGITS:
-        raise _TooLong(text)
-    return float(text)
-
-
-def _no_constant(text: str) -> float:
-    raise ValueError(f"{text} is not JSON")
-
-
-def parse_json(raw: bytes) -> Any:
-    """A request body as JSON, bounded: nesting at most :data:`MAX_DEPTH`, numbers at most
-    :data:`MAX_DIGITS` characters, no NaN/Infinity; BadRequest (one line) otherwise."""
-    example = 'e.g. {"dataset": "moons"}'
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest(f"the request body must be JSON in UTF-8, {example}") from None
-    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)  # brackets inside strings do not nest
-    depth = max(accumulate(1 if c in "[{" else -1 for c in bare if c in "[]{}"), default=0)
-    if depth > MAX_DEPTH:
-        raise BadRequest(f"the JSON body is nested {depth} deep; at most {MAX_DEPTH} is allowed")
-    try:
-        return json.loads(
-            text, parse_int=_int_token, parse_float=_float_token, parse_constant=_no_constant
-        )
-    except _TooLong as exc:
-        raise BadRequest(
-            f"a number in the JSON body is longer than {MAX_DIGITS} characters: {echo(str(exc))}"
-        ) from None
-    except (ValueError, RecursionError):
-        raise BadRequest(f"the request body must be JSON, {example}") from None
-
-
-async def read_json(request: Request) -> Any:
-    """The body (already bounded by the guard to :data:`MAX_BODY` bytes) as bounded JSON."""
-    return parse_json(await request.body())
-
-
-async def in_daemon_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)`` in a daemon thread of its own, awaited without blocking the loop.
-
-    Not anyio's thread pool: its threads are not daemons, so one still waiting on a worker would
-    hold up the interpreter's exit after Ctrl-C; a cancelled request simply stops waiting (the
-    thread ends when its worker answers or is killed)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future = loop.create_future()
-
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    def run() -> None:
-        try:
-            outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
-        except BaseException as exc:  # handed to the awaiting request
-            outcome = (None, exc)
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
-            loop.call_soon_threadsafe(settle, *outcome)
-
-    threading.Thread(target=run, daemon=True, name="actlab-explore-wait").start()
-    return await future
-
-
 async def _call(worker: Worker, op: str, *args: Any, timeout: float, what: str) -> Any:
     """``worker.call`` off the event loop (see :func:`in_daemon_thread`)."""
     return await in_daemon_thread(worker.call, op, *args, timeout=timeout, what=what)
@@ -510,7 +450,7 @@ async def api_delete(request: Request) -> Response:
     return JSONResponse({"closed": request.path_params["id"]})
 
 
-ACTIONS = ("play", "pause", "step", "reset")
+ACTIONS = ("play", "pause", "step", "reset", "set")
 
 
 async def api_control(request: Request) -> Response:
@@ -529,6 +469,10 @@ async def api_control(request: Request) -> Response:
     elif action == "step":
         entry.playing = False
         entry.pending_steps = min(entry.pending_steps + 1, 10)
+    elif action == "set":  # applied by the stream before its next step (one worker call at a time)
+        values = validate_live(body)
+        entry.changes.update(values)
+        entry.session.config = replace(entry.session.config, **values)
     else:
         entry.reset = True
     entry.wake.set()
@@ -578,6 +522,10 @@ async def api_stream(request: Request) -> Response:
                 entry.reset = False
                 yield _sse("frame", await work("reset"))
                 continue
+            if entry.changes:
+                changes, entry.changes = entry.changes, {}
+                yield _sse("frame", await work("set", changes))
+                continue
             if entry.pending_steps or (entry.playing and not session.diverged):
                 wait = due - time.monotonic()
                 if wait > 0:
@@ -625,84 +573,6 @@ async def api_export(request: Request) -> Response:
     return Response(text, media_type="text/plain; charset=utf-8")
 
 
-# ---------------------------------------------------------------------------- runs
-
-
-def list_runs(root: Path) -> list[dict[str, Any]]:
-    """The compare run folders directly under ``root`` (those with results or a report)."""
-    from actlab.compare.config import flat_from_stored
-    from actlab.compare.store import Store
-
-    if not root.is_dir():
-        return []
-    real_root = root.resolve()
-    runs = []
-    for child in sorted(root.iterdir()):
-        if not child.is_dir() or not child.resolve().is_relative_to(real_root):
-            continue
-        report = child / "report.html"
-        has_store = Store.exists(child)
-        if not (has_store or report.is_file()):
-            continue
-        info: dict[str, Any] = {
-            "name": child.name,
-            "report": f"runs/{child.name}/report.html" if report.is_file() else None,
-            "modified": child.stat().st_mtime,
-        }
-        if has_store:
-            try:
-                with Store.open(child) as store:
-                    cfg = store.config
-                    models = store.models()
-            except Exception as exc:  # a damaged run must not hide the others
-                info["error"] = str(exc).splitlines()[0][:200]
-            else:
-                flat = flat_from_stored(cfg)  # this version's config or 0.1.0's
-                info.update(
-                    dataset=flat.get("dataset") or Path(str(flat.get("csv"))).name,
-                    activations=list(flat.get("activations") or []),
-                    seeds=flat.get("seeds"),
-                    epochs=flat.get("epochs"),
-                    models=len(models),
-                    finished=sum(m["status"] != "running" for m in models),
-                )
-        runs.append(info)
-    return runs
-
-
-def run_file(root: Path, rel: str) -> Path:
-    """The file ``rel`` inside ``root``, or BadRequest 404: no '..', no absolute or odd paths, and
-    the real path (symlinks resolved) must stay inside the real ``root``."""
-    missing = BadRequest(f"no such report file under the runs folder: {echo(rel)}", 404)
-    parts = rel.split("/")
-    if not rel or "\x00" in rel or "\\" in rel or any(p in ("", ".", "..") for p in parts):
-        raise missing
-    try:
-        real_root = root.resolve(strict=True)
-        real = (real_root / rel).resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise missing from None
-    if not real.is_relative_to(real_root) or not real.is_file():
-        raise missing
-    if real.suffix.lower() not in SERVED_SUFFIXES:
-        raise BadRequest(
-            f"only reports and figures are served ({', '.join(SERVED_SUFFIXES)}), not {echo(rel)}",
-            403,
-        )
-    return real
-
-
-async def api_runs(request: Request) -> Response:
-    root: Path = request.app.state.runs
-    runs = await run_in_threadpool(list_runs, root)
-    return JSONResponse({"folder": str(root), "runs": runs})
-
-
-async def runs_file(request: Request) -> Response:
-    path = run_file(request.app.state.runs, request.path_params["path"])
-    return FileResponse(path, headers={"X-Content-Type-Options": "nosniff"})
-
-
 # ---------------------------------------------------------------------------- app
 
 
@@ -727,12 +597,6 @@ def plotly_bundle() -> Path:
     return path
 
 
-def one_line(message: str, limit: int = 400) -> str:
-    """An error message as one line of at most ``limit`` characters."""
-    text = " ".join(str(message).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return JSONResponse({"error": one_line(exc.detail)}, status_code=exc.status_code)
@@ -753,111 +617,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
         {"error": f"internal error ({type(exc).__name__}); the server log has the details"},
         status_code=500,
     )
-
-
-LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
-JSON_TYPE = "application/json"
-BODY_METHODS = ("POST", "PUT", "PATCH")
-# Sec-Fetch-Site values of a request the page itself (or the user, typing the address) made
-OWN_SITE = ("same-origin", "none")
-
-
-class _Guard:
-    """Checks before any route, against other web sites the browser also has open
-    (docs/SECURITY.md states each rule and the test that checks it):
-
-    * the Host header must name this machine (``local_only``), so a DNS-rebinding page cannot
-      read the runs or drive the Playground through a name of its own;
-    * a request to ``/api/`` or ``/runs/`` that the browser marks as made by another site
-      (``Sec-Fetch-Site`` other than same-origin/none, or an ``Origin`` that is not this
-      server's) is refused with 403, GET included: an ``<img>`` tag on any page can send a GET;
-    * bodies are at most :data:`MAX_BODY` bytes (413 before reading, whatever Content-Length
-      claims) and must be exactly ``application/json``, which a cross-site page can only send
-      after a CORS preflight this server never grants (a plain form post cannot start training).
-    """
-
-    def __init__(self, app: Any, local_only: bool) -> None:
-        self.app = app
-        self.local_only = local_only
-
-    def refuse(self, scope: Any) -> tuple[int, str] | None:
-        """(status, reason) when the request must not reach a route."""
-        headers: dict[str, list[str]] = {}
-        for k, v in scope["headers"]:
-            headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
-        host = (headers.get("host") or [""])[-1]
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if self.local_only and name not in LOCAL_NAMES:
-            return 400, f"this server answers only to 127.0.0.1 or localhost, not {echo(host)}"
-        path = scope.get("path", "")
-        if path.startswith(("/api/", "/runs/")):
-            own = f"{scope.get('scheme', 'http')}://{host}".lower()
-            sites = headers.get("sec-fetch-site", [])
-            origins = headers.get("origin", [])
-            if any(s.strip().lower() not in OWN_SITE for s in sites) or any(
-                o.strip().lower() != own for o in origins
-            ):
-                return 403, (
-                    "cross-site request refused: only this server's own page may call it "
-                    f"(Origin {echo(origins[-1] if origins else '-')}, Sec-Fetch-Site "
-                    f"{echo(sites[-1] if sites else '-')})"
-                )
-        if scope["method"] in BODY_METHODS:
-            length = (headers.get("content-length") or [""])[-1].strip()
-            if length and not (length.isascii() and length.isdigit()):
-                return 400, f"Content-Length must be a number of bytes, got {echo(length)}"
-            if length and int(length) > MAX_BODY:
-                return 413, f"the request body is over {MAX_BODY} bytes ({int(length)})"
-            media = (headers.get("content-type") or [""])[-1].split(";")[0].strip().lower()
-            if media != JSON_TYPE:
-                return 415, f"send the body as JSON with 'Content-Type: {JSON_TYPE}'"
-        return None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            error = self.refuse(scope)
-            if error is None and scope["method"] in BODY_METHODS:
-                body = await _read_body(receive)
-                if body is None:
-                    error = (413, f"the request body is over {MAX_BODY} bytes")
-                else:
-                    receive = _replay(body, receive)
-            if error:
-                response = JSONResponse({"error": error[1]}, status_code=error[0])
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-async def _read_body(receive: Any) -> bytes | None:
-    """The whole body, or None once it passes :data:`MAX_BODY` (chunked bodies have no length)."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Any) -> Any:
-    """An ASGI receive that gives ``body`` once, then waits as the real one does (disconnect)."""
-    sent = False
-
-    async def replay() -> Any:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _janitor(hub: Hub) -> None:
@@ -888,6 +647,7 @@ def create_app(
     time_limit: float = TIME_LIMIT,
     create_limit: float = CREATE_LIMIT,
     search_finalists: bool = False,
+    study_limit: float = studies.STUDY_LIMIT,
 ) -> Starlette:
     """The explore app; ``runs`` is the only folder whose files it serves. ``local_only``: answer
     only requests addressed to 127.0.0.1 / localhost / [::1] (turn off when binding elsewhere).
@@ -899,6 +659,9 @@ def create_app(
     ``search_finalists``: also load the finalists of the ``actlab search`` runs under ``runs``
     (:func:`actlab.explore.search_finalists`), now, as start-up activations; one that fails its
     check is skipped with its reason (``app.state.search_skipped``). New runs need a restart.
+
+    ``study_limit``: seconds of training of a "test this properly" run (``POST /api/compare``,
+    :mod:`actlab.explore.studies`) before it stops at an epoch boundary and writes its report.
     """
     from actlab.explore import load_activations
     from actlab.explore import search_finalists as find_finalists
@@ -917,7 +680,7 @@ def create_app(
         else:
             refs += (item,)
     app = Starlette(
-        middleware=[Middleware(_Guard, local_only=local_only)],
+        middleware=[Middleware(Guard, local_only=local_only)],
         routes=[
             Route("/", index),
             Route("/vendor/plotly.min.js", plotly_js),
@@ -930,6 +693,10 @@ def create_app(
             Route("/api/sessions/{id}/stream", api_stream),
             Route("/api/sessions/{id}/control", api_control, methods=["POST"]),
             Route("/api/export", api_export, methods=["POST"]),
+            Route("/api/compare", studies.api_start, methods=["POST"]),
+            Route("/api/compare", studies.api_list, methods=["GET"]),
+            Route("/api/compare/{id}", studies.api_status, methods=["GET"]),
+            Route("/api/compare/{id}", studies.api_cancel, methods=["DELETE"]),
             Route("/api/runs", api_runs),
             Route("/runs/{path:path}", runs_file),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -946,9 +713,11 @@ def create_app(
     pool = Pool(refs, CURVE_WORKERS)
 
     def stop() -> None:
-        """Kill every worker process (sessions and curves); safe to call more than once."""
+        """Kill every worker process (sessions, curves, background runs); safe to call more than
+        once."""
         hub.close_all()
         pool.close()
+        app.state.studies.close()
 
     app.state.runs = Path(runs).expanduser()
     app.state.hub = hub
@@ -964,6 +733,7 @@ def create_app(
     app.state.search_skipped = skipped
     app.state.time_limit = float(time_limit)
     app.state.create_limit = float(create_limit)
-    app.state.catalog = catalog_json(table)
+    app.state.studies = studies.Studies(app.state.runs, app.state.user_refs, study_limit)
+    app.state.catalog = {**catalog_json(table), "study": studies.limits()}
     app.state.plotly = plotly_bundle()
     return app

@@ -339,9 +339,15 @@ def _handlers(table: Mapping[str, Any]) -> dict[str, Callable[..., Any]]:
         box["s"].reset()
         return box["s"].advance(False)
 
+    def change(values: dict[str, float]) -> dict[str, Any]:
+        """Weight decay / dropout from the next step on (validated by the server)."""
+        box["s"].set(**values)
+        return box["s"].advance(False)
+
     return {
         "curves": lambda specs, xmin, xmax, n: curves(specs, xmin, xmax, n, table),
         "session": session,
         "advance": advance,
         "reset": reset,
+        "set": change,
     }

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from actlab import compare
 from actlab.compare import stats
 
 __all__ = ["run", "verdicts"]
@@ -45,8 +46,6 @@ def run(out: Path, files: dict[str, str], baselines: Sequence[str], settings: di
         resume: bool = False) -> dict[str, Any]:  # fmt: skip
     """Run (or finish) the study in ``out`` on ``files`` (finalist name -> ``file.py:fn``) and the
     baselines; returns the table, the verdicts and where the report is."""
-    from actlab import compare
-
     acts = [*files.values(), *baselines]
     res = compare.run(out=out, resume=resume, time_budget=time_budget, device=device,
                       backend=backend, **{**settings, "activations": acts})  # fmt: skip

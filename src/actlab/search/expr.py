@@ -1,4 +1,4 @@
-"""The search space: primitives, expressions parsed to a safe tree, printing, dedup.
+"""The search space: primitives, expressions parsed to a safe tree, printing.
 
 An expression is a tree of :class:`Node` (``op``, ``args``) over the input ``x``. Text is parsed
 with :func:`ast.parse` (``mode="eval"``: parsing only, nothing is executed) and every syntax node is
@@ -36,7 +36,6 @@ __all__ = [
     "Node",
     "Space",
     "candidates",
-    "dedup",
     "latex",
     "load_space",
     "params",
@@ -385,39 +384,3 @@ def candidates(space: Space, seeds: Iterable[str] = SEEDS.values()) -> list[tupl
     out += [(b, u1, u2) for b in space.binary
             for u1, u2 in itertools.product(space.unary, space.unary)]  # fmt: skip
     return list(dict.fromkeys(out))
-
-
-def dedup(slot_list: Sequence[tuple[str, str, str]]) -> tuple[list[int], dict[int, int]]:
-    """Indices of the first candidate of each distinct function, and duplicate -> kept index.
-
-    Two candidates are one function when their values agree (rounded to 5 decimals in float32)
-    on a fixed probe grid of 41 points in [-4, 4], both at the betas' initial values and at
-    perturbed ones (x + beta with beta = 0 is x, but not once beta trains).
-    """
-    import numpy as np
-    import torch
-
-    from actlab.search.primitives import Program
-
-    grid = torch.linspace(-4.0, 4.0, 41, dtype=torch.float64)
-    prog = Program(slot_list)
-    keys: dict[bytes, int] = {}
-    keep: list[int] = []
-    dup: dict[int, int] = {}
-    with torch.no_grad():
-        z = grid.expand(len(slot_list), -1)
-        a = prog(z, prog.initial_beta(torch.float64))
-        b = prog(z, prog.initial_beta(torch.float64) * 1.37 + 0.21)
-    vals = torch.cat([a, b], 1).numpy()
-    with np.errstate(all="ignore"):
-        rounded = np.where(np.isfinite(vals), np.float64(np.float32(vals)), 0.0)
-        rounded = np.round(rounded, 5)
-    rounded[rounded == 0] = 0.0  # -0.0 and 0.0 alike
-    for i in range(len(slot_list)):
-        key = rounded[i].tobytes() + np.isfinite(vals[i]).tobytes()
-        if key in keys:
-            dup[i] = keys[key]
-        else:
-            keys[key] = i
-            keep.append(i)
-    return keep, dup

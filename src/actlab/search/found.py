@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from actlab.search.expr import Node, latex, params, text
+from actlab.errors import ActlabError
+from actlab.search.expr import BINARY, UNARY, Node, latex, params, text
 from actlab.search.primitives import code
 
 __all__ = ["source", "write"]
@@ -41,8 +42,6 @@ def source(name: str, t: Node, betas: Sequence[float], note: str = "") -> str:
 
 def _owners(t: Node) -> list[str]:
     """The primitive owning each beta, in :func:`params` order (children first)."""
-    from actlab.search.expr import BINARY, UNARY
-
     out: list[str] = []
 
     def walk(n: Node) -> None:
@@ -59,8 +58,6 @@ def _owners(t: Node) -> list[str]:
 def write(directory: Path, name: str, t: Node, betas: Sequence[float], note: str = "") -> Path:
     """Write ``directory/name.py``, a new file only. The same file already there (a search
     stopped right after writing it) is kept; any other file there is never replaced."""
-    from actlab.errors import ActlabError
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.py"
     text_ = source(name, t, betas, note)

@@ -19,7 +19,10 @@ from typing import Any
 
 import torch
 
+from actlab import catalog
+from actlab.nets import loss, mlp
 from actlab.search.primitives import Program, one_thread
+from actlab.search.race import race_lr
 
 __all__ = ["match", "run", "train_rational"]
 
@@ -33,9 +36,6 @@ def train_rational(
 ) -> tuple[Any, list[torch.Tensor], float]:
     """The trained network, each hidden layer's inputs (pre-activations on the training rows) and
     its validation score (accuracy, or -RMSE)."""
-    from actlab import catalog
-    from actlab.nets import loss, mlp
-
     act = catalog.parse(f"rational:fit={FIT}:learnable=true")
     net = mlp(data["X_train"].shape[1], width, data["n_out"], [act] * depth, "he", seed=seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -84,8 +84,6 @@ def run(directory: Path, st: Any, data: dict[str, Any], c: Any, cands: list[dict
         seed: int, finalists: int, deadline: float,
         say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
     """Train (once; stored), match, and give the rows the finalists are chosen from."""
-    from actlab.search.runner import race_lr
-
     stored = st.get("learn")
     valid = [x for x in cands if x["score"] > -1e300]
     if stored is None:

@@ -1,4 +1,4 @@
-"""The primitives in PyTorch, one candidate or many at once, and as code for a finalist file.
+"""The primitives in PyTorch, one candidate or many at once, as code for a finalist file; dedup.
 
 :class:`Program` evaluates M candidates ``b(u1(z), u2(z))`` on a stacked input ``z`` of shape
 ``(M, ...)`` (candidate m's activations in ``z[m]``): each primitive runs once per slot over the
@@ -14,6 +14,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from actlab.search.expr import BINARY, EPS, FIRST, UNARY, Node
@@ -197,3 +198,34 @@ class Program:
 def _init(table: dict, name: str) -> float:
     prim = table.get(name)
     return float(prim.beta) if prim is not None and prim.beta is not None else 0.0
+
+
+def dedup(slot_list: Sequence[tuple[str, str, str]]) -> tuple[list[int], dict[int, int]]:
+    """Indices of the first candidate of each distinct function, and duplicate -> kept index.
+
+    Two candidates are one function when their values agree (rounded to 5 decimals in float32)
+    on a fixed probe grid of 41 points in [-4, 4], both at the betas' initial values and at
+    perturbed ones (x + beta with beta = 0 is x, but not once beta trains).
+    """
+    grid = torch.linspace(-4.0, 4.0, 41, dtype=torch.float64)
+    prog = Program(slot_list)
+    keys: dict[bytes, int] = {}
+    keep: list[int] = []
+    dup: dict[int, int] = {}
+    with torch.no_grad():
+        z = grid.expand(len(slot_list), -1)
+        a = prog(z, prog.initial_beta(torch.float64))
+        b = prog(z, prog.initial_beta(torch.float64) * 1.37 + 0.21)
+    vals = torch.cat([a, b], 1).numpy()
+    with np.errstate(all="ignore"):
+        rounded = np.where(np.isfinite(vals), np.float64(np.float32(vals)), 0.0)
+        rounded = np.round(rounded, 5)
+    rounded[rounded == 0] = 0.0  # -0.0 and 0.0 alike
+    for i in range(len(slot_list)):
+        key = rounded[i].tobytes() + np.isfinite(vals[i]).tobytes()
+        if key in keys:
+            dup[i] = keys[key]
+        else:
+            keys[key] = i
+            keep.append(i)
+    return keep, dup

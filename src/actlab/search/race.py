@@ -36,6 +36,12 @@ __all__ = ["Rung", "Stack", "plan", "race"]
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults
 
 
+def race_lr(c: Any) -> float:
+    """Racing uses one learning rate: the middle value of --lr (3e-3 of the default grid)."""
+    values = sorted(c.model.lr)
+    return float(values[len(values) // 2])
+
+
 @dataclass(frozen=True)
 class Rung:
     """One round: ``size`` candidates trained to ``epochs`` epochs in total."""

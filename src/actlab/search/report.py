@@ -13,7 +13,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from actlab import catalog
 from actlab._html import esc, fields, items, page, table
+from actlab.kernels import _rational64
 
 __all__ = ["figures", "html_page", "markdown", "write"]
 
@@ -122,8 +124,6 @@ def figures(res: Any) -> dict[str, Any]:
     import matplotlib.pyplot as plt
     import torch
 
-    from actlab import catalog
-
     figs = {}
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     x = torch.linspace(-4, 4, 401, dtype=torch.float64)
@@ -176,9 +176,6 @@ def figures(res: Any) -> dict[str, Any]:
 
 def _learned(res: Any, plt: Any, x: Any) -> Any:
     """The learned rational curve of each layer and the finalists named after them."""
-    from actlab import catalog
-    from actlab.kernels import _rational64
-
     fig, ax = plt.subplots(figsize=(11, 4))
     xs = x.numpy()
     for k, (a, b) in enumerate(res.raced["learn"]["coefficients"], start=1):

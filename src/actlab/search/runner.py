@@ -24,7 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from scipy.stats import spearmanr
+
+from actlab.compare.backends import Backend
+from actlab.compare.config import CompareConfig
+from actlab.compare.planning import _dataset, _splits
+from actlab.data import Split
 from actlab.errors import ActlabError
+from actlab.search import confirm, expr, found, learn, primitives, race, screen
+from actlab.search import report as rep
+from actlab.search.expr import BINARY, UNARY
+from actlab.search.primitives import Program
+from actlab.search.race import race_lr
+from actlab.search.state import FILE, State
 
 __all__ = ["DEFAULTS", "SearchResult", "parse_budget", "run"]
 
@@ -38,12 +51,6 @@ DEFAULTS: dict[str, Any] = {
 STRATEGIES = ("race", "learn")
 RACE_SHARE = 0.6  # of the budget: screening + racing (digits 10m: the confirmation took ~50 s)
 REPORT_SHARE = 0.05  # kept for the report
-def race_lr(c: Any) -> float:
-    """Racing uses one learning rate: the middle value of --lr (3e-3 of the default grid)."""
-    values = sorted(c.model.lr)
-    return float(values[len(values) // 2])
-
-
 def parse_budget(text: str | float | int) -> float:
     """Seconds from ``600``, ``"90s"``, ``"10m"`` or ``"1.5h"``."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -91,10 +98,8 @@ class SearchResult:
         }
 
 
-def _settings(given: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _settings(given: dict[str, Any]) -> tuple[CompareConfig, dict[str, Any]]:
     """The compare configuration of the search's data/network/study (defaults: :data:`DEFAULTS`)."""
-    from actlab.compare.config import CompareConfig
-
     flat = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
     if flat.get("model") is not None:
         raise ActlabError("--model is not supported by search (it races MLPs); drop --model")
@@ -105,14 +110,11 @@ def _settings(given: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return c, flat
 
 
-def _data(c: Any) -> tuple[Any, dict[str, Any]]:
+def _data(c: CompareConfig) -> tuple[Split, dict[str, Any]]:
     """compare's split of the configured data; the racing tensors (train and validation only)."""
-    import torch
 
-    from actlab import compare
-
-    ds = compare._dataset(c)
-    split = compare._splits(c, ds)[c.data.split_seed]
+    ds = _dataset(c)
+    split = _splits(c, ds)[c.data.split_seed]
     classification = split.task == "classification"
     y_train, y_val = torch.from_numpy(split.y_train), torch.from_numpy(split.y_val)
     if not classification:
@@ -128,8 +130,6 @@ def _data(c: Any) -> tuple[Any, dict[str, Any]]:
 
 def _check_out(out: Path, resume: bool) -> bool:
     """True when ``out`` holds a search to resume; refuses what would mix or lose results."""
-    from actlab.search.state import FILE, State
-
     if out.exists() and not out.is_dir():
         raise ActlabError(f"--out '{out}' is a file, not a folder; choose a folder name")
     if State.exists(out):
@@ -159,7 +159,7 @@ def run(
     entrants: int | None = None,
     resume: bool = False,
     device: str = "auto",
-    backend: Any = "local",
+    backend: str | Backend = "local",
     progress: Callable[[str], None] | None = None,
     report: bool = True,
     **settings: Any,
@@ -167,10 +167,6 @@ def run(
     """Search activations for the data; see the module docstring. ``settings`` are compare's
     (``csv``, ``target``, ``depth``, ``width``, ``seeds``, ``epochs``, ``lr``, ``activations``:
     the baselines, ...)."""
-    import torch
-
-    from actlab.search import expr, screen
-    from actlab.search.state import State
 
     start = time.monotonic()
     say = progress or (lambda s: None)
@@ -220,7 +216,7 @@ def run(
             say(f"screening the {sp.name} space")
             t0 = time.perf_counter()
             slot_list = expr.candidates(sp)
-            keep, dup = expr.dedup(slot_list)
+            keep, dup = primitives.dedup(slot_list)
             slot_list = [slot_list[i] for i in keep]
             feats = screen.screen(slot_list, depth=c.model.depth[0], width=c.model.width[0],
                                   seed=seed)  # fmt: skip
@@ -233,8 +229,6 @@ def run(
         info = st.get("screen_info")
         valid = [x for x in cands if x["score"] > -1e300]
         if strategy == "learn":
-            from actlab.search import learn
-
             named = learn.run(directory, st, data, c, cands, seed=seed, finalists=finalists,
                               deadline=start + seconds * RACE_SHARE, say=say)  # fmt: skip
             rows, raced_done, entrant_ids, rungs = named["rows"], True, named["ids"], []
@@ -247,7 +241,6 @@ def run(
             )
         chosen = _finalists(st, directory, cands, rows, finalists)
         # ---------------------------------------------------------------- confirmation
-        from actlab.search import confirm
 
         t0 = time.perf_counter()
         left = deadline - time.monotonic() - seconds * REPORT_SHARE
@@ -270,8 +263,6 @@ def run(
     finally:
         st.close()
     if report:
-        from actlab.search import report as rep
-
         t0 = time.perf_counter()
         result.report_files = rep.write(result, data_name=split.name)
         result.phases["report_s"] = time.perf_counter() - t0
@@ -282,12 +273,11 @@ def _signature_default(key: str) -> Any:
     return {"space": "default", "strategy": "race", "seed": 0, "finalists": 3}[key]
 
 
-def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *, seed: int,
-          finalists: int, entrants: int | None, deadline: float, start: float, seconds: float,
-          phases: dict[str, float], say: Callable[[str], None]) -> tuple:  # fmt: skip
+def _race(st: State, data: dict[str, Any], c: CompareConfig, valid: list[dict[str, Any]], *,
+          seed: int, finalists: int, entrants: int | None, deadline: float, start: float,
+          seconds: float, phases: dict[str, float],
+          say: Callable[[str], None]) -> tuple:  # fmt: skip
     """Plan (stored) and run the successive-halving race; returns rows, finished, ids, rungs."""
-    from actlab.search import race
-
     plan = st.get("plan")
     ranked = sorted(valid, key=lambda x: (-x["score"], x["id"]))
     if plan is not None and not st.rungs() and entrants is None:
@@ -316,10 +306,9 @@ def _race(st: Any, data: dict[str, Any], c: Any, valid: list[dict[str, Any]], *,
     return rows, finished, ids, rungs
 
 
-def _calibrate(data: dict[str, Any], c: Any, ranked: list[dict[str, Any]], seed: int) -> float:
+def _calibrate(data: dict[str, Any], c: CompareConfig, ranked: list[dict[str, Any]],
+               seed: int) -> float:  # fmt: skip
     """Seconds per model-epoch of the generic path: one epoch of up to 256 of the candidates."""
-    from actlab.search import race
-
     # a mixed stack like the first rung's (a 32-model stack of one shape underestimated the cost
     # per model-epoch of 2,146 mixed candidates ~3x on the loaded test machine)
     probe = [tuple(x["slots"]) for x in ranked[:: max(1, len(ranked) // 256)]][:256]
@@ -334,8 +323,6 @@ def _calibrate(data: dict[str, Any], c: Any, ranked: list[dict[str, Any]], seed:
 
 def _entrants(seconds: float, per: float, n: int, finalists: int, max_epochs: int) -> int:
     """The most entrants whose race fits ``seconds`` (bisection on the plan's cost)."""
-    from actlab.search import race
-
     lo, hi = 1, max(1, n)
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -346,11 +333,9 @@ def _entrants(seconds: float, per: float, n: int, finalists: int, max_epochs: in
     return lo
 
 
-def _finalists(st: Any, directory: Path, cands: list[dict[str, Any]], rows: list[dict[str, Any]],
+def _finalists(st: State, directory: Path, cands: list[dict[str, Any]], rows: list[dict[str, Any]],
                n: int) -> list[dict[str, Any]]:  # fmt: skip
     """The best of the last finished rung, written as OUT/found/<name>.py (once)."""
-    from actlab.search import expr, found
-
     stored = st.finalists()
     if stored:
         return stored
@@ -385,9 +370,6 @@ def _distinct(ranked: list[dict[str, Any]], by_id: dict[int, Any],
     """The first ``n`` of ``ranked`` whose curves (learned betas, on [-4, 4]) differ from every
     one kept before by more than 5% RMS of its range: three variants of one curve (min(x, erf(x)),
     min(1.006 x, erf(x)), ...) would confirm the same thing three times."""
-    import torch
-
-    from actlab.search.primitives import Program
 
     x = torch.linspace(-4, 4, 81)
     kept: list[tuple[dict[str, Any], Any]] = []
@@ -404,14 +386,12 @@ def _distinct(ranked: list[dict[str, Any]], by_id: dict[int, Any],
 
 
 def _has_beta(prim: str) -> bool:
-    from actlab.search.expr import BINARY, UNARY
 
     p = UNARY.get(prim) or BINARY.get(prim)
     return p is not None and p.beta is not None
 
 
 def _spearman(cands: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float | None:
-    from scipy.stats import spearmanr
 
     first = [r for r in rows if r["rung"] == 0]
     score = {x["id"]: x["score"] for x in cands}
@@ -422,7 +402,7 @@ def _spearman(cands: list[dict[str, Any]], rows: list[dict[str, Any]]) -> float 
     return None if rho != rho else float(rho)
 
 
-def _result(directory: Path, st: Any, cands: list, info: dict, rows: list, rungs: list,
+def _result(directory: Path, st: State, cands: list, info: dict, rows: list, rungs: list,
             ids: list, chosen: list, conf: dict, raced_done: bool,
             phases: dict) -> SearchResult:  # fmt: skip
     """Assemble the result (and its headline) from the stored phases."""
@@ -477,6 +457,5 @@ def _result(directory: Path, st: Any, cands: list, info: dict, rows: list, rungs
 
 
 def _latex(formula: str) -> str:
-    from actlab.search import expr
 
     return expr.latex(expr.parse(formula))

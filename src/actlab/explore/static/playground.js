@@ -35,6 +35,7 @@ function buildPlayground() {
   $("preset-relu").addEventListener("click", () => preset("relu"));
   showValues();
   buildLayers();
+  if (window.actlabExtras) window.actlabExtras.build(state);  // playground-extras.js
 }
 
 function showValues() {
@@ -97,6 +98,7 @@ function playgroundConfig() {
     lr: parseFloat($("pg-lr").value),
     optimizer: $("pg-optimizer").value,
     batch_size: parseInt($("pg-batch").value, 10),
+    ...(window.actlabExtras ? window.actlabExtras.config() : {}),
   };
 }
 
@@ -200,7 +202,8 @@ function drawPlayground() {
              marker: { color: CLASS_COLORS[cls], size: part === "train" ? 5 : 7, symbol,
                        line: { color: part === "train" ? "white" : "black", width: part === "train" ? 0.6 : 1 } } };
   };
-  Plotly.react("plot-surface", [
+  const drawn = window.actlabExtras ? window.actlabExtras.draw(f, data) : false;  // multiclass, digits
+  if (!drawn) Plotly.react("plot-surface", [
     { x: data.grid_x, y: data.grid_y, z: f.surface, type: "heatmap", zmin: 0, zmax: 1, zsmooth: "best",
       colorscale: [[0, "#f5a35c"], [0.5, "#f7f7f7"], [1, "#6aa8f0"]],
       colorbar: { title: { text: "P(class 1)", side: "right" }, thickness: 12 },

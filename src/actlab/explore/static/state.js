@@ -45,6 +45,7 @@ function encodeState() {
   for (const [key, id] of [["width", "pg-width"], ["lr", "pg-lr"], ["opt", "pg-optimizer"], ["batch", "pg-batch"]]) {
     q.set(key, $(id).value);
   }
+  if (window.actlabExtras) window.actlabExtras.encode(q);
   encodeTwins(q);  // twins.js
   return q.toString();
 }
@@ -99,6 +100,7 @@ function applyURL() {
   if (Number.isFinite(parseFloat(q.get("lr")))) setSelect("pg-lr", q.get("lr"));
   if (state.catalog.optimizers.includes(q.get("opt"))) $("pg-optimizer").value = q.get("opt");
   if (Number.isFinite(parseInt(q.get("batch"), 10))) setSelect("pg-batch", q.get("batch"));
+  if (window.actlabExtras) window.actlabExtras.apply(q);
   applyTwins(q);  // twins.js
   return ["functions", "playground", "twins", "runs"].includes(q.get("view")) ? q.get("view") : "functions";
 }
