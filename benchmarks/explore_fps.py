@@ -6,8 +6,14 @@ Starts ``actlab explore`` as its own process (as a user would), then over HTTP:
    on a laptop CPU; the server caps a session at 30);
 2. trains 8 x 16 sigmoid and 8 x 16 ReLU networks on spirals for ``--epochs`` epochs each and
    reports the final loss and the first/last layer gradient-norm ratio (sigmoid must stall);
-3. runs ``--clients`` streams at once for ``--seconds`` (the server admits at most 8 sessions) and
+3. trains two twins (2 x 8 ReLU and 2 x 8 tanh on moons) in lockstep for ``--seconds`` as the
+   page's Twins view does (two sessions, each sent "step" while at most 2 epochs ahead of the
+   other) and reports frames/s per twin (goal: >= 10, printed MET/MISSED) and the server's
+   memory while they train;
+4. runs ``--clients`` streams at once for ``--seconds`` (the server admits at most 8 sessions) and
    reports the server's resident memory before, at the peak and after.
+
+The machine's AVX flags (``lscpu``) and load (``uptime``) are printed with the figures.
 
     python benchmarks/explore_fps.py                 # ~1 minute
     python benchmarks/explore_fps.py --seconds 2 --epochs 5 --clients 4    # smoke run
@@ -19,6 +25,8 @@ import argparse
 import contextlib
 import json
 import os
+import queue
+import re
 import subprocess
 import sys
 import threading
@@ -76,12 +84,73 @@ def stream(url: str, settings: dict, *, seconds: float | None = None, epochs: in
         return frames, time.perf_counter() - start, last
 
 
+def machine() -> str:
+    """The CPU's AVX flags and the load average, printed beside the figures."""
+    try:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        flags = ""
+    avx = sorted(set(re.findall(r"\b(avx\w*)", flags))) or ["(lscpu: no avx flags)"]
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ()
+    return f"{os.cpu_count()} CPUs, {' '.join(avx)}; load average " + " ".join(
+        f"{x:.2f}" for x in load
+    )
+
+
+def twins(url: str, settings: list[dict], seconds: float, lead: int = 2) -> tuple[int, float]:
+    """Train the twins in lockstep as the page does; return (common epochs reached, seconds)."""
+    latest = [-1] * len(settings)
+    arrived: queue.Queue = queue.Queue()
+    with httpx.Client(base_url=url, timeout=60) as c:
+        ids = []
+        for s in settings:
+            r = c.post("/api/sessions", json=s)
+            if r.status_code != 201:
+                raise SystemExit(f"twins: {r.json()['error']}")
+            ids.append(r.json()["id"])
+
+        def listen(i: int) -> None:
+            with (
+                httpx.Client(base_url=url, timeout=60) as own,
+                own.stream("GET", f"/api/sessions/{ids[i]}/stream") as s,
+            ):
+                for event, data in events(s):
+                    arrived.put((i, event, data.get("epoch")))
+                    if event != "frame":
+                        return
+
+        threads = [threading.Thread(target=listen, args=(i,), daemon=True) for i in range(len(ids))]
+        for th in threads:
+            th.start()
+        requested = [0] * len(ids)
+        start = None
+        while True:
+            i, event, epoch = arrived.get(timeout=60)
+            if event != "frame":
+                raise SystemExit(f"twins: a stream sent {event}")
+            latest[i] = epoch
+            common = min(latest)
+            if common == 0 and start is None:
+                start = time.perf_counter()
+            if start is not None and time.perf_counter() - start >= seconds:
+                break
+            for k, sid in enumerate(ids):
+                while common >= 0 and requested[k] < common + lead:
+                    requested[k] = max(requested[k], latest[k]) + 1
+                    c.post(f"/api/sessions/{sid}/control", json={"action": "step"})
+        wall = time.perf_counter() - start
+        for sid in ids:
+            c.delete(f"/api/sessions/{sid}")
+    return min(latest), wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of phases 1 and 3")
     ap.add_argument("--epochs", type=int, default=150, help="epochs of each deep network")
     ap.add_argument("--clients", type=int, default=20, help="concurrent streams in phase 3")
     args = ap.parse_args()
+    print(machine())
     proc, url = start_server()
     server = psutil.Process(proc.pid)
 
@@ -98,6 +167,7 @@ def main() -> None:
         rss_start = mb()
         small = {"dataset": "moons", "layers": ["relu", "relu"], "width": 8, "fps": 30}
         frames, wall, last = stream(url, small, seconds=args.seconds)
+        single = frames / wall
         print(
             f"2x8 ReLU on moons: {frames / wall:.1f} frames/s over {wall:.1f} s "
             f"(goal >= 10, server cap 30); loss {last['train_loss']} after {last['epoch']} epochs"
@@ -121,6 +191,32 @@ def main() -> None:
                 f"{last['train_loss']}, val accuracy {last['val_accuracy']}, gradient norm first/"
                 f"last layer {g[0] / g[-1]:.2g} ({frames / wall:.1f} frames/s)"
             )
+
+        pair = [
+            {"dataset": "moons", "layers": [act] * 2, "width": 8, "fps": 30}
+            for act in ("relu", "tanh")
+        ]
+        peak_twins = [mb()]
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                peak_twins[0] = max(peak_twins[0], mb())
+                time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        epochs, wall = twins(url, pair, args.seconds)
+        done.set()
+        watcher.join()
+        rate = epochs / wall
+        print(
+            f"twins, 2x8 ReLU | 2x8 tanh on moons in lockstep: {rate:.1f} frames/s per twin over "
+            f"{wall:.1f} s ({epochs} epochs each; {rate / single:.2f}x one session's rate in this "
+            f"run); goal >= 10: "
+            f"{'MET' if rate >= 10 else 'MISSED'};"
+            f" server memory (RSS + workers' USS) at the peak {peak_twins[0]:.0f} MB"
+        )
 
         rss_before = mb()
         peak = [rss_before]
@@ -148,6 +244,7 @@ def main() -> None:
             f"{rss_before:.0f} MB before the clients, "
             f"{peak[0]:.0f} MB at the peak, {mb():.0f} MB after"
         )
+        print(f"at the end: {machine()}")
     finally:
         proc.terminate()
         proc.wait(timeout=20)

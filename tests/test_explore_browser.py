@@ -327,7 +327,10 @@ def test_every_chart_explains_itself_and_shows_values_on_hover(browser, tmp_path
         browser.find_element("id", "pg-play").click()
         wait.until(lambda d: js(d, "window.explore.pg.history.length") >= 4)
         browser.find_element("id", "pg-play").click()
-        plots = js(browser, "[...document.querySelectorAll('.plot')].map(p => p.id)")
+        plots = js(  # the Twins view's charts: tests/test_explore_twins.py
+            browser,
+            "[...document.querySelectorAll('.view:not(#view-twins) .plot')].map(p => p.id)",
+        )
         assert sorted(plots) == sorted([chart for chart, _, _ in HOVERS] + ["plot-classes"])
         for chart, point, words in HOVERS:
             caption = js(browser, f"document.getElementById('{chart}').closest('figure')"

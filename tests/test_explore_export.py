@@ -110,12 +110,14 @@ BODIES = [
     },
     {"dataset": "digits", "layers": ["elu"], "width": 16, "batch_size": 64, "init": "torch",
      "schedule": "cosine", "schedule_epochs": 6, "lr": 0.1},  # 64 features, 10 classes
+    {"layers": ["relu", "leaky_relu:negative_slope=0.1"], "bias": -0.5},  # twins' starting bias
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "body", BODIES,
-    ids=["defaults", "spirals-adam", "xor", "circles", "spirals3-step-wd-dropout", "digits-cosine"],
+    ids=["defaults", "spirals-adam", "xor", "circles", "spirals3-step-wd-dropout", "digits-cosine",
+         "bias"],
 )  # fmt: skip
 def test_the_exported_script_reproduces_the_sessions_losses(client, tmp_path, body):
     r = client.post("/api/export", json=body)

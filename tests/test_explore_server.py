@@ -87,7 +87,8 @@ def test_page_and_assets_are_served_locally(client):
     page = client.get("/")
     assert page.status_code == 200 and "actlab" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
-    assert client.get("/static/app.js").status_code == 200
+    for name in ("common", "state", "functions", "playground", "runs", "main"):
+        assert client.get(f"/static/{name}.js").status_code == 200
     assert "text/css" in client.get("/static/style.css").headers["content-type"]
     bundle = client.get("/vendor/plotly.min.js")
     assert bundle.status_code == 200 and len(bundle.content) > 1_000_000

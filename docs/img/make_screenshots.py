@@ -1,7 +1,8 @@
 """Screenshots of the three views of ``actlab explore`` for the README (headless Chromium).
 
 Start a server first (``actlab explore --no-browser --port 8765 --runs RUNS``, with a compare run in
-RUNS), then: ``python docs/img/make_screenshots.py http://127.0.0.1:8765/ docs/img``.
+RUNS), then: ``python docs/img/make_screenshots.py http://127.0.0.1:8765/ docs/img``
+(``... docs/img twins``: only the Twins view, ``explore-twins.png``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,23 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 
-def main(url: str, out: str) -> None:
+def twins(driver: webdriver.Chrome, out: str, epochs: int = 100) -> None:
+    """The sigmoid vs ReLU preset at depth 8 after ``epochs`` lockstep epochs."""
+    driver.set_window_size(1400, 1500)
+    driver.find_element("id", "tab-twins").click()
+    time.sleep(2)
+    driver.find_element("id", "tw-preset-depth").click()
+    deadline = time.monotonic() + 300
+    while driver.execute_script("return window.explore.tw.shown") < epochs:
+        if time.monotonic() > deadline:
+            raise SystemExit("the twins did not reach the epoch in 300 s")
+        time.sleep(0.5)
+    driver.find_element("id", "tw-play").click()  # pause
+    time.sleep(1.5)
+    driver.save_screenshot(f"{out}/explore-twins.png")
+
+
+def main(url: str, out: str, only: str = "") -> None:
     options = Options()
     for arg in (
         "--headless=new",
@@ -28,8 +45,12 @@ def main(url: str, out: str) -> None:
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
-        driver.set_window_size(1400, 1400)  # tall enough for the softmax panel
         driver.get(url)
+        if only == "twins":
+            time.sleep(2)
+            twins(driver, out)
+            return
+        driver.set_window_size(1400, 1400)  # tall enough for the softmax panel
         time.sleep(3)
         driver.find_element("id", "pick-elu").click()  # four curves, ELU's saturation on the left
         driver.find_element("id", "shade-relu").click()  # ReLU's dead zone shaded
@@ -54,6 +75,7 @@ def main(url: str, out: str) -> None:
             links[0].click()
             time.sleep(2)
         driver.save_screenshot(f"{out}/explore-runs.png")
+        twins(driver, out)
         for entry in driver.get_log("browser"):
             print(entry)
     finally:
@@ -61,4 +83,4 @@ def main(url: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

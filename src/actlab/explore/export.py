@@ -123,10 +123,10 @@ def _module_code(
 
 def _init_code(
     spec: str, index: int, fan_in: int, init: str,
-    activations: Mapping[str, catalog.ActivationSpec],
+    activations: Mapping[str, catalog.ActivationSpec], bias: float = 0.0,
 ) -> str:  # fmt: skip
     """The initialisation of Linear ``index`` (its hidden activation ``spec``, ``fan_in`` inputs)
-    by the scheme ``init`` names, as in nets.mlp / nets.init_linear."""
+    by the scheme ``init`` names, as in nets.mlp / nets.init_linear (hidden biases ``bias``)."""
     act = catalog.parse_registered(spec, activations)
     scheme = init_scheme(act, init)
     w, b = f"linears[{index}].weight", f"linears[{index}].bias"
@@ -141,7 +141,7 @@ def _init_code(
         call = f"init.xavier_uniform_({w}, generator=g)"
     else:  # lecun
         call = f"init.kaiming_normal_({w}, nonlinearity='linear', generator=g)"
-    return f"    {call}  # {scheme} for {act.name}\n    {b}.fill_(0.0)"
+    return f"    {call}  # {scheme} for {act.name}\n    {b}.fill_({bias!r})"
 
 
 def script(
@@ -171,7 +171,7 @@ def script(
         for i, code in enumerate(layers)
     )
     inits = "\n".join(
-        _init_code(s, i, n_in if i == 0 else c.width, c.init, activations)
+        _init_code(s, i, n_in if i == 0 else c.width, c.init, activations, c.bias)
         for i, s in enumerate(c.layers)
     )
     gen = _DATA[c.dataset]
@@ -342,4 +342,7 @@ def command(
         str(s["batch_size"]), "--weight-decay", f"{s['weight_decay']:g}", "--seeds",
         str(s["seeds"]), "--epochs", str(s["epochs"]), "--init", s["init"],
     ]  # fmt: skip
-    return shlex.join(args)
+    line = shlex.join(args)
+    if config.bias:  # compare starts hidden biases at 0; say so rather than differ silently
+        line += f"  # the page's starting hidden bias {config.bias:g} is not a compare setting"
+    return line

@@ -77,6 +77,9 @@ SETTINGS: dict[str, Setting] = {
     "schedule": Setting("learning-rate schedule over epochs", "choice", choices=SCHEDULES),
     "schedule_epochs": Setting("step: epochs per step; cosine: epochs to 0", "int", 1, 1000),
     "schedule_gamma": Setting("step: the factor at each step", "float", 0.01, 1.0),
+    # a negative one switches ReLU units off on most rows (the Twins' dying-units preset); beyond
+    # +-3 on standardised inputs every unit is simply off or on
+    "bias": Setting("every hidden layer's bias at the start", "float", -3.0, 3.0),
 }
 LIMITS: dict[str, tuple[float, float]] = {
     k: (s.low, s.high)
@@ -108,6 +111,7 @@ class PlaygroundConfig:
     schedule: str = "constant"
     schedule_epochs: int = 100
     schedule_gamma: float = 0.5
+    bias: float = 0.0  # every hidden layer's bias at the start (nets.mlp's ``bias``)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -273,10 +277,11 @@ class Session:
         last set."""
         with self._lock:
             c = self.config
-            # hidden layers: the chosen scheme ("auto": each activation's recommended one); the
-            # output layer: Glorot
+            # hidden layers: the chosen scheme ("auto": each activation's recommended one), all
+            # drawn from one generator seeded by c.seed (twins with activations of one scheme get
+            # the same draws); hidden biases c.bias; the output layer: Glorot
             net = mlp(self.X_train.shape[1], c.width, self.n_classes, self.acts, c.init,
-                      seed=c.seed, output_init="glorot")  # fmt: skip
+                      seed=c.seed, bias=c.bias, output_init="glorot")  # fmt: skip
             self.linears, self.modules = net[0::2], net[1::2]
             params = [*self.linears.parameters(), *self.modules.parameters()]
             make = torch.optim.Adam if c.optimizer == "adam" else torch.optim.SGD
