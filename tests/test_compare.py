@@ -327,6 +327,25 @@ def test_refuses_unfinished_run_without_resume(tmp_path: Path, engine: fake.Beha
         compare.run("iris", out=tmp_path / "r", **SMALL)
 
 
+def test_unfinished_run_still_being_written_names_its_writer(
+    tmp_path: Path, engine: fake.Behaviour
+) -> None:
+    """A second compare into a folder whose run another one is writing (its lock held) is told
+    so, not advised to --resume (seen when two started at once and the first had made its store;
+    tests/test_faults.py::test_5)."""
+    from actlab.compare.store import release_lock, take_lock
+
+    compare.run("iris", out=tmp_path / "r", time_budget=1e-9, **SMALL)
+    held = take_lock(tmp_path / "r")
+    try:
+        with pytest.raises(ActlabError, match=r"another 'actlab compare' .* is writing to"):
+            compare.run("iris", out=tmp_path / "r", **SMALL)
+    finally:
+        release_lock(held)
+    with pytest.raises(ActlabError, match=r"unfinished comparison.*add --resume"):
+        compare.run("iris", out=tmp_path / "r", **SMALL)  # released: the usual advice again
+
+
 def test_resume_needs_a_run_and_out_must_be_usable(tmp_path: Path, engine: fake.Behaviour) -> None:
     with pytest.raises(ActlabError, match="nothing to resume"):
         compare.run(out=tmp_path / "none", resume=True)

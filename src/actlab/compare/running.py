@@ -223,6 +223,9 @@ def resolve(
                 f"'{directory}' already holds a finished comparison; use --resume to re-use it "
                 "(nothing is retrained) or choose a new --out"
             )
+        # a run still being written is another program's, not one to resume: say so (the lock
+        # names it) rather than advise --resume, which the lock would then refuse
+        release_lock(take_lock(directory))
         done = sum(m["epochs_done"] for m in models)
         total = len(models) * int(stored_flat["epochs"])
         raise ActlabError(
