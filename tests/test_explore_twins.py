@@ -61,6 +61,24 @@ def test_twins_share_data_and_the_initial_draws():
     assert not torch.equal(other.X_train, relu.X_train)
 
 
+@pytest.mark.parametrize("init", ["glorot", "lecun", "torch", "he"])
+def test_twins_with_a_shared_init_start_from_identical_weights(init):
+    """The Twins view sends one scheme to every twin: then sigmoid, ReLU, tanh and ELU twins of
+    one architecture start from the very same weights and biases (He: the activations without a
+    gain of their own, which take ReLU's; Leaky ReLU's gain is tested above)."""
+    nets = [twin([act] * 3, init=init) for act in ("sigmoid", "relu", "tanh", "elu")]
+    first = weights(nets[0])
+    for other in nets[1:]:
+        for (w1, b1), (w2, b2) in zip(first, weights(other), strict=True):
+            assert torch.equal(w1, w2) and torch.equal(b1, b2)
+    # the scheme matters: another one draws other weights (the test could fail)
+    scale = {"glorot": "lecun", "lecun": "glorot", "torch": "he", "he": "glorot"}[init]
+    assert not torch.equal(twin(["relu"] * 3, init=scale).linears[0].weight, first[0][0])
+    # without a shared scheme ("auto"), sigmoid (Glorot) and ReLU (He) start apart
+    assert not torch.equal(twin(["sigmoid"] * 3).linears[0].weight,
+                           twin(["relu"] * 3).linears[0].weight)  # fmt: skip
+
+
 def test_twins_train_identically_when_identical():
     """Two sessions with the same settings stay equal epoch by epoch (nothing else is random)."""
     a, b = twin(["tanh", "tanh"]), twin(["tanh", "tanh"])
