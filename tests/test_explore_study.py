@@ -189,7 +189,7 @@ def test_closing_the_server_ends_its_run_and_leaves_no_process(tmp_path):
         ({**TINY, "activations": ["relu", 3]}, ["list of 2 to 8"]),
         ({**TINY, "depth": 3}, ["unknown setting 'depth'"]),
         ({**TINY, "dataset": "iris"}, ["dataset must be one of"]),
-        ({**TINY, "bias": -1}, ["bias -1", "starts every hidden bias at 0", "set the starting bias to 0"]),
+        ({**TINY, "bias": -1}, ["bias -1", "starts every hidden bias at 0", "starting bias to 0"]),
         ([], ["JSON object"]),
     ],
 )
