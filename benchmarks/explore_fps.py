@@ -9,7 +9,8 @@ Starts ``actlab explore`` as its own process (as a user would), then over HTTP:
 3. trains two twins (2 x 8 ReLU and 2 x 8 tanh on moons) in lockstep for ``--seconds`` as the
    page's Twins view does (two sessions, each sent "step" while at most 2 epochs ahead of the
    other) and reports frames/s per twin (goal: >= 10, printed MET/MISSED) and the server's
-   memory while they train;
+   memory while they train, then the same two sessions streaming freely at once (what the CPU
+   gives them without lockstep: the ratio is the cost of the pacing);
 4. runs ``--clients`` streams at once for ``--seconds`` (the server admits at most 8 sessions) and
    reports the server's resident memory before, at the peak and after.
 
@@ -200,9 +201,10 @@ def main() -> None:
         done = threading.Event()
 
         def watch() -> None:
-            while not done.is_set():
+            # once a second: reading every worker's USS (/proc/*/smaps) is CPU this client's
+            # lockstep loop shares (at 0.1 s the twins ran at 0.42x the free pair, at 1 s 0.75x)
+            while not done.wait(1.0):
                 peak_twins[0] = max(peak_twins[0], mb())
-                time.sleep(0.1)
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -216,6 +218,30 @@ def main() -> None:
             f"run); goal >= 10: "
             f"{'MET' if rate >= 10 else 'MISSED'};"
             f" server memory (RSS + workers' USS) at the peak {peak_twins[0]:.0f} MB"
+        )
+        # the same two networks streaming freely at once (no lockstep, no step requests): what
+        # the CPU gives two sessions here; lockstep / this is the cost of the page's pacing
+        free: list = [0.0, 0.0]
+
+        def run_free(i: int) -> None:
+            n, w, _ = stream(url, pair[i], seconds=args.seconds)
+            free[i] = n / w if w else 0.0
+
+        pair_threads = [threading.Thread(target=run_free, args=(i,)) for i in range(2)]
+        done.clear()  # the same memory watcher as the twins had
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        for t in pair_threads:
+            t.start()
+        for t in pair_threads:
+            t.join()
+        done.set()
+        watcher.join()
+        mean_free = max(sum(free) / 2, 1e-9)
+        print(
+            f"the same two free-running at once: {free[0]:.1f} and {free[1]:.1f} frames/s; "
+            f"lockstep keeps {rate / mean_free:.2f}x of that (the rest: waiting for the slower "
+            "twin and the step requests)"
         )
 
         rss_before = mb()

@@ -20,6 +20,7 @@ httpx = pytest.importorskip("httpx")
 psutil = pytest.importorskip("psutil")
 
 from _explore_server import LiveServer  # noqa: E402
+from actlab.errors import ActlabError  # noqa: E402
 from actlab.explore import studies  # noqa: E402
 
 TINY = {"dataset": "moons", "layers": ["relu", "relu"], "width": 8, "lr": 0.1, "batch_size": 64,
@@ -188,6 +189,7 @@ def test_closing_the_server_ends_its_run_and_leaves_no_process(tmp_path):
         ({**TINY, "activations": ["relu", 3]}, ["list of 2 to 8"]),
         ({**TINY, "depth": 3}, ["unknown setting 'depth'"]),
         ({**TINY, "dataset": "iris"}, ["dataset must be one of"]),
+        ({**TINY, "bias": -1}, ["bias -1", "starts every hidden bias at 0", "starting bias to 0"]),
         ([], ["JSON object"]),
     ],
 )
@@ -218,3 +220,11 @@ def test_comma_separated_activations_and_defaults_from_the_layers():
     req = studies.validate_study({"activations": "tanh, leaky_relu:negative_slope=0.1"})
     assert req.activations == ("tanh", "leaky_relu:negative_slope=0.1")
     assert req.models == 10
+
+
+def test_a_starting_bias_is_refused_not_dropped():
+    """compare has no starting bias: a study of twins with one would test something else, so it is
+    refused (naming bias and the fix) rather than run silently from bias 0; bias 0 is accepted."""
+    with pytest.raises(ActlabError, match=r"bias 0.5: a compare run starts every hidden bias at 0"):
+        studies.validate_study({"activations": ["relu", "tanh"], "bias": 0.5})
+    assert studies.validate_study({"activations": ["relu", "tanh"], "bias": 0}).config.bias == 0

@@ -61,6 +61,24 @@ def test_twins_share_data_and_the_initial_draws():
     assert not torch.equal(other.X_train, relu.X_train)
 
 
+@pytest.mark.parametrize("init", ["glorot", "lecun", "torch", "he"])
+def test_twins_with_a_shared_init_start_from_identical_weights(init):
+    """The Twins view sends one scheme to every twin: then sigmoid, ReLU, tanh and ELU twins of
+    one architecture start from the very same weights and biases (He: the activations without a
+    gain of their own, which take ReLU's; Leaky ReLU's gain is tested above)."""
+    nets = [twin([act] * 3, init=init) for act in ("sigmoid", "relu", "tanh", "elu")]
+    first = weights(nets[0])
+    for other in nets[1:]:
+        for (w1, b1), (w2, b2) in zip(first, weights(other), strict=True):
+            assert torch.equal(w1, w2) and torch.equal(b1, b2)
+    # the scheme matters: another one draws other weights (the test could fail)
+    scale = {"glorot": "lecun", "lecun": "glorot", "torch": "he", "he": "glorot"}[init]
+    assert not torch.equal(twin(["relu"] * 3, init=scale).linears[0].weight, first[0][0])
+    # without a shared scheme ("auto"), sigmoid (Glorot) and ReLU (He) start apart
+    assert not torch.equal(twin(["sigmoid"] * 3).linears[0].weight,
+                           twin(["relu"] * 3).linears[0].weight)  # fmt: skip
+
+
 def test_twins_train_identically_when_identical():
     """Two sessions with the same settings stay equal epoch by epoch (nothing else is random)."""
     a, b = twin(["tanh", "tanh"]), twin(["tanh", "tanh"])
@@ -204,5 +222,78 @@ def test_twins_train_in_lockstep_and_a_copied_url_restores_them(tmp_path):
             errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
             assert errors == [], errors
             driver.get("about:blank")  # closes the twins' streams before the server stops
+    finally:
+        driver.quit()
+
+
+@browser_only
+def test_test_this_properly_beside_the_twins_shows_its_headline_there(tmp_path):
+    """The study box sits in the Twins view and runs the twins' activations (2 x 2 seeds x 2
+    epochs), with their shared settings and init; its headline appears beside the twins, and
+    twin B's other learning rate is named as not part of the run."""
+    pytest.importorskip("selenium")
+    pytest.importorskip("uvicorn")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from _explore_server import LiveServer
+    from test_explore_browser import js, new_browser
+
+    (tmp_path / "runs").mkdir()
+    url = TWINS_URL.replace("twin=tanh,lr=0.03", "twin=tanh,lr=0.1") + "&tinit=glorot"
+    driver = new_browser()
+    try:
+        with LiveServer(tmp_path / "runs") as server:
+            driver.get(server.url + url)
+            wait = WebDriverWait(driver, 30, poll_frequency=0.1)
+            wait.until(lambda d: js(d, "window.explore && window.explore.tw.shown") == 0)
+            # the box is in the Twins view, offering the twins' activations
+            assert js(driver, "document.getElementById('study').closest('section').id") == (
+                "view-twins"
+            )
+            assert driver.find_element("id", "study-acts").get_attribute("value") == "relu, tanh"
+            note = driver.find_element("id", "tw-study-note").text
+            assert "compares only their activations" in note and "learning rate 0.03" in note
+            for key, value in (("study-seeds", 2), ("study-epochs", 2)):
+                field = driver.find_element("id", key)
+                field.clear()
+                field.send_keys(str(value))
+            driver.find_element("id", "study-start").click()
+            WebDriverWait(driver, 120, poll_frequency=0.3).until(
+                lambda d: (
+                    js(d, "window.actlabStudy.state && window.actlabStudy.state.state")
+                    in ("done", "failed")
+                )
+            )
+            state = js(driver, "window.actlabStudy.state")
+            assert state["state"] == "done", state
+            assert state["activations"] == ["relu", "tanh"] and state["models"]["total"] == 4
+            assert (state["depth"], state["width"], state["dataset"]) == (2, 8, "moons")
+            headline = driver.find_element("id", "study-headline")
+            assert headline.is_displayed() and headline.text == state["headline"]
+            where = "document.getElementById('study-headline').closest('section').id"
+            assert js(driver, where) == "view-twins"
+            badge = driver.find_element("css selector", ".study-verdict .badge").text
+            assert badge == (f"winner: {state['winner']}" if state["winner"] else "no clear winner")
+            assert len(driver.find_elements("css selector", ".study-table tbody tr")) == 2
+            # the run used twin A's settings and the shared init, under --runs with its report
+            from actlab import compare
+
+            stored = compare.load(tmp_path / "runs" / state["run"]).config
+            assert stored.model.lr == (0.03,) and stored.model.init == "glorot"
+            assert (tmp_path / "runs" / state["run"] / "report.html").is_file()
+            # a starting bias: the page says a run cannot test it, and the server refuses it
+            driver.execute_script(
+                "const b = document.getElementById('tw-bias'); b.value = -1;"
+                " b.dispatchEvent(new Event('input'));"
+            )
+            wait.until(
+                lambda d: "starts every bias at 0" in d.find_element("id", "tw-study-note").text
+            )
+            driver.find_element("id", "study-start").click()
+            wait.until(lambda d: "bias -1" in d.find_element("id", "study-progress").text)
+            errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+            errors = [e for e in errors if "api/compare" not in e["message"]]  # the 400 itself
+            assert errors == [], errors
+            driver.get("about:blank")
     finally:
         driver.quit()

@@ -15,9 +15,11 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 
-def twins(driver: webdriver.Chrome, out: str, epochs: int = 100) -> None:
-    """The sigmoid vs ReLU preset at depth 8 after ``epochs`` lockstep epochs."""
-    driver.set_window_size(1400, 1500)
+def twins(driver: webdriver.Chrome, out: str, epochs: int = 100, seeds: int = 5,
+          study_epochs: int = 100) -> None:  # fmt: skip
+    """The sigmoid vs ReLU preset at depth 8 after ``epochs`` lockstep epochs, with the headline
+    of "test this properly" (its two activations over ``seeds`` seeds) beside the twins."""
+    driver.set_window_size(1400, 1760)  # the headline above the surfaces, the charts below
     driver.find_element("id", "tab-twins").click()
     time.sleep(2)
     driver.find_element("id", "tw-preset-depth").click()
@@ -27,6 +29,25 @@ def twins(driver: webdriver.Chrome, out: str, epochs: int = 100) -> None:
             raise SystemExit("the twins did not reach the epoch in 300 s")
         time.sleep(0.5)
     driver.find_element("id", "tw-play").click()  # pause
+    for key, value in (("study-seeds", seeds), ("study-epochs", study_epochs)):
+        field = driver.find_element("id", key)
+        field.clear()
+        field.send_keys(str(value))
+    s = "window.actlabStudy.state"
+    state = f"{s} && [{s}.id, {s}.state]"
+    before = (driver.execute_script(f"return {state}") or [None])[0]  # a reloaded server's last
+    driver.find_element("id", "study-start").click()
+    deadline = time.monotonic() + 600
+
+    def finished() -> bool:
+        now = driver.execute_script(f"return {state}")
+        return bool(now) and now[0] != before and now[1] in ("done", "failed", "cancelled")
+
+    while not finished():
+        if time.monotonic() > deadline:
+            raise SystemExit("the run did not finish in 600 s")
+        time.sleep(1)
+    driver.execute_script("window.scrollTo(0, 0)")
     time.sleep(1.5)
     driver.save_screenshot(f"{out}/explore-twins.png")
 

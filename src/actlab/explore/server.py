@@ -61,7 +61,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from actlab import catalog, kernels, plot
+from actlab import catalog, kernels, nets, plot
 from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
 from actlab.explore import studies
@@ -173,6 +173,8 @@ def catalog_json(extra: Mapping[str, catalog.ActivationSpec] | None = None) -> d
                 "ylim": list(spec.plot.ylim),
                 "article_params": dict(spec.plot.params),
                 "params": params,
+                # the scheme init "auto" gives it (the Twins' shared-init default)
+                "init": nets.init_scheme(catalog.Activation(spec, {}), "auto"),
             }
         )
     return {

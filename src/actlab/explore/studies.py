@@ -131,6 +131,12 @@ def validate_study(
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ActlabError(f"{key} must be an integer from {lo} to {hi}, got {echo(str(value))}")
         numbers[key] = check_number(key, value, lo, hi, integer="json")
+    if config.bias:  # compare starts hidden biases at 0: a run would test something else
+        raise ActlabError(
+            f"bias {config.bias:g}: a compare run starts every hidden bias at 0 (compare has no "
+            "starting-bias setting), so it would not test what these networks show; set the "
+            "starting bias to 0 to test the activations from a zero bias"
+        )
     request = StudyRequest(config, tuple(acts), numbers["seeds"], numbers["epochs"])
     if request.models > MAX_MODELS:
         raise ActlabError(

@@ -7,6 +7,8 @@ function showView(name) {
   if (name === "playground" && !state.pg.id) restart();
   if (name === "twins" && !state.tw.runs.length) twinsRestart();
   if (name === "runs") loadRuns();
+  // "test this properly": beside the twins (their activations) there, under the Playground elsewhere
+  if (window.actlabStudy) window.actlabStudy.mount(name === "twins" ? $("tw-study") : null, name === "twins" ? twinsStudySource : null);
   window.dispatchEvent(new Event("resize"));  // plotly sizes hidden plots at 0: redo on show
   state.view = name;
   writeURL();

@@ -11,7 +11,8 @@
   if (!box) return;
   const POLL_MS = 500;
   const RIVALS = ["relu", "tanh", "leaky_relu"];  // offered when the Playground has one activation
-  const st = { id: null, last: null, edited: false, timer: null };
+  const st = { id: null, last: null, edited: false, timer: null, source: null };
+  const home = box.parentNode;  // the Playground's place, where mount(home) puts it back
   const q = (id) => document.getElementById(id);
 
   function make(tag, attrs = {}, children = []) {
@@ -71,8 +72,10 @@
     };
   }
 
-  // The Playground's distinct activations, and a rival when it has only one.
+  // The Playground's distinct activations (or the mounted view's, see mount), and a rival when
+  // it has only one.
   function suggestion() {
+    if (st.source) return st.source().activations.slice(0, 8);
     let acts = [];
     try { acts = [...new Set(playground().layers || [])]; } catch (err) { acts = []; }
     if (acts.length < 2) {
@@ -117,7 +120,7 @@
     }
     const acts = q("study-acts").value.split(",").map((s) => s.trim()).filter(Boolean);
     const body = {
-      ...(options.config || playground()), activations: acts,
+      ...(options.config || (st.source ? st.source().config : playground())), activations: acts,
       seeds: options.seeds ?? parseInt(q("study-seeds").value, 10),
       epochs: options.epochs ?? parseInt(q("study-epochs").value, 10),
     };
@@ -244,8 +247,16 @@
   }
   resume();
 
-  // mount(element): show the box (button, progress, verdict) there instead, e.g. beside twins.
-  function mount(element) { element.append(box); }
+  // mount(element, source): show the box (button, progress, verdict) in `element` instead, e.g.
+  // beside twins; `source()` then gives {activations, config} (what the field offers and the
+  // settings a run takes) in place of the Playground's. mount() puts it back under the Playground.
+  function mount(element, source) {
+    const place = element || home;
+    if (box.parentNode !== place) place.append(box);
+    const changed = st.source !== (source || null);
+    st.source = source || null;
+    if (changed) { st.edited = false; refreshSuggestion(); }
+  }
 
-  window.actlabStudy = { start, cancel, mount, get state() { return st.last; } };
+  window.actlabStudy = { start, cancel, mount, refresh: refreshSuggestion, get state() { return st.last; } };
 })();

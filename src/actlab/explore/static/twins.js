@@ -39,8 +39,12 @@ function buildTwins() {
   $("tw-layers").value = d.layers.length;
   $("tw-width").value = d.width;
   $("tw-bias").value = 0;
+  const inits = { auto: "each its own", he: "He", glorot: "Glorot", lecun: "LeCun", torch: "PyTorch default" };
+  for (const v of state.catalog.choices.init) $("tw-init").append(el("option", { value: v, text: inits[v] || v }));
+  $("tw-init").addEventListener("change", () => { state.tw.initChosen = true; twinsRestartSoon(); });
   const base = { lr: d.lr, optimizer: d.optimizer, params: {} };
   state.tw.twins = [{ ...base, name: "relu" }, { ...base, name: "tanh", params: {} }];
+  twinsDefaultInit();
   for (const id of ["tw-dataset", "tw-batch"]) $(id).addEventListener("change", twinsRestartSoon);
   for (const id of ["tw-noise", "tw-layers", "tw-width", "tw-bias"]) {
     $(id).addEventListener("input", () => { showTwinValues(); twinsRestartSoon(); });
@@ -60,6 +64,13 @@ function buildTwins() {
   showTwinValues();
 }
 
+// The shared scheme, until the person picks one: twin A's activation's (He when it has none).
+function twinsDefaultInit() {
+  if (state.tw.initChosen) return;
+  const a = state.tw.twins[0], act = a && state.byName[a.name];
+  $("tw-init").value = (act && act.init) || "he";
+}
+
 function showTwinValues() {
   for (const id of ["tw-noise", "tw-layers", "tw-width", "tw-bias"]) $(`${id}-value`).textContent = $(id).value;
 }
@@ -71,7 +82,9 @@ function buildTwinCards() {
   state.tw.twins.forEach((twin, i) => {
     const select = el("select", { id: `tw-act-${i}` });
     elementwiseOptions(select, twin.name);
-    select.addEventListener("change", () => { twin.name = select.value; twin.params = {}; buildTwinCards(); twinsRestartSoon(); });
+    select.addEventListener("change", () => {
+      twin.name = select.value; twin.params = {}; twinsDefaultInit(); buildTwinCards(); twinsRestartSoon();
+    });
     const lr = el("select", { id: `tw-lr-${i}` });
     for (const v of LRS) lr.append(el("option", { value: v, text: v }));
     if (!LRS.includes(+twin.lr)) lr.append(el("option", { value: twin.lr, text: twin.lr }));
@@ -94,6 +107,7 @@ function buildTwinCards() {
   });
   $("tw-add").disabled = state.tw.twins.length >= MAX_TWINS;
   $("tw-differ").textContent = twinsDiffer();
+  twinsStudyNote();
 }
 
 function twinsPreset(key) {
@@ -101,6 +115,7 @@ function twinsPreset(key) {
   $("tw-dataset").value = s.data; $("tw-noise").value = s.noise; $("tw-layers").value = s.layers;
   $("tw-width").value = s.width; $("tw-batch").value = s.batch; $("tw-bias").value = s.bias;
   state.tw.twins = p.twins.map((t) => ({ name: t.name, params: { ...(t.params || {}) }, lr: 0.03, optimizer: "sgd" }));
+  state.tw.initChosen = false; twinsDefaultInit();
   showTwinValues(); buildTwinCards();
   state.tw.playing = true;
   twinsRestart();
@@ -111,7 +126,7 @@ function twinConfigs() {
   const shared = {
     dataset: $("tw-dataset").value, noise: parseFloat($("tw-noise").value),
     width: parseInt($("tw-width").value, 10), batch_size: parseInt($("tw-batch").value, 10),
-    bias: parseFloat($("tw-bias").value), seed: 0,
+    bias: parseFloat($("tw-bias").value), init: $("tw-init").value, seed: 0,
   };
   const depth = parseInt($("tw-layers").value, 10);
   return state.tw.twins.map((t) => ({
@@ -133,10 +148,33 @@ function twinsDiffer() {
     : "The twins are identical: change a card's activation, learning rate or optimizer.";
 }
 
+// "Test this properly" beside the twins (study.js's box, mounted here by showView): the twins'
+// activations (each twin's layer spec) compared over many seeds, with twin A's other settings.
+function twinsStudySource() {
+  const configs = twinConfigs();
+  return { activations: [...new Set(configs.map((c) => c.layers[0]))], config: configs[0] };
+}
+
+// What a run of the twins tests, when it is not exactly what they show.
+function twinsStudyNote() {
+  const configs = twinConfigs(), notes = [];
+  const others = differKeys(configs).filter((k) => k !== "layers").map((k) => TWIN_KEYS[k]);
+  if (others.length) {
+    notes.push(`The twins also differ in ${others.join(" and ")}: "test this properly" compares only their activations, ` +
+               `and the settings they share in the run are twin A's (learning rate ${configs[0].lr}, ${configs[0].optimizer}).`);
+  }
+  if (configs[0].bias) {
+    notes.push(`A compare run starts every bias at 0, so it cannot test a starting bias of ${configs[0].bias}: set it to 0 to test these activations.`);
+  }
+  $("tw-study-note").textContent = notes.join(" ");
+  if (window.actlabStudy && $("view-twins").classList.contains("active")) window.actlabStudy.refresh();
+}
+
 // ------------------------------------------------------------------ sessions in lockstep
 
 function twinsRestartSoon() {
   $("tw-differ").textContent = twinsDiffer();
+  twinsStudyNote();
   clearTimeout(state.tw.restartTimer);
   state.tw.restartTimer = setTimeout(twinsRestart, 200);
 }
@@ -276,6 +314,7 @@ function encodeTwins(q) {
   for (const [key, id] of [["tnoise", "tw-noise"], ["tlayers", "tw-layers"], ["twidth", "tw-width"], ["tbatch", "tw-batch"], ["tbias", "tw-bias"]]) {
     q.set(key, $(id).value);
   }
+  if (state.tw.initChosen) q.set("tinit", $("tw-init").value);
   for (const t of state.tw.twins) q.append("twin", `${fullSpec(t.name, t.params)},lr=${t.lr},opt=${t.optimizer}`);
 }
 
@@ -296,6 +335,8 @@ function applyTwins(q) {
                  optimizer: state.catalog.optimizers.includes(extra.opt) ? extra.opt : state.catalog.defaults.optimizer });
   }
   if (twins.length >= MIN_TWINS) state.tw.twins = twins;
+  if (state.catalog.choices.init.includes(q.get("tinit"))) { $("tw-init").value = q.get("tinit"); state.tw.initChosen = true; }
+  else twinsDefaultInit();
   showTwinValues();
 }
 
