@@ -35,6 +35,13 @@ CPUs as the machine (each group asks for as many CPUs as the local backend's thr
 stacks its models the same way and gives the same numbers), both in this run; the ratio is Ray's
 wall time over the local one, without and with starting Ray.
 
+Where the CPU time goes (CPU only; ``--skip-profile`` to leave it out): one stack of the models one
+worker trains, trained in place on one thread with every bound call of its step timed by category
+(products, activations, Adam, loss, gradient norms, bias gradients, validation), the ceiling that
+removing the whole elementwise tail would leave (products and the rest only, against the large
+matmul's CPU rate), and each activation's kernels in ns per element against an add: the measured
+reason when the engine goal is MISSED.
+
 Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
 seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
 per factor cell, :func:`actlab.compare.groups`), with the 20% test part scored after the last epoch.
