@@ -594,7 +594,8 @@ def _utilisation(
 
 def grid(epochs: int, device: torch.device | None = None) -> None:
     """The grid case: every group of a compare grid through the engine, as compare trains them."""
-    from actlab.compare import CompareConfig, _grid, groups
+    from actlab.compare import CompareConfig
+    from actlab.compare.planning import _grid, groups
 
     c = CompareConfig.from_settings(
         dataset="digits", activations=GRID_ACTIVATIONS, seeds=SEEDS, epochs=epochs, **GRID
