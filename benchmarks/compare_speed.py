@@ -35,6 +35,13 @@ CPUs as the machine (each group asks for as many CPUs as the local backend's thr
 stacks its models the same way and gives the same numbers), both in this run; the ratio is Ray's
 wall time over the local one, without and with starting Ray.
 
+Where the CPU time goes (CPU only; ``--skip-profile`` to leave it out): one stack of the models one
+worker trains, trained in place on one thread with every bound call of its step timed by category
+(products, activations, Adam, loss, gradient norms, bias gradients, validation), the ceiling that
+removing the whole elementwise tail would leave (products and the rest only, against the large
+matmul's CPU rate), and each activation's kernels in ns per element against an add: the measured
+reason when the engine goal is MISSED.
+
 Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
 seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
 per factor cell, :func:`actlab.compare.groups`), with the 20% test part scored after the last epoch.
@@ -47,6 +54,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import resource
 import statistics
@@ -55,6 +63,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 
@@ -175,6 +184,127 @@ def plain_loop(
             net(Xv).argmax(1)
     _sync(device)  # an accelerator works asynchronously: wait for it
     return time.perf_counter() - t
+
+
+PROFILE_EPOCHS = 3  # timed epochs of the profile (after one untimed: plans and buffers made)
+
+
+def _category(call: object) -> str:
+    """The share of the step a plan's bound call counts in (see ``_MLP._plan``)."""
+    name = getattr(getattr(call, "func", call), "__name__", "")
+    return {"bmm": "batched products", "baddbmm": "batched products", "_fused_adam_": "Adam",
+            "linalg_vector_norm": "gradient norms", "sum": "bias gradients"}.get(
+                name, "activations")  # fmt: skip
+
+
+def _timed(call: object, spent: dict[str, float]) -> object:
+    """``call`` adding its thread CPU time to ``spent[its category]``."""
+    key, clock = _category(call), time.thread_time
+
+    def run() -> None:
+        t = clock()
+        call()  # type: ignore[operator]
+        spent[key] = spent.get(key, 0.0) + clock() - t
+
+    return run
+
+
+def step_profile(split, jobs: list[Job], config: TrainConfig, cpu_rate: float) -> None:
+    """Where one stack's CPU time goes, one thread, in place (not in isolation: caches as in a run).
+
+    One stack of the models one worker trains (``ceil(models / threads)``), trained epoch by
+    epoch as ``train`` does (validation pass and metrics included); every bound call of the
+    training step's plan is timed with the thread's CPU clock (about 1 us of overhead per call,
+    ~50 calls per step), the loss through the module's ``_loss_and_grad``; the rest of an epoch
+    (layer 0's two products, the row gathers, the loop) is the remainder. Then each activation's
+    kernels on one group's hidden-layer tensor, in ns per element against an add of the same shape.
+    """
+    from actlab.compare.training import mlp as mlp_mod
+    from actlab.compare.training.data import _Data
+    from actlab.compare.training.metrics import _val_metrics
+    from actlab.compare.training.types import check_jobs
+    from actlab.torch import fast_path
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    n_models = math.ceil(len(jobs) / max(threads, 1))
+    acts = check_jobs(jobs)[:n_models]
+    d = _Data(split, torch.device("cpu"))
+    net = mlp_mod._MLP(acts, [int(j.seed) for j in jobs[:n_models]], d, config)
+    order = torch.Generator().manual_seed(0)
+    spent: dict[str, float] = {}
+    loss_fn = mlp_mod._loss_and_grad
+    clock = time.thread_time
+
+    def timed_loss(*a) -> None:
+        t = clock()
+        loss_fn(*a)
+        spent["loss"] = spent.get("loss", 0.0) + clock() - t
+
+    def epoch() -> tuple[float, float, float]:
+        perms = torch.stack([torch.randperm(d.n_train, generator=order) for _ in acts])
+        t0 = clock()
+        net.run_epoch(perms, lambda: None)
+        t1 = clock()
+        out, _, _ = net.evaluate()
+        t2 = clock()
+        _val_metrics(out, d)
+        return t1 - t0, t2 - t1, clock() - t2
+
+    try:
+        epoch()
+        for plan in net._plans.values():
+            if hasattr(plan, "backward"):  # a training step's plan (evaluation plans: timed whole)
+                for calls in (plan.forward, plan.backward, plan.finish):
+                    calls[:] = [_timed(c, spent) for c in calls]
+        mlp_mod._loss_and_grad = timed_loss
+        train_s = val_s = metrics_s = 0.0
+        for _ in range(PROFILE_EPOCHS):
+            a, b, c = epoch()
+            train_s, val_s, metrics_s = train_s + a, val_s + b, metrics_s + c
+    finally:
+        mlp_mod._loss_and_grad = loss_fn
+        torch.set_num_threads(threads)
+    spent["rest of the step"] = train_s - sum(spent.values())  # layer 0's products, gathers, loop
+    spent["validation pass"] = val_s  # forward and unit health (f'(z) of the first chunk)
+    spent["validation metrics"] = metrics_s
+    total = sum(spent.values())
+    sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
+    flops = training_flops(sizes, len(split.X_train), PROFILE_EPOCHS, n_models)
+    products = spent["batched products"] + spent["rest of the step"]
+    print(f"\n== where the engine's CPU time goes (one stack of {n_models} models, 1 thread, "
+          f"{PROFILE_EPOCHS} epochs, {total:.2f} CPU-s) ==")  # fmt: skip
+    for key, s in sorted(spent.items(), key=lambda kv: -kv[1]):
+        say(f"  {key}", f"{1e3 * s / PROFILE_EPOCHS:8.1f} ms per epoch  {100 * s / total:3.0f}%")
+    rate, ceiling = flops / total / 1e9, flops / products / 1e9
+    say("  this stack", f"{rate:8.1f} GFLOP per CPU-s = {100 * rate / cpu_rate:.0f}% of the large "
+                        f"matmul's {cpu_rate:.1f}")  # fmt: skip
+    say("  ceiling", f"{ceiling:8.1f} GFLOP per CPU-s counting only the products and the rest "
+                     f"(layer 0's products, row gathers, loop) = {100 * ceiling / cpu_rate:.0f}%: "
+                     "the most that fusing the elementwise tail away could reach")  # fmt: skip
+
+    z = torch.randn(sum(1 for a in acts if str(a) == str(acts[0])), 64, config.width)
+    h, g, o = torch.empty_like(z), torch.randn_like(z), torch.empty_like(z)
+
+    def ns(fn) -> float:  # best of 5 blocks of 50: a shared machine's noise only adds
+        fn()
+        best = math.inf
+        for _ in range(5):
+            t = clock()
+            for _ in range(50):
+                fn()
+            best = min(best, clock() - t)
+        return best / 50 / z.numel() * 1e9
+
+    add = ns(lambda: torch.add(z, g, out=o))
+    print(f"  kernels per element on a {tuple(z.shape)} tensor (an add: {add:.2f} ns):")
+    for name in ACTIVATIONS:
+        fast = fast_path(build(name))
+        if fast is None:
+            continue
+        fw, bw = ns(partial(fast[0], z, h)), ns(partial(fast[1], g, z, h, o))
+        say(f"    {name}", f"forward {fw:5.2f} ns ({fw / add:4.1f} adds), "
+                         f"backward {bw:5.2f} ns ({bw / add:4.1f} adds)")  # fmt: skip
 
 
 def say(label: str, text: str) -> None:
@@ -317,6 +447,9 @@ def main() -> None:
     parser.add_argument("--skip-grid", action="store_true", help="leave out the grid case")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the end-to-end row")
     parser.add_argument(
+        "--skip-profile", action="store_true", help="leave out where the engine's CPU time goes"
+    )
+    parser.add_argument(
         "--cpu-features", choices=("avx2",), help="avx2: as on an AVX2-only machine (see above)"
     )
     args = parser.parse_args()
@@ -388,6 +521,8 @@ def main() -> None:
         final = [history[a_i * SEEDS + s][-1].metrics["val_accuracy"] for s in range(SEEDS)]
         say(f"  {act}", f"val accuracy after {config.epochs} epochs: "
                         f"mean {statistics.mean(final):.4f}, min {min(final):.4f}")  # fmt: skip
+    if device.type == "cpu" and not args.skip_profile:
+        step_profile(split, jobs, config, cpu_rate)
 
     print("\n== one model at a time, plain PyTorch loop ==")
     plain = {}
@@ -459,7 +594,8 @@ def _utilisation(
 
 def grid(epochs: int, device: torch.device | None = None) -> None:
     """The grid case: every group of a compare grid through the engine, as compare trains them."""
-    from actlab.compare import CompareConfig, _grid, groups
+    from actlab.compare import CompareConfig
+    from actlab.compare.planning import _grid, groups
 
     c = CompareConfig.from_settings(
         dataset="digits", activations=GRID_ACTIVATIONS, seeds=SEEDS, epochs=epochs, **GRID
