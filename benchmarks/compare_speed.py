@@ -41,13 +41,13 @@ vmapped with torch.func) and the same 15 models in a plain PyTorch loop (torch.o
 batch and epochs), both in this run, each with torch's threads and 1 thread (the faster counts).
 Printed: the speed-up in wall and CPU seconds against the 3x goal, and the plain loop's own GFLOP
 per CPU-second (``torch.utils.flop_counter`` over a training step) against the large matmul's: the
-most any batching could gain in CPU time. Measured (2-core AVX-512 Xeon, load ~9): the engine
-0.73x the plain loop in wall time and 0.97x in CPU time (3 epochs; 0.55x at 1 epoch, where building
-and checking the 15 networks weighs more); the 1-thread plain loop already runs at 36-40% of the
-matmul rate (at most 2.5-2.8x left even at the matmul's rate); vmap turns each conv into a
-grouped conv costing about the models' separate convs (a 5-model step, 1 thread: 19.6-20.7 ms
-vmapped, 17.7-19.5 ms as 5 module calls), so on a CPU the 3x goal is out of reach for this
-network: MISSED with that reason.
+most any batching could gain in CPU time. Measured (2-core AVX-512 Xeon, load 3-4, 3 epochs, main
+and this branch back to back): the engine 0.87x -> 0.99x the plain loop in CPU time (0.60x -> 1.06x
+wall), the health probe now inside the vmapped validation pass; the 1-thread plain loop already
+runs at 42-45% of the matmul rate (at most 2.2-2.4x left even at the matmul's rate); vmap turns
+each conv into a grouped conv costing about the models' separate convs (a 5-model step, 1 thread:
+19.6-20.7 ms vmapped, 17.7-19.5 ms as 5 module calls), so on a CPU the 3x goal is out of reach
+for this network: MISSED with that reason.
 
 Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
 seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
