@@ -42,6 +42,20 @@ removing the whole elementwise tail would leave (products and the rest only, aga
 matmul's CPU rate), and each activation's kernels in ns per element against an add: the measured
 reason when the engine goal is MISSED.
 
+``--model`` row (``--skip-model`` to leave it out): ``examples/cnn_digits.py:build`` (a 2-conv CNN)
+for relu, silu, gelu x 5 seeds on digits, min(--epochs, 10) epochs, trained by the engine (seeds
+vmapped with torch.func) and the same 15 models in a plain PyTorch loop (torch.optim.Adam, same
+batch and epochs), both in this run, each with torch's threads and 1 thread (the faster counts).
+Printed: the speed-up in wall and CPU seconds against the 3x goal, and the plain loop's own GFLOP
+per CPU-second (``torch.utils.flop_counter`` over a training step) against the large matmul's: the
+most any batching could gain in CPU time. Measured (2-core AVX-512 Xeon, load 3-4, 3 epochs, main
+and this branch back to back): the engine 0.87x -> 0.99x the plain loop in CPU time (0.60x -> 1.06x
+wall), the health probe now inside the vmapped validation pass; the 1-thread plain loop already
+runs at 42-45% of the matmul rate (at most 2.2-2.4x left even at the matmul's rate); vmap turns
+each conv into a grouped conv costing about the models' separate convs (a 5-model step, 1 thread:
+19.6-20.7 ms vmapped, 17.7-19.5 ms as 5 module calls), so on a CPU the 3x goal is out of reach
+for this network: MISSED with that reason.
+
 Grid case (``--skip-grid`` to leave it out): 4 activations x depth 2,8 x lr 1e-3,3e-3,1e-2 x 5
 seeds on digits, trained group by group exactly as ``actlab compare`` does (one batched engine call
 per factor cell, :func:`actlab.compare.groups`), with the 20% test part scored after the last epoch.
@@ -63,6 +77,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -151,9 +166,10 @@ def training_flops(sizes: list[int], n_train: int, epochs: int, models: int) -> 
 
 def plain_loop(
     split, activation: str, seed: int, config: TrainConfig, epochs: int,
-    device: torch.device | None = None,
+    device: torch.device | None = None, factory: Callable[[str], nn.Module] | None = None,
 ) -> float:  # fmt: skip
-    """Seconds to train one model the ordinary way (nn.Sequential, Adam, loss.backward())."""
+    """Seconds to train one model the ordinary way (nn.Sequential, Adam, loss.backward()); the
+    network is ``factory(activation)`` when given (a ``--model`` function), else the MLP."""
     device = device or torch.device("cpu")
     torch.manual_seed(seed)
     sizes = [split.X_train.shape[1]] + [config.width] * config.depth + [split.n_classes]
@@ -162,7 +178,7 @@ def plain_loop(
         layers.append(nn.Linear(i, o))
         if k < config.depth:
             layers.append(build(activation))
-    net = nn.Sequential(*layers).to(device)
+    net = (factory(activation) if factory else nn.Sequential(*layers)).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     loss_fn = nn.CrossEntropyLoss()
     X = torch.as_tensor(split.X_train, device=device)
@@ -429,6 +445,81 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
                          f"{near_cpu:.2f} s: what is spent besides training, whatever the load)")
 
 
+MODEL = Path(__file__).resolve().parent.parent / "examples" / "cnn_digits.py"
+MODEL_ACTIVATIONS = ("relu", "silu", "gelu")
+MODEL_GOAL = 3.0  # issue 24 item 4: --model at least 3x a plain PyTorch loop
+
+
+def _step_flops(factory: Callable[[str], nn.Module], n_in: int, batch: int) -> float:
+    """FLOPs of one training step (forward and backward, every op torch counts) of one model."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = factory(MODEL_ACTIVATIONS[0])
+    with FlopCounterMode(display=False) as counter:
+        net(torch.randn(batch, n_in)).square().sum().backward()
+    return float(counter.get_total_flops())
+
+
+def model_row(epochs: int, plain_epochs: int, device: torch.device) -> None:
+    """``--model examples/cnn_digits.py:build`` (3 activations x 5 seeds) against the same models
+    in a plain PyTorch loop (faster of torch's threads and 1 thread), both timed in this run.
+
+    On a CPU the figures are CPU seconds (load-independent) beside wall seconds, and the plain
+    loop's own GFLOP per CPU-second against the large matmul's bounds what any batching can win:
+    a loop already near the matmul rate leaves no room for 3x."""
+    sys.path.insert(0, str(MODEL.parent))
+    from cnn_digits import build as factory
+
+    split = data.split(data.load("digits"))
+    config = TrainConfig(epochs=epochs, model=f"{MODEL}:build")
+    jobs = [Job(a, s) for a in MODEL_ACTIVATIONS for s in range(SEEDS)]
+    models = len(jobs)
+    print(f"\n== --model {MODEL.name}:build: {len(MODEL_ACTIVATIONS)} activations x {SEEDS} "
+          f"seeds, {epochs} epochs, batch {config.batch_size} ==")  # fmt: skip
+    train(jobs[:1], split, TrainConfig(epochs=1, model=config.model), device=device)  # warm-up
+    threads = torch.get_num_threads()
+    runs = []
+    for n_threads in sorted({threads, 1}, reverse=True):  # as the plain loop: the faster counts
+        torch.set_num_threads(n_threads)
+        t, c = time.perf_counter(), _cpu_s()
+        train(jobs, split, config, device=device)
+        _sync(device)
+        runs.append((time.perf_counter() - t, _cpu_s() - c))
+        say(f"engine, {n_threads} thread(s)", f"{runs[-1][0]:8.2f} s wall, {runs[-1][1]:.2f} CPU-s")
+    torch.set_num_threads(threads)
+    wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
+    plain: dict[int, tuple[float, float]] = {}
+    for n_threads in sorted({threads, 1}, reverse=True):
+        torch.set_num_threads(n_threads)
+        c = _cpu_s()
+        w = [plain_loop(split, a, 0, config, plain_epochs, device, factory)
+             for a in MODEL_ACTIVATIONS]  # fmt: skip
+        scale = models * epochs / (len(MODEL_ACTIVATIONS) * plain_epochs)
+        plain[n_threads] = (sum(w) * scale, (_cpu_s() - c) * scale)
+        w_s, c_s = plain[n_threads]
+        timed = f"({plain_epochs} epoch(s) per activation timed)"
+        say(f"plain, {n_threads} thread(s)", f"{w_s:8.2f} s wall, {c_s:.2f} CPU-s {timed}")
+    torch.set_num_threads(threads)
+    plain_wall = min(p[0] for p in plain.values())
+    ratio = plain_wall / wall
+    met = "MET" if ratio >= MODEL_GOAL else "MISSED"
+    say("speed-up (wall)", f"{ratio:8.2f}x (faster engine vs faster plain loop)   "
+                           f"goal >= {MODEL_GOAL:.0f}x: {met}")  # fmt: skip
+    if device.type != "cpu":
+        return
+    plain_cpu = min(p[1] for p in plain.values())
+    say("speed-up (CPU-s)", f"{plain_cpu / cpu:8.2f}x (the cheaper of each, CPU time)   "
+                            f"{'MET' if plain_cpu / cpu >= MODEL_GOAL else 'MISSED'}")  # fmt: skip
+    steps = -(-len(split.X_train) // config.batch_size)
+    flops = _step_flops(factory, split.X_train.shape[1], config.batch_size) * steps
+    rate = matmul_cpu_rate()
+    loop_rate = flops * models * epochs / plain_cpu / 1e9
+    say("plain loop's rate", f"{loop_rate:8.1f} GFLOP per CPU-s (training steps' FLOPs, "
+                             f"validation not counted) = {100 * loop_rate / rate:.0f}% of the "
+                             f"large matmul's {rate:.1f}: at most {rate / loop_rate:.1f}x is "
+                             "left for any batching in CPU time")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -446,6 +537,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--skip-grid", action="store_true", help="leave out the grid case")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the end-to-end row")
+    parser.add_argument("--skip-model", action="store_true", help="leave out the --model row")
     parser.add_argument(
         "--skip-profile", action="store_true", help="leave out where the engine's CPU time goes"
     )
@@ -562,6 +654,8 @@ def main() -> None:
 
     if not args.skip_grid:
         grid(args.epochs, device)
+    if not args.skip_model:
+        model_row(min(args.epochs, 10), args.plain_epochs, device)
     if not args.skip_e2e:
         end_to_end(args.epochs, engine_s, device)
     if args.backend == "ray":

@@ -653,3 +653,30 @@ def test_learnable_activations_train_beside_the_stacks_and_equal_a_plain_loop(di
             torch.testing.assert_close(states[k][name], value, rtol=1e-4, atol=1e-5)
     slope = states[0]["1.weight"]  # the learned PReLU slope moved away from its initial 0.25
     assert slope.shape == (1,) and float(slope) != 0.25
+
+
+def test_byo_vmapped_health_probe_equals_model_by_model(digits, monkeypatch):
+    """The one-pass probe (hooked activations' inputs out of the vmapped validation call) gives
+    the model-by-model probe's outputs and unit health exactly, on the CNN example."""
+    from pathlib import Path
+
+    from actlab.compare.training.generic import _Vmapped
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "cnn_digits.py"
+    config = TrainConfig(epochs=1, model=f"{example}:build")
+    jobs = [Job("relu", 0), Job("relu", 1), Job("sigmoid", 0), Job("sigmoid", 1)]
+    data = _Data(digits)
+    trainers = _trainers(jobs, [parse(j.activation) for j in jobs], data, config)
+    for trainer, rows in trainers:
+        assert isinstance(trainer, _Vmapped)
+        perms = torch.stack([torch.randperm(data.n_train) for _ in rows])
+        trainer.run_epoch(perms, lambda: None)
+        fast = trainer._probed()
+        assert fast is not None  # elementwise modules without parameters: the one-pass probe
+        with monkeypatch.context() as m:
+            m.setattr(trainer, "_probed", lambda: None)
+            slow = trainer.evaluate()
+        assert torch.equal(fast[0], slow[0])
+        np.testing.assert_array_equal(np.array(fast[1]), np.array(slow[1]))
+        np.testing.assert_array_equal(np.array(fast[2]), np.array(slow[2]))
+        assert np.array(fast[1]).shape == (len(rows), 3)  # three activation calls per model

@@ -215,13 +215,64 @@ class _Vmapped:
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]]:
         self.base.eval()
-        out = self.outputs(self.data.X_val, transpose=False)
+        X = self.data.X_val
+        if len(X) <= _EVAL_ROWS:
+            probed = self._probed()
+            if probed is not None:
+                return probed
+        out = self.outputs(X, transpose=False)
         with _Health(self.base) as probe:
             health = [probe.measure(partial(
                 torch.func.functional_call, self.base, ({n: v[k] for n, v in self.params.items()},
                 {n: v[k] for n, v in self.buffers.items()}), (self.data.X_val[:_EVAL_ROWS],),
             )) for k in range(len(self.frozen))]  # fmt: skip
         return out.transpose(1, 2), [h[0] for h in health], [h[1] for h in health]
+
+    def _probed(self) -> tuple[torch.Tensor, list[list[float]], list[list[float]]] | None:
+        """``evaluate`` in one vmapped validation pass: the hooked activations' inputs come out
+        of the same call as the outputs, and their derivatives are taken on all models at once
+        (elementwise modules without parameters or buffers; else None: probe model by model).
+        Measured on the CNN example (15 models, 1 thread): evaluate 0.68-0.96 CPU-s per epoch
+        model by model, of which the validation outputs alone are 0.15-0.19."""
+        probe = _Health(self.base)
+        with probe:
+            mods = [m for m in self.base.modules() if id(m) in probe.saturation]
+        if any(True for m in mods for _ in [*m.parameters(), *m.buffers()]):
+            return None
+        seen: list[tuple[nn.Module, torch.Tensor]] = []
+
+        def record(module: nn.Module, args: tuple, output: Any) -> None:
+            if args and isinstance(args[0], torch.Tensor) and args[0].ndim >= 2:
+                seen.append((module, args[0]))
+
+        def call(p: dict, b: dict, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            seen.clear()
+            out = torch.func.functional_call(self.base, (p, b), (x,))
+            return out, [z for _, z in seen]
+
+        handles = [m.register_forward_hook(record) for m in mods]
+        try:
+            out, zs = torch.func.vmap(call, in_dims=(0, 0, None), randomness="error")(
+                self.params, self.buffers, self.data.X_val
+            )
+        finally:
+            for h in handles:
+                h.remove()
+        dead, sat = [], []
+        for (module, _), z in zip(seen, zs, strict=True):  # (models, rows, ...) per call
+            with torch.enable_grad():
+                z = z.detach().requires_grad_(True)
+                h = module.forward(z)
+                d = torch.autograd.grad(h, z, torch.ones_like(h))[0]
+            d_, s_ = unit_health(d.reshape(d.shape[0], d.shape[1], -1))
+            dead.append(d_.tolist())
+            sat.append(s_.tolist() if probe.saturation[id(module)] else [math.nan] * len(z))
+        models = len(self.frozen)
+        return (
+            out.transpose(1, 2),
+            [[c[k] for c in dead] for k in range(models)],
+            [[c[k] for c in sat] for k in range(models)],
+        )
 
     def freeze(self, rows: torch.Tensor) -> None:
         with torch.no_grad():
