@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from actlab import catalog
+from actlab import catalog, data
 from actlab.data import SYNTHETIC
 from actlab.explore.session import PlaygroundConfig
 from actlab.nets import init_scheme
@@ -153,8 +153,6 @@ def script(
 
     ``activations``/``refs``: the explorer's start-up functions and their ``file.py:fn`` (only the
     path is written, in a comment and an import, never read)."""
-    from actlab import data
-
     activations = activations or {}
     refs = refs or {}
     c = config

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from actlab.compare.config import flat_from_stored
+from actlab.compare.store import Store
 from actlab.explore.guard import BadRequest, echo
 
 __all__ = ["SERVED_SUFFIXES", "api_runs", "list_runs", "run_file", "runs_file"]
@@ -21,9 +23,6 @@ SERVED_SUFFIXES = (".html", ".md", ".png", ".svg", ".pdf", ".json", ".csv", ".tx
 
 def list_runs(root: Path) -> list[dict[str, Any]]:
     """The compare run folders directly under ``root`` (those with results or a report)."""
-    from actlab.compare.config import flat_from_stored
-    from actlab.compare.store import Store
-
     if not root.is_dir():
         return []
     real_root = root.resolve()

@@ -62,9 +62,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from actlab import catalog, kernels, nets, plot
-from actlab.compare import OPTIMIZERS
 from actlab.errors import ActlabError
-from actlab.explore import studies
+from actlab.explore import export, load_activations, studies
+from actlab.explore import search_finalists as find_finalists
 from actlab.explore.guard import (  # (MAX_BODY etc.: this module's names before the split)
     ECHO,
     MAX_BODY,
@@ -89,6 +89,7 @@ from actlab.explore.session import (
     validate_live,
 )
 from actlab.explore.worker import Pool, Worker, WorkerBusy, WorkerError, warm_up
+from actlab.spec import OPTIMIZERS
 
 __all__ = [
     "ECHO",
@@ -561,8 +562,6 @@ async def api_export(request: Request) -> Response:
     """The Playground's settings (as ``POST /api/sessions`` takes them) as text: a PyTorch script
     (``format=python``, the default) or an ``actlab compare`` command line. Bounded work: text
     from a validated config; start-up functions appear by their command-line path, never read."""
-    from actlab.explore import export
-
     fmt = request.query_params.get("format", "python")
     if fmt not in EXPORT_FORMATS:
         raise BadRequest(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {echo(fmt)}")
@@ -665,9 +664,6 @@ def create_app(
     ``study_limit``: seconds of training of a "test this properly" run (``POST /api/compare``,
     :mod:`actlab.explore.studies`) before it stops at an epoch boundary and writes its report.
     """
-    from actlab.explore import load_activations
-    from actlab.explore import search_finalists as find_finalists
-
     refs: tuple[Any, ...] = tuple(catalog.split_specs(activations)) if activations else ()
     table = load_activations(refs)
     found, skipped = find_finalists(runs) if search_finalists else ([], [])

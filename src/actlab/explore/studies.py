@@ -38,10 +38,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from actlab import catalog
+from actlab import catalog, compare
 from actlab.errors import ActlabError, check_number
+from actlab.explore import export
 from actlab.explore.guard import BadRequest, echo, in_daemon_thread, read_json
 from actlab.explore.session import PlaygroundConfig, validate
+from actlab.explore.worker import _context, _exit_with_parent, _without_main, one_line
 
 __all__ = [
     "LIMITS",
@@ -242,8 +244,6 @@ class Studies:
 
     def start(self, request: StudyRequest) -> Study:
         """Start ``request`` in a new process; 409 while another run is alive."""
-        from actlab.explore import export
-
         with self.lock:
             if self.closed:
                 raise BadRequest("the server is stopping", 503)
@@ -375,8 +375,6 @@ def _kill(proc: Any) -> None:
 
 def _spawn(study: Study, settings: dict[str, Any], out: Path) -> None:
     """The run's process, from the workers' forkserver (never inheriting the server's sockets)."""
-    from actlab.explore.worker import _context, _without_main
-
     ctx = _context()
     study.conn, child = ctx.Pipe(duplex=False)
     study.proc = ctx.Process(
@@ -398,8 +396,6 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 def _main(conn: Any, settings: dict[str, Any], out: str, limit: float) -> None:
     """Run the comparison; send ("started"|"progress"|"done"|"error", value) messages."""
-    from actlab.explore.worker import _exit_with_parent, one_line
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the server stops us
     signal.signal(signal.SIGTERM, _raise_interrupt)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
@@ -421,8 +417,6 @@ def _main(conn: Any, settings: dict[str, Any], out: str, limit: float) -> None:
             send("progress", {k: info.get(k) for k in keys})
 
     try:
-        from actlab import compare
-
         results = compare.run(
             out=out, time_budget=limit, progress=progress, device="cpu",
             on_start=lambda directory, new: send("started", str(directory)),
