@@ -28,6 +28,7 @@ from actlab.compare.config import settings as compare_settings
 from actlab.errors import ActlabError, check_number, suggest
 from actlab.health import derivative_fn, measures_saturation, unit_health
 from actlab.nets import loss, mlp
+from actlab.spec import Activation
 
 # mlp, loss: the network, initialisation and loss of compare (actlab.nets); derivative_fn: the
 # same f' as diagnose (catalog kernel; autograd for learnable modules). One
@@ -162,6 +163,23 @@ def validate_live(body: Any) -> dict[str, float]:
     return {k: _read(body, k, None) for k in keys}
 
 
+def hidden_activation(
+    spec: str, activations: Mapping[str, catalog.ActivationSpec] | None, where: str
+) -> Activation:
+    """An untrusted spec as an elementwise hidden-layer activation (names only: built-ins,
+    registered and start-up ones); ActlabError prefixed with ``where`` otherwise."""
+    try:
+        act = catalog.parse_registered(spec, activations)
+    except ActlabError as exc:
+        raise ActlabError(f"{where}: {exc}") from None
+    if not act.spec.elementwise:
+        raise ActlabError(
+            f"{where}: {act.name} is not an elementwise hidden-layer activation (the output "
+            "layer's softmax is already inside the loss); choose e.g. relu or tanh"
+        )
+    return act
+
+
 def validate(
     body: Any, activations: Mapping[str, catalog.ActivationSpec] | None = None
 ) -> PlaygroundConfig:
@@ -199,16 +217,7 @@ def validate(
     for i, spec in enumerate(layers, 1):
         if not isinstance(spec, str):
             raise ActlabError(f"layer {i}: activation must be a spec string like 'elu:alpha=0.5'")
-        try:
-            act = catalog.parse_registered(spec, activations)
-        except ActlabError as exc:
-            raise ActlabError(f"layer {i}: {exc}") from None
-        if not act.spec.elementwise:
-            raise ActlabError(
-                f"layer {i}: {act.name} is not an elementwise hidden-layer activation (the "
-                "output layer's softmax is already inside the loss); choose e.g. relu or tanh"
-            )
-        specs.append(str(act))
+        specs.append(str(hidden_activation(spec, activations, f"layer {i}")))
     given = {
         k: _read(body, k, v) for k, v in d.to_dict().items() if k in SETTINGS and k != "layers"
     }

@@ -42,7 +42,7 @@ from actlab import catalog, compare
 from actlab.errors import ActlabError, check_number
 from actlab.explore import export
 from actlab.explore.guard import BadRequest, echo, in_daemon_thread, read_json
-from actlab.explore.session import PlaygroundConfig, validate
+from actlab.explore.session import PlaygroundConfig, hidden_activation, validate
 from actlab.explore.worker import _context, _exit_with_parent, _without_main, one_line
 
 __all__ = [
@@ -96,15 +96,7 @@ def _activations(value: Any, table: Mapping[str, catalog.ActivationSpec] | None)
         )
     specs: list[str] = []
     for i, text in enumerate(value, 1):
-        try:
-            act = catalog.parse_registered(text, table)
-        except ActlabError as exc:
-            raise ActlabError(f"activations, item {i}: {exc}") from None
-        if not act.spec.elementwise:
-            raise ActlabError(
-                f"activations, item {i}: {act.name} is not an elementwise hidden-layer "
-                "activation; choose e.g. relu or tanh"
-            )
+        act = hidden_activation(text, table, f"activations, item {i}")
         if str(act) in specs:
             raise ActlabError(f"activations: {act} is listed twice; list each once")
         specs.append(str(act))
