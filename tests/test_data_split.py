@@ -82,7 +82,7 @@ def test_split_keeps_the_rows_of_the_scikit_learn_split(name: str, test_fraction
 
 
 def test_unknown_split_version_is_refused() -> None:
-    with pytest.raises(ActlabError, match="split version 2 is not one this actlab knows.*upgrade"):
+    with pytest.raises(ActlabError, match=r"split version 2 is not one this actlab knows.*upgrade"):
         data.split(data.load("iris"), version=2)
 
 
@@ -126,7 +126,7 @@ def test_run_stores_split_version_and_baselines(tmp_path: Path, engine: object) 
 def test_resume_splits_with_the_stored_version(tmp_path: Path, engine: object) -> None:
     compare.run("iris", out=tmp_path / "r", **SMALL)
     _meta(tmp_path / "r", "split_version", 2)  # as a newer actlab would have stored it
-    with pytest.raises(ActlabError, match="split version 2 .*newer actlab"):
+    with pytest.raises(ActlabError, match=r"split version 2 .*newer actlab"):
         compare.run(out=tmp_path / "r", resume=True)
 
 

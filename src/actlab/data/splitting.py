@@ -91,8 +91,9 @@ def split(
     """
     if version not in SPLIT_VERSIONS:
         raise ActlabError(
-            f"split version {version!r} is not one this actlab knows ({', '.join(map(str, SPLIT_VERSIONS))}): "
-            "the run was made by a newer actlab; upgrade actlab to resume it"
+            f"split version {version!r} is not one this actlab knows "
+            f"({', '.join(map(str, SPLIT_VERSIONS))}): the run was made by a newer actlab; "
+            "upgrade actlab to resume it"
         )
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
         raise ActlabError(
