@@ -373,6 +373,8 @@ def main() -> None:
         "--skip-around", action="store_true",
         help="leave out the default run's and the showcase grid's wall over training time",
     )  # fmt: skip
+    parser.add_argument("--around-rounds", type=int, default=2,
+                        help="runs of each around-the-training command (the better is used)")
     parser.add_argument(
         "--cpu-features", choices=("avx2",), help="avx2: as on an AVX2-only machine (see above)"
     )
@@ -487,7 +489,7 @@ def main() -> None:
     if not args.skip_e2e:
         end_to_end(args.epochs, engine_s, device)
     if not args.skip_around:
-        around_the_training()
+        around_the_training(max(1, args.around_rounds))
     if args.backend == "ray":
         ray_overhead(split, jobs, config.epochs)
 
