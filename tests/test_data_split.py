@@ -147,3 +147,16 @@ def test_baselines_stopped_before_storing_are_fit_on_resume(tmp_path: Path, engi
     again = compare.run(out=tmp_path / "r", resume=True)
     assert [b["name"] for b in again.analysis.baselines] == ["majority class",
                                                              "logistic regression"]  # fmt: skip
+
+
+def test_baselines_in_a_thread_or_here_store_the_same(
+    tmp_path: Path, engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actlab.compare import running
+
+    got = []
+    for free in (True, False):
+        monkeypatch.setattr(running, "_core_free", lambda free=free: free)
+        got.append(compare.run("iris", out=tmp_path / str(free), **SMALL).analysis.baselines)
+    assert got[0] == got[1] and [b["name"] for b in got[0]] == ["majority class",
+                                                                "logistic regression"]  # fmt: skip

@@ -101,15 +101,21 @@ def fit_all(splits: list[Any]) -> list[dict[str, Any]]:
             for i, b in enumerate(runs[0])]  # fmt: skip
 
 
-def in_background(splits: list[Any]) -> Future:
+def in_background(splits: list[Any], *, background: bool = True) -> Future:
     """:func:`fit_all` in a daemon thread, its result (or error) in the returned future.
 
-    compare starts it before training and stores the result when training ends: importing
-    scikit-learn and fitting the logistic regression (digits: ~1.5 s on a quiet 2-core machine,
-    most of it in BLAS and L-BFGS, which release the GIL) then overlaps the first groups instead
-    of delaying them. A daemon thread: an interrupted run exits without waiting for it.
+    compare starts it before training and stores the result when training ends, so importing
+    scikit-learn and fitting the logistic regression (digits: ~2.5 s of the default run, load
+    ~2.5) overlap the first groups when a core is free beside torch's threads. Otherwise
+    (``background=False``) it fits here and now: on this 2-core machine, whose two cores torch's
+    threads use, the thread fighting the training loop for the GIL made the default run's training
+    phase 4.1 -> 7.9 s and its wall 9.5 -> 11.8 s. A daemon thread: an interrupted run exits
+    without waiting for it.
     """
     future: Future = Future()
+    if not background:
+        future.set_result(fit_all(splits))
+        return future
 
     def work() -> None:
         try:

@@ -263,6 +263,14 @@ def _stored_split_version(directory: Path) -> int:
             return 1
 
 
+def _core_free() -> bool:
+    """Whether a core is left beside torch's threads (for the baselines' thread)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) > torch.get_num_threads()
+
+
 def _lacks_baselines(store: Store) -> bool:
     """Whether the baselines are still to be fit: a run that stores its split version (made since
     baselines are fit in the background) and has none yet. Older runs are left as they are."""
@@ -510,7 +518,9 @@ def run(
             )
     # the baselines fit while the groups train (stored when training ends; a run stopped before
     # that fits them again on --resume)
-    pending = baselines.in_background(list(splits.values())) if _lacks_baselines(store) else None
+    pending = None
+    if _lacks_baselines(store):
+        pending = baselines.in_background(list(splits.values()), background=_core_free())
     phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"
     tracking = None
