@@ -48,12 +48,16 @@ def _shape(ds: data.Dataset) -> tuple[int, int]:
     return int(ds.X.shape[1]), max(int(n_out), 1)
 
 
-def _splits(c: CompareConfig, ds: data.Dataset) -> dict[int, data.Split]:
-    """Split seed -> Split: one for the run, or one per seed with ``resample_split``."""
+def _splits(
+    c: CompareConfig, ds: data.Dataset, version: int = data.SPLIT_VERSION
+) -> dict[int, data.Split]:
+    """Split seed -> Split: one for the run, or one per seed with ``resample_split``; ``version``:
+    the split function's (a resumed run's stored one)."""
     seeds = sorted({c.data.split_seed_for(s) for s in range(c.study.seeds)})
     return {
         ss: data.split(
-            ds, val_fraction=c.data.val_fraction, seed=ss, test_fraction=c.data.test_fraction
+            ds, val_fraction=c.data.val_fraction, seed=ss, test_fraction=c.data.test_fraction,
+            version=version,
         )
         for ss in seeds
     }

@@ -28,7 +28,7 @@ from actlab.compare.config import (
 from actlab.compare.progress import PlainProgress
 from actlab.compare.results import Results, load
 from actlab.compare.store import Store, is_locked, locked_error, release_lock, take_lock
-from actlab.data import Split
+from actlab.data import SPLIT_VERSION, Split
 from actlab.errors import ActlabError
 
 
@@ -256,6 +256,39 @@ def resolve(
     return c, directory, False
 
 
+def _stored_split_version(directory: Path) -> int:
+    """The split function's version a stored run was made with: its meta's ``split_version``, or
+    1 for runs made before it was stored (they all split with version 1)."""
+    with Store.open(directory) as store:
+        try:
+            return int(store.meta("split_version"))
+        except KeyError:
+            return 1
+
+
+def _core_free() -> bool:
+    """Whether a core is left beside torch's threads (for the baselines' thread)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) > torch.get_num_threads()
+
+
+def _lacks_baselines(store: Store) -> bool:
+    """Whether the baselines are still to be fit: a run that stores its split version (made since
+    baselines are fit in the background) and has none yet. Older runs are left as they are."""
+    try:
+        store.meta("baselines")
+        return False
+    except KeyError:
+        pass
+    try:
+        store.meta("split_version")
+        return True
+    except KeyError:
+        return False
+
+
 def _create_locked(directory: Path, **create: Any) -> Store:
     """Make the run folder, take its lock, then create the store (in that order).
 
@@ -438,7 +471,8 @@ def run(
     limits.check_models(c, max_models)  # before any list of the models is built
     dataset = planning._dataset(c, data)
     limits.check_memory(c, *planning._shape(dataset), max_memory)
-    splits = planning._splits(c, dataset)
+    split_version = SPLIT_VERSION if new else _stored_split_version(directory)
+    splits = planning._splits(c, dataset, split_version)
     check_metric(c.study.metric, dataset.task, int(next(iter(splits.values())).n_classes))
     fingerprint = planning._fingerprint(splits)
     grid = planning._grid(c)
@@ -461,7 +495,7 @@ def run(
         signature = training.model_signature(list(first.jobs), splits[first.split_seed],
                                            first.config)  # fmt: skip
     if new:
-        extra = {"baselines": baselines.fit_all(list(splits.values()))}
+        extra = {"split_version": split_version}
         if signature:
             extra["model_signature"] = signature
         store = _create_locked(
@@ -485,6 +519,11 @@ def run(
                 "the data given in Python or the library that loads them changed; start a new "
                 "run with a new --out"
             )
+    # the baselines fit while the groups train (stored when training ends; a run stopped before
+    # that fits them again on --resume)
+    pending = None
+    if _lacks_baselines(store):
+        pending = baselines.in_background(list(splits.values()), background=_core_free())
     phases = {"prepare_s": time.perf_counter() - clock}
     outcome = "failed"
     tracking = None
@@ -519,8 +558,14 @@ def run(
     except sqlite3.OperationalError as err:  # disk full, folder gone read-only, I/O error...
         raise _storage_failed(directory, err) from None
     finally:
-        store.end_session(outcome)
-        store.close()
+        try:
+            if pending is not None and outcome in ("complete", "stopped"):
+                clock = time.perf_counter()  # (waiting for them: only if training was shorter)
+                store.add_meta("baselines", pending.result())
+                phases["baselines_wait_s"] = time.perf_counter() - clock
+        finally:
+            store.end_session(outcome)
+            store.close()
         if tracking is not None and outcome != "complete":
             tracking.close()
     phases.update(store_s=store.write_s, checkpoint_bytes=store.checkpoint_bytes)

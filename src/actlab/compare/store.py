@@ -332,6 +332,14 @@ class Store:
             )
         self._session = cur.lastrowid
 
+    def add_meta(self, key: str, value: Any) -> None:
+        """Add a meta entry the run learns after it was created (the baselines, fit while the
+        first groups train); an entry already there is kept."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, _dumps(value))
+            )
+
     def update_session(self, about: Mapping[str, str]) -> None:
         """Add to or change what the running session records (say, the devices workers used)."""
         if self._session is None:

@@ -32,13 +32,14 @@ from actlab.data.csvfile import (
     load_csv,
     notes,
 )
-from actlab.data.splitting import split
+from actlab.data.splitting import SPLIT_VERSION, split
 
 __all__ = [
     "DATASETS",
     "DEFAULT_NOISE",
     "MAX_INTEGER_CLASSES",
     "MISSING",
+    "SPLIT_VERSION",
     "SYNTHETIC",
     "SYNTHETIC_ROWS",
     "TASKS",

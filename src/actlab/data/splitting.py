@@ -11,6 +11,57 @@ import numpy as np
 from actlab.data.base import Dataset, Split
 from actlab.errors import ActlabError
 
+#: The split function's version, stored with every run (``split_version`` in the run's meta) so a
+#: later change of the function never moves an old run's rows: ``--resume`` splits with the
+#: version the run was made with. 1: scikit-learn's ``train_test_split`` (``ShuffleSplit`` /
+#: ``StratifiedShuffleSplit``), which since then :func:`_shuffle_split` reproduces row for row in
+#: NumPy (importing scikit-learn took ~1 s of every run's start-up).
+SPLIT_VERSION = 1
+SPLIT_VERSIONS = (1,)
+
+
+def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """Rows per class in a part of ``n_draws`` rows: the floor of each class's share, then one
+    more for the largest remainders, ties broken by ``rng`` (scikit-learn's rule and draws)."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add = min(len(inds), need)
+            floored[rng.choice(inds, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(int)
+
+
+def _shuffle_split(
+    n: int, n_test: int, seed: int, y: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) positions of ``n`` rows, ``n_test`` of them test, stratified by ``y`` if
+    given: the same positions, in the same order, as scikit-learn's ``train_test_split(...,
+    test_size=n_test, random_state=seed, shuffle=True, stratify=y)`` (split version 1; the
+    tests compare them on many cases)."""
+    rng = np.random.RandomState(seed)
+    n_train = n - n_test
+    if y is None:
+        perm = rng.permutation(n)
+        return perm[n_test:n], perm[:n_test]
+    _, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
+    members = np.split(np.argsort(y_idx, kind="stable"), np.cumsum(counts)[:-1])
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    train: list[np.ndarray] = []
+    test: list[np.ndarray] = []
+    for i, rows in enumerate(members):
+        shuffled = rows.take(rng.permutation(counts[i]), mode="clip")
+        train.append(shuffled[: n_i[i]])
+        test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
 
 def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
     low = "0 <=" if allow_zero else "0 <"
@@ -22,7 +73,12 @@ def _check_fraction(name: str, value: float, *, allow_zero: bool) -> float:
 
 
 def split(
-    dataset: Dataset, *, val_fraction: float = 0.2, seed: int = 0, test_fraction: float = 0.0
+    dataset: Dataset,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    test_fraction: float = 0.0,
+    version: int = SPLIT_VERSION,
 ) -> Split:
     """Split into training, validation and (optional) test parts, the same given the same ``seed``.
 
@@ -30,8 +86,15 @@ def split(
     validation from the rest; with ``test_fraction=0`` the split is exactly the two-way split of
     earlier versions (same rows, same fingerprint). Classification splits are stratified. Features
     (and regression targets) are standardised with the training part's mean and standard deviation
-    only, so nothing about the validation or test rows leaks into training.
+    only, so nothing about the validation or test rows leaks into training. ``version``: the
+    split function's (:data:`SPLIT_VERSION`, the newest, unless a stored run says otherwise).
     """
+    if version not in SPLIT_VERSIONS:
+        raise ActlabError(
+            f"split version {version!r} is not one this actlab knows "
+            f"({', '.join(map(str, SPLIT_VERSIONS))}): the run was made by a newer actlab; "
+            "upgrade actlab to resume it"
+        )
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
         raise ActlabError(
             f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}"
@@ -43,8 +106,6 @@ def split(
     test_fraction = _check_fraction("test_fraction", test_fraction, allow_zero=True)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ActlabError(f"split seed must be a non-negative integer, got {seed!r}")
-    from sklearn.model_selection import train_test_split
-
     n = len(dataset.y)
     n_val = math.ceil(float(val_fraction) * n)
     n_test = math.ceil(test_fraction * n) if test_fraction > 0 else 0
@@ -83,13 +144,11 @@ def split(
     rest = np.arange(n)
     idx_test = rest[:0]
     if n_test:
-        rest, idx_test = train_test_split(
-            rest, test_size=n_test, random_state=int(seed), shuffle=True, stratify=stratify
-        )
+        keep, test = _shuffle_split(n, n_test, int(seed), stratify)
+        rest, idx_test = rest[keep], rest[test]
         stratify = None if stratify is None else dataset.y[rest]
-    idx_train, idx_val = train_test_split(
-        rest, test_size=n_val, random_state=int(seed), shuffle=True, stratify=stratify
-    )
+    train, val = _shuffle_split(len(rest), n_val, int(seed), stratify)
+    idx_train, idx_val = rest[train], rest[val]
     parts = (idx_train, idx_val, idx_test)
     mean = dataset.X[idx_train].mean(axis=0)
     std = dataset.X[idx_train].std(axis=0)
