@@ -123,6 +123,22 @@ def test_run_stores_split_version_and_baselines(tmp_path: Path, engine: object) 
     assert "baselines_wait_s" in res.phases
 
 
+def test_baselines_failing_without_a_free_core_leave_no_run_folder(
+    tmp_path: Path, engine: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fitted before the folder is made when no core is free: their failure leaves nothing."""
+    from actlab.compare import baselines, running
+
+    def boom(splits: object) -> None:
+        raise RuntimeError("baseline fit failed")
+
+    monkeypatch.setattr(running, "_core_free", lambda: False)
+    monkeypatch.setattr(baselines, "fit_all", boom)
+    with pytest.raises(RuntimeError, match="baseline fit failed"):
+        compare.run("iris", out=tmp_path / "r", **SMALL)
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_splits_with_the_stored_version(tmp_path: Path, engine: object) -> None:
     compare.run("iris", out=tmp_path / "r", **SMALL)
     _meta(tmp_path / "r", "split_version", 2)  # as a newer actlab would have stored it

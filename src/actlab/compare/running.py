@@ -494,8 +494,12 @@ def run(
     else:
         signature = training.model_signature(list(first.jobs), splits[first.split_seed],
                                            first.config)  # fmt: skip
+    background = _core_free()
     if new:
-        extra = {"split_version": split_version}
+        extra: dict[str, Any] = {"split_version": split_version}
+        if not background:  # no core to spare: fit them now, before the folder exists, as a
+            # failure must leave no half-made run behind
+            extra["baselines"] = baselines.fit_all(list(splits.values()))
         if signature:
             extra["model_signature"] = signature
         store = _create_locked(
@@ -519,12 +523,13 @@ def run(
                 "the data given in Python or the library that loads them changed; start a new "
                 "run with a new --out"
             )
-    # the baselines fit while the groups train (stored when training ends; a run stopped before
-    # that fits them again on --resume)
+    # with a core free the baselines fit while the groups train (stored when training ends; a
+    # run stopped before that fits them again on --resume)
     pending = None
     if _lacks_baselines(store):
-        pending = baselines.in_background(list(splits.values()), background=_core_free())
-    phases = {"prepare_s": time.perf_counter() - clock}
+        pending = baselines.in_background(list(splits.values()), background=background)
+    # baselines_wait_s: how long the end waited for the baselines (0 when fitted beforehand)
+    phases = {"prepare_s": time.perf_counter() - clock, "baselines_wait_s": 0.0}
     outcome = "failed"
     tracking = None
     try:
