@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -161,3 +162,57 @@ def test_softmax_plot_writes_a_chart_and_never_overwrites(capsys, tmp_path):
     assert code == 2 and "--force" in err and path.read_bytes() == data
     code, _, _ = run(capsys, "softmax", "1", "2", "--plot", str(path), "--force")
     assert code == 0 and path.read_bytes() != data
+
+
+def _exit_script(body: str) -> list[str]:
+    """``actlab list`` through ``actlab.cli.run`` in a child, after ``body``; its stdout lines."""
+    code = (
+        "import atexit, sys, threading, actlab.cli, actlab.usercode\n"
+        f"{body}\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.argv = ['actlab', 'list']\n"
+        "actlab.cli.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_fast_exit_still_runs_atexit_functions_and_flushes_stdout():
+    lines = _exit_script("")
+    assert lines[-1] == "atexit ran"
+    assert sum("relu" in line for line in lines) >= 1 and len(lines) > 20  # the whole table
+
+
+def test_the_fast_exit_is_skipped_when_user_code_ran_or_a_thread_runs(monkeypatch):
+    import actlab.cli as cli_module
+
+    calls = []
+    monkeypatch.setattr(cli_module.os, "_exit", lambda code: calls.append(code))
+    monkeypatch.setattr(cli_module.atexit, "_run_exitfuncs", lambda: calls.append("atexit"))
+    cli_module._exit_without_teardown(3)
+    assert calls == ["atexit", 3]
+    calls.clear()
+    monkeypatch.setattr(cli_module.usercode, "imported", ["nets.py"])
+    cli_module._exit_without_teardown(0)
+    assert calls == []  # a user module's files are flushed by the ordinary exit
+    monkeypatch.setattr(cli_module.usercode, "imported", [])
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        cli_module._exit_without_teardown(0)
+        assert calls == []  # the ordinary exit waits for it
+    finally:
+        release.set()
+        worker.join()
+
+
+def test_a_user_module_makes_the_ordinary_exit_flush_its_files(tmp_path):
+    path = tmp_path / "out.txt"
+    lines = _exit_script(
+        f"actlab.usercode.imported.append('nets.py'); handle = open({str(path)!r}, 'w'); "
+        "handle.write('kept')  # left open, as user code may"
+    )
+    assert lines[-1] == "atexit ran"
+    assert path.read_text() == "kept"

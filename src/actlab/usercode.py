@@ -70,8 +70,14 @@ def load_function(
     return fn
 
 
+# the user modules this process imported (``_import``): the CLI then exits the slow, ordinary way,
+# so their open files are flushed and their threads joined (``actlab.cli._exit_without_teardown``)
+imported: list[str] = []
+
+
 def _import(where: str, option: str) -> Any:
     """The module ``where`` names: a .py path, or a module on sys.path or in the current folder."""
+    imported.append(where)
     if where.endswith(".py") or os.sep in where:
         path = os.path.abspath(os.path.expanduser(where))
         if not os.path.isfile(path):

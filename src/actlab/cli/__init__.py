@@ -7,6 +7,7 @@ Each command group lives in its own module with ``register(subparsers)``; user m
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
 import os
@@ -15,7 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from actlab import __version__
+from actlab import __version__, usercode
 from actlab.errors import ActlabError
 
 _NEGATIVE_NUMBER = re.compile(
@@ -79,7 +80,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:  # console-script entry point
     code = main()
     _exit_past_stuck_threads(code)
+    _exit_without_teardown(code)
     sys.exit(code)
+
+
+def _exit_without_teardown(code: int) -> None:
+    """End the process now that everything is written, without the interpreter's teardown.
+
+    Tearing down torch, SciPy, matplotlib and scikit-learn takes 0.7 s (measured: the time from
+    the last line printed to the process's end, 0.75 s vs 0.03 s this way) -- 13% of the default
+    ``actlab compare``. The ``atexit`` functions (trackers, logging, Ray) still run and stdout /
+    stderr are flushed. Only when no user module was imported (``--model``, ``--objective``, a
+    ``file.py:function`` activation: its open files are flushed by the ordinary exit) and no
+    other non-daemon thread runs (the ordinary exit would wait for it).
+    """
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if usercode.imported or others:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe (`actlab ... | head`)
+            stream.flush()
+    os._exit(code)
 
 
 def _exit_past_stuck_threads(code: int) -> None:
