@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import gc
 import io
 import math
 import textwrap
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -174,6 +177,25 @@ def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=DPI)
     _Canvas(fig)
     return fig
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while one figure is made (then as it was).
+
+    A figure allocates tens of thousands of matplotlib objects, which set off full collections
+    that walk the whole heap: in ``actlab compare``'s process (torch and SciPy loaded) one takes
+    0.14 s, and they were 20% of the report (showcase grid: 1.26 -> 0.99 s with this, the same
+    peak memory). Paused for one figure only, its garbage (reference cycles) is freed by the
+    next collection after it.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _png(fig: Figure) -> str:
