@@ -69,9 +69,13 @@ def test_renderers_are_pooled_by_size_per_thread_and_bounded():
     worker.start()
     worker.join()
     assert seen[0] is not a  # matplotlib's drawing is not thread-safe: one pool per thread
-    for i in range(figures._POOL_SIZE + 2):  # many sizes: the pool keeps the latest few
-        figures._figure(2.0 + i / 10, 2.0).canvas.get_renderer()
-    assert len(figures._RENDERERS.pool) == figures._POOL_SIZE
+    for i in range(40):  # many sizes: the pool keeps the latest few, within its memory bound
+        last = figures._figure(8.0 + i / 10, 4.0).canvas.get_renderer()
+    pool = figures._RENDERERS.pool
+    assert 1 < len(pool) < 40 and list(pool.values())[-1] is last
+    assert sum(w * h for w, h, _ in pool) <= figures._POOL_PIXELS
+    huge = figures._figure(figures._POOL_PIXELS / 100 / 2 + 1, 2.0).canvas.get_renderer()
+    assert huge not in pool.values() and not pool  # one over the bound is not kept
 
 
 @pytest.mark.parametrize("enabled", [True, False])

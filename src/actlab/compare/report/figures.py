@@ -144,7 +144,7 @@ def _log_or_say(ax: Any, why: str) -> None:
 
 DPI = 100  # pixels per inch of the report's PNGs
 _RENDERERS = threading.local()  # per thread: matplotlib's drawing is not thread-safe
-_POOL_SIZE = 6  # renderers kept per thread (1100 x 420 pixels: 1.8 MB each)
+_POOL_PIXELS = 4_000_000  # renderers kept per thread, 4 bytes a pixel: 16 MB, eight 1100 x 420
 
 
 class _Canvas(FigureCanvasAgg):
@@ -164,8 +164,8 @@ class _Canvas(FigureCanvasAgg):
         if pool is None:
             pool = _RENDERERS.pool = OrderedDict()
         renderer = pool.pop(key, None) or RendererAgg(w, h, self.figure.dpi)
-        pool[key] = renderer  # the most recently used last
-        while len(pool) > _POOL_SIZE:
+        pool[key] = renderer  # the most recently used last; the oldest go first
+        while pool and sum(k[0] * k[1] for k in pool) > _POOL_PIXELS:
             pool.popitem(last=False)
         self.renderer, self._lastKey = renderer, key
         return renderer
