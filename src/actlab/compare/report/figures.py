@@ -153,7 +153,9 @@ class _Canvas(FigureCanvasAgg):
     matplotlib caches text sizes and parsed math text (the log axes' ``10^{-2}``) per renderer,
     and a figure without a canvas got one renderer for ``tight_layout`` and another for
     ``savefig``: everything was measured twice, and again for every figure. Here the layout, the
-    drawing and every figure of the same size share one renderer and its caches.
+    drawing and every figure of the same size share one renderer and its caches. So a canvas's
+    pixels are those of the last figure of its size drawn in this thread: read them right after
+    drawing (``_png`` and ``savefig`` do).
     """
 
     def get_renderer(self) -> RendererAgg:
