@@ -158,10 +158,11 @@ def _img(draw: Callable[[Any], Figure | None], res: Results, alt: str) -> str:
     """The figure ``draw(res)`` as an embedded PNG; a figure that cannot be drawn says why instead
     of stopping the report (the numbers are stored; the report must render whatever they are)."""
     try:
-        fig = draw(res)
-        if fig is None:
-            return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
-        return f"<img alt='{esc(alt)}' src='data:image/png;base64,{figures._png(fig)}'>"
+        with figures.no_gc():
+            fig = draw(res)
+            if fig is None:
+                return f"<p class='muted'>({esc(alt)}: nothing to draw)</p>"
+            return f"<img alt='{esc(alt)}' src='data:image/png;base64,{figures._png(fig)}'>"
     except Exception as err:  # a figure must never cost the report
         return (
             f"<p class='muted'>({esc(alt)}: could not be drawn from these numbers: "
