@@ -35,15 +35,12 @@ COMMANDS: list[list[str]] = [
     ["recommend", "--task", "multiclass"],
 ]
 # Runs the command as `python -m actlab` would, then reports which heavy modules it imported.
-_PROBE = (
-    "import sys, runpy\n"
+_PROBE = (  # an atexit function: the command ends the process itself, without the teardown
+    "import atexit, sys, runpy\n"
     "sys.argv = ['actlab', *sys.argv[1:]]\n"
-    "try:\n"
-    "    runpy.run_module('actlab', run_name='__main__')\n"
-    "except SystemExit:\n"
-    "    pass\n"
-    f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
-    "sys.stderr.write('HEAVY:' + ','.join(heavy) + '\\n')\n"
+    f"heavy = lambda: [m for m in {HEAVY!r} if m in sys.modules]\n"
+    "atexit.register(lambda: sys.stderr.write('HEAVY:' + ','.join(heavy()) + '\\n'))\n"
+    "runpy.run_module('actlab', run_name='__main__')\n"
 )
 
 
