@@ -190,14 +190,17 @@ def test_the_fast_exit_is_skipped_when_user_code_ran_or_a_thread_runs(monkeypatc
     calls = []
     monkeypatch.setattr(cli_module.os, "_exit", lambda code: calls.append(code))
     monkeypatch.setattr(cli_module.atexit, "_run_exitfuncs", lambda: calls.append("atexit"))
-    cli_module._exit_without_teardown(3)
+    with monkeypatch.context() as alone:  # as in a fresh process (other tests leave threads)
+        alone.setattr(cli_module.usercode, "imported", [])
+        alone.setattr(cli_module.threading, "enumerate", lambda: [threading.main_thread()])
+        cli_module._exit_without_teardown(3)
     assert calls == ["atexit", 3]
     calls.clear()
     monkeypatch.setattr(cli_module.usercode, "imported", ["nets.py"])
     cli_module._exit_without_teardown(0)
     assert calls == []  # a user module's files are flushed by the ordinary exit
     monkeypatch.setattr(cli_module.usercode, "imported", [])
-    release = threading.Event()
+    release = threading.Event()  # (the real thread list: this one is in it)
     worker = threading.Thread(target=release.wait)
     worker.start()
     try:
