@@ -97,8 +97,12 @@ def _avx2_env() -> dict[str, str]:
 
     # numpy >= 2.4 names the levels X86_V3 (AVX2) / X86_V4 (AVX-512), older ones AVX512F, ...
     avx512 = [f for f in umath.__cpu_dispatch__ if f.startswith("AVX512") or f == "X86_V4"]
+    # Inductor's on-disk cache does not key on ATEN_CPU_CAPABILITY: an AVX2-capped process that
+    # loaded the AVX-512 run's compiled step segfaulted in its backward (torch 2.13): its own cache
+    cache = Path(tempfile.gettempdir()) / f"torchinductor_avx2_{os.getuid()}"
     return {"NPY_DISABLE_CPU_FEATURES": " ".join(avx512), "ATEN_CPU_CAPABILITY": "avx2",
-            "ACTLAB_BENCH_CPU": "avx2"}  # fmt: skip
+            "ACTLAB_BENCH_CPU": "avx2",
+            "TORCHINDUCTOR_CACHE_DIR": str(cache)}  # fmt: skip
 
 
 if (
