@@ -216,6 +216,13 @@ def test_probe_timeout_setting_is_checked(monkeypatch):
 
 
 @pytest.mark.timeout(120)
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child: SIGINT's default action, as a command typed at a terminal has it. A shell
+    that runs the suite in the background (`cmd &`) starts it with SIGINT ignored, which every
+    child inherits, and Python then never raises KeyboardInterrupt (the test hung 20 s)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_training_stuck_in_user_code(tmp_path):
     marker = tmp_path / "stuck"
     (tmp_path / "late.py").write_text(textwrap.dedent(f"""
@@ -234,6 +241,7 @@ def test_ctrl_c_stops_training_stuck_in_user_code(tmp_path):
          "late.py:late_hang", "--seeds", "1", "--epochs", "200", "--width", "8",
          "--out", str(tmp_path / "run")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
