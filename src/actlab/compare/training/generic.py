@@ -90,6 +90,17 @@ def _build_net(
 _batch_loss = loss  # the one loss (actlab.nets)
 
 
+def _epoch_sums(
+    perms: torch.Tensor, batch_size: int, n_weights: int, device: torch.device
+) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """An epoch over the rows ``perms`` (models x rows) of both generic trainers: its number of
+    steps and the zeroed sums of each model's loss (M,) and weight-gradient norms (M, layers)."""
+    n_models, n = perms.shape
+    steps = math.ceil(n / batch_size)
+    return (steps, torch.zeros(n_models, device=device),
+            torch.zeros(n_models, n_weights, device=device))  # fmt: skip
+
+
 def _weight_names(net: nn.Module) -> list[str]:
     return [k for k, p in net.named_parameters() if k.endswith("weight") and p.ndim >= 2]
 
@@ -175,11 +186,8 @@ class _Vmapped:
         self, perms: torch.Tensor, on_step: Callable[[], None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.data.X_train, self.data.y_train
-        n_models, n = perms.shape
-        bs = self.config.batch_size
-        steps = math.ceil(n / bs)
-        loss_sum = torch.zeros(n_models, device=X.device)
-        norm_sum = torch.zeros(n_models, self.n_weights, device=X.device)
+        n_models, bs = perms.shape[0], self.config.batch_size
+        steps, loss_sum, norm_sum = _epoch_sums(perms, bs, self.n_weights, X.device)
         plist = list(self.params.values())
         self.base.train()
         for s in range(steps):
@@ -338,11 +346,8 @@ class _OneByOne:
         self, perms: torch.Tensor, on_step: Callable[[], None]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         X, Y = self.data.X_train, self.data.y_train
-        n_models, n = perms.shape
         bs = self.config.batch_size
-        steps = math.ceil(n / bs)
-        loss_sum = torch.zeros(n_models, device=X.device)
-        norm_sum = torch.zeros(n_models, self.n_weights, device=X.device)
+        steps, loss_sum, norm_sum = _epoch_sums(perms, bs, self.n_weights, X.device)
         for k, (net, opt) in enumerate(zip(self.nets, self.optimizers, strict=True)):
             if self.frozen[k]:
                 for _ in range(steps):
