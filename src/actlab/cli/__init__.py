@@ -98,10 +98,7 @@ def _exit_without_teardown(code: int) -> None:
     if usercode.imported or others:
         return
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # a closed pipe (`actlab ... | head`)
-            stream.flush()
-    os._exit(code)
+    _end_process(code)
 
 
 def _exit_past_stuck_threads(code: int) -> None:
@@ -115,7 +112,13 @@ def _exit_past_stuck_threads(code: int) -> None:
         "actlab: note: the user code in a training thread did not stop; exiting without it",
         file=sys.stderr,
     )
-    with contextlib.suppress(Exception):
-        sys.stdout.flush()
-        sys.stderr.flush()
+    _end_process(code)
+
+
+def _end_process(code: int) -> None:
+    """stdout and stderr flushed, then the process ends at once with ``code`` (``os._exit``: no
+    teardown, no waiting for other threads)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe (`actlab ... | head`)
+            stream.flush()
     os._exit(code)
