@@ -488,6 +488,31 @@ def ray_overhead(split, jobs: list[Job], epochs: int) -> None:
                        f"start; goal <= 1.3x); same metrics as local: {same}")  # fmt: skip
 
 
+def _user_env() -> dict[str, str]:
+    """The environment of a fresh ``actlab`` as a user runs it: this checkout's ``src`` first, and
+    cached bytecode as an installed package has it (PYTHONDONTWRITEBYTECODE=1 would make every run
+    compile actlab) in a private cache that the first run writes and the later ones read."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="actlab-pycache-")
+    return env
+
+
+def _timed_run(
+    cmd: list[str], env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """``cmd`` run to its end (output captured): the result, its wall seconds and its CPU
+    seconds (user + system of the child)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return res, wall, cpu
+
+
 def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
     """The real `actlab compare` (default sweep) in a fresh interpreter vs the engine's time.
 
@@ -495,12 +520,7 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
     machine drifts by the minute): the faster of each is used, as for the engine above. Wall and
     CPU seconds (user + system; CPU time is less exposed to other processes than wall time)."""
     print("\n== actlab compare end to end (same sweep, fresh interpreter) ==")
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    # from cached bytecode, as an installed package runs (PYTHONDONTWRITEBYTECODE=1 would make
-    # every run compile actlab): the first run writes it to a private cache, the second reads it
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="actlab-pycache-")
+    env = _user_env()  # (its bytecode cache: written by the first round, read by the second)
     split = data.split(data.load("digits"))
     jobs = [Job(a, s) for a in ACTIVATIONS for s in range(SEEDS)]
     engine, runs = [], []
@@ -514,15 +534,10 @@ def end_to_end(epochs: int, engine_s: float, device: torch.device) -> None:
             argv = [sys.executable, "-m", "actlab", "compare", "--epochs", str(epochs),
                     "--activations", *ACTIVATIONS, "--seeds", str(SEEDS), "--test-fraction", "0",
                     "--out", str(Path(tmp) / "run"), "--device", str(device), "--json"]  # fmt: skip
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            t = time.perf_counter()
-            res = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-            wall = time.perf_counter() - t
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            res, wall, cpu = _timed_run(argv, env)
         if res.returncode != 0:
             say("failed", res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "?")
             return
-        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         runs.append((wall, cpu, json.loads(res.stdout)))
         say(f"round {k}", f"engine {engine[-1][0]:6.2f} s wall ({engine[-1][1]:.2f} s CPU), then "
                           f"the command {wall:6.2f} s wall ({cpu:.2f} s CPU)")  # fmt: skip
@@ -657,12 +672,10 @@ def around_the_training(rounds: int = 2) -> None:
     ``train_s`` of the same run, goal 2x and 1.15x; the faster of ``rounds`` runs. The phases show
     what is left around the training (interpreter and imports, prepare, analysis, report)."""
     print("\n== around the training: the whole command over its training phase ==")
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="actlab-pycache-")
-    # the bytecode cache the runs then read, as an installed package has it
-    subprocess.run([sys.executable, "-c", "import actlab.cli, actlab.compare.running"], env=env,
+    env = _user_env()
+    # the bytecode cache the runs then read, as an installed package has it: everything a run
+    # imports (the floor's first run compiled scikit-learn's and matplotlib's modules into it)
+    subprocess.run([sys.executable, "-c", f"import {', '.join(_RUN_IMPORTS)}"], env=env,
                    check=False)  # fmt: skip
     floor = _import_floor(env, rounds)
     for name, argv, goal in AROUND:
@@ -671,15 +684,10 @@ def around_the_training(rounds: int = 2) -> None:
             with tempfile.TemporaryDirectory(prefix="actlab-around-") as tmp:
                 cmd = [sys.executable, "-m", "actlab", "compare", *argv, "--out",
                        str(Path(tmp) / "run"), "--json"]  # fmt: skip
-                before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                t = time.perf_counter()
-                res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-                wall = time.perf_counter() - t
-                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                res, wall, cpu = _timed_run(cmd, env)
             if res.returncode != 0:
                 say(name, "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1])
                 break
-            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
             runs.append((wall, cpu, json.loads(res.stdout)))
         if not runs:
             continue
