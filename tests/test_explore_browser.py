@@ -7,7 +7,6 @@ Chromium, chromedriver or Selenium are not installed (CI installs them: see .ci/
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -17,43 +16,21 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("plotly")
 selenium = pytest.importorskip("selenium")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from _browser import js, needs_chromium, new_browser  # noqa: E402
 from _explore_server import LiveServer  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    options = Options()
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)  # --no-sandbox: CI runs as root, where the sandbox cannot start
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = new_browser()
     driver.set_script_timeout(20)
     yield driver
     driver.quit()
-
-
-def js(driver, script: str):
-    return driver.execute_script(f"return {script};")
 
 
 def test_page_slider_training_and_clean_console(browser, tmp_path):
@@ -155,17 +132,6 @@ def test_a_failing_layer_is_shown_on_the_page(browser, tmp_path):
         browser.save_screenshot(str(tmp_path / "failing-layer.png"))
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == [], errors
-
-
-def new_browser():
-    """A fresh Chromium (its own profile: nothing shared with the other session but the URL)."""
-    options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):  # fmt: skip
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 # the last answers are those of the final settings (requests may still be in flight under load)

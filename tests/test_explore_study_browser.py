@@ -9,7 +9,6 @@ Chromium, chromedriver or Selenium are missing (CI installs them: see .ci/run).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,37 +18,20 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("plotly")
 selenium = pytest.importorskip("selenium")
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from _browser import js, needs_chromium, new_browser  # noqa: E402
 from _explore_server import LiveServer  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
 def browser():
-    options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000"):  # fmt: skip
-        options.add_argument(arg)  # --no-sandbox: CI runs as root, where the sandbox cannot start
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = new_browser()
     driver.set_script_timeout(20)
     yield driver
     driver.quit()
-
-
-def js(driver, script: str):
-    return driver.execute_script(f"return {script};")
 
 
 def test_test_this_properly_finishes_a_small_run_and_shows_its_headline(

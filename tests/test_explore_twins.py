@@ -7,11 +7,11 @@ tests/test_explore_browser.py) trains two twins in lockstep and reopens them fro
 from __future__ import annotations
 
 import math
-import shutil
 
 import pytest
 import torch
 
+from _browser import js, needs_chromium, new_browser
 from actlab.errors import ActlabError
 from actlab.explore.session import Session, validate
 
@@ -121,25 +121,19 @@ def test_export_writes_the_starting_bias():
 
 # ------------------------------------------------------------------ in Chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-browser_only = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver"
-)
 TWINS_URL = (
     "/#view=twins&tdata=moons&tnoise=0.2&tlayers=2&twidth=8&tbatch=16&tbias=0"
     "&twin=relu,lr=0.03,opt=sgd&twin=tanh,lr=0.03,opt=sgd"
 )
 
 
-@browser_only
+@needs_chromium
 def test_twins_train_in_lockstep_and_a_copied_url_restores_them(tmp_path):
     pytest.importorskip("selenium")
     pytest.importorskip("uvicorn")
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     from _explore_server import LiveServer
-    from test_explore_browser import js, new_browser
 
     (tmp_path / "runs").mkdir()
     driver = new_browser()
@@ -226,7 +220,7 @@ def test_twins_train_in_lockstep_and_a_copied_url_restores_them(tmp_path):
         driver.quit()
 
 
-@browser_only
+@needs_chromium
 def test_test_this_properly_beside_the_twins_shows_its_headline_there(tmp_path):
     """The study box sits in the Twins view and runs the twins' activations (2 x 2 seeds x 2
     epochs), with their shared settings and init; its headline appears beside the twins, and
@@ -236,7 +230,6 @@ def test_test_this_properly_beside_the_twins_shows_its_headline_there(tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     from _explore_server import LiveServer
-    from test_explore_browser import js, new_browser
 
     (tmp_path / "runs").mkdir()
     url = TWINS_URL.replace("twin=tanh,lr=0.03", "twin=tanh,lr=0.1") + "&tinit=glorot"
